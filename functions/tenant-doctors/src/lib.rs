@@ -1,0 +1,33 @@
+//! `tenant-doctors`: the clinicians a caller can pick as colleagues — the active, approved
+//! clinicians of the caller's current clinic, except the caller. Behind the clinic's
+//! `therapistPatientAssignment` flag. Which clinic's clinicians are visible is decided by RLS
+//! on `app.clinic_memberships`, not by a filter here.
+
+use http::Method;
+use serde_json::json;
+use wardline_shared::{
+    db::Operation,
+    handler,
+    http::{Function, Incoming, Reply, Route},
+    operation, Context, Error,
+};
+
+pub const FUNCTION: Function = Function {
+    name: "tenant-doctors",
+    routes: &[Route {
+        method: Method::GET,
+        path: "/v2/doctor/patients/tenant-doctors",
+        handler: handler!(list),
+    }],
+};
+
+const LIST: Operation = operation!("tenant_doctors");
+
+/// `GET /v2/doctor/patients/tenant-doctors` →
+/// `[{id, firstName, lastName, email?, specialization?}]`, sorted by name.
+async fn list(ctx: &Context, req: Incoming) -> Result<Reply, Error> {
+    req.expect_nothing()?;
+    let caller = ctx.caller(&req).await?;
+    let doctors = ctx.db.call(LIST, &caller, &json!({})).await?;
+    Ok(Reply::ok(doctors))
+}

@@ -1,0 +1,290 @@
+//! Bearer-token verification. A token becomes [`Claims`] only after its algorithm is on the
+//! allow-list and matches its key, its signature verifies, and `exp`, `nbf`, `iss`, `aud` and
+//! `sub` check out. Every token problem is a 401 problem+json; an unreachable JWKS is a 503.
+//! Keys come from a JWKS URL (cached for the container's life, refetched on an unknown `kid`
+//! at most once per `jwks_refetch_interval`) or from an HS256 secret.
+
+use crate::config::{JwtConfig, KeySource};
+use crate::error::Error;
+use jsonwebtoken::{
+    errors::ErrorKind,
+    jwk::{AlgorithmParameters, EllipticCurve, JwkSet, PublicKeyUse},
+    Algorithm, DecodingKey, Validation,
+};
+use serde::Serialize;
+use serde_json::{Map, Value};
+use std::{
+    collections::HashMap,
+    time::{Duration, Instant},
+};
+use tokio::sync::{Mutex, RwLock};
+use uuid::Uuid;
+
+/// The roles a signed-in caller can hold (DESIGN.md, database contract).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum AppRole {
+    Patient,
+    Therapist,
+    Admin,
+    SuperAdmin,
+}
+
+impl AppRole {
+    fn parse(raw: &str) -> Option<AppRole> {
+        Some(match raw {
+            "patient" => AppRole::Patient,
+            "therapist" => AppRole::Therapist,
+            "admin" => AppRole::Admin,
+            "super_admin" => AppRole::SuperAdmin,
+            _ => return None,
+        })
+    }
+}
+
+/// Verified, canonical claims: what `auth.begin_request` receives, whatever the identity
+/// provider calls them.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Claims {
+    pub sub: Uuid,
+    pub org_id: Option<Uuid>,
+    pub app_role: AppRole,
+    pub patient_id: Option<Uuid>,
+    pub request_id: String,
+}
+
+struct CachedKey {
+    key: DecodingKey,
+    algorithm: Algorithm,
+}
+
+#[derive(Default)]
+struct JwksState {
+    keys: HashMap<String, CachedKey>,
+    fetched_at: Option<Instant>,
+}
+
+enum Keys {
+    Secret(DecodingKey),
+    Jwks {
+        url: String,
+        http: reqwest::Client,
+        state: RwLock<JwksState>,
+        /// Serialises refetches so a burst of unknown kids makes one request.
+        refetch: Mutex<()>,
+    },
+}
+
+/// Built once per container; holds the key cache.
+pub struct Verifier {
+    config: JwtConfig,
+    keys: Keys,
+}
+
+impl Verifier {
+    pub fn new(config: JwtConfig) -> Result<Verifier, Error> {
+        let keys = match &config.keys {
+            KeySource::Hs256Secret(secret) => Keys::Secret(DecodingKey::from_secret(secret.as_bytes())),
+            KeySource::JwksUrl(url) => Keys::Jwks {
+                url: url.clone(),
+                http: reqwest::Client::builder()
+                    .timeout(Duration::from_secs(5))
+                    .build()
+                    .map_err(Error::internal)?,
+                state: RwLock::new(JwksState::default()),
+                refetch: Mutex::new(()),
+            },
+        };
+        Ok(Verifier { config, keys })
+    }
+
+    /// Verifies the `Authorization: Bearer` token of a request.
+    pub async fn verify_header(
+        &self,
+        headers: &http::HeaderMap,
+        request_id: &str,
+    ) -> Result<Claims, Error> {
+        let header = headers
+            .get(http::header::AUTHORIZATION)
+            .ok_or_else(|| Error::unauthorized("A bearer token is required."))?;
+        let token = header
+            .to_str()
+            .ok()
+            .and_then(|v| v.strip_prefix("Bearer ").or_else(|| v.strip_prefix("bearer ")))
+            .map(str::trim)
+            .filter(|t| !t.is_empty())
+            .ok_or_else(|| Error::unauthorized("The Authorization header must be `Bearer <token>`."))?;
+        self.verify(token, request_id).await
+    }
+
+    pub async fn verify(&self, token: &str, request_id: &str) -> Result<Claims, Error> {
+        let header = jsonwebtoken::decode_header(token)
+            .map_err(|_| Error::unauthorized("The token is not a well-formed JWT."))?;
+        if !self.config.algorithms.contains(&header.alg) {
+            return Err(Error::unauthorized(format!(
+                "Tokens signed with {:?} are not accepted.",
+                header.alg
+            )));
+        }
+        let raw = self.verify_signed(token, header).await?;
+        self.canonical(raw, request_id)
+    }
+
+    async fn verify_signed(
+        &self,
+        token: &str,
+        header: jsonwebtoken::Header,
+    ) -> Result<Map<String, Value>, Error> {
+        let mut validation = Validation::new(header.alg);
+        validation.set_issuer(&[&self.config.issuer]);
+        validation.set_audience(&[&self.config.audience]);
+        validation.set_required_spec_claims(&["exp", "nbf", "iss", "aud", "sub"]);
+        validation.validate_nbf = true;
+        validation.leeway = self.config.leeway.as_secs();
+
+        let decoded = match &self.keys {
+            Keys::Secret(key) => jsonwebtoken::decode::<Map<String, Value>>(token, key, &validation),
+            Keys::Jwks { .. } => {
+                let kid = header
+                    .kid
+                    .as_deref()
+                    .ok_or_else(|| Error::unauthorized("The token names no key (kid)."))?;
+                let state = self.jwks_with(kid).await?;
+                let cached = state
+                    .keys
+                    .get(kid)
+                    .ok_or_else(|| Error::unauthorized("The token's signing key (kid) is unknown."))?;
+                if cached.algorithm != header.alg {
+                    return Err(Error::unauthorized(
+                        "The token's algorithm does not match its key.",
+                    ));
+                }
+                jsonwebtoken::decode::<Map<String, Value>>(token, &cached.key, &validation)
+            }
+        };
+        decoded.map(|data| data.claims).map_err(|err| {
+            Error::unauthorized(match err.kind() {
+                ErrorKind::ExpiredSignature => "The token has expired.".to_owned(),
+                ErrorKind::ImmatureSignature => "The token is not valid yet.".to_owned(),
+                ErrorKind::InvalidIssuer => "The token's issuer is not trusted.".to_owned(),
+                ErrorKind::InvalidAudience => "The token is not meant for Wardline.".to_owned(),
+                ErrorKind::InvalidSignature => "The token's signature does not verify.".to_owned(),
+                ErrorKind::InvalidAlgorithm => "The token's algorithm does not match its key.".to_owned(),
+                ErrorKind::MissingRequiredClaim(claim) => format!("The token has no {claim} claim."),
+                ErrorKind::InvalidClaimFormat(claim) => format!("The token's {claim} claim is malformed."),
+                _ => "The token is not valid.".to_owned(),
+            })
+        })
+    }
+
+    /// The JWKS cache, refreshed first when `kid` is unknown and the last fetch is old enough.
+    async fn jwks_with(&self, kid: &str) -> Result<tokio::sync::RwLockReadGuard<'_, JwksState>, Error> {
+        let Keys::Jwks {
+            url,
+            http,
+            state,
+            refetch,
+        } = &self.keys
+        else {
+            unreachable!("jwks_with is only called for a JWKS key source")
+        };
+        {
+            let current = state.read().await;
+            if current.keys.contains_key(kid) || !self.may_refetch(&current) {
+                return Ok(current);
+            }
+        }
+        let _one_fetch_at_a_time = refetch.lock().await;
+        if !self.may_refetch(&*state.read().await) {
+            return Ok(state.read().await);
+        }
+        let fetched = fetch_jwks(http, url).await;
+        let mut current = state.write().await;
+        current.fetched_at = Some(Instant::now());
+        match fetched {
+            Ok(keys) => current.keys = keys,
+            Err(cause) if current.keys.is_empty() => {
+                tracing::error!(error = %cause, "jwks fetch failed");
+                return Err(Error::unavailable(
+                    "auth_unavailable",
+                    "Sign-in keys could not be loaded. Try again shortly.",
+                ));
+            }
+            Err(cause) => tracing::warn!(error = %cause, "jwks refetch failed; keeping cached keys"),
+        }
+        Ok(current.downgrade())
+    }
+
+    fn may_refetch(&self, state: &JwksState) -> bool {
+        state
+            .fetched_at
+            .is_none_or(|at| at.elapsed() >= self.config.jwks_refetch_interval)
+    }
+
+    fn canonical(&self, raw: Map<String, Value>, request_id: &str) -> Result<Claims, Error> {
+        let names = &self.config.claims;
+        let text = |name: &str| raw.get(name).and_then(Value::as_str);
+        let uuid = |name: &str| -> Result<Option<Uuid>, Error> {
+            match raw.get(name) {
+                None | Some(Value::Null) => Ok(None),
+                Some(Value::String(s)) => Uuid::parse_str(s)
+                    .map(Some)
+                    .map_err(|_| Error::unauthorized(format!("The token's {name} claim is not a UUID."))),
+                Some(_) => Err(Error::unauthorized(format!("The token's {name} claim is not a UUID."))),
+            }
+        };
+        let sub = uuid(&names.sub)?
+            .ok_or_else(|| Error::unauthorized(format!("The token has no {} claim.", names.sub)))?;
+        let app_role = text(&names.app_role)
+            .and_then(AppRole::parse)
+            .ok_or_else(|| Error::unauthorized(format!("The token's {} claim is missing or unknown.", names.app_role)))?;
+        let org_id = uuid(&names.org_id)?;
+        let patient_id = uuid(&names.patient_id)?;
+        if org_id.is_none() && app_role != AppRole::SuperAdmin {
+            return Err(Error::unauthorized(format!("The token names no clinic ({}).", names.org_id)));
+        }
+        if (app_role == AppRole::Patient) != patient_id.is_some() {
+            return Err(Error::unauthorized(format!(
+                "The {} claim belongs on patient tokens only, and on every one of them.",
+                names.patient_id
+            )));
+        }
+        Ok(Claims {
+            sub,
+            org_id,
+            app_role,
+            patient_id,
+            request_id: request_id.to_owned(),
+        })
+    }
+}
+
+async fn fetch_jwks(http: &reqwest::Client, url: &str) -> Result<HashMap<String, CachedKey>, String> {
+    let set: JwkSet = http
+        .get(url)
+        .send()
+        .await
+        .and_then(reqwest::Response::error_for_status)
+        .map_err(|e| e.to_string())?
+        .json()
+        .await
+        .map_err(|e| e.to_string())?;
+    Ok(set
+        .keys
+        .iter()
+        .filter(|jwk| !matches!(jwk.common.public_key_use, Some(ref u) if *u != PublicKeyUse::Signature))
+        .filter_map(|jwk| {
+            let kid = jwk.common.key_id.clone()?;
+            let algorithm = match (&jwk.common.key_algorithm, &jwk.algorithm) {
+                (Some(alg), _) => alg.to_string().parse::<Algorithm>().ok()?,
+                (None, AlgorithmParameters::EllipticCurve(ec)) if ec.curve == EllipticCurve::P256 => Algorithm::ES256,
+                (None, AlgorithmParameters::EllipticCurve(ec)) if ec.curve == EllipticCurve::P384 => Algorithm::ES384,
+                (None, AlgorithmParameters::RSA(_)) => Algorithm::RS256,
+                (None, AlgorithmParameters::OctetKeyPair(_)) => Algorithm::EdDSA,
+                _ => return None,
+            };
+            let key = DecodingKey::from_jwk(jwk).ok()?;
+            Some((kid, CachedKey { key, algorithm }))
+        })
+        .collect())
+}

@@ -1,0 +1,231 @@
+//! Configuration, read once per container from the environment. Every variable is listed in
+//! README.md; a missing or malformed one fails the cold start with a message naming it.
+
+use jsonwebtoken::Algorithm;
+use std::{path::PathBuf, str::FromStr, time::Duration};
+
+#[derive(Debug, thiserror::Error)]
+#[error("configuration: {name}: {problem}")]
+pub struct ConfigError {
+    pub name: &'static str,
+    pub problem: String,
+}
+
+impl ConfigError {
+    pub fn new(name: &'static str, problem: impl Into<String>) -> Self {
+        ConfigError {
+            name,
+            problem: problem.into(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SslMode {
+    /// Plain TCP: only for the local stack and tests on loopback.
+    Disable,
+    /// TLS with the server certificate verified against the system roots and `ca_file`.
+    VerifyFull,
+}
+
+#[derive(Debug, Clone)]
+pub struct DbConfig {
+    /// libpq-style URL or key=value string; the password may come from Secrets Manager via the
+    /// deployment's environment.
+    pub url: String,
+    /// Small by default: one Lambda instance serves one request at a time.
+    pub pool_size: usize,
+    pub ssl_mode: SslMode,
+    /// Extra PEM roots, e.g. the RDS CA bundle.
+    pub ca_file: Option<PathBuf>,
+    /// A pooled connection idle longer than this is pinged before reuse (a frozen Lambda
+    /// container may come back to a connection the proxy has closed).
+    pub verify_after_idle: Duration,
+    pub connect_timeout: Duration,
+}
+
+/// Which JWT claim holds each value Wardline reads (identity providers namespace custom claims).
+#[derive(Debug, Clone)]
+pub struct ClaimNames {
+    pub sub: String,
+    pub org_id: String,
+    pub app_role: String,
+    pub patient_id: String,
+}
+
+impl Default for ClaimNames {
+    fn default() -> Self {
+        ClaimNames {
+            sub: "sub".into(),
+            org_id: "org_id".into(),
+            app_role: "app_role".into(),
+            patient_id: "patient_id".into(),
+        }
+    }
+}
+
+#[derive(Debug, Clone)]
+pub enum KeySource {
+    /// Asymmetric keys published by the identity provider.
+    JwksUrl(String),
+    /// A shared secret, for identity providers that only sign with HS256.
+    Hs256Secret(String),
+}
+
+#[derive(Debug, Clone)]
+pub struct JwtConfig {
+    pub issuer: String,
+    pub audience: String,
+    pub keys: KeySource,
+    /// Only these algorithms are accepted, whatever a token's header says.
+    pub algorithms: Vec<Algorithm>,
+    pub leeway: Duration,
+    /// The least time between two JWKS fetches triggered by an unknown `kid`.
+    pub jwks_refetch_interval: Duration,
+    pub claims: ClaimNames,
+}
+
+#[derive(Debug, Clone)]
+pub struct Config {
+    pub db: DbConfig,
+    pub jwt: JwtConfig,
+    pub max_body_bytes: usize,
+}
+
+impl Config {
+    /// Reads the process environment.
+    pub fn from_env() -> Result<Config, ConfigError> {
+        Config::from_lookup(|name| std::env::var(name).ok())
+    }
+
+    /// Reads any key-value source (the environment, or a map in tests and the local stack).
+    pub fn from_lookup(get: impl Fn(&str) -> Option<String>) -> Result<Config, ConfigError> {
+        let required = |name: &'static str| {
+            get(name)
+                .filter(|v| !v.is_empty())
+                .ok_or_else(|| ConfigError::new(name, "is required"))
+        };
+        let parsed = |name: &'static str, default: &str| -> Result<u64, ConfigError> {
+            let raw = get(name).unwrap_or_else(|| default.to_owned());
+            raw.parse()
+                .map_err(|_| ConfigError::new(name, format!("{raw:?} is not a whole number")))
+        };
+
+        let ssl_mode = match get("WARDLINE_DB_SSLMODE").as_deref() {
+            None | Some("verify-full") => SslMode::VerifyFull,
+            Some("disable") => SslMode::Disable,
+            Some(other) => {
+                return Err(ConfigError::new(
+                    "WARDLINE_DB_SSLMODE",
+                    format!("{other:?}: use verify-full or disable"),
+                ))
+            }
+        };
+        let db = DbConfig {
+            url: required("DATABASE_URL")?,
+            pool_size: parsed("WARDLINE_DB_POOL_SIZE", "2")?.clamp(1, 64) as usize,
+            ssl_mode,
+            ca_file: get("WARDLINE_DB_CA_FILE").map(PathBuf::from),
+            verify_after_idle: Duration::from_secs(parsed("WARDLINE_DB_VERIFY_AFTER_IDLE_SECS", "30")?),
+            connect_timeout: Duration::from_secs(parsed("WARDLINE_DB_CONNECT_TIMEOUT_SECS", "5")?),
+        };
+
+        let keys = match (get("WARDLINE_JWKS_URL"), get("WARDLINE_JWT_HS256_SECRET")) {
+            (Some(url), None) => KeySource::JwksUrl(url),
+            (None, Some(secret)) if secret.len() >= 32 => KeySource::Hs256Secret(secret),
+            (None, Some(_)) => {
+                return Err(ConfigError::new(
+                    "WARDLINE_JWT_HS256_SECRET",
+                    "must be at least 32 bytes",
+                ))
+            }
+            _ => {
+                return Err(ConfigError::new(
+                    "WARDLINE_JWKS_URL",
+                    "set exactly one of WARDLINE_JWKS_URL and WARDLINE_JWT_HS256_SECRET",
+                ))
+            }
+        };
+        let default_algorithms = match keys {
+            KeySource::JwksUrl(_) => "ES256,RS256",
+            KeySource::Hs256Secret(_) => "HS256",
+        };
+        let algorithms = get("WARDLINE_JWT_ALGORITHMS")
+            .unwrap_or_else(|| default_algorithms.to_owned())
+            .split(',')
+            .map(|name| {
+                Algorithm::from_str(name.trim()).map_err(|_| {
+                    ConfigError::new("WARDLINE_JWT_ALGORITHMS", format!("unknown algorithm {name:?}"))
+                })
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+
+        let defaults = ClaimNames::default();
+        let jwt = JwtConfig {
+            issuer: required("WARDLINE_JWT_ISSUER")?,
+            audience: required("WARDLINE_JWT_AUDIENCE")?,
+            keys,
+            algorithms,
+            leeway: Duration::from_secs(parsed("WARDLINE_JWT_LEEWAY_SECS", "30")?),
+            jwks_refetch_interval: Duration::from_secs(parsed("WARDLINE_JWKS_REFETCH_SECS", "60")?),
+            claims: ClaimNames {
+                sub: get("WARDLINE_CLAIM_SUB").unwrap_or(defaults.sub),
+                org_id: get("WARDLINE_CLAIM_ORG_ID").unwrap_or(defaults.org_id),
+                app_role: get("WARDLINE_CLAIM_APP_ROLE").unwrap_or(defaults.app_role),
+                patient_id: get("WARDLINE_CLAIM_PATIENT_ID").unwrap_or(defaults.patient_id),
+            },
+        };
+
+        Ok(Config {
+            db,
+            jwt,
+            max_body_bytes: parsed("WARDLINE_MAX_BODY_BYTES", "65536")? as usize,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::HashMap;
+
+    fn lookup(pairs: &[(&str, &str)]) -> impl Fn(&str) -> Option<String> {
+        let map: HashMap<String, String> = pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        move |k| map.get(k).cloned()
+    }
+
+    const BASE: &[(&str, &str)] = &[
+        ("DATABASE_URL", "postgres://x@localhost/db"),
+        ("WARDLINE_JWT_ISSUER", "https://idp"),
+        ("WARDLINE_JWT_AUDIENCE", "wardline"),
+        ("WARDLINE_JWKS_URL", "https://idp/jwks.json"),
+    ];
+
+    #[test]
+    fn defaults_are_small_pool_verified_tls_and_asymmetric_algorithms() {
+        let config = Config::from_lookup(lookup(BASE)).unwrap();
+        assert_eq!(config.db.pool_size, 2);
+        assert_eq!(config.db.ssl_mode, SslMode::VerifyFull);
+        assert_eq!(config.jwt.algorithms, vec![Algorithm::ES256, Algorithm::RS256]);
+        assert_eq!(config.jwt.claims.org_id, "org_id");
+    }
+
+    #[test]
+    fn errors_name_the_variable() {
+        let mut pairs = BASE.to_vec();
+        pairs.push(("WARDLINE_DB_POOL_SIZE", "many"));
+        let err = Config::from_lookup(lookup(&pairs)).unwrap_err();
+        assert_eq!(err.name, "WARDLINE_DB_POOL_SIZE");
+
+        let err = Config::from_lookup(lookup(&BASE[..3])).unwrap_err();
+        assert_eq!(err.name, "WARDLINE_JWKS_URL");
+
+        let mut pairs = BASE.to_vec();
+        pairs.push(("WARDLINE_DB_SSLMODE", "prefer"));
+        let err = Config::from_lookup(lookup(&pairs)).unwrap_err();
+        assert_eq!(err.name, "WARDLINE_DB_SSLMODE");
+    }
+}

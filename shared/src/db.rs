@@ -1,0 +1,236 @@
+//! The pool and the one runner every request's SQL goes through. A request is one statement,
+//! `SELECT api.<operation>($claims, $input)`, whose SQL function begins the request itself
+//! (`auth.begin_request`), all in the statement's own transaction. Where Rust must run several
+//! statements, [`Db::pipeline`] sends `BEGIN`, `auth.begin_request` and the statements in one
+//! round trip, then `COMMIT` (or `ROLLBACK` on any error) in a second. Claims and role are
+//! transaction-local, so a pooled connection never carries one caller into the next request.
+
+use crate::auth::Claims;
+use crate::config::{DbConfig, SslMode};
+use crate::error::Error;
+use deadpool_postgres::{
+    HookError, Manager, ManagerConfig, Object, Pool, RecyclingMethod, Runtime,
+};
+use serde_json::Value;
+use std::{future::Future, sync::Arc, task::Poll, time::Duration};
+use tokio_postgres::{types::ToSql, types::Type, Row};
+
+/// A Wardline SQL entry point `api.<name>(claims jsonb, input jsonb) returns jsonb`. Build it
+/// with [`operation!`](crate::operation), which writes its SQL at compile time.
+#[derive(Debug, Clone, Copy)]
+pub struct Operation {
+    name: &'static str,
+    sql: &'static str,
+}
+
+impl Operation {
+    /// Checked at compile time when used in a `const`: the name must be a plain identifier.
+    pub const fn new(name: &'static str, sql: &'static str) -> Operation {
+        let bytes = name.as_bytes();
+        assert!(!bytes.is_empty(), "operation name is empty");
+        let mut i = 0;
+        while i < bytes.len() {
+            assert!(
+                bytes[i].is_ascii_lowercase() || bytes[i] == b'_' || bytes[i].is_ascii_digit(),
+                "operation names are lower_snake_case identifiers"
+            );
+            i += 1;
+        }
+        Operation { name, sql }
+    }
+
+    pub fn name(&self) -> &'static str {
+        self.name
+    }
+
+    pub fn sql(&self) -> &'static str {
+        self.sql
+    }
+}
+
+/// `operation!("tenant_doctors")` is the entry point `api.tenant_doctors`.
+#[macro_export]
+macro_rules! operation {
+    ($name:literal) => {
+        $crate::db::Operation::new($name, concat!("select api.", $name, "($1, $2)"))
+    };
+}
+
+/// One statement of a [`Db::pipeline`].
+pub struct Statement<'a> {
+    pub sql: &'a str,
+    pub params: &'a [(&'a (dyn ToSql + Sync), Type)],
+}
+
+/// The pool, built once per container. Connections are made on first use.
+#[derive(Clone)]
+pub struct Db {
+    pool: Pool,
+}
+
+impl Db {
+    pub fn new(config: &DbConfig) -> Result<Db, Error> {
+        let mut pg: tokio_postgres::Config = config
+            .url
+            .parse()
+            .map_err(|e| Error::internal(format!("DATABASE_URL: {e}")))?;
+        pg.connect_timeout(config.connect_timeout);
+        if pg.get_application_name().is_none() {
+            pg.application_name("wardline");
+        }
+        let manager_config = ManagerConfig {
+            recycling_method: RecyclingMethod::Fast,
+        };
+        let manager = match config.ssl_mode {
+            SslMode::Disable => Manager::from_config(pg, tokio_postgres::NoTls, manager_config),
+            SslMode::VerifyFull => {
+                pg.ssl_mode(tokio_postgres::config::SslMode::Require);
+                let tls = tokio_postgres_rustls::MakeRustlsConnect::new(tls_config(config)?);
+                Manager::from_config(pg, tls, manager_config)
+            }
+        };
+        let verify_after = config.verify_after_idle;
+        let pool = Pool::builder(manager)
+            .max_size(config.pool_size)
+            .runtime(Runtime::Tokio1)
+            .wait_timeout(Some(Duration::from_secs(10)))
+            .create_timeout(Some(config.connect_timeout))
+            .pre_recycle(deadpool_postgres::Hook::async_fn(move |client, metrics| {
+                let stale = metrics.last_used() >= verify_after;
+                Box::pin(async move {
+                    if stale {
+                        client.simple_query("").await.map_err(HookError::Backend)?;
+                    }
+                    Ok(())
+                })
+            }))
+            .build()
+            .map_err(|e| Error::internal(format!("database pool: {e}")))?;
+        Ok(Db { pool })
+    }
+
+    /// A pooled connection as `wardline_authenticator`, with no claims: it can call `api.*`
+    /// and nothing else. Handlers use [`Db::call`]; this is for health checks and tests.
+    pub async fn client(&self) -> Result<Object, Error> {
+        self.pool.get().await.map_err(|e| {
+            tracing::error!(error = %e, "database connection unavailable");
+            Error::unavailable(
+                "database_unavailable",
+                "The database cannot be reached right now. Try again shortly.",
+            )
+        })
+    }
+
+    /// Runs a request as one statement in one round trip: `SELECT api.<op>($claims, $input)`.
+    pub async fn call(&self, op: Operation, claims: &Claims, input: &Value) -> Result<Value, Error> {
+        let claims = claims_json(claims)?;
+        let client = self.client().await?;
+        let row = client
+            .query_typed_one(op.sql(), &[(&claims, Type::JSONB), (input, Type::JSONB)])
+            .await?;
+        let value: Option<Value> = row.try_get(0)?;
+        Ok(value.unwrap_or(Value::Null))
+    }
+
+    /// Runs several statements as one transaction in two round trips: `BEGIN`,
+    /// `auth.begin_request` and every statement pipelined, then `COMMIT` when all succeeded or
+    /// `ROLLBACK` when any failed (the first error is returned). Nothing is ever half-done.
+    pub async fn pipeline(
+        &self,
+        claims: &Claims,
+        statements: &[Statement<'_>],
+    ) -> Result<Vec<Vec<Row>>, Error> {
+        let claims = claims_json(claims)?;
+        let client = self.client().await?;
+        let begin_request: [(&(dyn ToSql + Sync), Type); 1] = [(&claims, Type::JSONB)];
+        let mut sent = Vec::with_capacity(statements.len() + 2);
+        sent.push(client.query_typed("begin", &[]));
+        sent.push(client.query_typed("select auth.begin_request($1)", &begin_request));
+        for statement in statements {
+            sent.push(client.query_typed(statement.sql, statement.params));
+        }
+        let mut rows = Vec::with_capacity(statements.len());
+        let mut first_error = None;
+        for (index, result) in in_wire_order(sent).await.into_iter().enumerate() {
+            match result {
+                Ok(statement_rows) if index >= 2 => rows.push(statement_rows),
+                Ok(_) => {}
+                Err(err) => {
+                    first_error.get_or_insert(err);
+                }
+            }
+        }
+        match first_error {
+            None => {
+                client.batch_execute("commit").await?;
+                Ok(rows)
+            }
+            Some(err) => {
+                if let Err(rollback) = client.batch_execute("rollback").await {
+                    tracing::error!(error = %rollback, "rollback failed; dropping the connection");
+                    drop(Object::take(client));
+                }
+                Err(err.into())
+            }
+        }
+    }
+}
+
+fn claims_json(claims: &Claims) -> Result<Value, Error> {
+    serde_json::to_value(claims).map_err(Error::internal)
+}
+
+/// Awaits every future, polling each for the first time in the order given. tokio-postgres
+/// sends a request on its future's first poll, so this is what makes a pipeline's statements
+/// reach the server in order.
+async fn in_wire_order<F: Future>(futures: Vec<F>) -> Vec<F::Output> {
+    let mut pending: Vec<_> = futures.into_iter().map(Box::pin).collect();
+    let mut outputs: Vec<Option<F::Output>> = pending.iter().map(|_| None).collect();
+    std::future::poll_fn(|cx| {
+        let mut done = true;
+        for (future, output) in pending.iter_mut().zip(outputs.iter_mut()) {
+            if output.is_none() {
+                match future.as_mut().poll(cx) {
+                    Poll::Ready(value) => *output = Some(value),
+                    Poll::Pending => done = false,
+                }
+            }
+        }
+        if done {
+            Poll::Ready(())
+        } else {
+            Poll::Pending
+        }
+    })
+    .await;
+    outputs.into_iter().flatten().collect()
+}
+
+fn tls_config(config: &DbConfig) -> Result<rustls::ClientConfig, Error> {
+    let mut roots = rustls::RootCertStore::empty();
+    let native = rustls_native_certs::load_native_certs();
+    for cert in native.certs {
+        // A system bundle may hold certificates rustls cannot use; skipping them is what
+        // every rustls client does.
+        if let Err(e) = roots.add(cert) {
+            tracing::debug!(error = %e, "skipped a system root certificate");
+        }
+    }
+    if let Some(path) = &config.ca_file {
+        use rustls::pki_types::{pem::PemObject, CertificateDer};
+        let certs = CertificateDer::pem_file_iter(path)
+            .map_err(|e| Error::internal(format!("WARDLINE_DB_CA_FILE: {e}")))?;
+        for cert in certs {
+            let cert = cert.map_err(|e| Error::internal(format!("WARDLINE_DB_CA_FILE: {e}")))?;
+            roots
+                .add(cert)
+                .map_err(|e| Error::internal(format!("WARDLINE_DB_CA_FILE: {e}")))?;
+        }
+    }
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    Ok(rustls::ClientConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .map_err(Error::internal)?
+        .with_root_certificates(roots)
+        .with_no_client_auth())
+}

@@ -1,0 +1,275 @@
+//! Every status Wardline returns, in one place: the problem+json shape (RFC 9457), the
+//! constructors handlers use, and the SQLSTATE table that turns database errors into HTTP.
+//! Nothing else in Wardline maps an error to a status.
+
+use http::{HeaderValue, StatusCode};
+use serde::Serialize;
+use serde_json::{json, Value};
+use tokio_postgres::error::SqlState;
+
+/// One problem with one input field, named as the client sent it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct FieldError {
+    pub field: String,
+    pub detail: String,
+}
+
+/// An error a request ends with: a boxed [`Problem`], so `Result`s stay small.
+#[derive(Debug)]
+pub struct Error(Box<Problem>);
+
+/// `detail` and `errors` are shown to the client; `internal` is only logged, so database
+/// messages and internals never reach a response.
+#[derive(Debug)]
+pub struct Problem {
+    pub status: StatusCode,
+    pub code: String,
+    pub detail: String,
+    pub errors: Vec<FieldError>,
+    /// Extra response headers (`WWW-Authenticate`, `Allow`, `Retry-After`).
+    pub headers: Vec<(http::HeaderName, HeaderValue)>,
+    pub internal: Option<String>,
+}
+
+impl Error {
+    pub fn new(status: StatusCode, code: &str, detail: impl Into<String>) -> Self {
+        Error(Box::new(Problem {
+            status,
+            code: code.to_owned(),
+            detail: detail.into(),
+            errors: Vec::new(),
+            headers: Vec::new(),
+            internal: None,
+        }))
+    }
+
+    pub fn into_problem(self) -> Problem {
+        *self.0
+    }
+
+    /// 400 naming the field that is wrong.
+    pub fn invalid_field(field: impl Into<String>, detail: impl Into<String>) -> Self {
+        let detail = detail.into();
+        let mut error = Error::new(StatusCode::BAD_REQUEST, "invalid_input", detail.clone());
+        error.errors.push(FieldError {
+            field: field.into(),
+            detail,
+        });
+        error
+    }
+
+    /// 401 with the `WWW-Authenticate` challenge RFC 6750 asks for.
+    pub fn unauthorized(detail: impl Into<String>) -> Self {
+        Error::new(StatusCode::UNAUTHORIZED, "invalid_token", detail).with_header(
+            http::header::WWW_AUTHENTICATE,
+            HeaderValue::from_static("Bearer error=\"invalid_token\""),
+        )
+    }
+
+    pub fn forbidden(code: &str, detail: impl Into<String>) -> Self {
+        Error::new(StatusCode::FORBIDDEN, code, detail)
+    }
+
+    pub fn not_found() -> Self {
+        Error::new(
+            StatusCode::NOT_FOUND,
+            "not_found",
+            "No such resource on this route.",
+        )
+    }
+
+    pub fn method_not_allowed(allowed: &[&http::Method]) -> Self {
+        let allow = allowed
+            .iter()
+            .map(|m| m.as_str())
+            .collect::<Vec<_>>()
+            .join(", ");
+        let error = Error::new(
+            StatusCode::METHOD_NOT_ALLOWED,
+            "method_not_allowed",
+            format!("This route accepts {allow}."),
+        );
+        match HeaderValue::from_str(&allow) {
+            Ok(value) => error.with_header(http::header::ALLOW, value),
+            Err(_) => error,
+        }
+    }
+
+    pub fn payload_too_large(limit: usize) -> Self {
+        Error::new(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "payload_too_large",
+            format!("The request body is larger than {limit} bytes."),
+        )
+    }
+
+    /// 500 whose cause is logged and never shown.
+    pub fn internal(cause: impl std::fmt::Display) -> Self {
+        let mut error = Error::new(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "internal_error",
+            "Something went wrong on our side. It has been logged.",
+        );
+        error.internal = Some(cause.to_string());
+        error
+    }
+
+    pub fn unavailable(code: &str, detail: impl Into<String>) -> Self {
+        Error::new(StatusCode::SERVICE_UNAVAILABLE, code, detail)
+    }
+
+    pub fn with_header(mut self, name: http::HeaderName, value: HeaderValue) -> Self {
+        self.headers.push((name, value));
+        self
+    }
+
+    /// The RFC 9457 body.
+    pub fn body(&self) -> Value {
+        let mut body = json!({
+            "type": format!("urn:wardline:problem:{}", self.code),
+            "title": self.status.canonical_reason().unwrap_or("Error"),
+            "status": self.status.as_u16(),
+            "detail": self.detail,
+            "code": self.code,
+        });
+        if !self.errors.is_empty() {
+            body["errors"] = json!(self.errors);
+        }
+        body
+    }
+}
+
+impl std::ops::Deref for Error {
+    type Target = Problem;
+    fn deref(&self) -> &Problem {
+        &self.0
+    }
+}
+
+impl std::ops::DerefMut for Error {
+    fn deref_mut(&mut self) -> &mut Problem {
+        &mut self.0
+    }
+}
+
+impl std::fmt::Display for Error {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{} {}: {}", self.status.as_u16(), self.code, self.detail)?;
+        if let Some(internal) = &self.internal {
+            write!(f, " ({internal})")?;
+        }
+        Ok(())
+    }
+}
+
+impl std::error::Error for Error {}
+
+/// How a SQLSTATE surfaces: status, stable code and the detail shown to the client.
+struct SqlStateRule {
+    state: SqlState,
+    status: StatusCode,
+    code: &'static str,
+    detail: &'static str,
+}
+
+/// The SQLSTATE table (DESIGN.md, request path, step 5). `P0001` is handled apart: Wardline's
+/// own SQL functions name the status and code themselves (`api.fail`).
+const SQLSTATE_TABLE: &[SqlStateRule] = &[
+    SqlStateRule {
+        state: SqlState::EXCLUSION_VIOLATION,
+        status: StatusCode::CONFLICT,
+        code: "conflict",
+        detail: "That time is already taken.",
+    },
+    SqlStateRule {
+        state: SqlState::T_R_DEADLOCK_DETECTED,
+        status: StatusCode::CONFLICT,
+        code: "conflict",
+        detail: "A concurrent request changed the same data. Try again.",
+    },
+    SqlStateRule {
+        state: SqlState::T_R_SERIALIZATION_FAILURE,
+        status: StatusCode::CONFLICT,
+        code: "conflict",
+        detail: "A concurrent request changed the same data. Try again.",
+    },
+    SqlStateRule {
+        state: SqlState::UNIQUE_VIOLATION,
+        status: StatusCode::CONFLICT,
+        code: "already_exists",
+        detail: "That already exists.",
+    },
+    SqlStateRule {
+        state: SqlState::INSUFFICIENT_PRIVILEGE,
+        status: StatusCode::FORBIDDEN,
+        code: "forbidden",
+        detail: "You may not do that here.",
+    },
+];
+
+impl From<tokio_postgres::Error> for Error {
+    fn from(err: tokio_postgres::Error) -> Self {
+        let Some(db) = err.as_db_error() else {
+            return Error::internal(format!("database: {err}"));
+        };
+        if *db.code() == SqlState::RAISE_EXCEPTION {
+            if let Some(error) = wardline_raise(db) {
+                return error;
+            }
+        }
+        match SQLSTATE_TABLE.iter().find(|rule| rule.state == *db.code()) {
+            Some(rule) => {
+                let mut error = Error::new(rule.status, rule.code, rule.detail);
+                error.internal = Some(format!("{}: {}", db.code().code(), db.message()));
+                error
+            }
+            None => Error::internal(format!("database {}: {}", db.code().code(), db.message())),
+        }
+    }
+}
+
+/// A `P0001` from `api.fail`: MESSAGE is the code, HINT the status (4xx only), DETAIL the
+/// client-facing text, COLUMN the input field. Anything else raised is a 500.
+fn wardline_raise(db: &tokio_postgres::error::DbError) -> Option<Error> {
+    let status = db
+        .hint()?
+        .parse::<u16>()
+        .ok()
+        .and_then(|s| StatusCode::from_u16(s).ok())
+        .filter(StatusCode::is_client_error)?;
+    let code = db.message();
+    if code.is_empty() || !code.bytes().all(|b| b.is_ascii_lowercase() || b == b'_') {
+        return None;
+    }
+    let detail = db.detail().unwrap_or("");
+    let mut error = Error::new(status, code, detail);
+    if let Some(field) = db.column() {
+        error.errors.push(FieldError {
+            field: field.to_owned(),
+            detail: detail.to_owned(),
+        });
+    }
+    Some(error)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn problem_body_has_the_rfc9457_members_and_field_errors() {
+        let body = Error::invalid_field("start_time", "must be before end_time").body();
+        assert_eq!(body["status"], 400);
+        assert_eq!(body["code"], "invalid_input");
+        assert_eq!(body["type"], "urn:wardline:problem:invalid_input");
+        assert_eq!(body["title"], "Bad Request");
+        assert_eq!(body["errors"][0]["field"], "start_time");
+    }
+
+    #[test]
+    fn internal_errors_never_show_their_cause() {
+        let error = Error::internal("password authentication failed for user x");
+        assert!(!error.body().to_string().contains("password"));
+        assert_eq!(error.status, StatusCode::INTERNAL_SERVER_ERROR);
+    }
+}

@@ -1,0 +1,279 @@
+//! The HTTP edge of a function: its route table, matching, the body limit, typed JSON input
+//! with field-named 400s, JSON and problem+json output, the request id, and one log line per
+//! request (never PHI: the route template is logged, not the path).
+
+use crate::{error::Error, Context};
+use bytes::Bytes;
+use http::{HeaderMap, HeaderValue, Method, StatusCode};
+use lambda_http::{Body, RequestExt};
+use serde::de::DeserializeOwned;
+use serde_json::Value;
+use std::{future::Future, pin::Pin, time::Instant};
+
+pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
+
+/// What every handler is: parse → authorize → one transaction → respond.
+pub type Handler = for<'a> fn(&'a Context, Incoming) -> BoxFuture<'a, Result<Reply, Error>>;
+
+/// Turns `async fn name(&Context, Incoming) -> Result<Reply, Error>` into a [`Handler`].
+#[macro_export]
+macro_rules! handler {
+    ($name:path) => {{
+        fn boxed<'a>(
+            ctx: &'a $crate::Context,
+            req: $crate::http::Incoming,
+        ) -> $crate::http::BoxFuture<'a, ::std::result::Result<$crate::http::Reply, $crate::error::Error>> {
+            ::std::boxed::Box::pin($name(ctx, req))
+        }
+        boxed as $crate::http::Handler
+    }};
+}
+
+/// One route: the single declaration that the Lambda router, the local gateway, template.yaml
+/// and the cargo-lambda router are all checked against.
+pub struct Route {
+    pub method: Method,
+    /// API Gateway syntax: `/sessions/{id}/cancel`.
+    pub path: &'static str,
+    pub handler: Handler,
+}
+
+/// A deployable function: its name (the crate, the binary and the SAM resource) and routes.
+pub struct Function {
+    pub name: &'static str,
+    pub routes: &'static [Route],
+}
+
+/// Where a request landed: the route and the values of its `{params}`.
+pub struct Matched<'r> {
+    pub route: &'r Route,
+    pub params: Vec<(&'static str, String)>,
+}
+
+impl Function {
+    /// 404 when no route has the path, 405 (with `Allow`) when none has the method.
+    pub fn route(&self, method: &Method, path: &str) -> Result<Matched<'_>, Error> {
+        let mut allowed = Vec::new();
+        for route in self.routes {
+            if let Some(params) = match_path(route.path, path) {
+                if route.method == *method {
+                    return Ok(Matched { route, params });
+                }
+                allowed.push(&route.method);
+            }
+        }
+        if allowed.is_empty() {
+            Err(Error::not_found())
+        } else {
+            Err(Error::method_not_allowed(&allowed))
+        }
+    }
+}
+
+/// Matches `/a/{x}/b` against `/a/42/b`; a parameter is one non-empty segment.
+pub fn match_path(template: &'static str, path: &str) -> Option<Vec<(&'static str, String)>> {
+    let mut params = Vec::new();
+    let mut actual = path.trim_end_matches('/').split('/');
+    for expected in template.split('/') {
+        let segment = actual.next()?;
+        match expected.strip_prefix('{').and_then(|p| p.strip_suffix('}')) {
+            Some(name) if !segment.is_empty() => params.push((name, segment.to_owned())),
+            Some(_) => return None,
+            None if expected == segment => {}
+            None => return None,
+        }
+    }
+    actual.next().is_none().then_some(params)
+}
+
+/// A request as handlers see it: already routed, body within the limit.
+pub struct Incoming {
+    pub method: Method,
+    pub headers: HeaderMap,
+    pub query: Vec<(String, String)>,
+    pub params: Vec<(&'static str, String)>,
+    pub body: Bytes,
+    pub request_id: String,
+}
+
+impl Incoming {
+    /// A `{param}` of the route; routing guarantees it is there.
+    pub fn param(&self, name: &str) -> &str {
+        self.params
+            .iter()
+            .find(|(n, _)| *n == name)
+            .map(|(_, v)| v.as_str())
+            .unwrap_or("")
+    }
+
+    /// The body as `T`; a 400 names the first field that does not fit. Types used here should
+    /// `deny_unknown_fields`, so leftover input is rejected too.
+    pub fn json<T: DeserializeOwned>(&self) -> Result<T, Error> {
+        if self.body.is_empty() {
+            return Err(Error::invalid_field("body", "A JSON body is required."));
+        }
+        let de = &mut serde_json::Deserializer::from_slice(&self.body);
+        serde_path_to_error::deserialize(de).map_err(|err| {
+            let path = err.path().to_string();
+            let field = if path == "." { "body".to_owned() } else { path };
+            Error::invalid_field(field, err.into_inner().to_string())
+        })
+    }
+
+    /// For routes that take no body and no query string: anything sent is a 400.
+    pub fn expect_nothing(&self) -> Result<(), Error> {
+        if !self.body.is_empty() {
+            return Err(Error::invalid_field("body", "This route takes no body."));
+        }
+        if let Some((name, _)) = self.query.first() {
+            return Err(Error::invalid_field(name.clone(), "This route takes no query parameters."));
+        }
+        Ok(())
+    }
+}
+
+/// A successful response: status, JSON body, extra headers.
+pub struct Reply {
+    pub status: StatusCode,
+    pub body: Value,
+    pub headers: Vec<(http::HeaderName, HeaderValue)>,
+}
+
+impl Reply {
+    pub fn ok(body: Value) -> Reply {
+        Reply {
+            status: StatusCode::OK,
+            body,
+            headers: Vec::new(),
+        }
+    }
+}
+
+/// Routes, runs and answers one request; never fails (errors become problem+json).
+pub async fn dispatch(
+    function: &Function,
+    ctx: &Context,
+    request: lambda_http::Request,
+) -> lambda_http::Response<Body> {
+    let started = Instant::now();
+    let request_id = request
+        .lambda_context_ref()
+        .map(|c| c.request_id.clone())
+        .filter(|id| !id.is_empty())
+        .or_else(|| {
+            request
+                .headers()
+                .get("x-request-id")
+                .and_then(|v| v.to_str().ok())
+                .filter(|v| v.len() <= 128)
+                .map(str::to_owned)
+        })
+        .unwrap_or_else(|| uuid::Uuid::new_v4().to_string());
+    let method = request.method().clone();
+    let path = request.uri().path().to_owned();
+
+    let (template, result) = match function.route(&method, &path) {
+        Err(error) => ("(unmatched)", Err(error)),
+        Ok(matched) => {
+            let template = matched.route.path;
+            let result = match incoming(request, matched.params, &request_id, ctx.config.max_body_bytes) {
+                Ok(incoming) => (matched.route.handler)(ctx, incoming).await,
+                Err(error) => Err(error),
+            };
+            (template, result)
+        }
+    };
+
+    let response = match result {
+        Ok(reply) => respond(reply.status, "application/json", &reply.body, reply.headers),
+        Err(error) => {
+            if let Some(internal) = &error.internal {
+                tracing::error!(request_id = %request_id, function = function.name, route = template, cause = %internal, "request failed");
+            }
+            let body = error.body();
+            let problem = error.into_problem();
+            respond(problem.status, "application/problem+json", &body, problem.headers)
+        }
+    };
+    tracing::info!(
+        request_id = %request_id,
+        function = function.name,
+        method = %method,
+        route = template,
+        status = response.status().as_u16(),
+        latency_ms = started.elapsed().as_secs_f64() * 1000.0,
+        "request"
+    );
+    let mut response = response;
+    if let Ok(value) = HeaderValue::from_str(&request_id) {
+        response.headers_mut().insert("x-request-id", value);
+    }
+    response
+}
+
+fn incoming(
+    request: lambda_http::Request,
+    params: Vec<(&'static str, String)>,
+    request_id: &str,
+    max_body_bytes: usize,
+) -> Result<Incoming, Error> {
+    let query = request
+        .uri()
+        .query()
+        .map(|q| form_urlencoded::parse(q.as_bytes()).into_owned().collect())
+        .unwrap_or_default();
+    let (parts, body) = request.into_parts();
+    let body = match body {
+        Body::Empty => Bytes::new(),
+        Body::Text(text) => Bytes::from(text),
+        Body::Binary(bytes) => Bytes::from(bytes),
+        _ => Bytes::new(),
+    };
+    if body.len() > max_body_bytes {
+        return Err(Error::payload_too_large(max_body_bytes));
+    }
+    Ok(Incoming {
+        method: parts.method,
+        headers: parts.headers,
+        query,
+        params,
+        body,
+        request_id: request_id.to_owned(),
+    })
+}
+
+fn respond(
+    status: StatusCode,
+    content_type: &'static str,
+    body: &Value,
+    headers: Vec<(http::HeaderName, HeaderValue)>,
+) -> lambda_http::Response<Body> {
+    let mut response = lambda_http::Response::new(Body::Text(body.to_string()));
+    *response.status_mut() = status;
+    let map = response.headers_mut();
+    map.insert(http::header::CONTENT_TYPE, HeaderValue::from_static(content_type));
+    map.insert(http::header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    for (name, value) in headers {
+        map.append(name, value);
+    }
+    response
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn paths_match_templates_segment_by_segment() {
+        assert_eq!(match_path("/a/b", "/a/b"), Some(vec![]));
+        assert_eq!(match_path("/a/b", "/a/b/"), Some(vec![]));
+        assert_eq!(
+            match_path("/sessions/{id}/cancel", "/sessions/42/cancel"),
+            Some(vec![("id", "42".to_owned())])
+        );
+        assert_eq!(match_path("/sessions/{id}/cancel", "/sessions//cancel"), None);
+        assert_eq!(match_path("/a/b", "/a/b/c"), None);
+        assert_eq!(match_path("/a/b/c", "/a/b"), None);
+        assert_eq!(match_path("/a/b", "/a/c"), None);
+    }
+}

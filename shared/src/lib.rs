@@ -1,0 +1,53 @@
+//! What every Wardline function shares. A request passes through these modules in order:
+//!
+//! - [`http`]: the function's routes, matching, body limit, typed JSON input with field-named
+//!   400s, and the response (JSON or problem+json) with one log line.
+//! - [`auth`]: the bearer token, verified into canonical [`auth::Claims`].
+//! - [`db`]: the pool and the one runner that executes the request's SQL with those claims,
+//!   in one transaction.
+//! - [`error`]: every status Wardline returns, and the SQLSTATE table.
+//!
+//! Built once per container: [`config`] (from the environment), [`telemetry`] (JSON logs) and
+//! the [`Context`] that holds the pool and the key cache. [`lambda::run`] is `main.rs`'s one
+//! call. With the `migrate` feature, [`migrate`] applies `sql/` and `policies/`.
+
+pub mod auth;
+pub mod config;
+pub mod db;
+pub mod error;
+pub mod http;
+pub mod lambda;
+#[cfg(feature = "migrate")]
+pub mod migrate;
+pub mod telemetry;
+
+pub use error::Error;
+
+/// Per-container state shared by every request: configuration, pool, token verifier.
+pub struct Context {
+    pub config: config::Config,
+    pub db: db::Db,
+    pub auth: auth::Verifier,
+}
+
+impl Context {
+    pub fn new(config: config::Config) -> Result<Context, Error> {
+        Ok(Context {
+            db: db::Db::new(&config.db)?,
+            auth: auth::Verifier::new(config.jwt.clone())?,
+            config,
+        })
+    }
+
+    pub fn from_env() -> Result<Context, lambda_http::Error> {
+        let config = config::Config::from_env()?;
+        Ok(Context::new(config)?)
+    }
+
+    /// The caller of a request, verified.
+    pub async fn caller(&self, request: &http::Incoming) -> Result<auth::Claims, Error> {
+        self.auth
+            .verify_header(&request.headers, &request.request_id)
+            .await
+    }
+}

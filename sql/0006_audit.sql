@@ -1,0 +1,125 @@
+-- audit.events: append-only, one row per state change and per sign-in, hash-chained per clinic
+-- (events outside any clinic chain under the nil uuid). Each row's hash covers its content and
+-- the previous row's hash, so editing or removing a row breaks every later link.
+
+create table audit.events (
+  id          bigint generated always as identity primary key,
+  org_id      uuid,
+  chain_seq   bigint not null,
+  actor_id    uuid,
+  actor_role  text,
+  action      text not null check (action ~ '^[a-z][a-z0-9_.]*$'),
+  target_type text,
+  target_id   text,
+  outcome     text not null default 'success' check (outcome in ('success', 'failure', 'denied')),
+  request_id  text,
+  occurred_at timestamptz not null default now(),
+  detail      jsonb not null default '{}' check (jsonb_typeof(detail) = 'object'),
+  prev_hash   bytea not null,
+  hash        bytea not null
+);
+create index events_org_idx on audit.events (org_id, chain_seq);
+comment on column audit.events.detail is 'Ids and codes only: never PHI.';
+
+-- One row per chain: its length and last hash. Locked per insert, so a clinic's events are
+-- chained in a single order even when written concurrently.
+create table audit.chain_heads (
+  chain_key uuid primary key,
+  last_seq  bigint not null,
+  last_hash bytea not null
+);
+
+create or replace function audit.event_digest(e audit.events) returns bytea
+language sql immutable
+as $$
+  select sha256(e.prev_hash || convert_to(jsonb_build_array(
+    e.org_id, e.chain_seq, e.actor_id, e.actor_role, e.action, e.target_type, e.target_id,
+    e.outcome, e.request_id, to_char(e.occurred_at at time zone 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US'),
+    e.detail)::text, 'UTF8'))
+$$;
+
+create or replace function audit.genesis(chain_key uuid) returns bytea
+language sql immutable
+as $$ select sha256(convert_to('wardline-audit:' || chain_key::text, 'UTF8')) $$;
+
+create or replace function audit.chain_event() returns trigger
+language plpgsql security definer
+set search_path = pg_catalog, pg_temp
+as $$
+declare
+  key uuid := coalesce(new.org_id, '00000000-0000-0000-0000-000000000000');
+  head audit.chain_heads;
+begin
+  insert into audit.chain_heads (chain_key, last_seq, last_hash)
+  values (key, 0, audit.genesis(key))
+  on conflict (chain_key) do nothing;
+  select * into head from audit.chain_heads h where h.chain_key = key for update;
+  new.chain_seq := head.last_seq + 1;
+  new.prev_hash := head.last_hash;
+  new.hash := audit.event_digest(new);
+  update audit.chain_heads set last_seq = new.chain_seq, last_hash = new.hash
+  where chain_key = key;
+  return new;
+end
+$$;
+
+create or replace function audit.reject_change() returns trigger
+language plpgsql
+as $$
+begin
+  raise exception using errcode = '42501', message = 'audit.events is append-only';
+end
+$$;
+
+create trigger events_chain before insert on audit.events
+  for each row execute function audit.chain_event();
+create trigger events_append_only before update or delete on audit.events
+  for each row execute function audit.reject_change();
+create trigger events_no_truncate before truncate on audit.events
+  for each statement execute function audit.reject_change();
+
+-- The first chain_seq of a clinic's chain whose hash or link does not verify; NULL when intact.
+create or replace function audit.first_broken_link(chain_org uuid) returns bigint
+language sql stable security definer
+set search_path = pg_catalog, pg_temp
+as $$
+  select min(chain_seq) from (
+    select e.chain_seq, e.hash, e.prev_hash,
+           audit.event_digest(e) as recomputed,
+           coalesce(lag(e.hash) over (order by e.chain_seq),
+                    audit.genesis(coalesce(chain_org, '00000000-0000-0000-0000-000000000000'))) as expected_prev,
+           lag(e.chain_seq, 1, 0::bigint) over (order by e.chain_seq) as prev_seq
+    from audit.events e
+    where e.org_id is not distinct from chain_org
+  ) c
+  where c.hash <> c.recomputed or c.prev_hash <> c.expected_prev or c.chain_seq <> c.prev_seq + 1
+$$;
+
+-- Writes one event for the current request (actor, clinic and request id from the claims).
+create or replace function audit.record(
+  action text, target_type text default null, target_id text default null,
+  outcome text default 'success', detail jsonb default '{}'
+) returns void
+language sql
+as $$
+  insert into audit.events (org_id, actor_id, actor_role, action, target_type, target_id,
+                            outcome, request_id, detail, prev_hash, hash, chain_seq)
+  values (auth.org_id(), auth.uid(), auth.app_role(), action, target_type, target_id,
+          outcome, auth.request_id(), detail, '', '', 0)
+$$;
+
+grant execute on function audit.record(text, text, text, text, jsonb)
+  to app_anon, app_user, app_service;
+grant execute on function audit.first_broken_link(uuid) to app_service;
+grant insert on audit.events to app_anon, app_user, app_service;
+grant select on audit.events to app_user;
+grant execute on function audit.event_digest(audit.events), audit.genesis(uuid) to wardline_auth;
+grant select on audit.events to wardline_auth;
+grant select, insert, update on audit.chain_heads to wardline_auth;
+
+-- The SECURITY DEFINER helpers run as wardline_auth. Handing them over needs CREATE on the
+-- schema for that moment only; grants made above carry over to the new owner.
+grant create on schema audit to wardline_auth;
+alter function audit.chain_event() owner to wardline_auth;
+alter function audit.first_broken_link(uuid) owner to wardline_auth;
+revoke create on schema audit from wardline_auth;
