@@ -190,9 +190,7 @@ pub async fn dispatch(
             if let Some(internal) = &error.internal {
                 tracing::error!(request_id = %request_id, function = function.name, route = template, cause = %internal, "request failed");
             }
-            let body = error.body();
-            let problem = error.into_problem();
-            respond(problem.status, "application/problem+json", &body, problem.headers)
+            problem_response(error)
         }
     };
     tracing::info!(
@@ -240,6 +238,13 @@ fn incoming(
         body,
         request_id: request_id.to_owned(),
     })
+}
+
+/// The problem+json response for `error`.
+pub fn problem_response(error: Error) -> lambda_http::Response<Body> {
+    let body = error.body();
+    let problem = error.into_problem();
+    respond(problem.status, "application/problem+json", &body, problem.headers)
 }
 
 fn respond(

@@ -1,1 +1,148 @@
-fn main(){}
+//! `cargo xtask local | token | test` — see README.md.
+
+use anyhow::{bail, Context as _, Result};
+use std::{collections::HashMap, process::Command, sync::Arc};
+use xtask::{demo, keys, pg, target_dir, workspace_root};
+
+const USAGE: &str = "usage:
+  cargo xtask local [--port 3000]          private PostgreSQL + every function on 127.0.0.1
+  cargo xtask token --org <slug> --as <email> [--ttl <seconds>]
+  cargo xtask test                         fmt, clippy -D warnings, every test";
+
+fn main() -> Result<()> {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let flag = |name: &str| {
+        args.iter()
+            .position(|a| a == name)
+            .and_then(|i| args.get(i + 1))
+            .cloned()
+    };
+    match args.first().map(String::as_str) {
+        Some("local") => {
+            let port = flag("--port").unwrap_or_else(|| "3000".into()).parse()?;
+            tokio::runtime::Runtime::new()?.block_on(local(port))
+        }
+        Some("token") => {
+            let (Some(org), Some(email)) = (flag("--org"), flag("--as")) else {
+                bail!("{USAGE}");
+            };
+            let ttl = flag("--ttl").unwrap_or_else(|| "43200".into()).parse()?;
+            let keys = keys::DevKeys::load_or_create(&dev_key_path())?;
+            println!("{}", keys.mint(&demo::identity(&org, &email)?, ttl)?);
+            Ok(())
+        }
+        Some("test") => test(),
+        _ => bail!("{USAGE}"),
+    }
+}
+
+fn dev_key_path() -> std::path::PathBuf {
+    target_dir().join("wardline-dev").join("dev-es256.pem")
+}
+
+async fn local(port: u16) -> Result<()> {
+    let (admin_url, app_url, cluster) = match std::env::var("DATABASE_URL") {
+        Ok(url) => (url.clone(), authenticator_url(&url)?, None),
+        Err(_) => {
+            let cluster = pg::Cluster::start(&target_dir().join("wardline-dev").join("pg"), pg::Durability::Durable)?;
+            let admin = xtask::connect(&cluster.admin_url("postgres")).await?;
+            if admin
+                .query_opt("select 1 from pg_database where datname = 'wardline'", &[])
+                .await?
+                .is_none()
+            {
+                admin.batch_execute("create database wardline").await?;
+            }
+            (cluster.admin_url("wardline"), cluster.app_url("wardline"), Some(cluster))
+        }
+    };
+    let mut admin = xtask::connect(&admin_url).await?;
+    let report = wardline_shared::migrate::apply(&mut admin)
+        .await
+        .context("applying sql/ and policies/")?;
+    println!("migrations applied: {:?}, policies applied: {:?}", report.migrations, report.policies);
+    demo::seed(&admin).await.context("seeding demo data")?;
+
+    let keys = keys::DevKeys::load_or_create(&dev_key_path())?;
+    let base = format!("http://127.0.0.1:{port}");
+    let env: HashMap<&str, String> = HashMap::from([
+        ("DATABASE_URL", app_url),
+        ("WARDLINE_DB_SSLMODE", "disable".into()),
+        ("WARDLINE_JWKS_URL", format!("{base}/.well-known/jwks.json")),
+        ("WARDLINE_JWT_ISSUER", keys::ISSUER.into()),
+        ("WARDLINE_JWT_AUDIENCE", keys::AUDIENCE.into()),
+    ]);
+    // The local wiring wins; any other setting (WARDLINE_LOG, WARDLINE_MAX_BODY_BYTES, …)
+    // comes from the environment as in production.
+    let config = wardline_shared::config::Config::from_lookup(|k| {
+        env.get(k).cloned().or_else(|| std::env::var(k).ok())
+    })?;
+    wardline_shared::telemetry::init();
+    let ctx = Arc::new(wardline_shared::Context::new(config)?);
+    let listener = tokio::net::TcpListener::bind(("127.0.0.1", port))
+        .await
+        .with_context(|| format!("port {port} is taken; pass --port"))?;
+
+    let dana = keys.mint(&demo::identity("maple", "dana@wardline.example")?, 43_200)?;
+    let avery = keys.mint(&demo::identity("maple", "avery@maple.example")?, 43_200)?;
+    println!("\nWardline is up on {base} (Ctrl-C stops everything)\n");
+    println!("# Dana (therapist in maple and harbor), colleagues at maple:");
+    println!("curl -s -H 'Authorization: Bearer {dana}' {base}/v2/doctor/patients/tenant-doctors\n");
+    println!("# Avery (maple admin):");
+    println!("curl -s -H 'Authorization: Bearer {avery}' {base}/v2/doctor/patients/tenant-doctors\n");
+    println!("# Other identities: cargo xtask token --org harbor --as lee@harbor.example\n");
+
+    axum::serve(listener, xtask::gateway::router(ctx, keys.jwks()?))
+        .with_graceful_shutdown(async {
+            if let Err(e) = tokio::signal::ctrl_c().await {
+                eprintln!("waiting for Ctrl-C failed: {e}");
+            }
+        })
+        .await?;
+    if let Some(cluster) = cluster {
+        cluster.stop()?;
+    }
+    println!("stopped");
+    Ok(())
+}
+
+/// The same server and database as `admin_url`, as `wardline_authenticator`.
+fn authenticator_url(admin_url: &str) -> Result<String> {
+    let config: tokio_postgres::Config = admin_url.parse()?;
+    let host = match config.get_hosts().first() {
+        Some(tokio_postgres::config::Host::Tcp(host)) => host.clone(),
+        Some(tokio_postgres::config::Host::Unix(path)) => path.display().to_string(),
+        None => "127.0.0.1".into(),
+    };
+    let port = config.get_ports().first().copied().unwrap_or(5432);
+    let db = config.get_dbname().unwrap_or("wardline");
+    let mut url = format!("host={host} port={port} dbname={db} user=wardline_authenticator");
+    if let Ok(password) = std::env::var("WARDLINE_AUTHENTICATOR_PASSWORD") {
+        url.push_str(&format!(" password='{}'", password.replace('\\', "\\\\").replace('\'', "\\'")));
+    }
+    Ok(url)
+}
+
+/// Everything CI runs.
+fn test() -> Result<()> {
+    pg::server_binaries()?;
+    let root = workspace_root();
+    let steps: &[(&str, &[&str])] = &[
+        ("format", &["fmt", "--all", "--", "--check"]),
+        ("lint", &["clippy", "--workspace", "--all-targets", "--", "-D", "warnings"]),
+        ("test", &["test", "--workspace", "--no-fail-fast"]),
+    ];
+    for (name, args) in steps {
+        println!("== cargo xtask test: {name}");
+        let status = Command::new(env!("CARGO"))
+            .args(*args)
+            .current_dir(&root)
+            .status()
+            .with_context(|| format!("running cargo {}", args.join(" ")))?;
+        if !status.success() {
+            bail!("cargo xtask test: {name} failed");
+        }
+    }
+    println!("== cargo xtask test: all passed");
+    Ok(())
+}

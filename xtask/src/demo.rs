@@ -1,0 +1,224 @@
+//! The demo data set of the local stack: two clinics, their clinicians (Dana works in both),
+//! patients and flags. Fixed ids, so tokens minted by `cargo xtask token` stay valid across
+//! restarts. Written as data once; the seed SQL and the token identities both read it.
+
+use crate::keys::Identity;
+use anyhow::{bail, Result};
+use tokio_postgres::Client;
+use uuid::{uuid, Uuid};
+
+pub struct Clinic {
+    pub id: Uuid,
+    pub slug: &'static str,
+    pub name: &'static str,
+    pub time_zone: &'static str,
+    pub flags: &'static str,
+}
+
+pub struct Membership {
+    pub clinic: &'static str,
+    pub kind: &'static str,
+    pub is_admin: bool,
+    pub approved: bool,
+}
+
+pub struct Clinician {
+    pub id: Uuid,
+    pub email: &'static str,
+    pub first_name: &'static str,
+    pub last_name: &'static str,
+    pub specialization: Option<&'static str>,
+    pub memberships: &'static [Membership],
+}
+
+pub struct Patient {
+    pub id: Uuid,
+    pub clinic: &'static str,
+    pub email: &'static str,
+    pub first_name: &'static str,
+    pub last_name: &'static str,
+}
+
+pub const CLINICS: &[Clinic] = &[
+    Clinic {
+        id: uuid!("c1000000-0000-4000-8000-000000000001"),
+        slug: "maple",
+        name: "Maple Street Therapy",
+        time_zone: "America/New_York",
+        flags: r#"{"therapistPatientAssignment": true, "allActivePatientsDashboard": true}"#,
+    },
+    Clinic {
+        id: uuid!("c1000000-0000-4000-8000-000000000002"),
+        slug: "harbor",
+        name: "Harbor Counseling",
+        time_zone: "America/Los_Angeles",
+        flags: r#"{"therapistPatientAssignment": true}"#,
+    },
+];
+
+const fn member(clinic: &'static str, kind: &'static str, is_admin: bool) -> Membership {
+    Membership {
+        clinic,
+        kind,
+        is_admin,
+        approved: true,
+    }
+}
+
+pub const CLINICIANS: &[Clinician] = &[
+    Clinician {
+        id: uuid!("d1000000-0000-4000-8000-000000000001"),
+        email: "avery@maple.example",
+        first_name: "Avery",
+        last_name: "Stone",
+        specialization: Some("Clinical director"),
+        memberships: &[member("maple", "therapist", true)],
+    },
+    Clinician {
+        id: uuid!("d1000000-0000-4000-8000-000000000002"),
+        email: "dana@wardline.example",
+        first_name: "Dana",
+        last_name: "Reyes",
+        specialization: Some("Psychiatry"),
+        memberships: &[
+            member("maple", "prescriber", false),
+            member("harbor", "prescriber", false),
+        ],
+    },
+    Clinician {
+        id: uuid!("d1000000-0000-4000-8000-000000000003"),
+        email: "sam@maple.example",
+        first_name: "Sam",
+        last_name: "Okafor",
+        specialization: Some("Family therapy"),
+        memberships: &[member("maple", "therapist", false)],
+    },
+    Clinician {
+        id: uuid!("d1000000-0000-4000-8000-000000000004"),
+        email: "pat@maple.example",
+        first_name: "Pat",
+        last_name: "Newman",
+        specialization: None,
+        memberships: &[Membership {
+            clinic: "maple",
+            kind: "therapist",
+            is_admin: false,
+            approved: false,
+        }],
+    },
+    Clinician {
+        id: uuid!("d1000000-0000-4000-8000-000000000005"),
+        email: "lee@harbor.example",
+        first_name: "Lee",
+        last_name: "Park",
+        specialization: Some("CBT"),
+        memberships: &[member("harbor", "therapist", true)],
+    },
+    Clinician {
+        id: uuid!("d1000000-0000-4000-8000-000000000006"),
+        email: "rio@harbor.example",
+        first_name: "Rio",
+        last_name: "Alvarez",
+        specialization: Some("Trauma"),
+        memberships: &[member("harbor", "therapist", false)],
+    },
+];
+
+pub const PATIENTS: &[Patient] = &[
+    Patient {
+        id: uuid!("e1000000-0000-4000-8000-000000000001"),
+        clinic: "maple",
+        email: "jordan@patients.example",
+        first_name: "Jordan",
+        last_name: "Lee",
+    },
+    Patient {
+        id: uuid!("e1000000-0000-4000-8000-000000000002"),
+        clinic: "maple",
+        email: "morgan@patients.example",
+        first_name: "Morgan",
+        last_name: "Diaz",
+    },
+    Patient {
+        id: uuid!("e1000000-0000-4000-8000-000000000003"),
+        clinic: "harbor",
+        email: "casey@patients.example",
+        first_name: "Casey",
+        last_name: "Nguyen",
+    },
+];
+
+fn clinic(slug: &str) -> Result<&'static Clinic> {
+    match CLINICS.iter().find(|c| c.slug == slug) {
+        Some(clinic) => Ok(clinic),
+        None => bail!(
+            "no demo clinic {slug:?}; try one of: {}",
+            CLINICS.iter().map(|c| c.slug).collect::<Vec<_>>().join(", ")
+        ),
+    }
+}
+
+/// Who `email` is at clinic `slug`: admin, therapist or patient.
+pub fn identity(slug: &str, email: &str) -> Result<Identity> {
+    let clinic = clinic(slug)?;
+    for clinician in CLINICIANS.iter().filter(|c| c.email == email) {
+        if let Some(m) = clinician.memberships.iter().find(|m| m.clinic == slug) {
+            return Ok(Identity {
+                sub: clinician.id,
+                org_id: Some(clinic.id),
+                app_role: if m.is_admin { "admin" } else { "therapist" },
+                patient_id: None,
+            });
+        }
+    }
+    if let Some(patient) = PATIENTS.iter().find(|p| p.email == email && p.clinic == slug) {
+        return Ok(Identity {
+            sub: patient.id,
+            org_id: Some(clinic.id),
+            app_role: "patient",
+            patient_id: Some(patient.id),
+        });
+    }
+    bail!("{email} has no role at {slug}; see xtask/src/demo.rs for the demo identities")
+}
+
+/// Inserts the demo data (as the superuser; idempotent).
+pub async fn seed(admin: &Client) -> Result<()> {
+    for c in CLINICS {
+        admin
+            .execute(
+                "insert into app.clinics (id, slug, name, time_zone, feature_flags)
+                 values ($1, $2, $3, $4, $5::text::jsonb) on conflict (id) do nothing",
+                &[&c.id, &c.slug, &c.name, &c.time_zone, &c.flags],
+            )
+            .await?;
+    }
+    for c in CLINICIANS {
+        admin
+            .execute(
+                "insert into app.clinicians (id, email, first_name, last_name, specialization)
+                 values ($1, $2, $3, $4, $5) on conflict (id) do nothing",
+                &[&c.id, &c.email, &c.first_name, &c.last_name, &c.specialization],
+            )
+            .await?;
+        for m in c.memberships {
+            admin
+                .execute(
+                    "insert into app.clinic_memberships (org_id, clinician_id, kind, is_admin, approved)
+                     values ($1, $2, $3, $4, $5) on conflict do nothing",
+                    &[&clinic(m.clinic)?.id, &c.id, &m.kind, &m.is_admin, &m.approved],
+                )
+                .await?;
+        }
+    }
+    for p in PATIENTS {
+        admin
+            .execute(
+                "insert into app.patients (id, org_id, email, first_name, last_name)
+                 values ($1, $2, $3, $4, $5) on conflict (id) do nothing",
+                &[&p.id, &clinic(p.clinic)?.id, &p.email, &p.first_name, &p.last_name],
+            )
+            .await?;
+    }
+    Ok(())
+}

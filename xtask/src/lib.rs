@@ -1,0 +1,44 @@
+//! Wardline's developer entry points (`cargo xtask local | token | test`) and the pieces the
+//! integration tests reuse:
+//!
+//! - [`pg`]: a private PostgreSQL cluster under `target/`.
+//! - [`keys`]: the development ES256 key, its JWKS and token minting.
+//! - [`demo`]: the demo clinics, clinicians and patients of the local stack.
+//! - [`gateway`]: every function behind one local HTTP server.
+//! - [`FUNCTIONS`]: the deployable functions, the registry the gateway and route checks use.
+
+pub mod demo;
+pub mod gateway;
+pub mod keys;
+pub mod pg;
+
+use wardline_shared::http::Function;
+
+/// Every HTTP function, in the order of DESIGN.md's route table.
+pub const FUNCTIONS: &[&Function] = &[&tenant_doctors::FUNCTION];
+
+/// The workspace root (xtask lives one level below it).
+pub fn workspace_root() -> std::path::PathBuf {
+    std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .map(std::path::Path::to_path_buf)
+        .unwrap_or_default()
+}
+
+/// `target/` of the workspace, honouring `CARGO_TARGET_DIR`.
+pub fn target_dir() -> std::path::PathBuf {
+    std::env::var_os("CARGO_TARGET_DIR")
+        .map(std::path::PathBuf::from)
+        .unwrap_or_else(|| workspace_root().join("target"))
+}
+
+/// Connects with tokio-postgres over plain TCP (loopback only) and drives the connection.
+pub async fn connect(url: &str) -> anyhow::Result<tokio_postgres::Client> {
+    let (client, connection) = tokio_postgres::connect(url, tokio_postgres::NoTls).await?;
+    tokio::spawn(async move {
+        if let Err(e) = connection.await {
+            eprintln!("database connection closed: {e}");
+        }
+    });
+    Ok(client)
+}

@@ -1,0 +1,208 @@
+//! A private PostgreSQL cluster under `target/`, for the local stack and the tests. Uses the
+//! system's server binaries, installing them with apt when they are missing. `initdb` refuses
+//! to run as root, so as root every server command runs as the unprivileged `postgres` user.
+//! A watchdog stops the cluster when the process that started it exits, however it exits.
+
+use anyhow::{bail, Context as _, Result};
+use std::{
+    net::TcpListener,
+    path::{Path, PathBuf},
+    process::{Command, Stdio},
+};
+
+const SERVICE_USER: &str = "postgres";
+
+/// A running cluster: superuser `postgres`, trust authentication on 127.0.0.1 only.
+pub struct Cluster {
+    pub port: u16,
+    pub dir: PathBuf,
+    bin: PathBuf,
+}
+
+/// How the cluster is tuned: durable for the local stack, fast and throwaway for tests.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub enum Durability {
+    Durable,
+    /// fsync off; the directory is removed when the owning process exits.
+    Throwaway,
+}
+
+impl Cluster {
+    /// Initialises `dir` if needed and starts the server on a free port.
+    pub fn start(dir: &Path, durability: Durability) -> Result<Cluster> {
+        let bin = server_binaries()?;
+        std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+        let dir = dir.canonicalize()?;
+        hand_to_service_user(&dir)?;
+        let data = dir.join("data");
+        if !data.join("PG_VERSION").exists() {
+            let mut initdb = server_command(&bin.join("initdb"));
+            initdb.arg("-D").arg(&data).args([
+                "-U",
+                "postgres",
+                "--auth=trust",
+                "-E",
+                "UTF8",
+                "--locale=C",
+                "--no-sync",
+            ]);
+            run_quiet(initdb).context("initdb")?;
+        }
+        let port = free_port()?;
+        let mut options = format!(
+            "-c listen_addresses=127.0.0.1 -c port={port} -c unix_socket_directories={} \
+             -c max_connections=300 -c shared_preload_libraries=pg_stat_statements \
+             -c log_min_messages=warning",
+            dir.display()
+        );
+        if durability == Durability::Throwaway {
+            options.push_str(" -c fsync=off -c synchronous_commit=off -c full_page_writes=off");
+        }
+        let mut start = server_command(&bin.join("pg_ctl"));
+        start
+            .arg("-D")
+            .arg(&data)
+            .arg("-l")
+            .arg(dir.join("server.log"))
+            .args(["-w", "-t", "60", "-o", &options, "start"]);
+        run_quiet(start).with_context(|| {
+            format!(
+                "starting PostgreSQL (log: {})",
+                dir.join("server.log").display()
+            )
+        })?;
+        let cluster = Cluster { port, dir, bin };
+        cluster.watch(std::process::id(), durability == Durability::Throwaway)?;
+        Ok(cluster)
+    }
+
+    /// `postgres://postgres@127.0.0.1:<port>/<db>`: the superuser, for migrations and fixtures.
+    pub fn admin_url(&self, db: &str) -> String {
+        format!("postgres://postgres@127.0.0.1:{}/{db}", self.port)
+    }
+
+    /// What the functions log in as.
+    pub fn app_url(&self, db: &str) -> String {
+        format!("postgres://wardline_authenticator@127.0.0.1:{}/{db}", self.port)
+    }
+
+    /// Stops the server now (Ctrl-C in the local stack).
+    pub fn stop(&self) -> Result<()> {
+        let mut stop = server_command(&self.bin.join("pg_ctl"));
+        stop.arg("-D")
+            .arg(self.dir.join("data"))
+            .args(["-m", "fast", "-w", "stop"]);
+        run_quiet(stop)
+    }
+
+    /// A detached shell that stops the server (and removes a throwaway cluster) once `pid`
+    /// is gone.
+    fn watch(&self, pid: u32, remove: bool) -> Result<()> {
+        let pg_ctl = self.bin.join("pg_ctl");
+        let data = self.dir.join("data");
+        let mut script = format!(
+            "while [ -d /proc/{pid} ]; do sleep 0.5; done; '{}' -D '{}' -m immediate stop >/dev/null 2>&1",
+            pg_ctl.display(),
+            data.display()
+        );
+        if remove {
+            script.push_str(&format!("; rm -rf '{}'", self.dir.display()));
+        }
+        let mut watchdog = as_service_user("sh");
+        watchdog
+            .args(["-c", &script])
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null());
+        // setsid: the watchdog must outlive Ctrl-C sent to our process group.
+        std::os::unix::process::CommandExt::process_group(&mut watchdog, 0);
+        watchdog.spawn().context("starting the cluster watchdog")?;
+        Ok(())
+    }
+}
+
+/// The directory holding `initdb` and `pg_ctl`, installing PostgreSQL with apt if needed.
+pub fn server_binaries() -> Result<PathBuf> {
+    if let Some(bin) = find_binaries() {
+        return Ok(bin);
+    }
+    if !is_root() {
+        bail!("PostgreSQL server binaries not found; install them with: sudo apt-get install -y postgresql postgresql-contrib");
+    }
+    eprintln!("PostgreSQL server binaries not found: installing them with apt-get");
+    let mut update = Command::new("apt-get");
+    update.arg("update");
+    run_quiet(update).context("apt-get update")?;
+    let mut install = Command::new("apt-get");
+    install
+        .args(["install", "-y", "--no-install-recommends", "postgresql", "postgresql-contrib"])
+        .env("DEBIAN_FRONTEND", "noninteractive");
+    run_quiet(install).context("apt-get install postgresql")?;
+    find_binaries().context("PostgreSQL was installed but its binaries were not found")
+}
+
+fn find_binaries() -> Option<PathBuf> {
+    let mut versions: Vec<(u32, PathBuf)> = std::fs::read_dir("/usr/lib/postgresql")
+        .ok()?
+        .filter_map(|entry| {
+            let entry = entry.ok()?;
+            let version = entry.file_name().to_str()?.parse().ok()?;
+            let bin = entry.path().join("bin");
+            bin.join("initdb").exists().then_some((version, bin))
+        })
+        .collect();
+    versions.sort();
+    versions.pop().map(|(_, bin)| bin)
+}
+
+fn is_root() -> bool {
+    Command::new("id")
+        .arg("-u")
+        .output()
+        .map(|o| o.stdout.trim_ascii() == b"0")
+        .unwrap_or(false)
+}
+
+fn as_service_user(program: &str) -> Command {
+    if is_root() {
+        let mut command = Command::new("runuser");
+        command.args(["-u", SERVICE_USER, "--", program]);
+        command
+    } else {
+        Command::new(program)
+    }
+}
+
+fn server_command(program: &Path) -> Command {
+    as_service_user(&program.display().to_string())
+}
+
+fn hand_to_service_user(dir: &Path) -> Result<()> {
+    if is_root() {
+        let mut chown = Command::new("chown");
+        chown.arg("-R").arg(format!("{SERVICE_USER}:")).arg(dir);
+        run_quiet(chown)?;
+    }
+    Ok(())
+}
+
+fn free_port() -> Result<u16> {
+    Ok(TcpListener::bind("127.0.0.1:0")?.local_addr()?.port())
+}
+
+/// Runs a command, showing its output only when it fails.
+pub fn run_quiet(mut command: Command) -> Result<()> {
+    let output = command
+        .stdin(Stdio::null())
+        .output()
+        .with_context(|| format!("running {command:?}"))?;
+    if !output.status.success() {
+        bail!(
+            "{command:?} failed ({}):\n{}{}",
+            output.status,
+            String::from_utf8_lossy(&output.stdout),
+            String::from_utf8_lossy(&output.stderr)
+        );
+    }
+    Ok(())
+}
