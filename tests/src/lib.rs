@@ -1,1 +1,391 @@
+//! The integration-test harness. Each test binary starts one throwaway PostgreSQL cluster
+//! (or uses `DATABASE_URL`), migrates a template database once, and gives every test its own
+//! database cloned from it, so tests are isolated and run in parallel. A dev ES256 key is
+//! served as JWKS, and functions are called through the same `dispatch` the Lambda runtime
+//! uses, with the real roles and RLS policies underneath.
 
+use anyhow::{Context as _, Result};
+use http::{HeaderMap, Method, StatusCode};
+use serde_json::{json, Value};
+use std::{
+    sync::{
+        atomic::{AtomicUsize, Ordering},
+        Arc, OnceLock,
+    },
+};
+use tokio_postgres::Client;
+use uuid::Uuid;
+use wardline_shared::{config::Config, http::Function, Context};
+use xtask::keys::{DevKeys, Identity};
+
+pub use xtask::keys;
+
+struct Shared {
+    /// Superuser URL of the server (any database).
+    admin_url: String,
+    template: String,
+    keys: DevKeys,
+    jwks_url: String,
+    /// The runtime that serves JWKS for the whole binary.
+    runtime: tokio::runtime::Handle,
+    _cluster: Option<xtask::pg::Cluster>,
+}
+
+static SHARED: OnceLock<Shared> = OnceLock::new();
+static NEXT_DB: AtomicUsize = AtomicUsize::new(0);
+
+fn shared() -> &'static Shared {
+    SHARED.get_or_init(|| {
+        let (tx, rx) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            let runtime = match tokio::runtime::Builder::new_multi_thread()
+                .worker_threads(1)
+                .enable_all()
+                .build()
+            {
+                Ok(runtime) => runtime,
+                Err(e) => return tx.send(Err(anyhow::Error::from(e))).unwrap_or(()),
+            };
+            let handle = runtime.handle().clone();
+            let setup = runtime.block_on(start(handle));
+            let failed = setup.is_err();
+            if tx.send(setup).is_err() || failed {
+                return;
+            }
+            // Keep serving JWKS for as long as the test binary runs.
+            runtime.block_on(std::future::pending::<()>());
+        });
+        match rx.recv() {
+            Ok(Ok(shared)) => shared,
+            Ok(Err(e)) => panic!("test harness setup failed: {e:?}"),
+            Err(e) => panic!("test harness setup thread died: {e}"),
+        }
+    })
+}
+
+async fn start(runtime: tokio::runtime::Handle) -> Result<Shared> {
+    let (admin_url, cluster) = match std::env::var("DATABASE_URL") {
+        Ok(url) => (url, None),
+        Err(_) => {
+            let exe = std::env::current_exe()?;
+            let name = exe
+                .file_stem()
+                .and_then(|s| s.to_str())
+                .unwrap_or("tests")
+                .to_owned();
+            let dir = xtask::target_dir()
+                .join("test-pg")
+                .join(format!("{name}-{}", std::process::id()));
+            let cluster = xtask::pg::Cluster::start(&dir, xtask::pg::Durability::Throwaway)?;
+            (cluster.admin_url("postgres"), Some(cluster))
+        }
+    };
+    let template = format!("wardline_tpl_{}", std::process::id());
+    let admin = xtask::connect(&admin_url).await?;
+    admin
+        .batch_execute(&format!("create database {template}"))
+        .await?;
+    drop(admin);
+    let mut template_admin = xtask::connect(&xtask::with_database(&admin_url, &template, None)?).await?;
+    wardline_shared::migrate::apply(&mut template_admin)
+        .await
+        .context("migrating the template database")?;
+    drop(template_admin);
+
+    let keys = DevKeys::generate()?;
+    let (jwks_url, _) = serve_jwks_on(&runtime, keys.jwks()?).await?;
+    Ok(Shared {
+        admin_url,
+        template,
+        keys,
+        jwks_url,
+        runtime,
+        _cluster: cluster,
+    })
+}
+
+async fn serve_jwks_on(runtime: &tokio::runtime::Handle, jwks: Value) -> Result<(String, Arc<AtomicUsize>)> {
+    let hits = Arc::new(AtomicUsize::new(0));
+    let counter = hits.clone();
+    let app = axum::Router::new().route(
+        "/.well-known/jwks.json",
+        axum::routing::get(move || {
+            counter.fetch_add(1, Ordering::SeqCst);
+            let jwks = jwks.clone();
+            async move { axum::Json(jwks) }
+        }),
+    );
+    let listener = std::net::TcpListener::bind("127.0.0.1:0")?;
+    listener.set_nonblocking(true)?;
+    let url = format!("http://{}/.well-known/jwks.json", listener.local_addr()?);
+    runtime.spawn(async move {
+        let listener = tokio::net::TcpListener::from_std(listener)?;
+        axum::serve(listener, app).await
+    });
+    Ok((url, hits))
+}
+
+/// A JWKS endpoint of its own, counting its requests (for cache and refetch tests).
+pub async fn serve_jwks(jwks: Value) -> Result<(String, Arc<AtomicUsize>)> {
+    let shared = shared();
+    serve_jwks_on(&shared.runtime, jwks).await
+}
+
+/// A fresh, migrated database for one test.
+pub struct TestDb {
+    pub name: String,
+    /// Superuser connection to this database: fixtures and inspection, bypassing RLS.
+    pub admin: Client,
+    pub ctx: Context,
+}
+
+impl TestDb {
+    pub async fn new() -> TestDb {
+        TestDb::create().await.expect("creating the test database")
+    }
+
+    async fn create() -> Result<TestDb> {
+        let shared = shared();
+        let name = format!(
+            "{}_t{}",
+            shared.template,
+            NEXT_DB.fetch_add(1, Ordering::SeqCst)
+        );
+        let server = xtask::connect(&shared.admin_url).await?;
+        server
+            .batch_execute(&format!(
+                "create database {name} template {}",
+                shared.template
+            ))
+            .await?;
+        let admin = xtask::connect(&xtask::with_database(&shared.admin_url, &name, None)?).await?;
+        let ctx = Context::new(TestDb::config_for(&name, |_| {})?)?;
+        Ok(TestDb { name, admin, ctx })
+    }
+
+    fn config_for(name: &str, tweak: impl FnOnce(&mut Config)) -> Result<Config> {
+        let shared = shared();
+        let app_url = xtask::with_database(&shared.admin_url, name, Some("wardline_authenticator"))?;
+        let jwks_url = shared.jwks_url.clone();
+        let mut config = Config::from_lookup(|k| {
+            Some(match k {
+                "DATABASE_URL" => app_url.clone(),
+                "WARDLINE_DB_SSLMODE" => "disable".into(),
+                "WARDLINE_JWKS_URL" => jwks_url.clone(),
+                "WARDLINE_JWT_ISSUER" => keys::ISSUER.into(),
+                "WARDLINE_JWT_AUDIENCE" => keys::AUDIENCE.into(),
+                _ => return None,
+            })
+        })?;
+        tweak(&mut config);
+        Ok(config)
+    }
+
+    /// The configuration this database's functions run with, changed by `tweak`.
+    pub fn config(&self, tweak: impl FnOnce(&mut Config)) -> Config {
+        TestDb::config_for(&self.name, tweak).expect("test configuration")
+    }
+
+    /// A connection as `wardline_authenticator`, the role functions log in as.
+    pub async fn authenticator(&self) -> Client {
+        let shared = shared();
+        let url = xtask::with_database(&shared.admin_url, &self.name, Some("wardline_authenticator"))
+            .expect("authenticator url");
+        xtask::connect(&url).await.expect("connecting as wardline_authenticator")
+    }
+
+    /// A valid token for `who`, signed by the key the JWKS serves.
+    pub fn token(&self, who: &Identity) -> String {
+        shared().keys.mint(who, 600).expect("minting a token")
+    }
+
+    /// Signs arbitrary claims with the served key (for broken-token tests).
+    pub fn sign(&self, claims: &Value) -> String {
+        shared().keys.sign(claims).expect("signing")
+    }
+
+    pub fn jwks(&self) -> Value {
+        shared().keys.jwks().expect("jwks")
+    }
+
+    /// Calls `function` as API Gateway would, through `dispatch`.
+    pub async fn call(
+        &self,
+        function: &Function,
+        method: Method,
+        path: &str,
+        token: Option<&str>,
+        body: Option<&str>,
+    ) -> Reply {
+        call_with(&self.ctx, function, method, path, token, body).await
+    }
+}
+
+/// Calls `function` on any context.
+pub async fn call_with(
+    ctx: &Context,
+    function: &Function,
+    method: Method,
+    path: &str,
+    token: Option<&str>,
+    body: Option<&str>,
+) -> Reply {
+    let mut request = http::Request::builder().method(method).uri(path);
+    if let Some(token) = token {
+        request = request.header("authorization", format!("Bearer {token}"));
+    }
+    let body = match body {
+        Some(text) => lambda_http::Body::Text(text.to_owned()),
+        None => lambda_http::Body::Empty,
+    };
+    let request = request.body(body).expect("building a request");
+    let response = wardline_shared::http::dispatch(function, ctx, request).await;
+    let status = response.status();
+    let headers = response.headers().clone();
+    let text = match response.body() {
+        lambda_http::Body::Text(text) => text.clone(),
+        lambda_http::Body::Binary(bytes) => String::from_utf8_lossy(bytes).into_owned(),
+        _ => String::new(),
+    };
+    let body = serde_json::from_str(&text).unwrap_or(Value::Null);
+    Reply {
+        status,
+        headers,
+        body,
+    }
+}
+
+#[derive(Debug)]
+pub struct Reply {
+    pub status: StatusCode,
+    pub headers: HeaderMap,
+    pub body: Value,
+}
+
+impl Reply {
+    /// Asserts a problem+json response with this status and code.
+    #[track_caller]
+    pub fn assert_problem(&self, status: u16, code: &str) {
+        assert_eq!(self.status.as_u16(), status, "status of {self:?}");
+        assert_eq!(
+            self.headers.get("content-type").and_then(|v| v.to_str().ok()),
+            Some("application/problem+json"),
+            "content type of {self:?}"
+        );
+        assert_eq!(self.body["code"], json!(code), "code of {self:?}");
+        assert_eq!(self.body["status"], json!(status), "body status of {self:?}");
+    }
+}
+
+/// Two clinics with staff and patients, for tests to build on. Clinic A has the
+/// `therapistPatientAssignment` flag; B too, unless a test turns it off.
+pub struct World {
+    pub clinic_a: Uuid,
+    pub clinic_b: Uuid,
+    /// Admin of A.
+    pub admin_a: Uuid,
+    /// Therapist in A only.
+    pub therapist_a: Uuid,
+    /// Therapist in both A and B.
+    pub both: Uuid,
+    /// Admin of B.
+    pub admin_b: Uuid,
+    /// Therapist in B only.
+    pub therapist_b: Uuid,
+    pub patient_a: Uuid,
+    pub patient_b: Uuid,
+}
+
+impl World {
+    /// Inserts the fixture as the superuser.
+    pub async fn create(db: &TestDb) -> World {
+        let w = World {
+            clinic_a: Uuid::new_v4(),
+            clinic_b: Uuid::new_v4(),
+            admin_a: Uuid::new_v4(),
+            therapist_a: Uuid::new_v4(),
+            both: Uuid::new_v4(),
+            admin_b: Uuid::new_v4(),
+            therapist_b: Uuid::new_v4(),
+            patient_a: Uuid::new_v4(),
+            patient_b: Uuid::new_v4(),
+        };
+        let sql = format!(
+            "insert into app.clinics (id, slug, name, feature_flags) values
+               ('{a}', 'alpha', 'Alpha Clinic', '{{\"therapistPatientAssignment\": true}}'),
+               ('{b}', 'beta', 'Beta Clinic', '{{\"therapistPatientAssignment\": true}}');
+             insert into app.clinicians (id, email, first_name, last_name, specialization) values
+               ('{admin_a}', 'admin.a@test.example', 'Ada', 'Admin', null),
+               ('{therapist_a}', 'therapist.a@test.example', 'Tom', 'Alpha', 'CBT'),
+               ('{both}', 'both@test.example', 'Bea', 'Both', 'Psychiatry'),
+               ('{admin_b}', 'admin.b@test.example', 'Bob', 'Beta-Admin', null),
+               ('{therapist_b}', 'therapist.b@test.example', 'Tia', 'Beta', null);
+             insert into app.clinic_memberships (org_id, clinician_id, kind, is_admin, approved) values
+               ('{a}', '{admin_a}', 'therapist', true, true),
+               ('{a}', '{therapist_a}', 'therapist', false, true),
+               ('{a}', '{both}', 'prescriber', false, true),
+               ('{b}', '{both}', 'prescriber', false, true),
+               ('{b}', '{admin_b}', 'therapist', true, true),
+               ('{b}', '{therapist_b}', 'therapist', false, true);
+             insert into app.patients (id, org_id, first_name, last_name, email) values
+               ('{patient_a}', '{a}', 'Pia', 'Patient', 'pia@test.example'),
+               ('{patient_b}', '{b}', 'Quinn', 'Patient', 'quinn@test.example');",
+            a = w.clinic_a,
+            b = w.clinic_b,
+            admin_a = w.admin_a,
+            therapist_a = w.therapist_a,
+            both = w.both,
+            admin_b = w.admin_b,
+            therapist_b = w.therapist_b,
+            patient_a = w.patient_a,
+            patient_b = w.patient_b,
+        );
+        db.admin.batch_execute(&sql).await.expect("inserting the world");
+        w
+    }
+
+    pub fn admin_of_a(&self) -> Identity {
+        staff(self.admin_a, self.clinic_a, "admin")
+    }
+
+    pub fn therapist_of_a(&self) -> Identity {
+        staff(self.therapist_a, self.clinic_a, "therapist")
+    }
+
+    pub fn both_at(&self, clinic: Uuid) -> Identity {
+        staff(self.both, clinic, "therapist")
+    }
+
+    pub fn admin_of_b(&self) -> Identity {
+        staff(self.admin_b, self.clinic_b, "admin")
+    }
+
+    pub fn patient_of_a(&self) -> Identity {
+        Identity {
+            sub: self.patient_a,
+            org_id: Some(self.clinic_a),
+            app_role: "patient",
+            patient_id: Some(self.patient_a),
+        }
+    }
+}
+
+pub fn staff(sub: Uuid, org: Uuid, role: &'static str) -> Identity {
+    Identity {
+        sub,
+        org_id: Some(org),
+        app_role: role,
+        patient_id: None,
+    }
+}
+
+/// The canonical claims `auth.begin_request` receives for `who`.
+pub fn claims_json(who: &Identity) -> Value {
+    json!({
+        "sub": who.sub,
+        "org_id": who.org_id,
+        "app_role": who.app_role,
+        "patient_id": who.patient_id,
+        "request_id": "test",
+    })
+}

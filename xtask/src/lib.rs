@@ -42,3 +42,33 @@ pub async fn connect(url: &str) -> anyhow::Result<tokio_postgres::Client> {
     });
     Ok(client)
 }
+
+/// `url` pointed at database `db`, optionally as another `user`, as a key=value string.
+pub fn with_database(url: &str, db: &str, user: Option<&str>) -> anyhow::Result<String> {
+    let config: tokio_postgres::Config = url.parse()?;
+    let host = match config.get_hosts().first() {
+        Some(tokio_postgres::config::Host::Tcp(host)) => host.clone(),
+        Some(tokio_postgres::config::Host::Unix(path)) => path.display().to_string(),
+        None => "127.0.0.1".into(),
+    };
+    let port = config.get_ports().first().copied().unwrap_or(5432);
+    let quote = |v: &str| format!("'{}'", v.replace('\\', "\\\\").replace('\'', "\\'"));
+    let mut out = format!("host={} port={port} dbname={}", quote(&host), quote(db));
+    match user {
+        Some(user) => {
+            out.push_str(&format!(" user={}", quote(user)));
+            if let Ok(password) = std::env::var("WARDLINE_AUTHENTICATOR_PASSWORD") {
+                out.push_str(&format!(" password={}", quote(&password)));
+            }
+        }
+        None => {
+            if let Some(user) = config.get_user() {
+                out.push_str(&format!(" user={}", quote(user)));
+            }
+            if let Some(password) = config.get_password() {
+                out.push_str(&format!(" password={}", quote(&String::from_utf8_lossy(password))));
+            }
+        }
+    }
+    Ok(out)
+}

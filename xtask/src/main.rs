@@ -42,7 +42,10 @@ fn dev_key_path() -> std::path::PathBuf {
 
 async fn local(port: u16) -> Result<()> {
     let (admin_url, app_url, cluster) = match std::env::var("DATABASE_URL") {
-        Ok(url) => (url.clone(), authenticator_url(&url)?, None),
+        Ok(url) => {
+            let db = url.parse::<tokio_postgres::Config>()?.get_dbname().unwrap_or("wardline").to_owned();
+            (url.clone(), xtask::with_database(&url, &db, Some("wardline_authenticator"))?, None)
+        }
         Err(_) => {
             let cluster = pg::Cluster::start(&target_dir().join("wardline-dev").join("pg"), pg::Durability::Durable)?;
             let admin = xtask::connect(&cluster.admin_url("postgres")).await?;
@@ -104,23 +107,6 @@ async fn local(port: u16) -> Result<()> {
     }
     println!("stopped");
     Ok(())
-}
-
-/// The same server and database as `admin_url`, as `wardline_authenticator`.
-fn authenticator_url(admin_url: &str) -> Result<String> {
-    let config: tokio_postgres::Config = admin_url.parse()?;
-    let host = match config.get_hosts().first() {
-        Some(tokio_postgres::config::Host::Tcp(host)) => host.clone(),
-        Some(tokio_postgres::config::Host::Unix(path)) => path.display().to_string(),
-        None => "127.0.0.1".into(),
-    };
-    let port = config.get_ports().first().copied().unwrap_or(5432);
-    let db = config.get_dbname().unwrap_or("wardline");
-    let mut url = format!("host={host} port={port} dbname={db} user=wardline_authenticator");
-    if let Ok(password) = std::env::var("WARDLINE_AUTHENTICATOR_PASSWORD") {
-        url.push_str(&format!(" password='{}'", password.replace('\\', "\\\\").replace('\'', "\\'")));
-    }
-    Ok(url)
 }
 
 /// Everything CI runs.
