@@ -34,6 +34,12 @@ impl Cluster {
         std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
         let dir = dir.canonicalize()?;
         hand_to_service_user(&dir)?;
+        if durability == Durability::Throwaway {
+            // The watchdog, running as the service user, removes `dir` from its parent.
+            if let Some(parent) = dir.parent() {
+                hand_to_service_user(parent)?;
+            }
+        }
         let data = dir.join("data");
         if !data.join("PG_VERSION").exists() {
             let mut initdb = server_command(&bin.join("initdb"));

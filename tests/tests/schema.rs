@@ -1,0 +1,433 @@
+//! The database contract, generated from the catalog rather than a hand-kept list: RLS on every
+//! table, no privileges for the authenticator, no BYPASSRLS, tenant isolation on every table
+//! with an `org_id`, the append-only hash-chained audit log, and idempotent migrations.
+
+use serde_json::Value;
+use tokio_postgres::{error::SqlState, Client};
+use uuid::Uuid;
+use wardline_tests::{claims_json, keys::Identity, TestDb, World};
+
+const WARDLINE_ROLES: &[&str] = &[
+    "wardline_owner",
+    "wardline_authenticator",
+    "wardline_auth",
+    "app_anon",
+    "app_user",
+    "app_service",
+];
+
+/// Every ordinary or partitioned table outside PostgreSQL's own schemas.
+async fn wardline_tables(admin: &Client) -> Vec<String> {
+    admin
+        .query(
+            "select format('%I.%I', n.nspname, c.relname)
+             from pg_class c join pg_namespace n on n.oid = c.relnamespace
+             where c.relkind in ('r', 'p')
+               and n.nspname not in ('pg_catalog', 'information_schema')
+               and n.nspname not like 'pg\\_%'
+             order by 1",
+            &[],
+        )
+        .await
+        .unwrap()
+        .iter()
+        .map(|r| r.get(0))
+        .collect()
+}
+
+/// Tables with an `org_id` column: tenant-owned.
+async fn tenant_tables(admin: &Client) -> Vec<String> {
+    admin
+        .query(
+            "select format('%I.%I', n.nspname, c.relname)
+             from pg_class c
+             join pg_namespace n on n.oid = c.relnamespace
+             join pg_attribute a on a.attrelid = c.oid and a.attname = 'org_id' and not a.attisdropped
+             where c.relkind in ('r', 'p') and n.nspname not like 'pg\\_%'
+               and n.nspname not in ('pg_catalog', 'information_schema')
+             order by 1",
+            &[],
+        )
+        .await
+        .unwrap()
+        .iter()
+        .map(|r| r.get(0))
+        .collect()
+}
+
+#[tokio::test]
+async fn every_table_has_rls_enabled_forced_and_a_policy() {
+    let db = TestDb::new().await;
+    let tables = wardline_tables(&db.admin).await;
+    assert!(tables.len() >= 6, "found only {tables:?}");
+    for table in &tables {
+        let row = db
+            .admin
+            .query_one(
+                "select c.relrowsecurity, c.relforcerowsecurity,
+                        (select count(*) from pg_policy p where p.polrelid = c.oid)
+                 from pg_class c where c.oid = $1::text::regclass",
+                &[table],
+            )
+            .await
+            .unwrap();
+        let (enabled, forced, policies): (bool, bool, i64) = (row.get(0), row.get(1), row.get(2));
+        assert!(enabled, "{table}: RLS is not enabled");
+        assert!(forced, "{table}: RLS is not forced");
+        assert!(policies > 0, "{table}: has no policy");
+    }
+}
+
+#[tokio::test]
+async fn the_authenticator_has_no_table_privileges_and_no_role_bypasses_rls() {
+    let db = TestDb::new().await;
+    for table in wardline_tables(&db.admin).await {
+        let privileged: bool = db
+            .admin
+            .query_one(
+                "select has_table_privilege('wardline_authenticator', $1::text::regclass,
+                   'SELECT, INSERT, UPDATE, DELETE, TRUNCATE, REFERENCES, TRIGGER')",
+                &[&table],
+            )
+            .await
+            .unwrap()
+            .get(0);
+        assert!(!privileged, "wardline_authenticator has a privilege on {table}");
+    }
+    let bypassing: Vec<String> = db
+        .admin
+        .query(
+            "select rolname from pg_roles
+             where rolname = any($1) and (rolbypassrls or rolsuper or rolcreaterole or rolcreatedb)",
+            &[&WARDLINE_ROLES],
+        )
+        .await
+        .unwrap()
+        .iter()
+        .map(|r| r.get(0))
+        .collect();
+    assert!(bypassing.is_empty(), "{bypassing:?}");
+    let found: i64 = db
+        .admin
+        .query_one("select count(*) from pg_roles where rolname = any($1)", &[&WARDLINE_ROLES])
+        .await
+        .unwrap()
+        .get(0);
+    assert_eq!(found as usize, WARDLINE_ROLES.len());
+}
+
+/// Runs `sql` as app_user with `who`'s claims in a transaction that is rolled back.
+async fn as_user(
+    client: &mut Client,
+    who: &Identity,
+    sql: &str,
+    params: &[&(dyn tokio_postgres::types::ToSql + Sync)],
+) -> Result<Vec<tokio_postgres::Row>, tokio_postgres::Error> {
+    let tx = client.transaction().await?;
+    tx.execute("select auth.begin_request($1)", &[&claims_json(who)])
+        .await?;
+    let result = tx.query(sql, params).await;
+    tx.rollback().await?;
+    result
+}
+
+fn is_denied(result: &Result<Vec<tokio_postgres::Row>, tokio_postgres::Error>) -> bool {
+    matches!(result, Err(e) if e.code() == Some(&SqlState::INSUFFICIENT_PRIVILEGE))
+}
+
+/// Leaves at least one row per clinic in every tenant-owned table.
+async fn populate_every_tenant_table(db: &TestDb, w: &World) {
+    let mut user = db.authenticator().await;
+    for who in [w.admin_of_a(), w.admin_of_b()] {
+        let tx = user.transaction().await.unwrap();
+        tx.execute("select auth.begin_request($1)", &[&claims_json(&who)])
+            .await
+            .unwrap();
+        tx.execute("select audit.record('fixture.created')", &[])
+            .await
+            .unwrap();
+        tx.commit().await.unwrap();
+    }
+}
+
+#[tokio::test]
+async fn clinic_a_can_neither_read_nor_write_clinic_b_rows_in_any_tenant_table() {
+    let db = TestDb::new().await;
+    let w = World::create(&db).await;
+    populate_every_tenant_table(&db, &w).await;
+    let tables = tenant_tables(&db.admin).await;
+    assert!(tables.contains(&"app.patients".to_owned()), "{tables:?}");
+    let mut user = db.authenticator().await;
+
+    for table in &tables {
+        // The fixture must cover every tenant table, or this test proves nothing for it.
+        let sample: Option<Value> = db
+            .admin
+            .query_opt(
+                &format!("select to_jsonb(t) from {table} t where org_id = $1 limit 1"),
+                &[&w.clinic_b],
+            )
+            .await
+            .unwrap()
+            .map(|r| r.get(0));
+        let Some(b_row) = sample else {
+            panic!("{table} has no clinic-B row in the fixture: extend populate_every_tenant_table");
+        };
+        let insertable: Vec<String> = db
+            .admin
+            .query(
+                "select quote_ident(attname) from pg_attribute
+                 where attrelid = $1::text::regclass and attnum > 0 and not attisdropped
+                   and attidentity = '' and attgenerated = ''
+                 order by attnum",
+                &[table],
+            )
+            .await
+            .unwrap()
+            .iter()
+            .map(|r| r.get(0))
+            .collect();
+        let columns = insertable.join(", ");
+
+        for who in [w.admin_of_a(), w.therapist_of_a(), w.patient_of_a()] {
+            let role = who.app_role;
+            let seen = as_user(
+                &mut user,
+                &who,
+                &format!("select count(*) filter (where org_id = $1), count(*) filter (where org_id is distinct from $2) from {table}"),
+                &[&w.clinic_b, &w.clinic_a],
+            )
+            .await;
+            if let Ok(rows) = &seen {
+                let (of_b, not_of_a): (i64, i64) = (rows[0].get(0), rows[0].get(1));
+                assert_eq!(of_b, 0, "{role} of A read clinic B rows of {table}");
+                assert_eq!(not_of_a, 0, "{role} of A read rows of {table} outside A");
+            } else {
+                assert!(is_denied(&seen), "{table}: {seen:?}");
+            }
+
+            let insert = as_user(
+                &mut user,
+                &who,
+                &format!(
+                    "insert into {table} ({columns})
+                     select {columns} from jsonb_populate_record(null::{table}, $1)"
+                ),
+                &[&b_row],
+            )
+            .await;
+            assert!(is_denied(&insert), "{role} of A inserted into B's {table}: {insert:?}");
+
+            let moved = as_user(
+                &mut user,
+                &who,
+                &format!("update {table} set org_id = $1 where org_id = $2 returning 1"),
+                &[&w.clinic_b, &w.clinic_a],
+            )
+            .await;
+            assert!(
+                is_denied(&moved) || moved.as_ref().is_ok_and(|rows| rows.is_empty()),
+                "{role} of A moved a row of {table} into B: {moved:?}"
+            );
+
+            let touched = as_user(
+                &mut user,
+                &who,
+                &format!("update {table} set org_id = org_id where org_id = $1 returning 1"),
+                &[&w.clinic_b],
+            )
+            .await;
+            assert!(
+                is_denied(&touched) || touched.as_ref().is_ok_and(|rows| rows.is_empty()),
+                "{role} of A updated B's {table}: {touched:?}"
+            );
+
+            let deleted = as_user(
+                &mut user,
+                &who,
+                &format!("delete from {table} where org_id = $1 returning 1"),
+                &[&w.clinic_b],
+            )
+            .await;
+            assert!(
+                is_denied(&deleted) || deleted.as_ref().is_ok_and(|rows| rows.is_empty()),
+                "{role} of A deleted B's {table}: {deleted:?}"
+            );
+        }
+    }
+}
+
+#[tokio::test]
+async fn clinicians_of_another_clinic_are_invisible_and_system_tables_unreadable() {
+    let db = TestDb::new().await;
+    let w = World::create(&db).await;
+    let mut user = db.authenticator().await;
+    let visible: Vec<Uuid> = as_user(
+        &mut user,
+        &w.therapist_of_a(),
+        "select id from app.clinicians order by id",
+        &[],
+    )
+    .await
+    .unwrap()
+    .iter()
+    .map(|r| r.get(0))
+    .collect();
+    let mut expected = vec![w.admin_a, w.therapist_a, w.both];
+    expected.sort();
+    assert_eq!(visible, expected);
+
+    for table in ["audit.chain_heads", "wardline_meta.applied"] {
+        let result = as_user(&mut user, &w.admin_of_a(), &format!("select * from {table}"), &[]).await;
+        assert!(
+            is_denied(&result) || result.as_ref().is_ok_and(|rows| rows.is_empty()),
+            "{table}: {result:?}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn no_wardline_role_can_update_delete_or_truncate_audit_events() {
+    let db = TestDb::new().await;
+    let w = World::create(&db).await;
+    populate_every_tenant_table(&db, &w).await;
+    let mut admin = db.admin;
+    for role in WARDLINE_ROLES {
+        for statement in [
+            "update audit.events set action = 'tampered'",
+            "delete from audit.events",
+            "truncate audit.events",
+        ] {
+            let tx = admin.transaction().await.unwrap();
+            tx.batch_execute(&format!("set local role {role}")).await.unwrap();
+            match tx.execute(statement, &[]).await {
+                // RLS shows the role no row to change.
+                Ok(changed) => assert_eq!(changed, 0, "{role} changed rows with: {statement}"),
+                // Or a grant or the append-only trigger refuses outright.
+                Err(err) => assert_eq!(
+                    err.code(),
+                    Some(&SqlState::INSUFFICIENT_PRIVILEGE),
+                    "{role}: {statement}: {err}"
+                ),
+            }
+            drop(tx);
+        }
+    }
+    // Even the superuser, who bypasses RLS, is stopped by the triggers.
+    for statement in ["update audit.events set action = 'tampered'", "delete from audit.events", "truncate audit.events"] {
+        let err = admin.execute(statement, &[]).await.expect_err(statement);
+        assert_eq!(err.code(), Some(&SqlState::INSUFFICIENT_PRIVILEGE), "{statement}: {err}");
+    }
+    let left: i64 = admin
+        .query_one("select count(*) from audit.events where action <> 'tampered'", &[])
+        .await
+        .unwrap()
+        .get(0);
+    assert_eq!(left, 2);
+}
+
+async fn first_broken_link(db: &TestDb, clinic: Uuid) -> Option<i64> {
+    db.admin
+        .query_one("select audit.first_broken_link($1)", &[&clinic])
+        .await
+        .unwrap()
+        .get(0)
+}
+
+#[tokio::test]
+async fn the_audit_chain_verifies_and_a_broken_chain_is_detected() {
+    let db = TestDb::new().await;
+    let w = World::create(&db).await;
+    let mut user = db.authenticator().await;
+    for n in 0..4 {
+        let tx = user.transaction().await.unwrap();
+        tx.execute("select auth.begin_request($1)", &[&claims_json(&w.therapist_of_a())])
+            .await
+            .unwrap();
+        tx.execute(
+            "select audit.record('test.step', 'step', $1)",
+            &[&n.to_string()],
+        )
+        .await
+        .unwrap();
+        tx.commit().await.unwrap();
+    }
+    let chain: Vec<(i64, Uuid, String)> = db
+        .admin
+        .query(
+            "select chain_seq, actor_id, request_id from audit.events where org_id = $1 order by chain_seq",
+            &[&w.clinic_a],
+        )
+        .await
+        .unwrap()
+        .iter()
+        .map(|r| (r.get(0), r.get(1), r.get(2)))
+        .collect();
+    assert_eq!(chain.iter().map(|c| c.0).collect::<Vec<_>>(), vec![1, 2, 3, 4]);
+    assert!(chain.iter().all(|c| c.1 == w.therapist_a && c.2 == "test"));
+    assert_eq!(first_broken_link(&db, w.clinic_a).await, None);
+
+    // Only a superuser with triggers switched off can tamper; the chain still tells.
+    db.admin
+        .batch_execute(&format!(
+            "begin; set local session_replication_role = replica;
+             update audit.events set target_id = 'edited' where org_id = '{}' and chain_seq = 3;
+             commit;",
+            w.clinic_a
+        ))
+        .await
+        .unwrap();
+    assert_eq!(first_broken_link(&db, w.clinic_a).await, Some(3));
+    assert_eq!(first_broken_link(&db, w.clinic_b).await, None);
+
+    db.admin
+        .batch_execute(&format!(
+            "begin; set local session_replication_role = replica;
+             update audit.events set target_id = '2' where org_id = '{a}' and chain_seq = 3;
+             delete from audit.events where org_id = '{a}' and chain_seq = 2;
+             commit;",
+            a = w.clinic_a
+        ))
+        .await
+        .unwrap();
+    assert_eq!(first_broken_link(&db, w.clinic_a).await, Some(3));
+}
+
+#[tokio::test]
+async fn a_caller_cannot_write_audit_events_as_someone_else() {
+    let db = TestDb::new().await;
+    let w = World::create(&db).await;
+    let mut user = db.authenticator().await;
+    let forged = as_user(
+        &mut user,
+        &w.therapist_of_a(),
+        "insert into audit.events (org_id, actor_id, action, prev_hash, hash, chain_seq)
+         values ($1, $2, 'forged', '', '', 0)",
+        &[&w.clinic_a, &w.admin_a],
+    )
+    .await;
+    assert!(is_denied(&forged), "{forged:?}");
+}
+
+#[tokio::test]
+async fn applying_migrations_twice_changes_nothing() {
+    let db = TestDb::new().await;
+    let fingerprint = "select md5(string_agg(x, '|' order by x)) from (
+        select format('%s.%s %s', n.nspname, p.proname, md5(p.prosrc)) as x
+          from pg_proc p join pg_namespace n on n.oid = p.pronamespace
+         where n.nspname in ('auth', 'api', 'app', 'audit')
+        union all
+        select format('%s %s %s %s', schemaname, tablename, policyname, qual) from pg_policies
+        union all
+        select format('%s %s', table_schema || '.' || table_name, column_name) from information_schema.columns
+         where table_schema in ('app', 'audit', 'wardline_meta')
+        union all
+        select applied_at::text || name from wardline_meta.applied
+    ) s";
+    let before: String = db.admin.query_one(fingerprint, &[]).await.unwrap().get(0);
+    let mut admin = db.admin;
+    let report = wardline_shared::migrate::apply(&mut admin).await.unwrap();
+    assert_eq!(report, wardline_shared::migrate::Report::default());
+    let after: String = admin.query_one(fingerprint, &[]).await.unwrap().get(0);
+    assert_eq!(before, after);
+}
