@@ -1,0 +1,331 @@
+//! The request path below the handlers: claims that never outlive their transaction on a
+//! pooled connection, the pipelined runner's all-or-nothing behaviour, and the JWT table.
+
+use base64::{engine::general_purpose::URL_SAFE_NO_PAD, Engine};
+use http::Method;
+use serde_json::{json, Value};
+use std::{sync::atomic::Ordering, time::Duration};
+use tenant_doctors::FUNCTION;
+use tokio_postgres::types::Type;
+use wardline_shared::{
+    auth::{AppRole, Claims},
+    db::Statement,
+    Context,
+};
+use wardline_tests::{call_with, keys, serve_jwks, TestDb, World};
+
+const PATH: &str = "/v2/doctor/patients/tenant-doctors";
+
+fn claims(sub: uuid::Uuid, org: uuid::Uuid, role: AppRole, request_id: &str) -> Claims {
+    Claims {
+        sub,
+        org_id: Some(org),
+        app_role: role,
+        patient_id: None,
+        request_id: request_id.to_owned(),
+    }
+}
+
+/// What a pooled connection carries between requests: claims setting, role, backend pid.
+async fn leftover(ctx: &Context) -> (String, String, i32) {
+    let client = ctx.db.client().await.unwrap();
+    let row = client
+        .query_one(
+            "select coalesce(current_setting('request.jwt.claims', true), ''), current_user::text, pg_backend_pid()",
+            &[],
+        )
+        .await
+        .unwrap();
+    (row.get(0), row.get(1), row.get(2))
+}
+
+const WHO_AM_I: &str =
+    "select current_setting('request.jwt.claims', true)::jsonb ->> 'request_id', current_user::text, pg_backend_pid()";
+
+#[tokio::test]
+async fn claims_never_outlive_their_transaction_on_a_pooled_connection() {
+    let db = TestDb::new().await;
+    let w = World::create(&db).await;
+    let ctx = Context::new(db.config(|c| c.db.pool_size = 1)).unwrap();
+    let first = claims(w.therapist_a, w.clinic_a, AppRole::Therapist, "request-1");
+    let second = claims(w.admin_b, w.clinic_b, AppRole::Admin, "request-2");
+
+    // After a commit.
+    let rows = ctx
+        .db
+        .pipeline(&first, &[Statement { sql: WHO_AM_I, params: &[] }])
+        .await
+        .unwrap();
+    let (request_id, role, pid): (String, String, i32) =
+        (rows[0][0].get(0), rows[0][0].get(1), rows[0][0].get(2));
+    assert_eq!((request_id.as_str(), role.as_str()), ("request-1", "app_user"));
+    assert_eq!(leftover(&ctx).await, (String::new(), "wardline_authenticator".into(), pid));
+
+    // After an error mid-transaction (rolled back): the first statement ran, the second failed.
+    let failed = ctx
+        .db
+        .pipeline(
+            &first,
+            &[
+                Statement { sql: WHO_AM_I, params: &[] },
+                Statement { sql: "select 1 / 0", params: &[] },
+                Statement { sql: WHO_AM_I, params: &[] },
+            ],
+        )
+        .await;
+    assert_eq!(failed.unwrap_err().status.as_u16(), 500);
+    assert_eq!(leftover(&ctx).await, (String::new(), "wardline_authenticator".into(), pid));
+
+    // After a rollback asked for by the database (begin_request refusing a stranger).
+    let stranger = claims(w.therapist_a, w.clinic_b, AppRole::Therapist, "request-x");
+    let refused = ctx
+        .db
+        .pipeline(&stranger, &[Statement { sql: WHO_AM_I, params: &[] }])
+        .await
+        .unwrap_err();
+    assert_eq!((refused.status.as_u16(), refused.code.as_str()), (403, "not_a_member"));
+    assert_eq!(leftover(&ctx).await, (String::new(), "wardline_authenticator".into(), pid));
+
+    // The one-statement path, and a second caller on the same connection.
+    ctx.db
+        .call(wardline_shared::operation!("tenant_doctors"), &first, &json!({}))
+        .await
+        .unwrap();
+    assert_eq!(leftover(&ctx).await, (String::new(), "wardline_authenticator".into(), pid));
+    let rows = ctx
+        .db
+        .pipeline(&second, &[Statement { sql: WHO_AM_I, params: &[] }])
+        .await
+        .unwrap();
+    let (request_id, pid_2): (String, i32) = (rows[0][0].get(0), rows[0][0].get(2));
+    assert_eq!((request_id.as_str(), pid_2), ("request-2", pid));
+}
+
+#[tokio::test]
+async fn a_failing_pipeline_leaves_nothing_behind() {
+    let db = TestDb::new().await;
+    let w = World::create(&db).await;
+    let admin = claims(w.admin_a, w.clinic_a, AppRole::Admin, "r");
+    let flags = json!({"therapistPatientAssignment": false});
+    let result = db
+        .ctx
+        .db
+        .pipeline(
+            &admin,
+            &[
+                Statement {
+                    sql: "update app.clinics set feature_flags = $1 where id = auth.org_id()",
+                    params: &[(&flags, Type::JSONB)],
+                },
+                Statement { sql: "select 1 / 0", params: &[] },
+            ],
+        )
+        .await;
+    assert!(result.is_err());
+    let kept: Value = db
+        .admin
+        .query_one("select feature_flags from app.clinics where id = $1", &[&w.clinic_a])
+        .await
+        .unwrap()
+        .get(0);
+    assert_eq!(kept, json!({"therapistPatientAssignment": true}));
+
+    // The same change without the failure commits: the rollback above was the runner's doing.
+    db.ctx
+        .db
+        .pipeline(
+            &admin,
+            &[Statement {
+                sql: "update app.clinics set feature_flags = $1 where id = auth.org_id()",
+                params: &[(&flags, Type::JSONB)],
+            }],
+        )
+        .await
+        .unwrap();
+    let changed: Value = db
+        .admin
+        .query_one("select feature_flags from app.clinics where id = $1", &[&w.clinic_a])
+        .await
+        .unwrap()
+        .get(0);
+    assert_eq!(changed, flags);
+}
+
+fn now() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs()
+}
+
+fn b64(value: &Value) -> String {
+    URL_SAFE_NO_PAD.encode(value.to_string())
+}
+
+#[tokio::test]
+async fn every_bad_token_is_a_401_problem() {
+    let db = TestDb::new().await;
+    let w = World::create(&db).await;
+    let good = keys::claims_for(&w.therapist_of_a(), 600);
+    let with = |change: &dyn Fn(&mut Value)| {
+        let mut claims = good.clone();
+        change(&mut claims);
+        db.sign(&claims)
+    };
+    let valid = db.sign(&good);
+    let (header, payload, signature) = {
+        let mut parts = valid.split('.');
+        (
+            parts.next().unwrap().to_owned(),
+            parts.next().unwrap().to_owned(),
+            parts.next().unwrap().to_owned(),
+        )
+    };
+
+    // HS256 signed with the public key's bytes: the classic algorithm-confusion attack.
+    let jwks = db.jwks();
+    let confused = {
+        let mut h = jsonwebtoken::Header::new(jsonwebtoken::Algorithm::HS256);
+        h.kid = Some(keys::KID.to_owned());
+        jsonwebtoken::encode(
+            &h,
+            &good,
+            &jsonwebtoken::EncodingKey::from_secret(jwks.to_string().as_bytes()),
+        )
+        .unwrap()
+    };
+    let unknown_kid = format!(
+        "{}.{payload}.{signature}",
+        b64(&json!({"alg": "ES256", "typ": "JWT", "kid": "someone-elses-key"}))
+    );
+    let flipped = {
+        let mut sig = signature.clone().into_bytes();
+        sig[10] = if sig[10] == b'A' { b'B' } else { b'A' };
+        format!("{header}.{payload}.{}", String::from_utf8(sig).unwrap())
+    };
+
+    let cases: Vec<(&str, String)> = vec![
+        (
+            "alg none",
+            format!("{}.{payload}.", b64(&json!({"alg": "none", "typ": "JWT"}))),
+        ),
+        ("HS256 against an ES256 key", confused),
+        ("expired", with(&|c| c["exp"] = json!(now() - 120))),
+        ("not yet valid", with(&|c| c["nbf"] = json!(now() + 300))),
+        ("wrong issuer", with(&|c| c["iss"] = json!("https://evil.example"))),
+        ("wrong audience", with(&|c| c["aud"] = json!("someone-else"))),
+        ("missing sub", with(&|c| { c.as_object_mut().unwrap().remove("sub"); })),
+        ("missing exp", with(&|c| { c.as_object_mut().unwrap().remove("exp"); })),
+        ("missing nbf", with(&|c| { c.as_object_mut().unwrap().remove("nbf"); })),
+        ("sub not a uuid", with(&|c| c["sub"] = json!("auth0|12345"))),
+        ("unknown app_role", with(&|c| c["app_role"] = json!("root"))),
+        ("no clinic", with(&|c| { c.as_object_mut().unwrap().remove("org_id"); })),
+        ("exp as a string", with(&|c| c["exp"] = json!((now() + 600).to_string()))),
+        ("bad signature", flipped),
+        ("unknown kid", unknown_kid),
+        ("garbage", "not.a.jwt".into()),
+        ("empty", String::new()),
+    ];
+    for (name, token) in cases {
+        let reply = db
+            .call(&FUNCTION, Method::GET, PATH, Some(&token), None)
+            .await;
+        assert_eq!(reply.status, 401, "{name}: {reply:?}");
+        reply.assert_problem(401, "invalid_token");
+        assert_eq!(
+            reply.headers["www-authenticate"], "Bearer error=\"invalid_token\"",
+            "{name}"
+        );
+    }
+    let reply = db.call(&FUNCTION, Method::GET, PATH, None, None).await;
+    reply.assert_problem(401, "invalid_token");
+
+    // And the good one still works.
+    let reply = db.call(&FUNCTION, Method::GET, PATH, Some(&valid), None).await;
+    assert_eq!(reply.status, 200, "{reply:?}");
+}
+
+#[tokio::test]
+async fn jwks_is_cached_and_an_unknown_kid_refetches_at_most_once_per_interval() {
+    let db = TestDb::new().await;
+    let w = World::create(&db).await;
+    let (url, hits) = serve_jwks(db.jwks()).await.unwrap();
+    let token = db.token(&w.therapist_of_a());
+    let valid = token.split('.').collect::<Vec<_>>();
+    let unknown = format!(
+        "{}.{}.{}",
+        b64(&json!({"alg": "ES256", "typ": "JWT", "kid": "rotated-away"})),
+        valid[1],
+        valid[2]
+    );
+
+    let slow = Context::new(db.config(|c| {
+        c.jwt.keys = wardline_shared::config::KeySource::JwksUrl(url.clone());
+        c.jwt.jwks_refetch_interval = Duration::from_secs(3600);
+    }))
+    .unwrap();
+    for _ in 0..3 {
+        let reply = call_with(&slow, &FUNCTION, Method::GET, PATH, Some(&token), None).await;
+        assert_eq!(reply.status, 200);
+    }
+    assert_eq!(hits.load(Ordering::SeqCst), 1, "one fetch serves every request");
+    for _ in 0..3 {
+        call_with(&slow, &FUNCTION, Method::GET, PATH, Some(&unknown), None)
+            .await
+            .assert_problem(401, "invalid_token");
+    }
+    assert_eq!(hits.load(Ordering::SeqCst), 1, "unknown kids within the interval fetch nothing");
+
+    let eager = Context::new(db.config(|c| {
+        c.jwt.keys = wardline_shared::config::KeySource::JwksUrl(url.clone());
+        c.jwt.jwks_refetch_interval = Duration::ZERO;
+    }))
+    .unwrap();
+    call_with(&eager, &FUNCTION, Method::GET, PATH, Some(&unknown), None)
+        .await
+        .assert_problem(401, "invalid_token");
+    assert_eq!(hits.load(Ordering::SeqCst), 2, "an unknown kid past the interval refetches");
+}
+
+#[tokio::test]
+async fn an_unreachable_jwks_is_a_503_not_a_500() {
+    let db = TestDb::new().await;
+    let w = World::create(&db).await;
+    let ctx = Context::new(db.config(|c| {
+        c.jwt.keys = wardline_shared::config::KeySource::JwksUrl("http://127.0.0.1:9/jwks.json".into());
+    }))
+    .unwrap();
+    call_with(&ctx, &FUNCTION, Method::GET, PATH, Some(&db.token(&w.therapist_of_a())), None)
+        .await
+        .assert_problem(503, "auth_unavailable");
+}
+
+#[tokio::test]
+async fn an_hs256_deployment_accepts_only_hs256_tokens_with_its_secret() {
+    let db = TestDb::new().await;
+    let w = World::create(&db).await;
+    let secret = "0123456789abcdef0123456789abcdef-dev";
+    let ctx = Context::new(db.config(|c| {
+        c.jwt.keys = wardline_shared::config::KeySource::Hs256Secret(secret.into());
+        c.jwt.algorithms = vec![jsonwebtoken::Algorithm::HS256];
+    }))
+    .unwrap();
+    let claims = keys::claims_for(&w.therapist_of_a(), 600);
+    let sign = |key: &[u8]| {
+        jsonwebtoken::encode(
+            &jsonwebtoken::Header::new(jsonwebtoken::Algorithm::HS256),
+            &claims,
+            &jsonwebtoken::EncodingKey::from_secret(key),
+        )
+        .unwrap()
+    };
+    let reply = call_with(&ctx, &FUNCTION, Method::GET, PATH, Some(&sign(secret.as_bytes())), None).await;
+    assert_eq!(reply.status, 200, "{reply:?}");
+    call_with(&ctx, &FUNCTION, Method::GET, PATH, Some(&sign(b"another-secret-another-secret-xx")), None)
+        .await
+        .assert_problem(401, "invalid_token");
+    // An ES256 token is refused by the allow-list.
+    call_with(&ctx, &FUNCTION, Method::GET, PATH, Some(&db.token(&w.therapist_of_a())), None)
+        .await
+        .assert_problem(401, "invalid_token");
+}
