@@ -84,7 +84,9 @@ pub struct Verifier {
 impl Verifier {
     pub fn new(config: JwtConfig) -> Result<Verifier, Error> {
         let keys = match &config.keys {
-            KeySource::Hs256Secret(secret) => Keys::Secret(DecodingKey::from_secret(secret.as_bytes())),
+            KeySource::Hs256Secret(secret) => {
+                Keys::Secret(DecodingKey::from_secret(secret.as_bytes()))
+            }
             KeySource::JwksUrl(url) => Keys::Jwks {
                 url: url.clone(),
                 http: reqwest::Client::builder()
@@ -110,10 +112,15 @@ impl Verifier {
         let token = header
             .to_str()
             .ok()
-            .and_then(|v| v.strip_prefix("Bearer ").or_else(|| v.strip_prefix("bearer ")))
+            .and_then(|v| {
+                v.strip_prefix("Bearer ")
+                    .or_else(|| v.strip_prefix("bearer "))
+            })
             .map(str::trim)
             .filter(|t| !t.is_empty())
-            .ok_or_else(|| Error::unauthorized("The Authorization header must be `Bearer <token>`."))?;
+            .ok_or_else(|| {
+                Error::unauthorized("The Authorization header must be `Bearer <token>`.")
+            })?;
         self.verify(token, request_id).await
     }
 
@@ -143,17 +150,18 @@ impl Verifier {
         validation.leeway = self.config.leeway.as_secs();
 
         let decoded = match &self.keys {
-            Keys::Secret(key) => jsonwebtoken::decode::<Map<String, Value>>(token, key, &validation),
+            Keys::Secret(key) => {
+                jsonwebtoken::decode::<Map<String, Value>>(token, key, &validation)
+            }
             Keys::Jwks { .. } => {
                 let kid = header
                     .kid
                     .as_deref()
                     .ok_or_else(|| Error::unauthorized("The token names no key (kid)."))?;
                 let state = self.jwks_with(kid).await?;
-                let cached = state
-                    .keys
-                    .get(kid)
-                    .ok_or_else(|| Error::unauthorized("The token's signing key (kid) is unknown."))?;
+                let cached = state.keys.get(kid).ok_or_else(|| {
+                    Error::unauthorized("The token's signing key (kid) is unknown.")
+                })?;
                 if cached.algorithm != header.alg {
                     return Err(Error::unauthorized(
                         "The token's algorithm does not match its key.",
@@ -169,16 +177,25 @@ impl Verifier {
                 ErrorKind::InvalidIssuer => "The token's issuer is not trusted.".to_owned(),
                 ErrorKind::InvalidAudience => "The token is not meant for Wardline.".to_owned(),
                 ErrorKind::InvalidSignature => "The token's signature does not verify.".to_owned(),
-                ErrorKind::InvalidAlgorithm => "The token's algorithm does not match its key.".to_owned(),
-                ErrorKind::MissingRequiredClaim(claim) => format!("The token has no {claim} claim."),
-                ErrorKind::InvalidClaimFormat(claim) => format!("The token's {claim} claim is malformed."),
+                ErrorKind::InvalidAlgorithm => {
+                    "The token's algorithm does not match its key.".to_owned()
+                }
+                ErrorKind::MissingRequiredClaim(claim) => {
+                    format!("The token has no {claim} claim.")
+                }
+                ErrorKind::InvalidClaimFormat(claim) => {
+                    format!("The token's {claim} claim is malformed.")
+                }
                 _ => "The token is not valid.".to_owned(),
             })
         })
     }
 
     /// The JWKS cache, refreshed first when `kid` is unknown and the last fetch is old enough.
-    async fn jwks_with(&self, kid: &str) -> Result<tokio::sync::RwLockReadGuard<'_, JwksState>, Error> {
+    async fn jwks_with(
+        &self,
+        kid: &str,
+    ) -> Result<tokio::sync::RwLockReadGuard<'_, JwksState>, Error> {
         let Keys::Jwks {
             url,
             http,
@@ -210,7 +227,9 @@ impl Verifier {
                     "Sign-in keys could not be loaded. Try again shortly.",
                 ));
             }
-            Err(cause) => tracing::warn!(error = %cause, "jwks refetch failed; keeping cached keys"),
+            Err(cause) => {
+                tracing::warn!(error = %cause, "jwks refetch failed; keeping cached keys")
+            }
         }
         Ok(current.downgrade())
     }
@@ -227,21 +246,31 @@ impl Verifier {
         let uuid = |name: &str| -> Result<Option<Uuid>, Error> {
             match raw.get(name) {
                 None | Some(Value::Null) => Ok(None),
-                Some(Value::String(s)) => Uuid::parse_str(s)
-                    .map(Some)
-                    .map_err(|_| Error::unauthorized(format!("The token's {name} claim is not a UUID."))),
-                Some(_) => Err(Error::unauthorized(format!("The token's {name} claim is not a UUID."))),
+                Some(Value::String(s)) => Uuid::parse_str(s).map(Some).map_err(|_| {
+                    Error::unauthorized(format!("The token's {name} claim is not a UUID."))
+                }),
+                Some(_) => Err(Error::unauthorized(format!(
+                    "The token's {name} claim is not a UUID."
+                ))),
             }
         };
         let sub = uuid(&names.sub)?
             .ok_or_else(|| Error::unauthorized(format!("The token has no {} claim.", names.sub)))?;
         let app_role = text(&names.app_role)
             .and_then(AppRole::parse)
-            .ok_or_else(|| Error::unauthorized(format!("The token's {} claim is missing or unknown.", names.app_role)))?;
+            .ok_or_else(|| {
+                Error::unauthorized(format!(
+                    "The token's {} claim is missing or unknown.",
+                    names.app_role
+                ))
+            })?;
         let org_id = uuid(&names.org_id)?;
         let patient_id = uuid(&names.patient_id)?;
         if org_id.is_none() && app_role != AppRole::SuperAdmin {
-            return Err(Error::unauthorized(format!("The token names no clinic ({}).", names.org_id)));
+            return Err(Error::unauthorized(format!(
+                "The token names no clinic ({}).",
+                names.org_id
+            )));
         }
         if (app_role == AppRole::Patient) != patient_id.is_some() {
             return Err(Error::unauthorized(format!(
@@ -259,7 +288,10 @@ impl Verifier {
     }
 }
 
-async fn fetch_jwks(http: &reqwest::Client, url: &str) -> Result<HashMap<String, CachedKey>, String> {
+async fn fetch_jwks(
+    http: &reqwest::Client,
+    url: &str,
+) -> Result<HashMap<String, CachedKey>, String> {
     let set: JwkSet = http
         .get(url)
         .send()

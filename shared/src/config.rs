@@ -126,7 +126,10 @@ impl Config {
             pool_size: parsed("WARDLINE_DB_POOL_SIZE", "2")?.clamp(1, 64) as usize,
             ssl_mode,
             ca_file: get("WARDLINE_DB_CA_FILE").map(PathBuf::from),
-            verify_after_idle: Duration::from_secs(parsed("WARDLINE_DB_VERIFY_AFTER_IDLE_SECS", "30")?),
+            verify_after_idle: Duration::from_secs(parsed(
+                "WARDLINE_DB_VERIFY_AFTER_IDLE_SECS",
+                "30",
+            )?),
             connect_timeout: Duration::from_secs(parsed("WARDLINE_DB_CONNECT_TIMEOUT_SECS", "5")?),
         };
 
@@ -155,7 +158,10 @@ impl Config {
             .split(',')
             .map(|name| {
                 Algorithm::from_str(name.trim()).map_err(|_| {
-                    ConfigError::new("WARDLINE_JWT_ALGORITHMS", format!("unknown algorithm {name:?}"))
+                    ConfigError::new(
+                        "WARDLINE_JWT_ALGORITHMS",
+                        format!("unknown algorithm {name:?}"),
+                    )
                 })
             })
             .collect::<Result<Vec<_>, _>>()?;
@@ -209,7 +215,10 @@ mod tests {
         let config = Config::from_lookup(lookup(BASE)).unwrap();
         assert_eq!(config.db.pool_size, 2);
         assert_eq!(config.db.ssl_mode, SslMode::VerifyFull);
-        assert_eq!(config.jwt.algorithms, vec![Algorithm::ES256, Algorithm::RS256]);
+        assert_eq!(
+            config.jwt.algorithms,
+            vec![Algorithm::ES256, Algorithm::RS256]
+        );
         assert_eq!(config.jwt.claims.org_id, "org_id");
     }
 

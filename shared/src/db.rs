@@ -122,7 +122,12 @@ impl Db {
     }
 
     /// Runs a request as one statement in one round trip: `SELECT api.<op>($claims, $input)`.
-    pub async fn call(&self, op: Operation, claims: &Claims, input: &Value) -> Result<Value, Error> {
+    pub async fn call(
+        &self,
+        op: Operation,
+        claims: &Claims,
+        input: &Value,
+    ) -> Result<Value, Error> {
         let claims = claims_json(claims)?;
         let client = self.client().await?;
         let row = client

@@ -22,7 +22,10 @@ macro_rules! handler {
         fn boxed<'a>(
             ctx: &'a $crate::Context,
             req: $crate::http::Incoming,
-        ) -> $crate::http::BoxFuture<'a, ::std::result::Result<$crate::http::Reply, $crate::error::Error>> {
+        ) -> $crate::http::BoxFuture<
+            'a,
+            ::std::result::Result<$crate::http::Reply, $crate::error::Error>,
+        > {
             ::std::boxed::Box::pin($name(ctx, req))
         }
         boxed as $crate::http::Handler
@@ -126,7 +129,10 @@ impl Incoming {
             return Err(Error::invalid_field("body", "This route takes no body."));
         }
         if let Some((name, _)) = self.query.first() {
-            return Err(Error::invalid_field(name.clone(), "This route takes no query parameters."));
+            return Err(Error::invalid_field(
+                name.clone(),
+                "This route takes no query parameters.",
+            ));
         }
         Ok(())
     }
@@ -176,7 +182,12 @@ pub async fn dispatch(
         Err(error) => ("(unmatched)", Err(error)),
         Ok(matched) => {
             let template = matched.route.path;
-            let result = match incoming(request, matched.params, &request_id, ctx.config.max_body_bytes) {
+            let result = match incoming(
+                request,
+                matched.params,
+                &request_id,
+                ctx.config.max_body_bytes,
+            ) {
                 Ok(incoming) => (matched.route.handler)(ctx, incoming).await,
                 Err(error) => Err(error),
             };
@@ -244,7 +255,12 @@ fn incoming(
 pub fn problem_response(error: Error) -> lambda_http::Response<Body> {
     let body = error.body();
     let problem = error.into_problem();
-    respond(problem.status, "application/problem+json", &body, problem.headers)
+    respond(
+        problem.status,
+        "application/problem+json",
+        &body,
+        problem.headers,
+    )
 }
 
 fn respond(
@@ -256,8 +272,14 @@ fn respond(
     let mut response = lambda_http::Response::new(Body::Text(body.to_string()));
     *response.status_mut() = status;
     let map = response.headers_mut();
-    map.insert(http::header::CONTENT_TYPE, HeaderValue::from_static(content_type));
-    map.insert(http::header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    map.insert(
+        http::header::CONTENT_TYPE,
+        HeaderValue::from_static(content_type),
+    );
+    map.insert(
+        http::header::CACHE_CONTROL,
+        HeaderValue::from_static("no-store"),
+    );
     for (name, value) in headers {
         map.append(name, value);
     }
@@ -276,7 +298,10 @@ mod tests {
             match_path("/sessions/{id}/cancel", "/sessions/42/cancel"),
             Some(vec![("id", "42".to_owned())])
         );
-        assert_eq!(match_path("/sessions/{id}/cancel", "/sessions//cancel"), None);
+        assert_eq!(
+            match_path("/sessions/{id}/cancel", "/sessions//cancel"),
+            None
+        );
         assert_eq!(match_path("/a/b", "/a/b/c"), None);
         assert_eq!(match_path("/a/b/c", "/a/b"), None);
         assert_eq!(match_path("/a/b", "/a/c"), None);

@@ -102,7 +102,11 @@ enum Recorded {
     Current,
 }
 
-async fn record_says(client: &Client, kind: &str, file: &File<'_>) -> Result<Recorded, MigrateError> {
+async fn record_says(
+    client: &Client,
+    kind: &str,
+    file: &File<'_>,
+) -> Result<Recorded, MigrateError> {
     let row = client
         .query_opt(
             "select checksum from wardline_meta.applied where kind = $1 and name = $2",
@@ -117,7 +121,11 @@ async fn record_says(client: &Client, kind: &str, file: &File<'_>) -> Result<Rec
     })
 }
 
-async fn apply_recorded(client: &mut Client, kind: &str, file: &File<'_>) -> Result<(), MigrateError> {
+async fn apply_recorded(
+    client: &mut Client,
+    kind: &str,
+    file: &File<'_>,
+) -> Result<(), MigrateError> {
     let tx = client.transaction().await?;
     tx.batch_execute(text(file))
         .await

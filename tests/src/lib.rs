@@ -7,11 +7,9 @@
 use anyhow::{Context as _, Result};
 use http::{HeaderMap, Method, StatusCode};
 use serde_json::{json, Value};
-use std::{
-    sync::{
-        atomic::{AtomicUsize, Ordering},
-        Arc, OnceLock,
-    },
+use std::sync::{
+    atomic::{AtomicUsize, Ordering},
+    Arc, OnceLock,
 };
 use tokio_postgres::Client;
 use uuid::Uuid;
@@ -86,7 +84,8 @@ async fn start(runtime: tokio::runtime::Handle) -> Result<Shared> {
         .batch_execute(&format!("create database {template}"))
         .await?;
     drop(admin);
-    let mut template_admin = xtask::connect(&xtask::with_database(&admin_url, &template, None)?).await?;
+    let mut template_admin =
+        xtask::connect(&xtask::with_database(&admin_url, &template, None)?).await?;
     wardline_shared::migrate::apply(&mut template_admin)
         .await
         .context("migrating the template database")?;
@@ -104,7 +103,10 @@ async fn start(runtime: tokio::runtime::Handle) -> Result<Shared> {
     })
 }
 
-async fn serve_jwks_on(runtime: &tokio::runtime::Handle, jwks: Value) -> Result<(String, Arc<AtomicUsize>)> {
+async fn serve_jwks_on(
+    runtime: &tokio::runtime::Handle,
+    jwks: Value,
+) -> Result<(String, Arc<AtomicUsize>)> {
     let hits = Arc::new(AtomicUsize::new(0));
     let counter = hits.clone();
     let app = axum::Router::new().route(
@@ -165,7 +167,8 @@ impl TestDb {
 
     fn config_for(name: &str, tweak: impl FnOnce(&mut Config)) -> Result<Config> {
         let shared = shared();
-        let app_url = xtask::with_database(&shared.admin_url, name, Some("wardline_authenticator"))?;
+        let app_url =
+            xtask::with_database(&shared.admin_url, name, Some("wardline_authenticator"))?;
         let jwks_url = shared.jwks_url.clone();
         let mut config = Config::from_lookup(|k| {
             Some(match k {
@@ -189,9 +192,15 @@ impl TestDb {
     /// A connection as `wardline_authenticator`, the role functions log in as.
     pub async fn authenticator(&self) -> Client {
         let shared = shared();
-        let url = xtask::with_database(&shared.admin_url, &self.name, Some("wardline_authenticator"))
-            .expect("authenticator url");
-        xtask::connect(&url).await.expect("connecting as wardline_authenticator")
+        let url = xtask::with_database(
+            &shared.admin_url,
+            &self.name,
+            Some("wardline_authenticator"),
+        )
+        .expect("authenticator url");
+        xtask::connect(&url)
+            .await
+            .expect("connecting as wardline_authenticator")
     }
 
     /// A valid token for `who`, signed by the key the JWKS serves.
@@ -268,12 +277,18 @@ impl Reply {
     pub fn assert_problem(&self, status: u16, code: &str) {
         assert_eq!(self.status.as_u16(), status, "status of {self:?}");
         assert_eq!(
-            self.headers.get("content-type").and_then(|v| v.to_str().ok()),
+            self.headers
+                .get("content-type")
+                .and_then(|v| v.to_str().ok()),
             Some("application/problem+json"),
             "content type of {self:?}"
         );
         assert_eq!(self.body["code"], json!(code), "code of {self:?}");
-        assert_eq!(self.body["status"], json!(status), "body status of {self:?}");
+        assert_eq!(
+            self.body["status"],
+            json!(status),
+            "body status of {self:?}"
+        );
     }
 }
 
@@ -340,7 +355,10 @@ impl World {
             patient_a = w.patient_a,
             patient_b = w.patient_b,
         );
-        db.admin.batch_execute(&sql).await.expect("inserting the world");
+        db.admin
+            .batch_execute(&sql)
+            .await
+            .expect("inserting the world");
         w
     }
 

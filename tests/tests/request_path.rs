@@ -53,13 +53,25 @@ async fn claims_never_outlive_their_transaction_on_a_pooled_connection() {
     // After a commit.
     let rows = ctx
         .db
-        .pipeline(&first, &[Statement { sql: WHO_AM_I, params: &[] }])
+        .pipeline(
+            &first,
+            &[Statement {
+                sql: WHO_AM_I,
+                params: &[],
+            }],
+        )
         .await
         .unwrap();
     let (request_id, role, pid): (String, String, i32) =
         (rows[0][0].get(0), rows[0][0].get(1), rows[0][0].get(2));
-    assert_eq!((request_id.as_str(), role.as_str()), ("request-1", "app_user"));
-    assert_eq!(leftover(&ctx).await, (String::new(), "wardline_authenticator".into(), pid));
+    assert_eq!(
+        (request_id.as_str(), role.as_str()),
+        ("request-1", "app_user")
+    );
+    assert_eq!(
+        leftover(&ctx).await,
+        (String::new(), "wardline_authenticator".into(), pid)
+    );
 
     // After an error mid-transaction (rolled back): the first statement ran, the second failed.
     let failed = ctx
@@ -67,34 +79,71 @@ async fn claims_never_outlive_their_transaction_on_a_pooled_connection() {
         .pipeline(
             &first,
             &[
-                Statement { sql: WHO_AM_I, params: &[] },
-                Statement { sql: "select 1 / 0", params: &[] },
-                Statement { sql: WHO_AM_I, params: &[] },
+                Statement {
+                    sql: WHO_AM_I,
+                    params: &[],
+                },
+                Statement {
+                    sql: "select 1 / 0",
+                    params: &[],
+                },
+                Statement {
+                    sql: WHO_AM_I,
+                    params: &[],
+                },
             ],
         )
         .await;
     assert_eq!(failed.unwrap_err().status.as_u16(), 500);
-    assert_eq!(leftover(&ctx).await, (String::new(), "wardline_authenticator".into(), pid));
+    assert_eq!(
+        leftover(&ctx).await,
+        (String::new(), "wardline_authenticator".into(), pid)
+    );
 
     // After a rollback asked for by the database (begin_request refusing a stranger).
     let stranger = claims(w.therapist_a, w.clinic_b, AppRole::Therapist, "request-x");
     let refused = ctx
         .db
-        .pipeline(&stranger, &[Statement { sql: WHO_AM_I, params: &[] }])
+        .pipeline(
+            &stranger,
+            &[Statement {
+                sql: WHO_AM_I,
+                params: &[],
+            }],
+        )
         .await
         .unwrap_err();
-    assert_eq!((refused.status.as_u16(), refused.code.as_str()), (403, "not_a_member"));
-    assert_eq!(leftover(&ctx).await, (String::new(), "wardline_authenticator".into(), pid));
+    assert_eq!(
+        (refused.status.as_u16(), refused.code.as_str()),
+        (403, "not_a_member")
+    );
+    assert_eq!(
+        leftover(&ctx).await,
+        (String::new(), "wardline_authenticator".into(), pid)
+    );
 
     // The one-statement path, and a second caller on the same connection.
     ctx.db
-        .call(wardline_shared::operation!("tenant_doctors"), &first, &json!({}))
+        .call(
+            wardline_shared::operation!("tenant_doctors"),
+            &first,
+            &json!({}),
+        )
         .await
         .unwrap();
-    assert_eq!(leftover(&ctx).await, (String::new(), "wardline_authenticator".into(), pid));
+    assert_eq!(
+        leftover(&ctx).await,
+        (String::new(), "wardline_authenticator".into(), pid)
+    );
     let rows = ctx
         .db
-        .pipeline(&second, &[Statement { sql: WHO_AM_I, params: &[] }])
+        .pipeline(
+            &second,
+            &[Statement {
+                sql: WHO_AM_I,
+                params: &[],
+            }],
+        )
         .await
         .unwrap();
     let (request_id, pid_2): (String, i32) = (rows[0][0].get(0), rows[0][0].get(2));
@@ -117,14 +166,20 @@ async fn a_failing_pipeline_leaves_nothing_behind() {
                     sql: "update app.clinics set feature_flags = $1 where id = auth.org_id()",
                     params: &[(&flags, Type::JSONB)],
                 },
-                Statement { sql: "select 1 / 0", params: &[] },
+                Statement {
+                    sql: "select 1 / 0",
+                    params: &[],
+                },
             ],
         )
         .await;
     assert!(result.is_err());
     let kept: Value = db
         .admin
-        .query_one("select feature_flags from app.clinics where id = $1", &[&w.clinic_a])
+        .query_one(
+            "select feature_flags from app.clinics where id = $1",
+            &[&w.clinic_a],
+        )
         .await
         .unwrap()
         .get(0);
@@ -144,7 +199,10 @@ async fn a_failing_pipeline_leaves_nothing_behind() {
         .unwrap();
     let changed: Value = db
         .admin
-        .query_one("select feature_flags from app.clinics where id = $1", &[&w.clinic_a])
+        .query_one(
+            "select feature_flags from app.clinics where id = $1",
+            &[&w.clinic_a],
+        )
         .await
         .unwrap()
         .get(0);
@@ -212,15 +270,44 @@ async fn every_bad_token_is_a_401_problem() {
         ("HS256 against an ES256 key", confused),
         ("expired", with(&|c| c["exp"] = json!(now() - 120))),
         ("not yet valid", with(&|c| c["nbf"] = json!(now() + 300))),
-        ("wrong issuer", with(&|c| c["iss"] = json!("https://evil.example"))),
-        ("wrong audience", with(&|c| c["aud"] = json!("someone-else"))),
-        ("missing sub", with(&|c| { c.as_object_mut().unwrap().remove("sub"); })),
-        ("missing exp", with(&|c| { c.as_object_mut().unwrap().remove("exp"); })),
-        ("missing nbf", with(&|c| { c.as_object_mut().unwrap().remove("nbf"); })),
+        (
+            "wrong issuer",
+            with(&|c| c["iss"] = json!("https://evil.example")),
+        ),
+        (
+            "wrong audience",
+            with(&|c| c["aud"] = json!("someone-else")),
+        ),
+        (
+            "missing sub",
+            with(&|c| {
+                c.as_object_mut().unwrap().remove("sub");
+            }),
+        ),
+        (
+            "missing exp",
+            with(&|c| {
+                c.as_object_mut().unwrap().remove("exp");
+            }),
+        ),
+        (
+            "missing nbf",
+            with(&|c| {
+                c.as_object_mut().unwrap().remove("nbf");
+            }),
+        ),
         ("sub not a uuid", with(&|c| c["sub"] = json!("auth0|12345"))),
         ("unknown app_role", with(&|c| c["app_role"] = json!("root"))),
-        ("no clinic", with(&|c| { c.as_object_mut().unwrap().remove("org_id"); })),
-        ("exp as a string", with(&|c| c["exp"] = json!((now() + 600).to_string()))),
+        (
+            "no clinic",
+            with(&|c| {
+                c.as_object_mut().unwrap().remove("org_id");
+            }),
+        ),
+        (
+            "exp as a string",
+            with(&|c| c["exp"] = json!((now() + 600).to_string())),
+        ),
         ("bad signature", flipped),
         ("unknown kid", unknown_kid),
         ("garbage", "not.a.jwt".into()),
@@ -241,7 +328,9 @@ async fn every_bad_token_is_a_401_problem() {
     reply.assert_problem(401, "invalid_token");
 
     // And the good one still works.
-    let reply = db.call(&FUNCTION, Method::GET, PATH, Some(&valid), None).await;
+    let reply = db
+        .call(&FUNCTION, Method::GET, PATH, Some(&valid), None)
+        .await;
     assert_eq!(reply.status, 200, "{reply:?}");
 }
 
@@ -268,13 +357,21 @@ async fn jwks_is_cached_and_an_unknown_kid_refetches_at_most_once_per_interval()
         let reply = call_with(&slow, &FUNCTION, Method::GET, PATH, Some(&token), None).await;
         assert_eq!(reply.status, 200);
     }
-    assert_eq!(hits.load(Ordering::SeqCst), 1, "one fetch serves every request");
+    assert_eq!(
+        hits.load(Ordering::SeqCst),
+        1,
+        "one fetch serves every request"
+    );
     for _ in 0..3 {
         call_with(&slow, &FUNCTION, Method::GET, PATH, Some(&unknown), None)
             .await
             .assert_problem(401, "invalid_token");
     }
-    assert_eq!(hits.load(Ordering::SeqCst), 1, "unknown kids within the interval fetch nothing");
+    assert_eq!(
+        hits.load(Ordering::SeqCst),
+        1,
+        "unknown kids within the interval fetch nothing"
+    );
 
     let eager = Context::new(db.config(|c| {
         c.jwt.keys = wardline_shared::config::KeySource::JwksUrl(url.clone());
@@ -284,7 +381,11 @@ async fn jwks_is_cached_and_an_unknown_kid_refetches_at_most_once_per_interval()
     call_with(&eager, &FUNCTION, Method::GET, PATH, Some(&unknown), None)
         .await
         .assert_problem(401, "invalid_token");
-    assert_eq!(hits.load(Ordering::SeqCst), 2, "an unknown kid past the interval refetches");
+    assert_eq!(
+        hits.load(Ordering::SeqCst),
+        2,
+        "an unknown kid past the interval refetches"
+    );
 }
 
 #[tokio::test]
@@ -292,12 +393,20 @@ async fn an_unreachable_jwks_is_a_503_not_a_500() {
     let db = TestDb::new().await;
     let w = World::create(&db).await;
     let ctx = Context::new(db.config(|c| {
-        c.jwt.keys = wardline_shared::config::KeySource::JwksUrl("http://127.0.0.1:9/jwks.json".into());
+        c.jwt.keys =
+            wardline_shared::config::KeySource::JwksUrl("http://127.0.0.1:9/jwks.json".into());
     }))
     .unwrap();
-    call_with(&ctx, &FUNCTION, Method::GET, PATH, Some(&db.token(&w.therapist_of_a())), None)
-        .await
-        .assert_problem(503, "auth_unavailable");
+    call_with(
+        &ctx,
+        &FUNCTION,
+        Method::GET,
+        PATH,
+        Some(&db.token(&w.therapist_of_a())),
+        None,
+    )
+    .await
+    .assert_problem(503, "auth_unavailable");
 }
 
 #[tokio::test]
@@ -319,13 +428,35 @@ async fn an_hs256_deployment_accepts_only_hs256_tokens_with_its_secret() {
         )
         .unwrap()
     };
-    let reply = call_with(&ctx, &FUNCTION, Method::GET, PATH, Some(&sign(secret.as_bytes())), None).await;
+    let reply = call_with(
+        &ctx,
+        &FUNCTION,
+        Method::GET,
+        PATH,
+        Some(&sign(secret.as_bytes())),
+        None,
+    )
+    .await;
     assert_eq!(reply.status, 200, "{reply:?}");
-    call_with(&ctx, &FUNCTION, Method::GET, PATH, Some(&sign(b"another-secret-another-secret-xx")), None)
-        .await
-        .assert_problem(401, "invalid_token");
+    call_with(
+        &ctx,
+        &FUNCTION,
+        Method::GET,
+        PATH,
+        Some(&sign(b"another-secret-another-secret-xx")),
+        None,
+    )
+    .await
+    .assert_problem(401, "invalid_token");
     // An ES256 token is refused by the allow-list.
-    call_with(&ctx, &FUNCTION, Method::GET, PATH, Some(&db.token(&w.therapist_of_a())), None)
-        .await
-        .assert_problem(401, "invalid_token");
+    call_with(
+        &ctx,
+        &FUNCTION,
+        Method::GET,
+        PATH,
+        Some(&db.token(&w.therapist_of_a())),
+        None,
+    )
+    .await
+    .assert_problem(401, "invalid_token");
 }

@@ -92,7 +92,10 @@ async fn the_authenticator_has_no_table_privileges_and_no_role_bypasses_rls() {
             .await
             .unwrap()
             .get(0);
-        assert!(!privileged, "wardline_authenticator has a privilege on {table}");
+        assert!(
+            !privileged,
+            "wardline_authenticator has a privilege on {table}"
+        );
     }
     let bypassing: Vec<String> = db
         .admin
@@ -109,7 +112,10 @@ async fn the_authenticator_has_no_table_privileges_and_no_role_bypasses_rls() {
     assert!(bypassing.is_empty(), "{bypassing:?}");
     let found: i64 = db
         .admin
-        .query_one("select count(*) from pg_roles where rolname = any($1)", &[&WARDLINE_ROLES])
+        .query_one(
+            "select count(*) from pg_roles where rolname = any($1)",
+            &[&WARDLINE_ROLES],
+        )
         .await
         .unwrap()
         .get(0);
@@ -171,7 +177,9 @@ async fn clinic_a_can_neither_read_nor_write_clinic_b_rows_in_any_tenant_table()
             .unwrap()
             .map(|r| r.get(0));
         let Some(b_row) = sample else {
-            panic!("{table} has no clinic-B row in the fixture: extend populate_every_tenant_table");
+            panic!(
+                "{table} has no clinic-B row in the fixture: extend populate_every_tenant_table"
+            );
         };
         let insertable: Vec<String> = db
             .admin
@@ -216,7 +224,10 @@ async fn clinic_a_can_neither_read_nor_write_clinic_b_rows_in_any_tenant_table()
                 &[&b_row],
             )
             .await;
-            assert!(is_denied(&insert), "{role} of A inserted into B's {table}: {insert:?}");
+            assert!(
+                is_denied(&insert),
+                "{role} of A inserted into B's {table}: {insert:?}"
+            );
 
             let moved = as_user(
                 &mut user,
@@ -278,7 +289,13 @@ async fn clinicians_of_another_clinic_are_invisible_and_system_tables_unreadable
     assert_eq!(visible, expected);
 
     for table in ["audit.chain_heads", "wardline_meta.applied"] {
-        let result = as_user(&mut user, &w.admin_of_a(), &format!("select * from {table}"), &[]).await;
+        let result = as_user(
+            &mut user,
+            &w.admin_of_a(),
+            &format!("select * from {table}"),
+            &[],
+        )
+        .await;
         assert!(
             is_denied(&result) || result.as_ref().is_ok_and(|rows| rows.is_empty()),
             "{table}: {result:?}"
@@ -299,7 +316,9 @@ async fn no_wardline_role_can_update_delete_or_truncate_audit_events() {
             "truncate audit.events",
         ] {
             let tx = admin.transaction().await.unwrap();
-            tx.batch_execute(&format!("set local role {role}")).await.unwrap();
+            tx.batch_execute(&format!("set local role {role}"))
+                .await
+                .unwrap();
             match tx.execute(statement, &[]).await {
                 // RLS shows the role no row to change.
                 Ok(changed) => assert_eq!(changed, 0, "{role} changed rows with: {statement}"),
@@ -314,12 +333,23 @@ async fn no_wardline_role_can_update_delete_or_truncate_audit_events() {
         }
     }
     // Even the superuser, who bypasses RLS, is stopped by the triggers.
-    for statement in ["update audit.events set action = 'tampered'", "delete from audit.events", "truncate audit.events"] {
+    for statement in [
+        "update audit.events set action = 'tampered'",
+        "delete from audit.events",
+        "truncate audit.events",
+    ] {
         let err = admin.execute(statement, &[]).await.expect_err(statement);
-        assert_eq!(err.code(), Some(&SqlState::INSUFFICIENT_PRIVILEGE), "{statement}: {err}");
+        assert_eq!(
+            err.code(),
+            Some(&SqlState::INSUFFICIENT_PRIVILEGE),
+            "{statement}: {err}"
+        );
     }
     let left: i64 = admin
-        .query_one("select count(*) from audit.events where action <> 'tampered'", &[])
+        .query_one(
+            "select count(*) from audit.events where action <> 'tampered'",
+            &[],
+        )
         .await
         .unwrap()
         .get(0);
@@ -341,9 +371,12 @@ async fn the_audit_chain_verifies_and_a_broken_chain_is_detected() {
     let mut user = db.authenticator().await;
     for n in 0..4 {
         let tx = user.transaction().await.unwrap();
-        tx.execute("select auth.begin_request($1)", &[&claims_json(&w.therapist_of_a())])
-            .await
-            .unwrap();
+        tx.execute(
+            "select auth.begin_request($1)",
+            &[&claims_json(&w.therapist_of_a())],
+        )
+        .await
+        .unwrap();
         tx.execute(
             "select audit.record('test.step', 'step', $1)",
             &[&n.to_string()],
@@ -363,7 +396,10 @@ async fn the_audit_chain_verifies_and_a_broken_chain_is_detected() {
         .iter()
         .map(|r| (r.get(0), r.get(1), r.get(2)))
         .collect();
-    assert_eq!(chain.iter().map(|c| c.0).collect::<Vec<_>>(), vec![1, 2, 3, 4]);
+    assert_eq!(
+        chain.iter().map(|c| c.0).collect::<Vec<_>>(),
+        vec![1, 2, 3, 4]
+    );
     assert!(chain.iter().all(|c| c.1 == w.therapist_a && c.2 == "test"));
     assert_eq!(first_broken_link(&db, w.clinic_a).await, None);
 

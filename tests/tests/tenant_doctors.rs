@@ -10,14 +10,20 @@ use wardline_tests::{keys::Identity, staff, TestDb, World};
 const PATH: &str = "/v2/doctor/patients/tenant-doctors";
 
 async fn list(db: &TestDb, who: &Identity) -> wardline_tests::Reply {
-    db.call(&FUNCTION, Method::GET, PATH, Some(&db.token(who)), None).await
+    db.call(&FUNCTION, Method::GET, PATH, Some(&db.token(who)), None)
+        .await
 }
 
 fn ids(body: &Value) -> Vec<Uuid> {
     body.as_array()
         .expect("a JSON array")
         .iter()
-        .map(|d| d["id"].as_str().and_then(|s| s.parse().ok()).expect("an id"))
+        .map(|d| {
+            d["id"]
+                .as_str()
+                .and_then(|s| s.parse().ok())
+                .expect("an id")
+        })
         .collect()
 }
 
@@ -140,17 +146,31 @@ async fn leftover_input_and_wrong_methods_are_4xx_problems() {
     let w = World::create(&db).await;
     let token = db.token(&w.therapist_of_a());
     let reply = db
-        .call(&FUNCTION, Method::GET, &format!("{PATH}?limit=5"), Some(&token), None)
+        .call(
+            &FUNCTION,
+            Method::GET,
+            &format!("{PATH}?limit=5"),
+            Some(&token),
+            None,
+        )
         .await;
     reply.assert_problem(400, "invalid_input");
     assert_eq!(reply.body["errors"][0]["field"], "limit");
     db.call(&FUNCTION, Method::GET, PATH, Some(&token), Some("{}"))
         .await
         .assert_problem(400, "invalid_input");
-    let reply = db.call(&FUNCTION, Method::DELETE, PATH, Some(&token), None).await;
+    let reply = db
+        .call(&FUNCTION, Method::DELETE, PATH, Some(&token), None)
+        .await;
     reply.assert_problem(405, "method_not_allowed");
     assert_eq!(reply.headers["allow"], "GET");
-    db.call(&FUNCTION, Method::GET, "/v2/doctor/patients/nope", Some(&token), None)
-        .await
-        .assert_problem(404, "not_found");
+    db.call(
+        &FUNCTION,
+        Method::GET,
+        "/v2/doctor/patients/nope",
+        Some(&token),
+        None,
+    )
+    .await
+    .assert_problem(404, "not_found");
 }

@@ -153,7 +153,11 @@ fn clinic(slug: &str) -> Result<&'static Clinic> {
         Some(clinic) => Ok(clinic),
         None => bail!(
             "no demo clinic {slug:?}; try one of: {}",
-            CLINICS.iter().map(|c| c.slug).collect::<Vec<_>>().join(", ")
+            CLINICS
+                .iter()
+                .map(|c| c.slug)
+                .collect::<Vec<_>>()
+                .join(", ")
         ),
     }
 }
@@ -171,7 +175,10 @@ pub fn identity(slug: &str, email: &str) -> Result<Identity> {
             });
         }
     }
-    if let Some(patient) = PATIENTS.iter().find(|p| p.email == email && p.clinic == slug) {
+    if let Some(patient) = PATIENTS
+        .iter()
+        .find(|p| p.email == email && p.clinic == slug)
+    {
         return Ok(Identity {
             sub: patient.id,
             org_id: Some(clinic.id),
@@ -198,7 +205,13 @@ pub async fn seed(admin: &Client) -> Result<()> {
             .execute(
                 "insert into app.clinicians (id, email, first_name, last_name, specialization)
                  values ($1, $2, $3, $4, $5) on conflict (id) do nothing",
-                &[&c.id, &c.email, &c.first_name, &c.last_name, &c.specialization],
+                &[
+                    &c.id,
+                    &c.email,
+                    &c.first_name,
+                    &c.last_name,
+                    &c.specialization,
+                ],
             )
             .await?;
         for m in c.memberships {
@@ -216,7 +229,13 @@ pub async fn seed(admin: &Client) -> Result<()> {
             .execute(
                 "insert into app.patients (id, org_id, email, first_name, last_name)
                  values ($1, $2, $3, $4, $5) on conflict (id) do nothing",
-                &[&p.id, &clinic(p.clinic)?.id, &p.email, &p.first_name, &p.last_name],
+                &[
+                    &p.id,
+                    &clinic(p.clinic)?.id,
+                    &p.email,
+                    &p.first_name,
+                    &p.last_name,
+                ],
             )
             .await?;
     }

@@ -38,7 +38,9 @@ async fn forward(ctx: &Context, request: Request) -> Response {
                     .any(|route| match_path(route.path, &path).is_some())
             });
             match owner {
-                Some(function) => dispatch(function, ctx, lambda_http::Request::from_parts(parts, body)).await,
+                Some(function) => {
+                    dispatch(function, ctx, lambda_http::Request::from_parts(parts, body)).await
+                }
                 None => problem_response(Error::not_found()),
             }
         }

@@ -66,7 +66,10 @@ pub fn with_database(url: &str, db: &str, user: Option<&str>) -> anyhow::Result<
                 out.push_str(&format!(" user={}", quote(user)));
             }
             if let Some(password) = config.get_password() {
-                out.push_str(&format!(" password={}", quote(&String::from_utf8_lossy(password))));
+                out.push_str(&format!(
+                    " password={}",
+                    quote(&String::from_utf8_lossy(password))
+                ));
             }
         }
     }

@@ -43,11 +43,22 @@ fn dev_key_path() -> std::path::PathBuf {
 async fn local(port: u16) -> Result<()> {
     let (admin_url, app_url, cluster) = match std::env::var("DATABASE_URL") {
         Ok(url) => {
-            let db = url.parse::<tokio_postgres::Config>()?.get_dbname().unwrap_or("wardline").to_owned();
-            (url.clone(), xtask::with_database(&url, &db, Some("wardline_authenticator"))?, None)
+            let db = url
+                .parse::<tokio_postgres::Config>()?
+                .get_dbname()
+                .unwrap_or("wardline")
+                .to_owned();
+            (
+                url.clone(),
+                xtask::with_database(&url, &db, Some("wardline_authenticator"))?,
+                None,
+            )
         }
         Err(_) => {
-            let cluster = pg::Cluster::start(&target_dir().join("wardline-dev").join("pg"), pg::Durability::Durable)?;
+            let cluster = pg::Cluster::start(
+                &target_dir().join("wardline-dev").join("pg"),
+                pg::Durability::Durable,
+            )?;
             let admin = xtask::connect(&cluster.admin_url("postgres")).await?;
             if admin
                 .query_opt("select 1 from pg_database where datname = 'wardline'", &[])
@@ -56,14 +67,21 @@ async fn local(port: u16) -> Result<()> {
             {
                 admin.batch_execute("create database wardline").await?;
             }
-            (cluster.admin_url("wardline"), cluster.app_url("wardline"), Some(cluster))
+            (
+                cluster.admin_url("wardline"),
+                cluster.app_url("wardline"),
+                Some(cluster),
+            )
         }
     };
     let mut admin = xtask::connect(&admin_url).await?;
     let report = wardline_shared::migrate::apply(&mut admin)
         .await
         .context("applying sql/ and policies/")?;
-    println!("migrations applied: {:?}, policies applied: {:?}", report.migrations, report.policies);
+    println!(
+        "migrations applied: {:?}, policies applied: {:?}",
+        report.migrations, report.policies
+    );
     demo::seed(&admin).await.context("seeding demo data")?;
 
     let keys = keys::DevKeys::load_or_create(&dev_key_path())?;
@@ -90,9 +108,13 @@ async fn local(port: u16) -> Result<()> {
     let avery = keys.mint(&demo::identity("maple", "avery@maple.example")?, 43_200)?;
     println!("\nWardline is up on {base} (Ctrl-C stops everything)\n");
     println!("# Dana (therapist in maple and harbor), colleagues at maple:");
-    println!("curl -s -H 'Authorization: Bearer {dana}' {base}/v2/doctor/patients/tenant-doctors\n");
+    println!(
+        "curl -s -H 'Authorization: Bearer {dana}' {base}/v2/doctor/patients/tenant-doctors\n"
+    );
     println!("# Avery (maple admin):");
-    println!("curl -s -H 'Authorization: Bearer {avery}' {base}/v2/doctor/patients/tenant-doctors\n");
+    println!(
+        "curl -s -H 'Authorization: Bearer {avery}' {base}/v2/doctor/patients/tenant-doctors\n"
+    );
     println!("# Other identities: cargo xtask token --org harbor --as lee@harbor.example\n");
 
     axum::serve(listener, xtask::gateway::router(ctx, keys.jwks()?))
@@ -115,7 +137,17 @@ fn test() -> Result<()> {
     let root = workspace_root();
     let steps: &[(&str, &[&str])] = &[
         ("format", &["fmt", "--all", "--", "--check"]),
-        ("lint", &["clippy", "--workspace", "--all-targets", "--", "-D", "warnings"]),
+        (
+            "lint",
+            &[
+                "clippy",
+                "--workspace",
+                "--all-targets",
+                "--",
+                "-D",
+                "warnings",
+            ],
+        ),
         ("test", &["test", "--workspace", "--no-fail-fast"]),
     ];
     for (name, args) in steps {
@@ -129,6 +161,39 @@ fn test() -> Result<()> {
             bail!("cargo xtask test: {name} failed");
         }
     }
+    println!("== cargo xtask test: template");
+    let mut lint = Command::new(python_tool("cfn-lint", "cfn-lint==1.58.0")?);
+    lint.arg(root.join("template.yaml"));
+    pg::run_quiet(lint).context("cfn-lint template.yaml")?;
     println!("== cargo xtask test: all passed");
     Ok(())
+}
+
+/// A Python command-line tool from PyPI, installed once into `target/tools/venv`.
+fn python_tool(command: &str, requirement: &str) -> Result<std::path::PathBuf> {
+    let venv = target_dir().join("tools").join("venv");
+    let tool = venv.join("bin").join(command);
+    if tool.exists() {
+        return Ok(tool);
+    }
+    let mut create = Command::new("python3");
+    create.args(["-m", "venv"]).arg(&venv);
+    if pg::run_quiet(create).is_err() {
+        // Debian ships venv separately.
+        let mut update = Command::new("apt-get");
+        update.arg("update");
+        pg::run_quiet(update).context("apt-get update")?;
+        let mut install = Command::new("apt-get");
+        install
+            .args(["install", "-y", "--no-install-recommends", "python3-venv"])
+            .env("DEBIAN_FRONTEND", "noninteractive");
+        pg::run_quiet(install).context("installing python3-venv")?;
+        let mut create = Command::new("python3");
+        create.args(["-m", "venv", "--clear"]).arg(&venv);
+        pg::run_quiet(create).context("creating target/tools/venv")?;
+    }
+    let mut pip = Command::new(venv.join("bin").join("pip"));
+    pip.args(["install", "--quiet", requirement]);
+    pg::run_quiet(pip).with_context(|| format!("pip install {requirement}"))?;
+    Ok(tool)
 }

@@ -89,7 +89,10 @@ impl Cluster {
 
     /// What the functions log in as.
     pub fn app_url(&self, db: &str) -> String {
-        format!("postgres://wardline_authenticator@127.0.0.1:{}/{db}", self.port)
+        format!(
+            "postgres://wardline_authenticator@127.0.0.1:{}/{db}",
+            self.port
+        )
     }
 
     /// Stops the server now (Ctrl-C in the local stack).
@@ -141,7 +144,13 @@ pub fn server_binaries() -> Result<PathBuf> {
     run_quiet(update).context("apt-get update")?;
     let mut install = Command::new("apt-get");
     install
-        .args(["install", "-y", "--no-install-recommends", "postgresql", "postgresql-contrib"])
+        .args([
+            "install",
+            "-y",
+            "--no-install-recommends",
+            "postgresql",
+            "postgresql-contrib",
+        ])
         .env("DEBIAN_FRONTEND", "noninteractive");
     run_quiet(install).context("apt-get install postgresql")?;
     find_binaries().context("PostgreSQL was installed but its binaries were not found")

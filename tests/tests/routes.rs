@@ -1,0 +1,104 @@
+//! The route table is declared once, in each function's `ROUTES`; template.yaml and the
+//! cargo-lambda router in Cargo.toml must say the same, or this fails.
+
+use std::collections::BTreeSet;
+use xtask::{workspace_root, FUNCTIONS};
+
+type RouteSet = BTreeSet<(String, String, String)>;
+
+fn declared() -> RouteSet {
+    FUNCTIONS
+        .iter()
+        .flat_map(|f| {
+            f.routes
+                .iter()
+                .map(|r| (f.name.to_owned(), r.method.to_string(), r.path.to_owned()))
+        })
+        .collect()
+}
+
+fn in_template() -> RouteSet {
+    let text = std::fs::read_to_string(workspace_root().join("template.yaml")).unwrap();
+    let template: serde_yaml::Value = serde_yaml::from_str(&text).unwrap();
+    let mut routes = RouteSet::new();
+    let resources = template["Resources"].as_mapping().expect("Resources");
+    for (_, resource) in resources {
+        if resource["Type"].as_str() != Some("AWS::Serverless::Function") {
+            continue;
+        }
+        let binary = resource["Metadata"]["BuildProperties"]["Binary"]
+            .as_str()
+            .expect("every function names its Binary");
+        let Some(events) = resource["Properties"]["Events"].as_mapping() else {
+            continue;
+        };
+        for (_, event) in events {
+            if event["Type"].as_str() == Some("HttpApi") {
+                let props = &event["Properties"];
+                routes.insert((
+                    binary.to_owned(),
+                    props["Method"].as_str().unwrap().to_uppercase(),
+                    props["Path"].as_str().unwrap().to_owned(),
+                ));
+            }
+        }
+    }
+    routes
+}
+
+fn in_cargo_lambda_router() -> RouteSet {
+    let text = std::fs::read_to_string(workspace_root().join("Cargo.toml")).unwrap();
+    let manifest: toml::Value = toml::from_str(&text).unwrap();
+    let router = manifest["workspace"]["metadata"]["lambda"]["watch"]["router"]
+        .as_table()
+        .expect("[workspace.metadata.lambda.watch.router]");
+    let mut routes = RouteSet::new();
+    for (path, targets) in router {
+        for target in targets.as_array().expect("a list of {method, function}") {
+            routes.insert((
+                target["function"].as_str().unwrap().to_owned(),
+                target["method"].as_str().unwrap().to_uppercase(),
+                path.clone(),
+            ));
+        }
+    }
+    routes
+}
+
+#[test]
+fn template_yaml_matches_the_functions_routes() {
+    assert_eq!(in_template(), declared());
+}
+
+#[test]
+fn the_cargo_lambda_router_matches_the_functions_routes() {
+    assert_eq!(in_cargo_lambda_router(), declared());
+}
+
+#[test]
+fn every_function_is_a_workspace_crate_with_a_binary_of_its_name() {
+    for function in FUNCTIONS {
+        let main = workspace_root()
+            .join("functions")
+            .join(function.name)
+            .join("src/main.rs");
+        assert!(main.exists(), "{} has no main.rs", function.name);
+    }
+}
+
+#[test]
+fn no_two_routes_overlap() {
+    let all: Vec<_> = FUNCTIONS.iter().flat_map(|f| f.routes.iter()).collect();
+    for (i, a) in all.iter().enumerate() {
+        for b in &all[i + 1..] {
+            let probe = a.path.replace('{', "").replace('}', "");
+            let clash =
+                a.method == b.method && wardline_shared::http::match_path(b.path, &probe).is_some();
+            assert!(
+                !clash,
+                "{} {} and {} {} overlap",
+                a.method, a.path, b.method, b.path
+            );
+        }
+    }
+}
