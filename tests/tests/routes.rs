@@ -91,7 +91,7 @@ fn no_two_routes_overlap() {
     let all: Vec<_> = FUNCTIONS.iter().flat_map(|f| f.routes.iter()).collect();
     for (i, a) in all.iter().enumerate() {
         for b in &all[i + 1..] {
-            let probe = a.path.replace('{', "").replace('}', "");
+            let probe = a.path.replace(['{', '}'], "");
             let clash =
                 a.method == b.method && wardline_shared::http::match_path(b.path, &probe).is_some();
             assert!(

@@ -6,6 +6,7 @@ use xtask::{demo, keys, pg, target_dir, workspace_root};
 
 const USAGE: &str = "usage:
   cargo xtask local [--port 3000]          private PostgreSQL + every function on 127.0.0.1
+  cargo xtask migrate                      apply sql/ and policies/ to DATABASE_URL (an admin URL)
   cargo xtask token --org <slug> --as <email> [--ttl <seconds>]
   cargo xtask test                         fmt, clippy -D warnings, every test";
 
@@ -31,9 +32,33 @@ fn main() -> Result<()> {
             println!("{}", keys.mint(&demo::identity(&org, &email)?, ttl)?);
             Ok(())
         }
+        Some("migrate") => tokio::runtime::Runtime::new()?.block_on(migrate()),
         Some("test") => test(),
         _ => bail!("{USAGE}"),
     }
+}
+
+async fn migrate() -> Result<()> {
+    use wardline_shared::config::{DbConfig, SslMode};
+    let env = |name: &str| std::env::var(name).ok();
+    let db = wardline_shared::db::Db::new(&DbConfig {
+        url: env("DATABASE_URL").context("DATABASE_URL (an admin URL) is required")?,
+        pool_size: 1,
+        ssl_mode: match env("WARDLINE_DB_SSLMODE").as_deref() {
+            Some("disable") => SslMode::Disable,
+            _ => SslMode::VerifyFull,
+        },
+        ca_file: env("WARDLINE_DB_CA_FILE").map(Into::into),
+        verify_after_idle: std::time::Duration::from_secs(30),
+        connect_timeout: std::time::Duration::from_secs(10),
+    })?;
+    let mut admin = db.client().await?;
+    let report = wardline_shared::migrate::apply(&mut admin).await?;
+    println!(
+        "migrations applied: {:?}, policies applied: {:?}",
+        report.migrations, report.policies
+    );
+    Ok(())
 }
 
 fn dev_key_path() -> std::path::PathBuf {
