@@ -75,10 +75,11 @@ enum Keys {
     },
 }
 
-/// Built once per container; holds the key cache.
+/// Built once per container; holds the key cache and one `Validation` per allowed algorithm.
 pub struct Verifier {
     config: JwtConfig,
     keys: Keys,
+    validations: HashMap<Algorithm, Validation>,
 }
 
 impl Verifier {
@@ -97,7 +98,24 @@ impl Verifier {
                 refetch: Mutex::new(()),
             },
         };
-        Ok(Verifier { config, keys })
+        let validations = config
+            .algorithms
+            .iter()
+            .map(|&alg| {
+                let mut validation = Validation::new(alg);
+                validation.set_issuer(&[&config.issuer]);
+                validation.set_audience(&[&config.audience]);
+                validation.set_required_spec_claims(&["exp", "nbf", "iss", "aud", "sub"]);
+                validation.validate_nbf = true;
+                validation.leeway = config.leeway.as_secs();
+                (alg, validation)
+            })
+            .collect();
+        Ok(Verifier {
+            config,
+            keys,
+            validations,
+        })
     }
 
     /// Verifies the `Authorization: Bearer` token of a request.
@@ -127,13 +145,13 @@ impl Verifier {
     pub async fn verify(&self, token: &str, request_id: &str) -> Result<Claims, Error> {
         let header = jsonwebtoken::decode_header(token)
             .map_err(|_| Error::unauthorized("The token is not a well-formed JWT."))?;
-        if !self.config.algorithms.contains(&header.alg) {
-            return Err(Error::unauthorized(format!(
+        let validation = self.validations.get(&header.alg).ok_or_else(|| {
+            Error::unauthorized(format!(
                 "Tokens signed with {:?} are not accepted.",
                 header.alg
-            )));
-        }
-        let raw = self.verify_signed(token, header).await?;
+            ))
+        })?;
+        let raw = self.verify_signed(token, header, validation).await?;
         self.canonical(raw, request_id)
     }
 
@@ -141,18 +159,10 @@ impl Verifier {
         &self,
         token: &str,
         header: jsonwebtoken::Header,
+        validation: &Validation,
     ) -> Result<Map<String, Value>, Error> {
-        let mut validation = Validation::new(header.alg);
-        validation.set_issuer(&[&self.config.issuer]);
-        validation.set_audience(&[&self.config.audience]);
-        validation.set_required_spec_claims(&["exp", "nbf", "iss", "aud", "sub"]);
-        validation.validate_nbf = true;
-        validation.leeway = self.config.leeway.as_secs();
-
         let decoded = match &self.keys {
-            Keys::Secret(key) => {
-                jsonwebtoken::decode::<Map<String, Value>>(token, key, &validation)
-            }
+            Keys::Secret(key) => jsonwebtoken::decode::<Map<String, Value>>(token, key, validation),
             Keys::Jwks { .. } => {
                 let kid = header
                     .kid
@@ -167,7 +177,7 @@ impl Verifier {
                         "The token's algorithm does not match its key.",
                     ));
                 }
-                jsonwebtoken::decode::<Map<String, Value>>(token, &cached.key, &validation)
+                jsonwebtoken::decode::<Map<String, Value>>(token, &cached.key, validation)
             }
         };
         decoded.map(|data| data.claims).map_err(|err| {

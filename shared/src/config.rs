@@ -92,6 +92,34 @@ pub struct Config {
     pub max_body_bytes: usize,
 }
 
+/// A key-value source (the environment, or a map in tests and the local stack).
+struct Lookup<F>(F);
+
+impl<F: Fn(&str) -> Option<String>> Lookup<F> {
+    fn get(&self, name: &str) -> Option<String> {
+        (self.0)(name)
+    }
+
+    fn required(&self, name: &'static str) -> Result<String, ConfigError> {
+        self.get(name)
+            .filter(|v| !v.is_empty())
+            .ok_or_else(|| ConfigError::new(name, "is required"))
+    }
+
+    fn number(&self, name: &'static str, default: u64) -> Result<u64, ConfigError> {
+        match self.get(name) {
+            None => Ok(default),
+            Some(raw) => raw
+                .parse()
+                .map_err(|_| ConfigError::new(name, format!("{raw:?} is not a whole number"))),
+        }
+    }
+
+    fn seconds(&self, name: &'static str, default: u64) -> Result<Duration, ConfigError> {
+        self.number(name, default).map(Duration::from_secs)
+    }
+}
+
 impl Config {
     /// Reads the process environment.
     pub fn from_env() -> Result<Config, ConfigError> {
@@ -100,18 +128,23 @@ impl Config {
 
     /// Reads any key-value source (the environment, or a map in tests and the local stack).
     pub fn from_lookup(get: impl Fn(&str) -> Option<String>) -> Result<Config, ConfigError> {
-        let required = |name: &'static str| {
-            get(name)
-                .filter(|v| !v.is_empty())
-                .ok_or_else(|| ConfigError::new(name, "is required"))
-        };
-        let parsed = |name: &'static str, default: &str| -> Result<u64, ConfigError> {
-            let raw = get(name).unwrap_or_else(|| default.to_owned());
-            raw.parse()
-                .map_err(|_| ConfigError::new(name, format!("{raw:?} is not a whole number")))
-        };
+        let env = Lookup(get);
+        Ok(Config {
+            db: DbConfig::read(&env)?,
+            jwt: JwtConfig::read(&env)?,
+            max_body_bytes: env.number("WARDLINE_MAX_BODY_BYTES", 65_536)? as usize,
+        })
+    }
+}
 
-        let ssl_mode = match get("WARDLINE_DB_SSLMODE").as_deref() {
+impl DbConfig {
+    /// Only the database settings (the migration tool needs no JWT settings).
+    pub fn from_lookup(get: impl Fn(&str) -> Option<String>) -> Result<DbConfig, ConfigError> {
+        DbConfig::read(&Lookup(get))
+    }
+
+    fn read<F: Fn(&str) -> Option<String>>(env: &Lookup<F>) -> Result<DbConfig, ConfigError> {
+        let ssl_mode = match env.get("WARDLINE_DB_SSLMODE").as_deref() {
             None | Some("verify-full") => SslMode::VerifyFull,
             Some("disable") => SslMode::Disable,
             Some(other) => {
@@ -121,19 +154,23 @@ impl Config {
                 ))
             }
         };
-        let db = DbConfig {
-            url: required("DATABASE_URL")?,
-            pool_size: parsed("WARDLINE_DB_POOL_SIZE", "2")?.clamp(1, 64) as usize,
+        Ok(DbConfig {
+            url: env.required("DATABASE_URL")?,
+            pool_size: env.number("WARDLINE_DB_POOL_SIZE", 2)?.clamp(1, 64) as usize,
             ssl_mode,
-            ca_file: get("WARDLINE_DB_CA_FILE").map(PathBuf::from),
-            verify_after_idle: Duration::from_secs(parsed(
-                "WARDLINE_DB_VERIFY_AFTER_IDLE_SECS",
-                "30",
-            )?),
-            connect_timeout: Duration::from_secs(parsed("WARDLINE_DB_CONNECT_TIMEOUT_SECS", "5")?),
-        };
+            ca_file: env.get("WARDLINE_DB_CA_FILE").map(PathBuf::from),
+            verify_after_idle: env.seconds("WARDLINE_DB_VERIFY_AFTER_IDLE_SECS", 30)?,
+            connect_timeout: env.seconds("WARDLINE_DB_CONNECT_TIMEOUT_SECS", 5)?,
+        })
+    }
+}
 
-        let keys = match (get("WARDLINE_JWKS_URL"), get("WARDLINE_JWT_HS256_SECRET")) {
+impl JwtConfig {
+    fn read<F: Fn(&str) -> Option<String>>(env: &Lookup<F>) -> Result<JwtConfig, ConfigError> {
+        let keys = match (
+            env.get("WARDLINE_JWKS_URL"),
+            env.get("WARDLINE_JWT_HS256_SECRET"),
+        ) {
             (Some(url), None) => KeySource::JwksUrl(url),
             (None, Some(secret)) if secret.len() >= 32 => KeySource::Hs256Secret(secret),
             (None, Some(_)) => {
@@ -153,7 +190,8 @@ impl Config {
             KeySource::JwksUrl(_) => "ES256,RS256",
             KeySource::Hs256Secret(_) => "HS256",
         };
-        let algorithms = get("WARDLINE_JWT_ALGORITHMS")
+        let algorithms = env
+            .get("WARDLINE_JWT_ALGORITHMS")
             .unwrap_or_else(|| default_algorithms.to_owned())
             .split(',')
             .map(|name| {
@@ -165,27 +203,24 @@ impl Config {
                 })
             })
             .collect::<Result<Vec<_>, _>>()?;
-
         let defaults = ClaimNames::default();
-        let jwt = JwtConfig {
-            issuer: required("WARDLINE_JWT_ISSUER")?,
-            audience: required("WARDLINE_JWT_AUDIENCE")?,
+        Ok(JwtConfig {
+            issuer: env.required("WARDLINE_JWT_ISSUER")?,
+            audience: env.required("WARDLINE_JWT_AUDIENCE")?,
             keys,
             algorithms,
-            leeway: Duration::from_secs(parsed("WARDLINE_JWT_LEEWAY_SECS", "30")?),
-            jwks_refetch_interval: Duration::from_secs(parsed("WARDLINE_JWKS_REFETCH_SECS", "60")?),
+            leeway: env.seconds("WARDLINE_JWT_LEEWAY_SECS", 30)?,
+            jwks_refetch_interval: env.seconds("WARDLINE_JWKS_REFETCH_SECS", 60)?,
             claims: ClaimNames {
-                sub: get("WARDLINE_CLAIM_SUB").unwrap_or(defaults.sub),
-                org_id: get("WARDLINE_CLAIM_ORG_ID").unwrap_or(defaults.org_id),
-                app_role: get("WARDLINE_CLAIM_APP_ROLE").unwrap_or(defaults.app_role),
-                patient_id: get("WARDLINE_CLAIM_PATIENT_ID").unwrap_or(defaults.patient_id),
+                sub: env.get("WARDLINE_CLAIM_SUB").unwrap_or(defaults.sub),
+                org_id: env.get("WARDLINE_CLAIM_ORG_ID").unwrap_or(defaults.org_id),
+                app_role: env
+                    .get("WARDLINE_CLAIM_APP_ROLE")
+                    .unwrap_or(defaults.app_role),
+                patient_id: env
+                    .get("WARDLINE_CLAIM_PATIENT_ID")
+                    .unwrap_or(defaults.patient_id),
             },
-        };
-
-        Ok(Config {
-            db,
-            jwt,
-            max_body_bytes: parsed("WARDLINE_MAX_BODY_BYTES", "65536")? as usize,
         })
     }
 }

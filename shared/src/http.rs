@@ -118,8 +118,18 @@ impl Incoming {
         let de = &mut serde_json::Deserializer::from_slice(&self.body);
         serde_path_to_error::deserialize(de).map_err(|err| {
             let path = err.path().to_string();
-            let field = if path == "." { "body".to_owned() } else { path };
-            Error::invalid_field(field, err.into_inner().to_string())
+            let detail = err.into_inner().to_string();
+            // serde reports a missing field at its parent: name the field itself.
+            let missing = detail
+                .strip_prefix("missing field `")
+                .and_then(|rest| rest.split('`').next());
+            let field = match (path.as_str(), missing) {
+                ("." | "?", Some(name)) => name.to_owned(),
+                (parent, Some(name)) => format!("{parent}.{name}"),
+                ("." | "?", None) => "body".to_owned(),
+                (path, None) => path.to_owned(),
+            };
+            Error::invalid_field(field, detail)
         })
     }
 
@@ -289,6 +299,68 @@ fn respond(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn with_body(body: &str) -> Incoming {
+        Incoming {
+            method: Method::POST,
+            headers: HeaderMap::new(),
+            query: Vec::new(),
+            params: Vec::new(),
+            body: Bytes::from(body.to_owned()),
+            request_id: "r".into(),
+        }
+    }
+
+    #[derive(serde::Deserialize, Debug)]
+    #[serde(deny_unknown_fields)]
+    #[allow(dead_code)]
+    struct Hold {
+        therapist_id: uuid::Uuid,
+        occurrences: Vec<Occurrence>,
+    }
+
+    #[derive(serde::Deserialize, Debug)]
+    #[serde(deny_unknown_fields)]
+    #[allow(dead_code)]
+    struct Occurrence {
+        start_time: String,
+    }
+
+    fn field_of(body: &str) -> String {
+        let err = with_body(body).json::<Hold>().unwrap_err();
+        assert_eq!(err.status, StatusCode::BAD_REQUEST);
+        err.errors[0].field.clone()
+    }
+
+    #[test]
+    fn json_errors_name_the_field() {
+        let id = uuid::Uuid::nil();
+        assert_eq!(
+            field_of(r#"{"therapist_id": "nope", "occurrences": []}"#),
+            "therapist_id"
+        );
+        assert_eq!(
+            field_of(&format!(
+                r#"{{"therapist_id": "{id}", "occurrences": [{{"start_time": 5}}]}}"#
+            )),
+            "occurrences[0].start_time"
+        );
+        assert_eq!(
+            field_of(&format!(
+                r#"{{"therapist_id": "{id}", "occurrences": [], "extra": 1}}"#
+            )),
+            "extra"
+        );
+        assert_eq!(field_of(r#"{"occurrences": []}"#), "therapist_id");
+        assert_eq!(
+            field_of(&format!(
+                r#"{{"therapist_id": "{id}", "occurrences": [{{}}]}}"#
+            )),
+            "occurrences[0].start_time"
+        );
+        assert_eq!(field_of("{not json"), "body");
+        assert_eq!(field_of(""), "body");
+    }
 
     #[test]
     fn paths_match_templates_segment_by_segment() {

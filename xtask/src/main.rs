@@ -39,19 +39,8 @@ fn main() -> Result<()> {
 }
 
 async fn migrate() -> Result<()> {
-    use wardline_shared::config::{DbConfig, SslMode};
-    let env = |name: &str| std::env::var(name).ok();
-    let db = wardline_shared::db::Db::new(&DbConfig {
-        url: env("DATABASE_URL").context("DATABASE_URL (an admin URL) is required")?,
-        pool_size: 1,
-        ssl_mode: match env("WARDLINE_DB_SSLMODE").as_deref() {
-            Some("disable") => SslMode::Disable,
-            _ => SslMode::VerifyFull,
-        },
-        ca_file: env("WARDLINE_DB_CA_FILE").map(Into::into),
-        verify_after_idle: std::time::Duration::from_secs(30),
-        connect_timeout: std::time::Duration::from_secs(10),
-    })?;
+    let config = wardline_shared::config::DbConfig::from_lookup(|name| std::env::var(name).ok())?;
+    let db = wardline_shared::db::Db::new(&config)?;
     let mut admin = db.client().await?;
     let report = wardline_shared::migrate::apply(&mut admin).await?;
     println!(
@@ -175,14 +164,28 @@ fn test() -> Result<()> {
         ),
         ("test", &["test", "--workspace", "--no-fail-fast"]),
     ];
+    let (mut passed, mut failed) = (0, 0);
     for (name, args) in steps {
         println!("== cargo xtask test: {name}");
-        let status = Command::new(env!("CARGO"))
+        let mut child = Command::new(env!("CARGO"))
             .args(*args)
             .current_dir(&root)
-            .status()
+            .stdout(std::process::Stdio::piped())
+            .spawn()
             .with_context(|| format!("running cargo {}", args.join(" ")))?;
-        if !status.success() {
+        // Echo libtest's output while counting its results for the closing line.
+        if let Some(stdout) = child.stdout.take() {
+            for line in std::io::BufRead::lines(std::io::BufReader::new(stdout)) {
+                let line = line?;
+                println!("{line}");
+                if let Some((p, f)) = libtest_counts(&line) {
+                    passed += p;
+                    failed += f;
+                }
+            }
+        }
+        if !child.wait()?.success() {
+            println!("{passed} passed, {failed} failed");
             bail!("cargo xtask test: {name} failed");
         }
     }
@@ -191,7 +194,19 @@ fn test() -> Result<()> {
     lint.arg(root.join("template.yaml"));
     pg::run_quiet(lint).context("cfn-lint template.yaml")?;
     println!("== cargo xtask test: all passed");
+    println!("{passed} passed, {failed} failed");
     Ok(())
+}
+
+/// `test result: ok. 7 passed; 0 failed; …` → (7, 0).
+fn libtest_counts(line: &str) -> Option<(u64, u64)> {
+    let rest = line.strip_prefix("test result: ")?;
+    let number_before = |word: &str| {
+        rest.split(';')
+            .find_map(|part| part.trim().strip_suffix(word))
+            .and_then(|n| n.trim().rsplit(' ').next()?.parse().ok())
+    };
+    Some((number_before(" passed")?, number_before(" failed")?))
 }
 
 /// A Python command-line tool from PyPI, installed once into `target/tools/venv`.
