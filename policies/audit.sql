@@ -1,12 +1,13 @@
--- Audit: anyone may append an event for themselves in their current clinic; admins read their
--- clinic's events. No policy allows UPDATE or DELETE, and triggers reject them for every role.
+-- Audit: events are appended only through audit.record (running as wardline_auth, with actor
+-- and clinic taken from the claims); admins read their clinic's events. No policy allows
+-- UPDATE or DELETE, and triggers reject them for every role.
 
 alter table audit.events enable row level security;
 alter table audit.events force row level security;
 
-drop policy if exists "callers append their own events" on audit.events;
-create policy "callers append their own events" on audit.events
-  for insert to app_anon, app_user, app_service
+drop policy if exists "audit.record appends events of the current request" on audit.events;
+create policy "audit.record appends events of the current request" on audit.events
+  for insert to wardline_auth
   with check (
     org_id is not distinct from (select auth.org_id())
     and actor_id is not distinct from (select auth.uid())

@@ -27,10 +27,11 @@ drop policy if exists "staff read themselves and colleagues of their current cli
 create policy "staff read themselves and colleagues of their current clinic" on app.clinicians
   for select to app_user
   using (
-    id = (select auth.uid())
-    or ((select auth.is_staff()) and exists (
-      select 1 from app.clinic_memberships m
-      where m.clinician_id = clinicians.id and m.org_id = (select auth.org_id())))
+    (select auth.is_staff()) and (
+      id = (select auth.uid())
+      or exists (
+        select 1 from app.clinic_memberships m
+        where m.clinician_id = clinicians.id and m.org_id = (select auth.org_id())))
   );
 
 drop policy if exists "definer helpers read every clinician" on app.clinicians;
@@ -46,17 +47,6 @@ drop policy if exists "staff read memberships of their current clinic" on app.cl
 create policy "staff read memberships of their current clinic" on app.clinic_memberships
   for select to app_user
   using (org_id = (select auth.org_id()) and (select auth.is_staff()));
-
-drop policy if exists "admins add memberships to their clinic" on app.clinic_memberships;
-create policy "admins add memberships to their clinic" on app.clinic_memberships
-  for insert to app_user
-  with check (org_id = (select auth.org_id()) and (select auth.is_admin()));
-
-drop policy if exists "admins change memberships of their clinic" on app.clinic_memberships;
-create policy "admins change memberships of their clinic" on app.clinic_memberships
-  for update to app_user
-  using (org_id = (select auth.org_id()) and (select auth.is_admin()))
-  with check (org_id = (select auth.org_id()) and (select auth.is_admin()));
 
 drop policy if exists "definer helpers read every membership" on app.clinic_memberships;
 create policy "definer helpers read every membership" on app.clinic_memberships

@@ -63,7 +63,7 @@ create table app.patients (
 create index patients_org_idx on app.patients (org_id) where deleted_at is null;
 create unique index patients_org_email_key on app.patients (org_id, email) where deleted_at is null;
 
+-- Writes are granted column by column by the migrations of the features that need them.
 grant select on app.clinics, app.clinicians, app.clinic_memberships, app.patients to app_user;
 grant update (feature_flags) on app.clinics to app_user;
-grant insert, update on app.clinic_memberships, app.patients to app_user;
 grant select on app.clinics, app.clinicians, app.clinic_memberships, app.patients to wardline_auth;

@@ -2,27 +2,30 @@
 -- SET) so RDS Proxy does not pin the session and a pooled connection forgets them at COMMIT or
 -- ROLLBACK.
 
--- Whether the signed-in caller really holds the role their token claims in the clinic it names.
+-- Whether the signed-in caller really holds the role their token claims in the clinic it names:
+-- an active, approved membership (with is_admin for admins), or a live patient record.
 -- SECURITY DEFINER (as wardline_auth, which may read memberships of every clinic) because the
 -- caller cannot yet see anything: this is what stops a token for the wrong clinic at the door.
 create or replace function auth.caller_is_recognised() returns boolean
 language sql stable security definer
 set search_path = pg_catalog, pg_temp
 as $$
-  select case auth.app_role()
+  select coalesce(case auth.app_role()
     when 'therapist' then exists (
       select 1 from app.clinic_memberships m
-      where m.clinician_id = auth.uid() and m.org_id = auth.org_id() and m.active)
+      where m.clinician_id = auth.uid() and m.org_id = auth.org_id() and m.active and m.approved)
     when 'admin' then exists (
       select 1 from app.clinic_memberships m
-      where m.clinician_id = auth.uid() and m.org_id = auth.org_id() and m.active and m.is_admin)
+      where m.clinician_id = auth.uid() and m.org_id = auth.org_id() and m.active and m.approved
+        and m.is_admin)
     when 'super_admin' then exists (
       select 1 from app.clinicians c where c.id = auth.uid() and c.is_super_admin)
-    when 'patient' then exists (
+    -- Patient tokens are Wardline's own: their sub is the patient id.
+    when 'patient' then auth.uid() = auth.patient_id() and exists (
       select 1 from app.patients p
       where p.id = auth.patient_id() and p.org_id = auth.org_id() and p.deleted_at is null)
     else false
-  end
+  end, false)
 $$;
 grant execute on function auth.caller_is_recognised() to wardline_authenticator;
 
@@ -33,7 +36,8 @@ set search_path = pg_catalog, pg_temp
 as $$
   select coalesce(array_agg(m.org_id), '{}')
   from app.clinic_memberships m
-  where m.clinician_id = auth.uid() and m.active
+  where m.clinician_id = auth.uid() and m.active and m.approved
+    and auth.app_role() in ('therapist', 'admin', 'super_admin')
 $$;
 grant execute on function auth.my_org_ids() to app_user;
 

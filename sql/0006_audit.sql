@@ -4,7 +4,8 @@
 
 create table audit.events (
   id          bigint generated always as identity primary key,
-  org_id      uuid,
+  -- NULL for events outside any clinic; the nil uuid is reserved as that chain's key.
+  org_id      uuid check (org_id <> '00000000-0000-0000-0000-000000000000'),
   chain_seq   bigint not null,
   actor_id    uuid,
   actor_role  text,
@@ -54,6 +55,7 @@ begin
   values (key, 0, audit.genesis(key))
   on conflict (chain_key) do nothing;
   select * into head from audit.chain_heads h where h.chain_key = key for update;
+  new.occurred_at := statement_timestamp();
   new.chain_seq := head.last_seq + 1;
   new.prev_hash := head.last_hash;
   new.hash := audit.event_digest(new);
@@ -78,29 +80,46 @@ create trigger events_append_only before update or delete on audit.events
 create trigger events_no_truncate before truncate on audit.events
   for each statement execute function audit.reject_change();
 
--- The first chain_seq of a clinic's chain whose hash or link does not verify; NULL when intact.
+-- The first chain_seq of a clinic's chain whose hash or link does not verify, or that is
+-- missing (including a removed tail, found against audit.chain_heads); NULL when intact.
 create or replace function audit.first_broken_link(chain_org uuid) returns bigint
 language sql stable security definer
 set search_path = pg_catalog, pg_temp
 as $$
-  select min(chain_seq) from (
+  with key as (
+    select coalesce(chain_org, '00000000-0000-0000-0000-000000000000'::uuid) as k
+  ), links as (
     select e.chain_seq, e.hash, e.prev_hash,
            audit.event_digest(e) as recomputed,
-           coalesce(lag(e.hash) over (order by e.chain_seq),
-                    audit.genesis(coalesce(chain_org, '00000000-0000-0000-0000-000000000000'))) as expected_prev,
+           coalesce(lag(e.hash) over (order by e.chain_seq), audit.genesis((select k from key)))
+             as expected_prev,
            lag(e.chain_seq, 1, 0::bigint) over (order by e.chain_seq) as prev_seq
     from audit.events e
-    where e.org_id is not distinct from chain_org
-  ) c
-  where c.hash <> c.recomputed or c.prev_hash <> c.expected_prev or c.chain_seq <> c.prev_seq + 1
+    where coalesce(e.org_id, '00000000-0000-0000-0000-000000000000') = (select k from key)
+  ), tail as (
+    select max(chain_seq) as last_seq,
+           (array_agg(hash order by chain_seq desc))[1] as last_hash
+    from links
+  )
+  select min(seq) from (
+    select c.chain_seq as seq from links c
+    where c.hash <> c.recomputed or c.prev_hash <> c.expected_prev
+       or c.chain_seq <> c.prev_seq + 1
+    union all
+    select coalesce(t.last_seq, 0) + 1 from audit.chain_heads h, tail t
+    where h.chain_key = (select k from key)
+      and (h.last_seq <> coalesce(t.last_seq, 0) or h.last_hash <> coalesce(t.last_hash, audit.genesis(h.chain_key)))
+  ) broken
 $$;
 
--- Writes one event for the current request (actor, clinic and request id from the claims).
+-- The only way to write an event: actor, clinic, role and request id come from the request's
+-- claims, never from the caller, and the trigger stamps time and chain.
 create or replace function audit.record(
   action text, target_type text default null, target_id text default null,
   outcome text default 'success', detail jsonb default '{}'
 ) returns void
-language sql
+language sql security definer
+set search_path = pg_catalog, pg_temp
 as $$
   insert into audit.events (org_id, actor_id, actor_role, action, target_type, target_id,
                             outcome, request_id, detail, prev_hash, hash, chain_seq)
@@ -111,10 +130,9 @@ $$;
 grant execute on function audit.record(text, text, text, text, jsonb)
   to app_anon, app_user, app_service;
 grant execute on function audit.first_broken_link(uuid) to app_service;
-grant insert on audit.events to app_anon, app_user, app_service;
 grant select on audit.events to app_user;
 grant execute on function audit.event_digest(audit.events), audit.genesis(uuid) to wardline_auth;
-grant select on audit.events to wardline_auth;
+grant select, insert on audit.events to wardline_auth;
 grant select, insert, update on audit.chain_heads to wardline_auth;
 
 -- The SECURITY DEFINER helpers run as wardline_auth. Handing them over needs CREATE on the
@@ -122,4 +140,5 @@ grant select, insert, update on audit.chain_heads to wardline_auth;
 grant create on schema audit to wardline_auth;
 alter function audit.chain_event() owner to wardline_auth;
 alter function audit.first_broken_link(uuid) owner to wardline_auth;
+alter function audit.record(text, text, text, text, jsonb) owner to wardline_auth;
 revoke create on schema audit from wardline_auth;

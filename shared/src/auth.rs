@@ -62,6 +62,23 @@ struct CachedKey {
 struct JwksState {
     keys: HashMap<String, CachedKey>,
     fetched_at: Option<Instant>,
+    failed_at: Option<Instant>,
+}
+
+/// How long a failed JWKS fetch keeps the next one from being tried.
+const JWKS_FAILURE_BACKOFF: Duration = Duration::from_secs(5);
+
+/// No keys at all is an outage (503), not a bad token.
+fn usable(
+    state: tokio::sync::RwLockReadGuard<'_, JwksState>,
+) -> Result<tokio::sync::RwLockReadGuard<'_, JwksState>, Error> {
+    if state.keys.is_empty() {
+        return Err(Error::unavailable(
+            "auth_unavailable",
+            "Sign-in keys could not be loaded. Try again shortly.",
+        ));
+    }
+    Ok(state)
 }
 
 enum Keys {
@@ -201,7 +218,9 @@ impl Verifier {
         })
     }
 
-    /// The JWKS cache, refreshed first when `kid` is unknown and the last fetch is old enough.
+    /// The JWKS cache, refreshed first when it is older than `jwks_max_age` (so a key the
+    /// provider withdrew stops working) or when `kid` is unknown and the last fetch is older
+    /// than `jwks_refetch_interval`. After a failed fetch, none is tried for a few seconds.
     async fn jwks_with(
         &self,
         kid: &str,
@@ -217,37 +236,41 @@ impl Verifier {
         };
         {
             let current = state.read().await;
-            if current.keys.contains_key(kid) || !self.may_refetch(&current) {
-                return Ok(current);
+            if !self.should_fetch(&current, kid) {
+                return usable(current);
             }
         }
         let _one_fetch_at_a_time = refetch.lock().await;
-        if !self.may_refetch(&*state.read().await) {
-            return Ok(state.read().await);
+        {
+            let current = state.read().await;
+            if !self.should_fetch(&current, kid) {
+                return usable(current);
+            }
         }
         let fetched = fetch_jwks(http, url).await;
         let mut current = state.write().await;
-        current.fetched_at = Some(Instant::now());
         match fetched {
-            Ok(keys) => current.keys = keys,
-            Err(cause) if current.keys.is_empty() => {
-                tracing::error!(error = %cause, "jwks fetch failed");
-                return Err(Error::unavailable(
-                    "auth_unavailable",
-                    "Sign-in keys could not be loaded. Try again shortly.",
-                ));
+            Ok(keys) => {
+                current.keys = keys;
+                current.fetched_at = Some(Instant::now());
+                current.failed_at = None;
             }
             Err(cause) => {
-                tracing::warn!(error = %cause, "jwks refetch failed; keeping cached keys")
+                tracing::error!(error = %cause, cached_keys = current.keys.len(), "jwks fetch failed");
+                current.failed_at = Some(Instant::now());
             }
         }
-        Ok(current.downgrade())
+        usable(current.downgrade())
     }
 
-    fn may_refetch(&self, state: &JwksState) -> bool {
-        state
-            .fetched_at
-            .is_none_or(|at| at.elapsed() >= self.config.jwks_refetch_interval)
+    fn should_fetch(&self, state: &JwksState, kid: &str) -> bool {
+        let older_than =
+            |at: Option<Instant>, age: Duration| at.is_none_or(|at| at.elapsed() >= age);
+        let backoff_over = older_than(state.failed_at, JWKS_FAILURE_BACKOFF);
+        let stale = older_than(state.fetched_at, self.config.jwks_max_age);
+        let unknown_kid = !state.keys.contains_key(kid)
+            && older_than(state.fetched_at, self.config.jwks_refetch_interval);
+        backoff_over && (stale || unknown_kid)
     }
 
     fn canonical(&self, raw: Map<String, Value>, request_id: &str) -> Result<Claims, Error> {
@@ -274,7 +297,7 @@ impl Verifier {
                     names.app_role
                 ))
             })?;
-        let org_id = uuid(&names.org_id)?;
+        let org_id = uuid(&names.org_id)?.filter(|id| !id.is_nil());
         let patient_id = uuid(&names.patient_id)?;
         if org_id.is_none() && app_role != AppRole::SuperAdmin {
             return Err(Error::unauthorized(format!(

@@ -82,6 +82,8 @@ pub struct JwtConfig {
     pub leeway: Duration,
     /// The least time between two JWKS fetches triggered by an unknown `kid`.
     pub jwks_refetch_interval: Duration,
+    /// Cached keys older than this are refetched, so withdrawn keys stop working.
+    pub jwks_max_age: Duration,
     pub claims: ClaimNames,
 }
 
@@ -211,6 +213,7 @@ impl JwtConfig {
             algorithms,
             leeway: env.seconds("WARDLINE_JWT_LEEWAY_SECS", 30)?,
             jwks_refetch_interval: env.seconds("WARDLINE_JWKS_REFETCH_SECS", 60)?,
+            jwks_max_age: env.seconds("WARDLINE_JWKS_MAX_AGE_SECS", 600)?,
             claims: ClaimNames {
                 sub: env.get("WARDLINE_CLAIM_SUB").unwrap_or(defaults.sub),
                 org_id: env.get("WARDLINE_CLAIM_ORG_ID").unwrap_or(defaults.org_id),

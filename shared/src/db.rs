@@ -13,7 +13,7 @@ use deadpool_postgres::{
 };
 use serde_json::Value;
 use std::{future::Future, sync::Arc, task::Poll, time::Duration};
-use tokio_postgres::{types::ToSql, types::Type, Row};
+use tokio_postgres::{error::SqlState, types::ToSql, types::Type, Row};
 
 /// A Wardline SQL entry point `api.<name>(claims jsonb, input jsonb) returns jsonb`. Build it
 /// with [`operation!`](crate::operation), which writes its SQL at compile time.
@@ -146,7 +146,13 @@ impl Db {
         statements: &[Statement<'_>],
     ) -> Result<Vec<Vec<Row>>, Error> {
         let claims = claims_json(claims)?;
-        let client = self.client().await?;
+        // Until COMMIT or ROLLBACK has finished, a dropped (cancelled) pipeline takes its
+        // connection out of the pool instead of returning it mid-transaction.
+        let mut guard = InTransaction(Some(self.client().await?));
+        let client = guard
+            .0
+            .as_ref()
+            .ok_or_else(|| Error::internal("pipeline without a connection"))?;
         let begin_request: [(&(dyn ToSql + Sync), Type); 1] = [(&claims, Type::JSONB)];
         let mut sent = Vec::with_capacity(statements.len() + 2);
         sent.push(client.query_typed("begin", &[]));
@@ -155,28 +161,55 @@ impl Db {
             sent.push(client.query_typed(statement.sql, statement.params));
         }
         let mut rows = Vec::with_capacity(statements.len());
-        let mut first_error = None;
+        let mut errors = Vec::new();
         for (index, result) in in_wire_order(sent).await.into_iter().enumerate() {
             match result {
                 Ok(statement_rows) if index >= 2 => rows.push(statement_rows),
                 Ok(_) => {}
-                Err(err) => {
-                    first_error.get_or_insert(err);
-                }
+                Err(err) => errors.push(err),
             }
         }
-        match first_error {
-            None => {
-                client.batch_execute("commit").await?;
-                Ok(rows)
+        // The cause, not the "current transaction is aborted" that follows it.
+        let cause = errors
+            .iter()
+            .position(|e| e.code() != Some(&SqlState::IN_FAILED_SQL_TRANSACTION))
+            .unwrap_or(0);
+        let ended = client
+            .batch_execute(if errors.is_empty() {
+                "commit"
+            } else {
+                "rollback"
+            })
+            .await;
+        match &ended {
+            Ok(()) => guard.finished(),
+            Err(e) => {
+                tracing::error!(error = %e, "ending a transaction failed; dropping the connection")
             }
-            Some(err) => {
-                if let Err(rollback) = client.batch_execute("rollback").await {
-                    tracing::error!(error = %rollback, "rollback failed; dropping the connection");
-                    drop(Object::take(client));
-                }
-                Err(err.into())
-            }
+        }
+        if errors.is_empty() {
+            ended?;
+            Ok(rows)
+        } else {
+            Err(errors.swap_remove(cause).into())
+        }
+    }
+}
+
+/// A pooled connection inside a transaction: dropped with the connection unless
+/// [`finished`](InTransaction::finished) says the transaction ended.
+struct InTransaction(Option<Object>);
+
+impl InTransaction {
+    fn finished(&mut self) {
+        self.0.take();
+    }
+}
+
+impl Drop for InTransaction {
+    fn drop(&mut self) {
+        if let Some(client) = self.0.take() {
+            drop(Object::take(client));
         }
     }
 }

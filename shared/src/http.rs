@@ -115,8 +115,8 @@ impl Incoming {
         if self.body.is_empty() {
             return Err(Error::invalid_field("body", "A JSON body is required."));
         }
-        let de = &mut serde_json::Deserializer::from_slice(&self.body);
-        serde_path_to_error::deserialize(de).map_err(|err| {
+        let mut de = serde_json::Deserializer::from_slice(&self.body);
+        let value = serde_path_to_error::deserialize(&mut de).map_err(|err| {
             let path = err.path().to_string();
             let detail = err.into_inner().to_string();
             // serde reports a missing field at its parent: name the field itself.
@@ -130,7 +130,14 @@ impl Incoming {
                 (path, None) => path.to_owned(),
             };
             Error::invalid_field(field, detail)
-        })
+        })?;
+        de.end().map_err(|e| {
+            Error::invalid_field(
+                "body",
+                format!("Unexpected input after the JSON value: {e}"),
+            )
+        })?;
+        Ok(value)
     }
 
     /// For routes that take no body and no query string: anything sent is a 400.
@@ -359,6 +366,12 @@ mod tests {
             "occurrences[0].start_time"
         );
         assert_eq!(field_of("{not json"), "body");
+        assert_eq!(
+            field_of(&format!(
+                r#"{{"therapist_id": "{id}", "occurrences": []}} junk"#
+            )),
+            "body"
+        );
         assert_eq!(field_of(""), "body");
     }
 

@@ -1,5 +1,5 @@
 //! Applies the schema: `sql/` in name order, each file once (recorded with its checksum), and
-//! `policies/`, each file again whenever its text changed. Files whose first line is
+//! `policies/` as a set, all again whenever any of them changed. Files whose first line is
 //! `-- run-as: admin` (cluster roles) run as the connecting admin on every run and must be
 //! idempotent; everything else runs as `wardline_owner`, one transaction per file, under an
 //! advisory lock. Applying twice changes nothing.
@@ -81,15 +81,18 @@ async fn apply_locked(client: &mut Client) -> Result<Report, MigrateError> {
     let mut report = Report::default();
     for file in sql.iter().filter(|f| !is_admin(f)) {
         if record_says(client, "migration", file).await? == Recorded::Pending {
-            apply_recorded(client, "migration", file).await?;
+            apply_migration(client, file).await?;
             report.migrations.push(name(file));
         }
     }
-    for file in sorted(&POLICIES) {
-        if record_says(client, "policy", file).await? != Recorded::Current {
-            apply_recorded(client, "policy", file).await?;
-            report.policies.push(name(file));
-        }
+    let policies = sorted(&POLICIES);
+    let mut stale = false;
+    for file in &policies {
+        stale |= record_says(client, "policy", file).await? != Recorded::Current;
+    }
+    if stale {
+        apply_policies(client, &policies).await?;
+        report.policies = policies.iter().map(|f| name(f)).collect();
     }
     client.batch_execute("reset role").await?;
     Ok(report)
@@ -121,11 +124,7 @@ async fn record_says(
     })
 }
 
-async fn apply_recorded(
-    client: &mut Client,
-    kind: &str,
-    file: &File<'_>,
-) -> Result<(), MigrateError> {
+async fn apply_migration(client: &mut Client, file: &File<'_>) -> Result<(), MigrateError> {
     let tx = client.transaction().await?;
     tx.batch_execute(text(file))
         .await
@@ -134,11 +133,42 @@ async fn apply_recorded(
             source,
         })?;
     tx.execute(
-        "insert into wardline_meta.applied (kind, name, checksum) values ($1, $2, $3)
-         on conflict (kind, name) do update set checksum = excluded.checksum, applied_at = now()",
-        &[&kind, &name(file), &checksum(file)],
+        "insert into wardline_meta.applied (kind, name, checksum) values ('migration', $1, $2)",
+        &[&name(file), &checksum(file)],
     )
     .await?;
+    tx.commit().await?;
+    Ok(())
+}
+
+/// Policies are applied as one set: every existing policy is dropped and every file applied
+/// again, in one transaction, so a renamed or removed policy cannot linger (permissive
+/// policies are OR-ed: a leftover one would widen access).
+async fn apply_policies(client: &mut Client, files: &[&File<'_>]) -> Result<(), MigrateError> {
+    let tx = client.transaction().await?;
+    tx.batch_execute(
+        "do $$ declare p record; begin
+           for p in select policyname, schemaname, tablename from pg_policies
+                    where schemaname <> 'wardline_meta' loop
+             execute format('drop policy %I on %I.%I', p.policyname, p.schemaname, p.tablename);
+           end loop;
+         end $$",
+    )
+    .await?;
+    for file in files {
+        tx.batch_execute(text(file))
+            .await
+            .map_err(|source| MigrateError::Sql {
+                file: name(file),
+                source,
+            })?;
+        tx.execute(
+            "insert into wardline_meta.applied (kind, name, checksum) values ('policy', $1, $2)
+             on conflict (kind, name) do update set checksum = excluded.checksum, applied_at = now()",
+            &[&name(file), &checksum(file)],
+        )
+        .await?;
+    }
     tx.commit().await?;
     Ok(())
 }

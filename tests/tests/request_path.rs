@@ -305,6 +305,10 @@ async fn every_bad_token_is_a_401_problem() {
             }),
         ),
         (
+            "nil clinic",
+            with(&|c| c["org_id"] = json!(uuid::Uuid::nil())),
+        ),
+        (
             "exp as a string",
             with(&|c| c["exp"] = json!((now() + 600).to_string())),
         ),
@@ -386,6 +390,106 @@ async fn jwks_is_cached_and_an_unknown_kid_refetches_at_most_once_per_interval()
         2,
         "an unknown kid past the interval refetches"
     );
+
+    let short_lived = Context::new(db.config(|c| {
+        c.jwt.keys = wardline_shared::config::KeySource::JwksUrl(url.clone());
+        c.jwt.jwks_max_age = Duration::ZERO;
+    }))
+    .unwrap();
+    for _ in 0..2 {
+        let reply = call_with(
+            &short_lived,
+            &FUNCTION,
+            Method::GET,
+            PATH,
+            Some(&token),
+            None,
+        )
+        .await;
+        assert_eq!(reply.status, 200);
+    }
+    assert_eq!(
+        hits.load(Ordering::SeqCst),
+        4,
+        "keys past their maximum age are fetched again"
+    );
+}
+
+#[tokio::test]
+async fn a_cancelled_pipeline_never_returns_its_connection_mid_transaction() {
+    let db = TestDb::new().await;
+    let w = World::create(&db).await;
+    let ctx = Context::new(db.config(|c| c.db.pool_size = 1)).unwrap();
+    let who = claims(w.therapist_a, w.clinic_a, AppRole::Therapist, "cancelled");
+    let (_, _, first_pid) = leftover(&ctx).await;
+    let cancelled = tokio::time::timeout(
+        Duration::from_millis(200),
+        ctx.db.pipeline(
+            &who,
+            &[Statement {
+                sql: "select pg_sleep(2)",
+                params: &[],
+            }],
+        ),
+    )
+    .await;
+    assert!(
+        cancelled.is_err(),
+        "the pipeline should have been cancelled"
+    );
+    // The next request gets a clean connection: a new one, outside any transaction.
+    let (claims_left, role, pid) = leftover(&ctx).await;
+    assert_eq!(
+        (claims_left.as_str(), role.as_str()),
+        ("", "wardline_authenticator")
+    );
+    assert_ne!(
+        pid, first_pid,
+        "the cancelled connection must not be reused"
+    );
+    let reply = ctx
+        .db
+        .call(
+            wardline_shared::operation!("tenant_doctors"),
+            &who,
+            &json!({}),
+        )
+        .await;
+    assert!(reply.is_ok(), "{reply:?}");
+}
+
+#[tokio::test]
+async fn a_pipeline_reports_the_cause_not_the_aborted_transaction_after_it() {
+    let db = TestDb::new().await;
+    let w = World::create(&db).await;
+    let who = claims(w.therapist_a, w.clinic_a, AppRole::Therapist, "r");
+    let err = db
+        .ctx
+        .db
+        .pipeline(
+            &who,
+            &[
+                Statement {
+                    sql: "select 1",
+                    params: &[],
+                },
+                Statement {
+                    sql: "select api.fail(409, 'slot_taken', 'That slot is taken.', 'start_time')",
+                    params: &[],
+                },
+                Statement {
+                    sql: "select 2",
+                    params: &[],
+                },
+            ],
+        )
+        .await
+        .unwrap_err();
+    assert_eq!(
+        (err.status.as_u16(), err.code.as_str()),
+        (409, "slot_taken")
+    );
+    assert_eq!(err.errors[0].field, "start_time");
 }
 
 #[tokio::test]

@@ -434,6 +434,26 @@ async fn the_audit_chain_verifies_and_a_broken_chain_is_detected() {
 }
 
 #[tokio::test]
+async fn removing_the_newest_audit_events_is_detected() {
+    let db = TestDb::new().await;
+    let w = World::create(&db).await;
+    populate_every_tenant_table(&db, &w).await;
+    populate_every_tenant_table(&db, &w).await;
+    assert_eq!(first_broken_link(&db, w.clinic_a).await, None);
+    db.admin
+        .batch_execute(&format!(
+            "begin; set local session_replication_role = replica;
+             delete from audit.events where org_id = '{}' and chain_seq = 2;
+             commit;",
+            w.clinic_a
+        ))
+        .await
+        .unwrap();
+    assert_eq!(first_broken_link(&db, w.clinic_a).await, Some(2));
+    assert_eq!(first_broken_link(&db, w.clinic_b).await, None);
+}
+
+#[tokio::test]
 async fn a_caller_cannot_write_audit_events_as_someone_else() {
     let db = TestDb::new().await;
     let w = World::create(&db).await;
@@ -470,4 +490,31 @@ async fn applying_migrations_twice_changes_nothing() {
     assert_eq!(report, wardline_shared::migrate::Report::default());
     let after: String = admin.query_one(fingerprint, &[]).await.unwrap().get(0);
     assert_eq!(before, after);
+}
+
+#[tokio::test]
+async fn reapplying_policies_removes_any_policy_the_files_do_not_declare() {
+    let db = TestDb::new().await;
+    db.admin
+        .batch_execute(
+            "create policy \"left behind\" on app.patients for select to app_user using (true);
+             delete from wardline_meta.applied where kind = 'policy' and name = 'patients.sql';",
+        )
+        .await
+        .unwrap();
+    let mut admin = db.admin;
+    let report = wardline_shared::migrate::apply(&mut admin).await.unwrap();
+    assert!(
+        report.policies.contains(&"patients.sql".to_owned()),
+        "{report:?}"
+    );
+    let left: i64 = admin
+        .query_one(
+            "select count(*) from pg_policies where policyname = 'left behind'",
+            &[],
+        )
+        .await
+        .unwrap()
+        .get(0);
+    assert_eq!(left, 0);
 }

@@ -118,7 +118,24 @@ async fn a_token_for_a_clinic_the_caller_does_not_work_for_is_refused() {
     list(&db, &staff(w.therapist_a, w.clinic_a, "admin"))
         .await
         .assert_problem(403, "not_a_member");
-    // An inactive membership no longer opens the door.
+    // Nor does a patient token whose sub is not the patient.
+    let mut impostor = w.patient_of_a();
+    impostor.sub = w.therapist_a;
+    list(&db, &impostor)
+        .await
+        .assert_problem(403, "not_a_member");
+    // An unapproved membership does not open the door yet…
+    db.admin
+        .execute(
+            "update app.clinic_memberships set approved = false where clinician_id = $1",
+            &[&w.admin_a],
+        )
+        .await
+        .unwrap();
+    list(&db, &w.admin_of_a())
+        .await
+        .assert_problem(403, "not_a_member");
+    // …and an inactive one no longer does.
     db.admin
         .execute(
             "update app.clinic_memberships set active = false where clinician_id = $1",

@@ -31,13 +31,11 @@ impl Cluster {
     /// Initialises `dir` if needed and starts the server on a free port.
     pub fn start(dir: &Path, durability: Durability) -> Result<Cluster> {
         let bin = server_binaries()?;
-        std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
-        let dir = dir.canonicalize()?;
-        hand_to_service_user(&dir)?;
+        let dir = reachable_directory(dir)?;
         if durability == Durability::Throwaway {
             // The watchdog, running as the service user, removes `dir` from its parent.
             if let Some(parent) = dir.parent() {
-                hand_to_service_user(parent)?;
+                hand_to_service_user(parent, false)?;
             }
         }
         let data = dir.join("data");
@@ -55,11 +53,11 @@ impl Cluster {
             run_quiet(initdb).context("initdb")?;
         }
         let port = free_port()?;
+        // TCP on loopback only; no Unix socket (a deep target/ path would not fit one).
         let mut options = format!(
-            "-c listen_addresses=127.0.0.1 -c port={port} -c unix_socket_directories={} \
+            "-c listen_addresses=127.0.0.1 -c port={port} -c unix_socket_directories='' \
              -c max_connections=300 -c shared_preload_libraries=pg_stat_statements \
-             -c log_min_messages=warning",
-            dir.display()
+             -c log_min_messages=warning"
         );
         if durability == Durability::Throwaway {
             options.push_str(" -c fsync=off -c synchronous_commit=off -c full_page_writes=off");
@@ -192,13 +190,45 @@ fn server_command(program: &Path) -> Command {
     as_service_user(&program.display().to_string())
 }
 
-fn hand_to_service_user(dir: &Path) -> Result<()> {
+fn hand_to_service_user(dir: &Path, recursive: bool) -> Result<()> {
     if is_root() {
         let mut chown = Command::new("chown");
-        chown.arg("-R").arg(format!("{SERVICE_USER}:")).arg(dir);
+        if recursive {
+            chown.arg("-R");
+        }
+        chown.arg(format!("{SERVICE_USER}:")).arg(dir);
         run_quiet(chown)?;
     }
     Ok(())
+}
+
+/// `wanted`, created and owned by the service user, or, when that user cannot reach it (a
+/// checkout under /root, say), a directory of the same name under /var/tmp/wardline-pg.
+fn reachable_directory(wanted: &Path) -> Result<PathBuf> {
+    std::fs::create_dir_all(wanted).with_context(|| format!("creating {}", wanted.display()))?;
+    let wanted = wanted.canonicalize()?;
+    hand_to_service_user(&wanted, true)?;
+    if !is_root() || service_user_can_write(&wanted) {
+        return Ok(wanted);
+    }
+    let name = wanted.file_name().unwrap_or_default();
+    let fallback = Path::new("/var/tmp/wardline-pg").join(name);
+    eprintln!(
+        "note: the {SERVICE_USER} user cannot reach {}; the cluster lives in {} instead",
+        wanted.display(),
+        fallback.display()
+    );
+    std::fs::create_dir_all(&fallback)?;
+    hand_to_service_user(&fallback, true)?;
+    Ok(fallback)
+}
+
+fn service_user_can_write(dir: &Path) -> bool {
+    as_service_user("test")
+        .arg("-w")
+        .arg(dir)
+        .status()
+        .is_ok_and(|s| s.success())
 }
 
 fn free_port() -> Result<u16> {
