@@ -56,7 +56,9 @@ macro_rules! operation {
     };
 }
 
-/// One statement of a [`Db::pipeline`].
+/// One statement of a [`Db::pipeline`]. `sql` must be a constant written in the code, with all
+/// input in `params`: the connection's login role may switch roles and claims, so SQL built
+/// from input could step around `auth.begin_request` — the one trust boundary in Rust.
 pub struct Statement<'a> {
     pub sql: &'a str,
     pub params: &'a [(&'a (dyn ToSql + Sync), Type)],
