@@ -189,6 +189,14 @@ impl TestDb {
         TestDb::config_for(&self.name, tweak).expect("test configuration")
     }
 
+    /// Another superuser connection to this database (for concurrent fixtures).
+    pub async fn superuser(&self) -> Client {
+        let url = xtask::with_database(&shared().admin_url, &self.name, None).expect("admin url");
+        xtask::connect(&url)
+            .await
+            .expect("connecting as the superuser")
+    }
+
     /// A connection as `wardline_authenticator`, the role functions log in as.
     pub async fn authenticator(&self) -> Client {
         let shared = shared();

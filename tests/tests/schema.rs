@@ -150,6 +150,28 @@ fn changed_nothing(result: &Outcome) -> bool {
 
 /// Leaves at least one row per clinic in every tenant-owned table.
 async fn populate_every_tenant_table(db: &TestDb, w: &World) {
+    for (clinic, clinician, patient) in [
+        (w.clinic_a, w.therapist_a, w.patient_a),
+        (w.clinic_b, w.therapist_b, w.patient_b),
+    ] {
+        db.admin
+            .execute(
+                "with service as (
+                   insert into app.services (org_id, name, cpt_code)
+                   values ($1, 'Psychotherapy, 60 min', '90837') returning id
+                 )
+                 insert into app.sessions (org_id, clinician_id, patient_id, status, during,
+                                           service_id, created_by)
+                 select $1, $2, $3, 'scheduled', tstzrange(day, day + interval '1 hour'),
+                        service.id, $2
+                 from service,
+                      lateral (select now() + (select count(*) + 1 from app.sessions)
+                                              * interval '1 day' as day) slot",
+                &[&clinic, &clinician, &patient],
+            )
+            .await
+            .unwrap();
+    }
     let mut user = db.authenticator().await;
     for who in [w.admin_of_a(), w.admin_of_b()] {
         let tx = user.transaction().await.unwrap();

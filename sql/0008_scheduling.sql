@@ -1,0 +1,81 @@
+-- Scheduling: holds and booked sessions live in ONE table, so one pair of exclusion
+-- constraints — per clinician person (across every clinic they work for) and per patient —
+-- rejects every overlap among the rows that occupy time, concurrent or not.
+
+create table app.services (
+  id              uuid primary key default gen_random_uuid(),
+  org_id          uuid not null references app.clinics (id) on delete cascade,
+  name            text not null check (length(name) between 1 and 200),
+  -- CPT billing code of a timed service (e.g. 90837 psychotherapy, 60 min).
+  cpt_code        text not null check (cpt_code ~ '^[0-9]{4}[0-9A-Z]$'),
+  active          boolean not null default true,
+  created_at      timestamptz not null default now(),
+  unique (org_id, id)
+);
+create index services_org_idx on app.services (org_id);
+
+create table app.sessions (
+  id              uuid primary key default gen_random_uuid(),
+  org_id          uuid not null references app.clinics (id) on delete cascade,
+  clinician_id    uuid not null references app.clinicians (id),
+  patient_id      uuid not null references app.patients (id),
+  status          text not null
+                  check (status in ('held', 'scheduled', 'completed', 'cancelled', 'released', 'expired')),
+  during          tstzrange not null
+                  check (not isempty(during) and lower_inc(during) and not upper_inc(during)
+                         and not lower_inf(during) and not upper_inf(during)
+                         and upper(during) - lower(during) <= interval '12 hours'),
+  -- Every hold of one request (all occurrences of a series) shares a hold key.
+  hold_key        uuid,
+  hold_expires_at timestamptz,
+  occurrence      integer check (occurrence >= 1),
+  service_id      uuid references app.services (id),
+  cpt_code        text,
+  cpt_units       integer check (cpt_units >= 0),
+  cancel_reason   text check (length(cancel_reason) between 1 and 1000),
+  created_by      uuid not null,
+  created_at      timestamptz not null default now(),
+  updated_at      timestamptz not null default now(),
+  -- A hold has a key and an expiry; rows that were holds keep theirs as history.
+  check (status <> 'held' or (hold_key is not null and hold_expires_at is not null)),
+  check ((status = 'cancelled') = (cancel_reason is not null)),
+  constraint sessions_clinician_busy exclude using gist (clinician_id with =, during with &&)
+    where (status in ('held', 'scheduled')),
+  constraint sessions_patient_busy exclude using gist (patient_id with =, during with &&)
+    where (status in ('held', 'scheduled'))
+);
+create index sessions_org_during_idx on app.sessions using gist (org_id, during);
+create index sessions_org_clinician_idx on app.sessions (org_id, clinician_id);
+create index sessions_patient_idx on app.sessions (patient_id);
+create index sessions_hold_key_idx on app.sessions (hold_key) where hold_key is not null;
+create index sessions_live_holds_idx on app.sessions (hold_expires_at) where status = 'held';
+
+grant select on app.services, app.sessions to app_user;
+grant select, update (status, updated_at) on app.sessions to wardline_auth;
+grant select on app.sessions to app_service;
+grant update (status, updated_at) on app.sessions to app_service;
+
+-- Expires the stale holds standing in the way of new rows for this clinician or patient, so a
+-- hold past its expiry never blocks anyone. SECURITY DEFINER (as wardline_auth) because the
+-- stale hold may belong to another clinic the caller cannot see; it changes nothing but the
+-- status of holds already past their expiry. Returns how many it expired.
+create or replace function app.expire_holds_in_the_way(
+  clinician uuid, patient uuid, ranges tstzrange[]
+) returns integer
+language sql security definer
+set search_path = pg_catalog, pg_temp
+as $$
+  with expired as (
+    update app.sessions s set status = 'expired', updated_at = now()
+    where s.status = 'held' and s.hold_expires_at <= now()
+      and (s.clinician_id = clinician or s.patient_id = patient)
+      and s.during && any (ranges)
+    returning 1
+  )
+  select count(*)::integer from expired
+$$;
+grant execute on function app.expire_holds_in_the_way(uuid, uuid, tstzrange[]) to app_user;
+
+grant create on schema app to wardline_auth;
+alter function app.expire_holds_in_the_way(uuid, uuid, tstzrange[]) owner to wardline_auth;
+revoke create on schema app from wardline_auth;
