@@ -6,7 +6,7 @@
 
 use include_dir::{include_dir, Dir, File};
 use sha2::{Digest, Sha256};
-use tokio_postgres::Client;
+use tokio_postgres::{Client, Transaction};
 
 static SQL: Dir<'_> = include_dir!("$CARGO_MANIFEST_DIR/../sql");
 static POLICIES: Dir<'_> = include_dir!("$CARGO_MANIFEST_DIR/../policies");
@@ -126,19 +126,26 @@ async fn record_says(
 
 async fn apply_migration(client: &mut Client, file: &File<'_>) -> Result<(), MigrateError> {
     let tx = client.transaction().await?;
-    tx.batch_execute(text(file))
-        .await
-        .map_err(|source| MigrateError::Sql {
-            file: name(file),
-            source,
-        })?;
-    tx.execute(
-        "insert into wardline_meta.applied (kind, name, checksum) values ('migration', $1, $2)",
-        &[&name(file), &checksum(file)],
-    )
-    .await?;
+    apply_file(&tx, "migration", file).await?;
     tx.commit().await?;
     Ok(())
+}
+
+/// Runs one file inside `tx` and records its checksum.
+async fn apply_file(tx: &Transaction<'_>, kind: &str, file: &File<'_>) -> Result<(), MigrateError> {
+    tx.batch_execute(text(file)).await.map_err(in_file(file))?;
+    tx.execute(
+        "insert into wardline_meta.applied (kind, name, checksum) values ($1, $2, $3)
+         on conflict (kind, name) do update set checksum = excluded.checksum, applied_at = now()",
+        &[&kind, &name(file), &checksum(file)],
+    )
+    .await?;
+    Ok(())
+}
+
+fn in_file(file: &File<'_>) -> impl FnOnce(tokio_postgres::Error) -> MigrateError {
+    let file = name(file);
+    move |source| MigrateError::Sql { file, source }
 }
 
 /// Policies are applied as one set: every existing policy is dropped and every file applied
@@ -156,31 +163,14 @@ async fn apply_policies(client: &mut Client, files: &[&File<'_>]) -> Result<(), 
     )
     .await?;
     for file in files {
-        tx.batch_execute(text(file))
-            .await
-            .map_err(|source| MigrateError::Sql {
-                file: name(file),
-                source,
-            })?;
-        tx.execute(
-            "insert into wardline_meta.applied (kind, name, checksum) values ('policy', $1, $2)
-             on conflict (kind, name) do update set checksum = excluded.checksum, applied_at = now()",
-            &[&name(file), &checksum(file)],
-        )
-        .await?;
+        apply_file(&tx, "policy", file).await?;
     }
     tx.commit().await?;
     Ok(())
 }
 
 async fn run(client: &Client, file: &File<'_>, sql: &str) -> Result<(), MigrateError> {
-    client
-        .batch_execute(sql)
-        .await
-        .map_err(|source| MigrateError::Sql {
-            file: name(file),
-            source,
-        })
+    client.batch_execute(sql).await.map_err(in_file(file))
 }
 
 fn sorted<'a>(dir: &'a Dir<'a>) -> Vec<&'a File<'a>> {

@@ -405,6 +405,21 @@ pub fn staff(sub: Uuid, org: Uuid, role: &'static str) -> Identity {
     }
 }
 
+/// Runs `sql` as app_user with `who`'s claims, in a transaction that is rolled back.
+pub async fn as_user(
+    client: &mut Client,
+    who: &Identity,
+    sql: &str,
+    params: &[&(dyn tokio_postgres::types::ToSql + Sync)],
+) -> Result<Vec<tokio_postgres::Row>, tokio_postgres::Error> {
+    let tx = client.transaction().await?;
+    tx.execute("select auth.begin_request($1)", &[&claims_json(who)])
+        .await?;
+    let result = tx.query(sql, params).await;
+    tx.rollback().await?;
+    result
+}
+
 /// The canonical claims `auth.begin_request` receives for `who`.
 pub fn claims_json(who: &Identity) -> Value {
     json!({

@@ -338,6 +338,19 @@ async fn every_bad_token_is_a_401_problem() {
     assert_eq!(reply.status, 200, "{reply:?}");
 }
 
+/// A context of its own, reading keys from `url`, with the JWT settings changed by `tweak`.
+fn jwks_context(
+    db: &TestDb,
+    url: &str,
+    tweak: impl FnOnce(&mut wardline_shared::config::JwtConfig),
+) -> Context {
+    Context::new(db.config(|c| {
+        c.jwt.keys = wardline_shared::config::KeySource::JwksUrl(url.to_owned());
+        tweak(&mut c.jwt);
+    }))
+    .unwrap()
+}
+
 #[tokio::test]
 async fn jwks_is_cached_and_an_unknown_kid_refetches_at_most_once_per_interval() {
     let db = TestDb::new().await;
@@ -352,11 +365,9 @@ async fn jwks_is_cached_and_an_unknown_kid_refetches_at_most_once_per_interval()
         valid[2]
     );
 
-    let slow = Context::new(db.config(|c| {
-        c.jwt.keys = wardline_shared::config::KeySource::JwksUrl(url.clone());
-        c.jwt.jwks_refetch_interval = Duration::from_secs(3600);
-    }))
-    .unwrap();
+    let slow = jwks_context(&db, &url, |jwt| {
+        jwt.jwks_refetch_interval = Duration::from_secs(3600)
+    });
     for _ in 0..3 {
         let reply = call_with(&slow, &FUNCTION, Method::GET, PATH, Some(&token), None).await;
         assert_eq!(reply.status, 200);
@@ -377,11 +388,7 @@ async fn jwks_is_cached_and_an_unknown_kid_refetches_at_most_once_per_interval()
         "unknown kids within the interval fetch nothing"
     );
 
-    let eager = Context::new(db.config(|c| {
-        c.jwt.keys = wardline_shared::config::KeySource::JwksUrl(url.clone());
-        c.jwt.jwks_refetch_interval = Duration::ZERO;
-    }))
-    .unwrap();
+    let eager = jwks_context(&db, &url, |jwt| jwt.jwks_refetch_interval = Duration::ZERO);
     call_with(&eager, &FUNCTION, Method::GET, PATH, Some(&unknown), None)
         .await
         .assert_problem(401, "invalid_token");
@@ -391,11 +398,7 @@ async fn jwks_is_cached_and_an_unknown_kid_refetches_at_most_once_per_interval()
         "an unknown kid past the interval refetches"
     );
 
-    let short_lived = Context::new(db.config(|c| {
-        c.jwt.keys = wardline_shared::config::KeySource::JwksUrl(url.clone());
-        c.jwt.jwks_max_age = Duration::ZERO;
-    }))
-    .unwrap();
+    let short_lived = jwks_context(&db, &url, |jwt| jwt.jwks_max_age = Duration::ZERO);
     for _ in 0..2 {
         let reply = call_with(
             &short_lived,

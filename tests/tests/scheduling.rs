@@ -4,7 +4,7 @@
 
 use tokio_postgres::error::SqlState;
 use uuid::Uuid;
-use wardline_tests::{claims_json, TestDb, World};
+use wardline_tests::{as_user, claims_json, TestDb, World};
 
 const T0: &str = "2027-03-01 10:00:00+00";
 
@@ -312,18 +312,12 @@ async fn visible_to(
     user: &mut tokio_postgres::Client,
     who: wardline_tests::keys::Identity,
 ) -> Vec<Uuid> {
-    let tx = user.transaction().await.unwrap();
-    tx.execute("select auth.begin_request($1)", &[&claims_json(&who)])
-        .await
-        .unwrap();
-    let mut ids: Vec<Uuid> = tx
-        .query("select id from app.sessions", &[])
+    let mut ids: Vec<Uuid> = as_user(user, &who, "select id from app.sessions", &[])
         .await
         .unwrap()
         .iter()
         .map(|r| r.get(0))
         .collect();
-    tx.rollback().await.unwrap();
     ids.sort();
     ids
 }

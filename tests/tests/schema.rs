@@ -5,7 +5,7 @@
 use serde_json::Value;
 use tokio_postgres::{error::SqlState, Client};
 use uuid::Uuid;
-use wardline_tests::{claims_json, keys::Identity, TestDb, World};
+use wardline_tests::{as_user, claims_json, TestDb, World};
 
 const WARDLINE_ROLES: &[&str] = &[
     "wardline_owner",
@@ -120,21 +120,6 @@ async fn the_authenticator_has_no_table_privileges_and_no_role_bypasses_rls() {
         .unwrap()
         .get(0);
     assert_eq!(found as usize, WARDLINE_ROLES.len());
-}
-
-/// Runs `sql` as app_user with `who`'s claims in a transaction that is rolled back.
-async fn as_user(
-    client: &mut Client,
-    who: &Identity,
-    sql: &str,
-    params: &[&(dyn tokio_postgres::types::ToSql + Sync)],
-) -> Result<Vec<tokio_postgres::Row>, tokio_postgres::Error> {
-    let tx = client.transaction().await?;
-    tx.execute("select auth.begin_request($1)", &[&claims_json(who)])
-        .await?;
-    let result = tx.query(sql, params).await;
-    tx.rollback().await?;
-    result
 }
 
 type Outcome = Result<Vec<tokio_postgres::Row>, tokio_postgres::Error>;
