@@ -14,11 +14,15 @@ create table app.services (
 );
 create index services_org_idx on app.services (org_id);
 
+-- Composite keys below tie a session's clinician, patient and service to the session's own
+-- clinic: a row can never pair one clinic with another clinic's patient.
+alter table app.patients add constraint patients_org_id_id_key unique (org_id, id);
+
 create table app.sessions (
   id              uuid primary key default gen_random_uuid(),
   org_id          uuid not null references app.clinics (id) on delete cascade,
-  clinician_id    uuid not null references app.clinicians (id),
-  patient_id      uuid not null references app.patients (id),
+  clinician_id    uuid not null,
+  patient_id      uuid not null,
   status          text not null
                   check (status in ('held', 'scheduled', 'completed', 'cancelled', 'released', 'expired')),
   during          tstzrange not null
@@ -29,7 +33,7 @@ create table app.sessions (
   hold_key        uuid,
   hold_expires_at timestamptz,
   occurrence      integer check (occurrence >= 1),
-  service_id      uuid references app.services (id),
+  service_id      uuid,
   cpt_code        text,
   cpt_units       integer check (cpt_units >= 0),
   cancel_reason   text check (length(cancel_reason) between 1 and 1000),
@@ -39,6 +43,9 @@ create table app.sessions (
   -- A hold has a key and an expiry; rows that were holds keep theirs as history.
   check (status <> 'held' or (hold_key is not null and hold_expires_at is not null)),
   check ((status = 'cancelled') = (cancel_reason is not null)),
+  foreign key (org_id, clinician_id) references app.clinic_memberships (org_id, clinician_id),
+  foreign key (org_id, patient_id) references app.patients (org_id, id),
+  foreign key (org_id, service_id) references app.services (org_id, id),
   constraint sessions_clinician_busy exclude using gist (clinician_id with =, during with &&)
     where (status in ('held', 'scheduled')),
   constraint sessions_patient_busy exclude using gist (patient_id with =, during with &&)

@@ -212,7 +212,7 @@ pub async fn dispatch(
         }
     };
 
-    let response = match result {
+    let mut response = match result {
         Ok(reply) => respond(reply.status, "application/json", &reply.body, reply.headers),
         Err(error) => {
             if let Some(internal) = &error.internal {
@@ -230,7 +230,6 @@ pub async fn dispatch(
         latency_ms = started.elapsed().as_secs_f64() * 1000.0,
         "request"
     );
-    let mut response = response;
     if let Ok(value) = HeaderValue::from_str(&request_id) {
         response.headers_mut().insert("x-request-id", value);
     }

@@ -191,24 +191,20 @@ impl TestDb {
 
     /// Another superuser connection to this database (for concurrent fixtures).
     pub async fn superuser(&self) -> Client {
-        let url = xtask::with_database(&shared().admin_url, &self.name, None).expect("admin url");
-        xtask::connect(&url)
-            .await
-            .expect("connecting as the superuser")
+        self.connect_as(None).await
     }
 
     /// A connection as `wardline_authenticator`, the role functions log in as.
     pub async fn authenticator(&self) -> Client {
-        let shared = shared();
-        let url = xtask::with_database(
-            &shared.admin_url,
-            &self.name,
-            Some("wardline_authenticator"),
-        )
-        .expect("authenticator url");
+        self.connect_as(Some("wardline_authenticator")).await
+    }
+
+    async fn connect_as(&self, user: Option<&str>) -> Client {
+        let url = xtask::with_database(&shared().admin_url, &self.name, user)
+            .expect("a connection string");
         xtask::connect(&url)
             .await
-            .expect("connecting as wardline_authenticator")
+            .unwrap_or_else(|e| panic!("connecting as {user:?}: {e}"))
     }
 
     /// A valid token for `who`, signed by the key the JWKS serves.

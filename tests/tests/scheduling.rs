@@ -166,6 +166,47 @@ async fn only_holds_and_scheduled_sessions_occupy_time() {
 }
 
 #[tokio::test]
+async fn a_session_cannot_pair_one_clinic_with_another_clinics_people_or_services() {
+    let db = TestDb::new().await;
+    let w = World::create(&db).await;
+    // Clinic A's session with clinic B's patient, or with a clinician who only works in B.
+    for (clinician, patient) in [(w.therapist_a, w.patient_b), (w.therapist_b, w.patient_a)] {
+        let result = book(
+            &db.admin,
+            w.clinic_a,
+            clinician,
+            patient,
+            "scheduled",
+            0,
+            60,
+        )
+        .await;
+        let code = result.as_ref().err().and_then(|e| e.code()).cloned();
+        assert_eq!(code, Some(SqlState::FOREIGN_KEY_VIOLATION), "{result:?}");
+    }
+    let service_of_b: Uuid = db
+        .admin
+        .query_one(
+            "insert into app.services (org_id, name, cpt_code) values ($1, 'B only', '90834')
+             returning id",
+            &[&w.clinic_b],
+        )
+        .await
+        .unwrap()
+        .get(0);
+    let err = db
+        .admin
+        .execute(
+            "insert into app.sessions (org_id, clinician_id, patient_id, status, during, service_id, created_by)
+             values ($1, $2, $3, 'scheduled', tstzrange($4::text::timestamptz, $4::text::timestamptz + interval '1 hour'), $5, $2)",
+            &[&w.clinic_a, &w.therapist_a, &w.patient_a, &T0, &service_of_b],
+        )
+        .await
+        .unwrap_err();
+    assert_eq!(err.code(), Some(&SqlState::FOREIGN_KEY_VIOLATION), "{err}");
+}
+
+#[tokio::test]
 async fn bad_ranges_are_refused_by_the_table_itself() {
     let db = TestDb::new().await;
     let w = World::create(&db).await;
