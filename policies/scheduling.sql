@@ -1,5 +1,6 @@
 -- Scheduling: services and sessions. A clinician sees their own sessions and holds in the
--- current clinic, an admin the whole clinic, a patient their own sessions (never holds).
+-- current clinic, an admin the whole clinic, a patient their own sessions (never holds). Notes
+-- and idempotency records live here too.
 
 alter table app.services enable row level security;
 alter table app.services force row level security;
@@ -30,6 +31,38 @@ create policy "patients read their own booked sessions" on app.sessions
   using (org_id = (select auth.org_id()) and patient_id = (select auth.patient_id())
          and status in ('scheduled', 'completed', 'cancelled'));
 
+-- Staff write the sessions they may read: a clinician their own, an admin the clinic's. New
+-- rows are holds, made by the caller.
+drop policy if exists "clinicians hold their own time, admins anyone's, in the current clinic" on app.sessions;
+create policy "clinicians hold their own time, admins anyone's, in the current clinic" on app.sessions
+  for insert to app_user
+  with check (
+    org_id = (select auth.org_id()) and status = 'held' and created_by = (select auth.uid())
+    and ((select auth.is_admin())
+         or (clinician_id = (select auth.uid()) and (select auth.app_role()) = 'therapist'))
+  );
+
+drop policy if exists "clinicians update their own sessions, admins their clinic's" on app.sessions;
+create policy "clinicians update their own sessions, admins their clinic's" on app.sessions
+  for update to app_user
+  using (
+    org_id = (select auth.org_id())
+    and ((select auth.is_admin())
+         or (clinician_id = (select auth.uid()) and (select auth.app_role()) = 'therapist'))
+  )
+  with check (
+    org_id = (select auth.org_id())
+    and ((select auth.is_admin())
+         or (clinician_id = (select auth.uid()) and (select auth.app_role()) = 'therapist'))
+  );
+
+-- The booking guard (app.slot_conflicts, as wardline_auth) must see time taken in any clinic;
+-- it tells the caller only that and when, never what or whose.
+drop policy if exists "the booking guard sees occupied time in every clinic" on app.sessions;
+create policy "the booking guard sees occupied time in every clinic" on app.sessions
+  for select to wardline_auth
+  using (status in ('held', 'scheduled'));
+
 -- Stale holds of any clinic must be expirable by whoever needs the slot, and by the sweeper.
 -- (An UPDATE's new row must pass the SELECT policy too, hence 'expired'.)
 drop policy if exists "the hold expirer sees holds of every clinic" on app.sessions;
@@ -42,3 +75,63 @@ create policy "the hold expirer expires stale holds" on app.sessions
   for update to wardline_auth, app_service
   using (status = 'held' and hold_expires_at <= now())
   with check (status = 'expired');
+
+
+-- Session notes: sealed text of a session, for the staff who manage that session only —
+-- never patients, never another clinic.
+alter table app.session_notes enable row level security;
+alter table app.session_notes force row level security;
+
+drop policy if exists "staff read notes of the sessions they manage" on app.session_notes;
+create policy "staff read notes of the sessions they manage" on app.session_notes
+  for select to app_user
+  using (
+    org_id = (select auth.org_id()) and (select auth.is_staff())
+    and exists (select 1 from app.sessions s
+                where s.id = session_id and s.org_id = (select auth.org_id())
+                  and ((select auth.is_admin()) or s.clinician_id = (select auth.uid())))
+  );
+
+drop policy if exists "staff write notes of the sessions they manage" on app.session_notes;
+create policy "staff write notes of the sessions they manage" on app.session_notes
+  for insert to app_user
+  with check (
+    org_id = (select auth.org_id()) and (select auth.is_staff())
+    and updated_by = (select auth.uid())
+    and exists (select 1 from app.sessions s
+                where s.id = session_id and s.org_id = (select auth.org_id())
+                  and ((select auth.is_admin()) or s.clinician_id = (select auth.uid())))
+  );
+
+drop policy if exists "staff rewrite notes of the sessions they manage" on app.session_notes;
+create policy "staff rewrite notes of the sessions they manage" on app.session_notes
+  for update to app_user
+  using (
+    org_id = (select auth.org_id()) and (select auth.is_staff())
+    and exists (select 1 from app.sessions s
+                where s.id = session_id and s.org_id = (select auth.org_id())
+                  and ((select auth.is_admin()) or s.clinician_id = (select auth.uid())))
+  )
+  with check (org_id = (select auth.org_id()) and updated_by = (select auth.uid()));
+
+
+-- Idempotency records: each caller's own, in the current clinic; the sweeper removes day-old
+-- ones and sees nothing younger.
+alter table app.idempotency_keys enable row level security;
+alter table app.idempotency_keys force row level security;
+
+drop policy if exists "callers use their own idempotency records" on app.idempotency_keys;
+create policy "callers use their own idempotency records" on app.idempotency_keys
+  for all to app_user
+  using (org_id = (select auth.org_id()) and caller_id = (select auth.uid()))
+  with check (org_id = (select auth.org_id()) and caller_id = (select auth.uid()));
+
+drop policy if exists "the sweeper sees day-old idempotency records" on app.idempotency_keys;
+create policy "the sweeper sees day-old idempotency records" on app.idempotency_keys
+  for select to app_service
+  using (created_at < now() - interval '24 hours');
+
+drop policy if exists "the sweeper deletes day-old idempotency records" on app.idempotency_keys;
+create policy "the sweeper deletes day-old idempotency records" on app.idempotency_keys
+  for delete to app_service
+  using (created_at < now() - interval '24 hours');

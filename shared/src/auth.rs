@@ -28,6 +28,8 @@ pub enum AppRole {
     Therapist,
     Admin,
     SuperAdmin,
+    /// Scheduled jobs (`app_service`). Never taken from a token: only [`Claims::service`] makes it.
+    Service,
 }
 
 impl AppRole {
@@ -51,6 +53,19 @@ pub struct Claims {
     pub app_role: AppRole,
     pub patient_id: Option<Uuid>,
     pub request_id: String,
+}
+
+impl Claims {
+    /// A scheduled job's identity: `app_service`, no clinic, the nil user.
+    pub fn service(request_id: impl Into<String>) -> Claims {
+        Claims {
+            sub: Uuid::nil(),
+            org_id: None,
+            app_role: AppRole::Service,
+            patient_id: None,
+            request_id: request_id.into(),
+        }
+    }
 }
 
 struct CachedKey {

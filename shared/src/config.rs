@@ -92,6 +92,8 @@ pub struct Config {
     pub db: DbConfig,
     pub jwt: JwtConfig,
     pub max_body_bytes: usize,
+    /// Keys that seal session notes (`WARDLINE_NOTES_KEYS`); without them notes are refused.
+    pub notes_keys: Option<crate::sealed::Keyring>,
 }
 
 /// A key-value source (the environment, or a map in tests and the local stack).
@@ -135,6 +137,11 @@ impl Config {
             db: DbConfig::read(&env)?,
             jwt: JwtConfig::read(&env)?,
             max_body_bytes: env.number("WARDLINE_MAX_BODY_BYTES", 65_536)? as usize,
+            notes_keys: env
+                .get("WARDLINE_NOTES_KEYS")
+                .filter(|raw| !raw.is_empty())
+                .map(|raw| crate::sealed::Keyring::parse("WARDLINE_NOTES_KEYS", &raw))
+                .transpose()?,
         })
     }
 }

@@ -26,6 +26,8 @@ pub struct Problem {
     pub code: String,
     pub detail: String,
     pub errors: Vec<FieldError>,
+    /// RFC 9457 extension members (e.g. the `conflicts` of a 409), merged into the body.
+    pub extensions: serde_json::Map<String, Value>,
     /// Extra response headers (`WWW-Authenticate`, `Allow`, `Retry-After`).
     pub headers: Vec<(http::HeaderName, HeaderValue)>,
     pub internal: Option<String>,
@@ -38,6 +40,7 @@ impl Error {
             code: code.to_owned(),
             detail: detail.into(),
             errors: Vec::new(),
+            extensions: serde_json::Map::new(),
             headers: Vec::new(),
             internal: None,
         }))
@@ -135,6 +138,11 @@ impl Error {
         if !self.errors.is_empty() {
             body["errors"] = json!(self.errors);
         }
+        if let Value::Object(members) = &mut body {
+            for (name, value) in &self.extensions {
+                members.entry(name.clone()).or_insert_with(|| value.clone());
+            }
+        }
         body
     }
 }
@@ -228,15 +236,25 @@ impl From<tokio_postgres::Error> for Error {
     }
 }
 
-/// A `P0001` from `api.fail`: MESSAGE is the code, HINT the status (4xx only), DETAIL the
-/// client-facing text, COLUMN the input field. Anything else raised is a 500.
+/// A `P0001` from `api.fail`: MESSAGE is the code, HINT the status (4xx only), optionally
+/// followed by a JSON object of extension members (`api.fail_with`), DETAIL the client-facing
+/// text, COLUMN the input field. An extension `retryAfterSeconds` also becomes `Retry-After`.
+/// Anything else raised is a 500.
 fn wardline_raise(db: &tokio_postgres::error::DbError) -> Option<Error> {
-    let status = db
-        .hint()?
+    let (status, extensions) = match db.hint()?.split_once(' ') {
+        Some((status, extensions)) => (status, Some(extensions)),
+        None => (db.hint()?, None),
+    };
+    let status = status
         .parse::<u16>()
         .ok()
         .and_then(|s| StatusCode::from_u16(s).ok())
         .filter(StatusCode::is_client_error)?;
+    let extensions = match extensions.map(serde_json::from_str::<Value>) {
+        None => serde_json::Map::new(),
+        Some(Ok(Value::Object(members))) => members,
+        Some(_) => return None,
+    };
     let code = db.message();
     if code.is_empty() || !code.bytes().all(|b| b.is_ascii_lowercase() || b == b'_') {
         return None;
@@ -249,6 +267,10 @@ fn wardline_raise(db: &tokio_postgres::error::DbError) -> Option<Error> {
             detail: detail.to_owned(),
         });
     }
+    if let Some(seconds) = extensions.get("retryAfterSeconds").and_then(Value::as_u64) {
+        error = error.with_header(http::header::RETRY_AFTER, HeaderValue::from(seconds.max(1)));
+    }
+    error.extensions = extensions;
     Some(error)
 }
 

@@ -140,6 +140,48 @@ impl Incoming {
         Ok(value)
     }
 
+    /// The `Idempotency-Key` header that routes which create things require: 1–255 visible
+    /// ASCII characters, chosen by the client once per intended change and reused on retries.
+    pub fn idempotency_key(&self) -> Result<String, Error> {
+        const FIELD: &str = "Idempotency-Key";
+        let value = self.headers.get(FIELD).ok_or_else(|| {
+            Error::invalid_field(
+                FIELD,
+                "This route requires an Idempotency-Key header: a unique value per change, reused when retrying it.",
+            )
+        })?;
+        value
+            .to_str()
+            .ok()
+            .filter(|key| {
+                (1..=255).contains(&key.len()) && key.bytes().all(|b| b.is_ascii_graphic())
+            })
+            .map(str::to_owned)
+            .ok_or_else(|| Error::invalid_field(FIELD, "Use 1 to 255 visible ASCII characters."))
+    }
+
+    /// The query string as `name → value`: each name at most once and among `allowed`; a 400
+    /// names any other.
+    pub fn query_params(&self, allowed: &[&str]) -> Result<Vec<(&str, &str)>, Error> {
+        let mut seen: Vec<(&str, &str)> = Vec::with_capacity(self.query.len());
+        for (name, value) in &self.query {
+            if !allowed.contains(&name.as_str()) {
+                return Err(Error::invalid_field(
+                    name.clone(),
+                    format!(
+                        "Unknown query parameter; this route takes {}.",
+                        allowed.join(", ")
+                    ),
+                ));
+            }
+            if seen.iter().any(|(n, _)| n == name) {
+                return Err(Error::invalid_field(name.clone(), "Given more than once."));
+            }
+            seen.push((name, value));
+        }
+        Ok(seen)
+    }
+
     /// For routes that take no body and no query string: anything sent is a 400.
     pub fn expect_nothing(&self) -> Result<(), Error> {
         if !self.body.is_empty() {

@@ -9,7 +9,8 @@
 //!
 //! Built once per container: [`config`] (from the environment), [`telemetry`] (JSON logs) and
 //! the [`Context`] that holds the pool and the key cache. [`lambda::run`] is `main.rs`'s one
-//! call. With the `migrate` feature, [`migrate`] applies `sql/` and `policies/`.
+//! call. [`sealed`] seals text at rest (session notes) with the configured keyring. With
+//! the `migrate` feature, [`migrate`] applies `sql/` and `policies/`.
 
 pub mod auth;
 pub mod config;
@@ -19,6 +20,7 @@ pub mod http;
 pub mod lambda;
 #[cfg(feature = "migrate")]
 pub mod migrate;
+pub mod sealed;
 pub mod telemetry;
 
 pub use error::Error;

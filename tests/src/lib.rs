@@ -18,6 +18,8 @@ use xtask::keys::{DevKeys, Identity};
 
 pub use xtask::keys;
 
+pub mod booking;
+
 struct Shared {
     /// Superuser URL of the server (any database).
     admin_url: String,
@@ -30,6 +32,9 @@ struct Shared {
 }
 
 static SHARED: OnceLock<Shared> = OnceLock::new();
+
+/// The notes keyring the test functions run with (two keys: rotation is exercised).
+pub const NOTES_KEYS: &str = "test-2:AQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQE=,test-1:AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=";
 static NEXT_DB: AtomicUsize = AtomicUsize::new(0);
 
 fn shared() -> &'static Shared {
@@ -177,6 +182,7 @@ impl TestDb {
                 "WARDLINE_JWKS_URL" => jwks_url.clone(),
                 "WARDLINE_JWT_ISSUER" => keys::ISSUER.into(),
                 "WARDLINE_JWT_AUDIENCE" => keys::AUDIENCE.into(),
+                "WARDLINE_NOTES_KEYS" => NOTES_KEYS.into(),
                 _ => return None,
             })
         })?;
@@ -243,9 +249,25 @@ pub async fn call_with(
     token: Option<&str>,
     body: Option<&str>,
 ) -> Reply {
+    send(ctx, function, method, path, token, &[], body).await
+}
+
+/// Calls `function` with extra request headers (e.g. `Idempotency-Key`).
+pub async fn send(
+    ctx: &Context,
+    function: &Function,
+    method: Method,
+    path: &str,
+    token: Option<&str>,
+    headers: &[(&str, &str)],
+    body: Option<&str>,
+) -> Reply {
     let mut request = http::Request::builder().method(method).uri(path);
     if let Some(token) = token {
         request = request.header("authorization", format!("Bearer {token}"));
+    }
+    for (name, value) in headers {
+        request = request.header(*name, *value);
     }
     let body = match body {
         Some(text) => lambda_http::Body::Text(text.to_owned()),
@@ -313,6 +335,9 @@ pub struct World {
     pub therapist_b: Uuid,
     pub patient_a: Uuid,
     pub patient_b: Uuid,
+    /// Active services (CPT 90837) of A and of B.
+    pub service_a: Uuid,
+    pub service_b: Uuid,
 }
 
 impl World {
@@ -328,6 +353,8 @@ impl World {
             therapist_b: Uuid::new_v4(),
             patient_a: Uuid::new_v4(),
             patient_b: Uuid::new_v4(),
+            service_a: Uuid::new_v4(),
+            service_b: Uuid::new_v4(),
         };
         let sql = format!(
             "insert into app.clinics (id, slug, name, feature_flags) values
@@ -348,7 +375,10 @@ impl World {
                ('{b}', '{therapist_b}', 'therapist', false, true);
              insert into app.patients (id, org_id, first_name, last_name, email) values
                ('{patient_a}', '{a}', 'Pia', 'Patient', 'pia@test.example'),
-               ('{patient_b}', '{b}', 'Quinn', 'Patient', 'quinn@test.example');",
+               ('{patient_b}', '{b}', 'Quinn', 'Patient', 'quinn@test.example');
+             insert into app.services (id, org_id, name, cpt_code) values
+               ('{service_a}', '{a}', 'Psychotherapy', '90837'),
+               ('{service_b}', '{b}', 'Psychotherapy', '90837');",
             a = w.clinic_a,
             b = w.clinic_b,
             admin_a = w.admin_a,
@@ -358,6 +388,8 @@ impl World {
             therapist_b = w.therapist_b,
             patient_a = w.patient_a,
             patient_b = w.patient_b,
+            service_a = w.service_a,
+            service_b = w.service_b,
         );
         db.admin
             .batch_execute(&sql)

@@ -15,7 +15,12 @@ pub mod pg;
 use wardline_shared::http::Function;
 
 /// Every HTTP function, in the order of DESIGN.md's route table.
-pub const FUNCTIONS: &[&Function] = &[&tenant_doctors::FUNCTION];
+pub const FUNCTIONS: &[&Function] = &[
+    &tenant_doctors::FUNCTION,
+    &sessions_hold::FUNCTION,
+    &confirm_booking::FUNCTION,
+    &schedule::FUNCTION,
+];
 
 /// The workspace root (xtask lives one level below it).
 pub fn workspace_root() -> std::path::PathBuf {

@@ -1,0 +1,195 @@
+//! `schedule`: reading the schedule, cancelling a session, and writing its notes. Who sees what
+//! is RLS's decision (a clinician their own sessions and holds, an admin the clinic's, a patient
+//! their own booked sessions without notes). Notes are sealed here with AES-256-GCM before they
+//! reach the database and opened here after; the database never sees their text.
+
+use base64::{engine::general_purpose::STANDARD, Engine};
+use chrono::{DateTime, Duration, Utc};
+use http::Method;
+use serde::Deserialize;
+use serde_json::{json, Value};
+use uuid::Uuid;
+use wardline_shared::{
+    auth::Claims,
+    db::Operation,
+    handler,
+    http::{Function, Incoming, Reply, Route},
+    operation,
+    sealed::{Keyring, Sealed},
+    Context, Error,
+};
+
+pub const FUNCTION: Function = Function {
+    name: "schedule",
+    routes: &[
+        Route {
+            method: Method::GET,
+            path: "/schedule",
+            handler: handler!(list),
+        },
+        Route {
+            method: Method::POST,
+            path: "/sessions/{id}/cancel",
+            handler: handler!(cancel),
+        },
+        Route {
+            method: Method::PUT,
+            path: "/sessions/{id}/notes",
+            handler: handler!(save_notes),
+        },
+    ],
+};
+
+const SCHEDULE: Operation = operation!("schedule");
+const CANCEL: Operation = operation!("cancel_session");
+const SAVE_NOTES: Operation = operation!("save_session_notes");
+
+/// The widest window one read may ask for.
+const MAX_WINDOW_DAYS: i64 = 93;
+const MAX_NOTES_BYTES: usize = 32_768;
+
+/// `GET /schedule?from&to&therapistId?` → `{sessions: [session]}` overlapping `[from, to)`,
+/// in start order; staff also get each session's `notes` and `notesUpdatedAt`.
+async fn list(ctx: &Context, req: Incoming) -> Result<Reply, Error> {
+    let mut from = None;
+    let mut to = None;
+    let mut therapist = None;
+    for (name, value) in req.query_params(&["from", "to", "therapistId"])? {
+        match name {
+            "from" => from = Some(instant("from", value)?),
+            "to" => to = Some(instant("to", value)?),
+            _ => {
+                therapist = Some(value.parse::<Uuid>().map_err(|_| {
+                    Error::invalid_field("therapistId", "A therapist id is a UUID.")
+                })?)
+            }
+        }
+    }
+    let from = from.ok_or_else(|| Error::invalid_field("from", "Required."))?;
+    let to = to.ok_or_else(|| Error::invalid_field("to", "Required."))?;
+    if to <= from {
+        return Err(Error::invalid_field("to", "Must be after from."));
+    }
+    if to - from > Duration::days(MAX_WINDOW_DAYS) {
+        return Err(Error::invalid_field(
+            "to",
+            format!("A schedule covers at most {MAX_WINDOW_DAYS} days."),
+        ));
+    }
+    if !req.body.is_empty() {
+        return Err(Error::invalid_field("body", "This route takes no body."));
+    }
+    let caller = ctx.caller(&req).await?;
+    let input = json!({ "from": from, "to": to, "therapistId": therapist });
+    let mut schedule = ctx.db.call(SCHEDULE, &caller, &input).await?;
+    if let Some(sessions) = schedule.get_mut("sessions").and_then(Value::as_array_mut) {
+        for session in sessions {
+            open_notes(ctx, &caller, session)?;
+        }
+    }
+    Ok(Reply::ok(schedule))
+}
+
+fn instant(field: &str, raw: &str) -> Result<DateTime<Utc>, Error> {
+    DateTime::parse_from_rfc3339(raw)
+        .map(|t| t.to_utc())
+        .map_err(|_| Error::invalid_field(field, "Expected an RFC 3339 date-time with an offset."))
+}
+
+/// Replaces a session's `sealedNotes` with `notes` and `notesUpdatedAt`.
+fn open_notes(ctx: &Context, caller: &Claims, session: &mut Value) -> Result<(), Error> {
+    let Some(Value::Object(sealed)) = session
+        .as_object_mut()
+        .and_then(|s| s.remove("sealedNotes"))
+    else {
+        return Ok(());
+    };
+    let text = |name: &str| sealed.get(name).and_then(Value::as_str).unwrap_or_default();
+    let bytes = |name: &str| {
+        STANDARD
+            .decode(text(name))
+            .map_err(|_| Error::internal(format!("stored notes: {name} is not base64")))
+    };
+    let stored = Sealed {
+        key_id: text("keyId").to_owned(),
+        nonce: bytes("nonce")?,
+        ciphertext: bytes("ciphertext")?,
+    };
+    let id = session["id"].as_str().unwrap_or_default().to_owned();
+    let notes = keyring(ctx)?.open(&notes_context(caller, &id), &stored)?;
+    session["notes"] = json!(notes);
+    session["notesUpdatedAt"] = json!(text("updatedAt"));
+    Ok(())
+}
+
+/// What a session's notes are bound to: its clinic and its id.
+fn notes_context(caller: &Claims, session_id: &str) -> String {
+    let org = caller.org_id.map(|o| o.to_string()).unwrap_or_default();
+    format!("session-notes:{org}:{session_id}")
+}
+
+fn keyring(ctx: &Context) -> Result<&Keyring, Error> {
+    ctx.config.notes_keys.as_ref().ok_or_else(|| {
+        Error::unavailable(
+            "notes_unavailable",
+            "Session notes are not configured on this deployment.",
+        )
+    })
+}
+
+fn session_id(req: &Incoming) -> Result<Uuid, Error> {
+    req.param("id")
+        .parse()
+        .map_err(|_| Error::invalid_field("id", "A session id is a UUID."))
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct CancelBody {
+    reason: String,
+}
+
+/// `POST /sessions/{id}/cancel` with `{reason}` → the session, now `cancelled`.
+async fn cancel(ctx: &Context, req: Incoming) -> Result<Reply, Error> {
+    let id = session_id(&req)?;
+    let body: CancelBody = req.json()?;
+    let reason = body.reason.trim();
+    if reason.is_empty() || reason.chars().count() > 1000 {
+        return Err(Error::invalid_field(
+            "reason",
+            "Give a reason of 1 to 1000 characters.",
+        ));
+    }
+    let caller = ctx.caller(&req).await?;
+    let input = json!({ "sessionId": id, "reason": reason });
+    Ok(Reply::ok(ctx.db.call(CANCEL, &caller, &input).await?))
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct NotesBody {
+    notes: String,
+}
+
+/// `PUT /sessions/{id}/notes` with `{notes}` → `{sessionId, updatedAt, updatedBy}`. The text
+/// is sealed bound to the clinic and session, so it cannot be moved to another row.
+async fn save_notes(ctx: &Context, req: Incoming) -> Result<Reply, Error> {
+    let id = session_id(&req)?;
+    let body: NotesBody = req.json()?;
+    if body.notes.len() > MAX_NOTES_BYTES {
+        return Err(Error::invalid_field(
+            "notes",
+            format!("Notes hold at most {MAX_NOTES_BYTES} bytes of text."),
+        ));
+    }
+    let keys = keyring(ctx)?;
+    let caller = ctx.caller(&req).await?;
+    let sealed = keys.seal(&notes_context(&caller, &id.to_string()), &body.notes)?;
+    let input = json!({
+        "sessionId": id,
+        "keyId": sealed.key_id,
+        "nonce": STANDARD.encode(&sealed.nonce),
+        "ciphertext": STANDARD.encode(&sealed.ciphertext),
+    });
+    Ok(Reply::ok(ctx.db.call(SAVE_NOTES, &caller, &input).await?))
+}

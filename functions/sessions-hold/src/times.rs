@@ -1,0 +1,454 @@
+//! From the times the client sends to the instants that are held. A time is an instant (RFC
+//! 3339 with an offset), or a wall-clock time read with its `*_offset_minutes` or in a zone
+//! (the request's, else the clinic's). Wall-clock times follow RFC 5545 §3.3.5: a time that a
+//! spring-forward skips is read with the offset before the gap (02:30 becomes 03:30), one that
+//! a fall-back repeats is the first. A recurrence is expanded by `rrule` in wall-clock time, so
+//! 10:00 stays 10:00 local across DST changes, and each occurrence lasts exactly as long as the
+//! first.
+
+use crate::body::{HoldBody, OccurrenceBody, RecurrenceBody};
+use chrono::{
+    DateTime, Duration, FixedOffset, LocalResult, NaiveDate, NaiveDateTime, NaiveTime, Offset,
+    TimeZone, Utc,
+};
+use chrono_tz::Tz;
+use wardline_shared::Error;
+
+/// The most occurrences one request may hold.
+pub const MAX_OCCURRENCES: usize = 200;
+/// The longest session.
+pub const MAX_LENGTH: Duration = Duration::hours(12);
+
+/// One slot to hold, `[start, end)`, and the input field it came from (for errors).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Slot {
+    pub start: DateTime<Utc>,
+    pub end: DateTime<Utc>,
+    pub field: String,
+}
+
+/// A time as sent.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Sent {
+    Instant(DateTime<Utc>),
+    Wall(NaiveDateTime),
+}
+
+impl Sent {
+    fn parse(field: &str, raw: &str, offset_minutes: Option<i32>) -> Result<Sent, Error> {
+        let offset = match offset_minutes {
+            None => None,
+            Some(minutes) if (-720..=840).contains(&minutes) => FixedOffset::east_opt(minutes * 60),
+            Some(_) => {
+                return Err(Error::invalid_field(
+                    format!("{field}_offset_minutes"),
+                    "An offset is between -720 and 840 minutes east of UTC.",
+                ))
+            }
+        };
+        if let Ok(instant) = DateTime::parse_from_rfc3339(raw) {
+            if offset.is_some_and(|o| o != *instant.offset()) {
+                return Err(Error::invalid_field(
+                    format!("{field}_offset_minutes"),
+                    format!("Disagrees with the offset written in {field}."),
+                ));
+            }
+            return Ok(Sent::Instant(instant.to_utc()));
+        }
+        let wall = ["%Y-%m-%dT%H:%M:%S%.f", "%Y-%m-%dT%H:%M", "%Y-%m-%d %H:%M:%S%.f", "%Y-%m-%d %H:%M"]
+            .iter()
+            .find_map(|format| NaiveDateTime::parse_from_str(raw, format).ok())
+            .ok_or_else(|| {
+                Error::invalid_field(
+                    field,
+                    "Expected an RFC 3339 date-time such as 2027-03-02T10:00:00-05:00, or a local one such as 2027-03-02T10:00.",
+                )
+            })?;
+        Ok(match offset {
+            Some(offset) => Sent::Instant((wall - offset.fix()).and_utc()),
+            None => Sent::Wall(wall),
+        })
+    }
+
+    fn instant(self, zone: Option<Tz>, field: &str) -> Result<DateTime<Utc>, Error> {
+        match (self, zone) {
+            (Sent::Instant(instant), _) => Ok(instant),
+            (Sent::Wall(wall), Some(zone)) => Ok(localize(zone, wall)),
+            (Sent::Wall(_), None) => Err(Error::invalid_field(
+                field,
+                "A time without an offset needs a time zone.",
+            )),
+        }
+    }
+
+    fn wall_in(self, zone: Tz) -> NaiveDateTime {
+        match self {
+            Sent::Instant(instant) => instant.with_timezone(&zone).naive_local(),
+            Sent::Wall(wall) => wall,
+        }
+    }
+}
+
+/// A wall-clock time in `zone` as an instant, by RFC 5545 §3.3.5.
+pub fn localize(zone: Tz, wall: NaiveDateTime) -> DateTime<Utc> {
+    match zone.from_local_datetime(&wall) {
+        LocalResult::Single(t) => t.to_utc(),
+        LocalResult::Ambiguous(first, _) => first.to_utc(),
+        LocalResult::None => {
+            // In a gap: the offset in force before it. Gaps last hours and transitions are
+            // months apart, so the offset a day earlier is the one before this gap.
+            let before = zone
+                .offset_from_utc_datetime(&(wall - Duration::days(1)))
+                .fix();
+            (wall - before).and_utc()
+        }
+    }
+}
+
+/// An IANA zone name from the request; a 400 naming `field` when it is unknown.
+pub fn zone(field: &str, name: &str) -> Result<Tz, Error> {
+    name.parse::<Tz>().map_err(|_| {
+        Error::invalid_field(field, format!("{name:?} is not a known IANA time zone."))
+    })
+}
+
+/// The zone the request names itself, if any.
+pub fn requested_zone(body: &HoldBody) -> Result<Option<Tz>, Error> {
+    let top = body
+        .time_zone
+        .as_deref()
+        .map(|n| zone("time_zone", n))
+        .transpose()?;
+    let series = body
+        .recurrence
+        .as_ref()
+        .and_then(|r| r.time_zone.as_deref())
+        .map(|n| zone("recurrence.time_zone", n))
+        .transpose()?;
+    match (top, series) {
+        (Some(a), Some(b)) if a != b => Err(Error::invalid_field(
+            "recurrence.time_zone",
+            "Differs from time_zone; give one zone.",
+        )),
+        (a, b) => Ok(a.or(b)),
+    }
+}
+
+/// Whether resolving the body needs a zone it does not name (then the clinic's is used).
+pub fn needs_zone(body: &HoldBody) -> bool {
+    let wall = |raw: &str, offset: Option<i32>| {
+        offset.is_none() && DateTime::parse_from_rfc3339(raw).is_err()
+    };
+    body.recurrence.is_some()
+        || wall(&body.start_time, body.start_time_offset_minutes)
+        || wall(&body.end_time, body.end_time_offset_minutes)
+        || body.occurrences.iter().flatten().any(|o| {
+            wall(&o.start_time, o.start_time_offset_minutes)
+                || wall(&o.end_time, o.end_time_offset_minutes)
+        })
+}
+
+/// Every slot the body asks for, checked: each 0 < length <= 12 h, at most 200, none
+/// overlapping another.
+pub fn slots(body: &HoldBody, zone: Option<Tz>) -> Result<Vec<Slot>, Error> {
+    if body.occurrences.is_some() && body.recurrence.is_some() {
+        return Err(Error::invalid_field(
+            "recurrence",
+            "Send occurrences or a recurrence, not both.",
+        ));
+    }
+    let first = slot(
+        "",
+        (&body.start_time, body.start_time_offset_minutes),
+        (&body.end_time, body.end_time_offset_minutes),
+        zone,
+    )?;
+    let mut slots = match (&body.occurrences, &body.recurrence) {
+        (Some(more), _) => {
+            if more.len() >= MAX_OCCURRENCES {
+                return Err(Error::invalid_field(
+                    "occurrences",
+                    format!("At most {MAX_OCCURRENCES} occurrences in all."),
+                ));
+            }
+            let mut slots = vec![first];
+            for (i, o) in more.iter().enumerate() {
+                slots.push(occurrence(i, o, zone)?);
+            }
+            slots
+        }
+        (None, Some(series)) => {
+            let zone = zone.ok_or_else(|| {
+                Error::invalid_field("recurrence.time_zone", "A recurrence needs a time zone.")
+            })?;
+            let start = Sent::parse(
+                "start_time",
+                &body.start_time,
+                body.start_time_offset_minutes,
+            )?;
+            expand(series, zone, start.wall_in(zone), first.end - first.start)?
+        }
+        (None, None) => vec![first],
+    };
+    no_overlaps(&mut slots)?;
+    Ok(slots)
+}
+
+fn occurrence(i: usize, o: &OccurrenceBody, zone: Option<Tz>) -> Result<Slot, Error> {
+    slot(
+        &format!("occurrences[{i}]."),
+        (&o.start_time, o.start_time_offset_minutes),
+        (&o.end_time, o.end_time_offset_minutes),
+        zone,
+    )
+}
+
+fn slot(
+    prefix: &str,
+    (start, start_offset): (&str, Option<i32>),
+    (end, end_offset): (&str, Option<i32>),
+    zone: Option<Tz>,
+) -> Result<Slot, Error> {
+    let start_field = format!("{prefix}start_time");
+    let end_field = format!("{prefix}end_time");
+    let start = Sent::parse(&start_field, start, start_offset)?.instant(zone, &start_field)?;
+    let end = Sent::parse(&end_field, end, end_offset)?.instant(zone, &end_field)?;
+    if end == start {
+        return Err(Error::invalid_field(
+            end_field,
+            "A session cannot be zero minutes long.",
+        ));
+    }
+    if end < start {
+        return Err(Error::invalid_field(end_field, "Must be after start_time."));
+    }
+    if end - start > MAX_LENGTH {
+        return Err(Error::invalid_field(
+            end_field,
+            "A session lasts at most 12 hours.",
+        ));
+    }
+    Ok(Slot {
+        start,
+        end,
+        field: start_field,
+    })
+}
+
+/// The series' occurrences: `rrule` expands wall-clock times (as floating UTC, so it never
+/// drops or moves a DST-affected time), then each is localized by RFC 5545 §3.3.5.
+fn expand(
+    series: &RecurrenceBody,
+    zone: Tz,
+    first_wall: NaiveDateTime,
+    length: Duration,
+) -> Result<Vec<Slot>, Error> {
+    let floating = |wall: NaiveDateTime| wall.and_utc().with_timezone(&rrule::Tz::UTC);
+    let text = series.rrule.trim();
+    let text = text.strip_prefix("RRULE:").unwrap_or(text);
+    let mut rule: rrule::RRule<rrule::Unvalidated> = text
+        .parse()
+        .map_err(|e: rrule::RRuleError| Error::invalid_field("recurrence.rrule", e.to_string()))?;
+    if let Some(count) = series.count {
+        if count == 0 {
+            return Err(Error::invalid_field("recurrence.count", "At least 1."));
+        }
+        rule = rule.count(count);
+    }
+    if let Some(until) = &series.until {
+        rule = rule.until(floating(until_wall(until, zone)?));
+    }
+    let rule = rule
+        .validate(floating(first_wall))
+        .map_err(|e| Error::invalid_field("recurrence.rrule", e.to_string()))?;
+    if rule.get_count().is_none() && rule.get_until().is_none() {
+        return Err(Error::invalid_field(
+            "recurrence.count",
+            "A series needs count or until (in the rule or beside it).",
+        ));
+    }
+    let expanded = rrule::RRuleSet::new(floating(first_wall))
+        .rrule(rule)
+        .all(MAX_OCCURRENCES as u16 + 1);
+    if expanded.dates.len() > MAX_OCCURRENCES {
+        return Err(Error::invalid_field(
+            "recurrence",
+            format!("The series has more than {MAX_OCCURRENCES} occurrences."),
+        ));
+    }
+    Ok(expanded
+        .dates
+        .iter()
+        .enumerate()
+        .map(|(i, date)| {
+            let start = localize(zone, date.naive_utc());
+            Slot {
+                start,
+                end: start + length,
+                field: format!("recurrence[{i}]"),
+            }
+        })
+        .collect())
+}
+
+/// `until` as a wall-clock time: a date includes its whole day.
+fn until_wall(raw: &str, zone: Tz) -> Result<NaiveDateTime, Error> {
+    if let Ok(date) = NaiveDate::parse_from_str(raw, "%Y-%m-%d") {
+        return Ok(date.and_time(NaiveTime::from_hms_opt(23, 59, 59).unwrap_or_default()));
+    }
+    Ok(Sent::parse("recurrence.until", raw, None)?.wall_in(zone))
+}
+
+/// Occurrences of one request must not overlap each other (the database would refuse the
+/// request anyway; this says which).
+fn no_overlaps(slots: &mut [Slot]) -> Result<(), Error> {
+    let mut order: Vec<usize> = (0..slots.len()).collect();
+    order.sort_by_key(|&i| slots[i].start);
+    for pair in order.windows(2) {
+        let (a, b) = (&slots[pair[0]], &slots[pair[1]]);
+        if b.start < a.end {
+            let later = pair[0].max(pair[1]);
+            return Err(Error::invalid_field(
+                slots[later].field.clone(),
+                "Overlaps another occurrence of this request.",
+            ));
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn body(json: serde_json::Value) -> HoldBody {
+        let mut base = serde_json::json!({
+            "therapist_id": uuid::Uuid::nil(),
+            "client_id": uuid::Uuid::nil(),
+        });
+        base.as_object_mut()
+            .unwrap()
+            .extend(json.as_object().unwrap().clone());
+        serde_json::from_value(base).unwrap()
+    }
+
+    fn field_of(json: serde_json::Value) -> String {
+        let b = body(json);
+        let zone = requested_zone(&b).and_then(|z| slots(&b, z.or(Some(Tz::UTC))));
+        zone.unwrap_err().errors[0].field.clone()
+    }
+
+    fn local(zone: Tz, t: DateTime<Utc>) -> String {
+        t.with_timezone(&zone)
+            .format("%Y-%m-%d %H:%M %Z")
+            .to_string()
+    }
+
+    #[test]
+    fn weekly_10am_new_york_stays_10am_across_both_dst_changes() {
+        let b = body(serde_json::json!({
+            "start_time": "2027-03-02T10:00", "end_time": "2027-03-02T10:50",
+            "recurrence": {"rrule": "FREQ=WEEKLY;BYDAY=TU", "time_zone": "America/New_York",
+                           "until": "2027-11-16"}
+        }));
+        let zone = requested_zone(&b).unwrap();
+        let slots = slots(&b, zone).unwrap();
+        let ny = chrono_tz::America::New_York;
+        assert_eq!(slots.len(), 38);
+        for s in &slots {
+            assert_eq!(
+                s.start.with_timezone(&ny).format("%H:%M").to_string(),
+                "10:00"
+            );
+            assert_eq!(s.end - s.start, Duration::minutes(50));
+        }
+        // EST before 14 March, EDT until 7 November, EST after.
+        assert_eq!(slots[0].start.to_rfc3339(), "2027-03-02T15:00:00+00:00");
+        assert_eq!(slots[2].start.to_rfc3339(), "2027-03-16T14:00:00+00:00");
+        assert_eq!(slots[37].start.to_rfc3339(), "2027-11-16T15:00:00+00:00");
+    }
+
+    #[test]
+    fn a_skipped_local_time_moves_forward_and_a_repeated_one_is_the_first() {
+        let ny = chrono_tz::America::New_York;
+        let gap = NaiveDate::from_ymd_opt(2027, 3, 14)
+            .unwrap()
+            .and_hms_opt(2, 30, 0)
+            .unwrap();
+        assert_eq!(local(ny, localize(ny, gap)), "2027-03-14 03:30 EDT");
+        let fold = NaiveDate::from_ymd_opt(2027, 11, 7)
+            .unwrap()
+            .and_hms_opt(1, 30, 0)
+            .unwrap();
+        assert_eq!(local(ny, localize(ny, fold)), "2027-11-07 01:30 EDT");
+
+        let b = body(serde_json::json!({
+            "start_time": "2027-03-07T02:30", "end_time": "2027-03-07T03:20",
+            "time_zone": "America/New_York",
+            "recurrence": {"rrule": "FREQ=WEEKLY", "count": 2}
+        }));
+        let slots = slots(&b, requested_zone(&b).unwrap()).unwrap();
+        assert_eq!(local(ny, slots[1].start), "2027-03-14 03:30 EDT");
+        assert_eq!(slots[1].end - slots[1].start, Duration::minutes(50));
+    }
+
+    #[test]
+    fn offsets_and_instants() {
+        let b = body(serde_json::json!({
+            "start_time": "2027-01-05T10:00:00", "end_time": "2027-01-05T11:00:00",
+            "start_time_offset_minutes": -300, "end_time_offset_minutes": -300
+        }));
+        assert!(!needs_zone(&b));
+        let s = &slots(&b, None).unwrap()[0];
+        assert_eq!(s.start.to_rfc3339(), "2027-01-05T15:00:00+00:00");
+        let b = body(serde_json::json!({
+            "start_time": "2027-01-05T10:00:00Z", "end_time": "2027-01-05T10:30"
+        }));
+        assert!(needs_zone(&b));
+    }
+
+    #[test]
+    fn bad_input_names_its_field() {
+        let t = |s: &str, e: &str| serde_json::json!({"start_time": s, "end_time": e});
+        assert_eq!(
+            field_of(t("2027-01-05T10:00:00Z", "2027-01-05T09:00:00Z")),
+            "end_time"
+        );
+        assert_eq!(
+            field_of(t("2027-01-05T10:00:00Z", "2027-01-05T10:00:00Z")),
+            "end_time"
+        );
+        assert_eq!(
+            field_of(t("2027-01-05T10:00:00Z", "2027-01-05T22:01:00Z")),
+            "end_time"
+        );
+        assert_eq!(
+            field_of(t("tomorrow", "2027-01-05T10:00:00Z")),
+            "start_time"
+        );
+        let mut tz = t("2027-01-05T10:00", "2027-01-05T11:00");
+        tz["time_zone"] = "Mars/Olympus".into();
+        assert_eq!(field_of(tz), "time_zone");
+        let mut off = t("2027-01-05T10:00", "2027-01-05T11:00");
+        off["start_time_offset_minutes"] = 900.into();
+        assert_eq!(field_of(off), "start_time_offset_minutes");
+        let mut many = t("2027-01-05T10:00:00Z", "2027-01-05T11:00:00Z");
+        many["recurrence"] = serde_json::json!({"rrule": "FREQ=DAILY", "count": 201});
+        assert_eq!(field_of(many), "recurrence");
+        let mut endless = t("2027-01-05T10:00:00Z", "2027-01-05T11:00:00Z");
+        endless["recurrence"] = serde_json::json!({"rrule": "FREQ=DAILY"});
+        assert_eq!(field_of(endless), "recurrence.count");
+        let mut rule = t("2027-01-05T10:00:00Z", "2027-01-05T11:00:00Z");
+        rule["recurrence"] = serde_json::json!({"rrule": "FREQ=SOMETIMES", "count": 2});
+        assert_eq!(field_of(rule), "recurrence.rrule");
+        let mut twice = t("2027-01-05T10:00:00Z", "2027-01-05T11:00:00Z");
+        twice["occurrences"] = serde_json::json!([
+            {"start_time": "2027-01-06T10:00:00Z", "end_time": "2027-01-06T11:00:00Z"},
+            {"start_time": "2027-01-06T10:30:00Z", "end_time": "2027-01-06T11:30:00Z"}]);
+        assert_eq!(field_of(twice), "occurrences[1].start_time");
+        let mut both = t("2027-01-05T10:00:00Z", "2027-01-05T11:00:00Z");
+        both["occurrences"] = serde_json::json!([]);
+        both["recurrence"] = serde_json::json!({"rrule": "FREQ=DAILY", "count": 2});
+        assert_eq!(field_of(both), "recurrence");
+    }
+}

@@ -1,0 +1,589 @@
+-- Booking: holds with per-occurrence keys grouped per request, session notes sealed at rest,
+-- idempotency records, and the api.* entry points of sessions-hold, confirm-booking, schedule
+-- and hold-cleanup. Each entry point is one statement: begin the request, check, write, audit.
+
+-- A request's holds share hold_group (the holdKey the client gets back); each occurrence also
+-- has a hold_key of its own, so one occurrence can be confirmed or released alone.
+alter table app.sessions add column hold_group uuid;
+alter table app.sessions add constraint sessions_held_has_group
+  check (status <> 'held' or hold_group is not null);
+alter table app.sessions add constraint sessions_org_id_id_key unique (org_id, id);
+drop index app.sessions_hold_key_idx;
+create unique index sessions_hold_key_key on app.sessions (hold_key) where hold_key is not null;
+create index sessions_hold_group_idx on app.sessions (hold_group) where hold_group is not null;
+
+grant insert (id, org_id, clinician_id, patient_id, status, during, hold_key, hold_group,
+              hold_expires_at, occurrence, created_by)
+  on app.sessions to app_user;
+grant update (status, service_id, cpt_code, cpt_units, cancel_reason, updated_at)
+  on app.sessions to app_user;
+grant select on app.services to wardline_auth;
+
+-- Notes are sealed by the function (AES-256-GCM) before they reach the database: the row holds
+-- the key id, nonce and ciphertext, never the text.
+create table app.session_notes (
+  session_id  uuid primary key,
+  org_id      uuid not null references app.clinics (id) on delete cascade,
+  key_id      text not null check (key_id ~ '^[A-Za-z0-9._-]{1,64}$'),
+  nonce       bytea not null check (length(nonce) = 12),
+  ciphertext  bytea not null check (length(ciphertext) between 16 and 32784),
+  updated_by  uuid not null,
+  updated_at  timestamptz not null default now(),
+  foreign key (org_id, session_id) references app.sessions (org_id, id) on delete cascade
+);
+create index session_notes_org_idx on app.session_notes (org_id);
+grant select, insert, update (key_id, nonce, ciphertext, updated_by, updated_at)
+  on app.session_notes to app_user;
+
+-- One row per Idempotency-Key, scoped to caller, clinic and route. Inserted first in the
+-- request's transaction, so a concurrent request with the same key waits on it, then replays.
+create table app.idempotency_keys (
+  org_id       uuid not null references app.clinics (id) on delete cascade,
+  caller_id    uuid not null,
+  route        text not null,
+  key          text not null check (length(key) between 1 and 255),
+  request_hash bytea not null,
+  response     jsonb,
+  created_at   timestamptz not null default now(),
+  primary key (org_id, caller_id, route, key)
+);
+create index idempotency_keys_created_idx on app.idempotency_keys (created_at);
+grant select, insert, update (response) on app.idempotency_keys to app_user;
+grant select, delete on app.idempotency_keys to app_service;
+
+-- Timestamps leave the database in one format whatever the connection's TimeZone.
+create or replace function app.iso(t timestamptz) returns text
+language sql immutable
+as $$ select to_char(t at time zone 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS"Z"') $$;
+
+-- CPT time units: whole minutes of the real (UTC) duration in 15-minute units with the
+-- 8-minute rule (8–22 minutes is 1 unit, 23–37 is 2, …; under 8 is none).
+create or replace function app.cpt_units(during tstzrange) returns integer
+language sql immutable
+as $$ select ((floor(extract(epoch from upper(during) - lower(during)) / 60)::integer + 7) / 15) $$;
+
+-- Raises like api.fail, with RFC 9457 extension members after the status in HINT.
+create or replace function api.fail_with(status integer, code text, detail text, extensions jsonb)
+returns void
+language plpgsql
+as $$
+begin
+  raise exception using errcode = 'P0001', message = code, detail = detail,
+    hint = status::text || ' ' || extensions::text;
+end
+$$;
+
+grant execute on function app.iso(timestamptz), app.cpt_units(tstzrange),
+  api.fail_with(integer, text, text, jsonb) to app_user, app_service, wardline_auth;
+
+-- Every occurrence in `slots` that a live hold or a booked session of this clinician (in any
+-- clinic) or this patient overlaps, with the reason. retryAfter is given only when every
+-- blocker is a hold of the caller's own clinic: another clinic's rows reveal nothing.
+-- SECURITY DEFINER (as wardline_auth) because the blocker may be in a clinic the caller
+-- cannot see.
+create or replace function app.slot_conflicts(clinician uuid, patient uuid, slots tstzrange[])
+returns jsonb
+language sql stable security definer
+set search_path = pg_catalog, pg_temp
+as $$
+  select coalesce(jsonb_agg(c.conflict order by c.occurrence), '[]'::jsonb)
+  from (
+    select slot.n as occurrence, jsonb_strip_nulls(jsonb_build_object(
+             'occurrence', slot.n,
+             'startTime', app.iso(lower(slot.during)),
+             'endTime', app.iso(upper(slot.during)),
+             'reason', case when bool_or(s.clinician_id = clinician) then 'clinician_busy'
+                            else 'patient_busy' end,
+             'retryAfter', case when bool_and(s.status = 'held' and s.org_id = auth.org_id())
+                                then app.iso(max(s.hold_expires_at)) end)) as conflict
+    from unnest(slots) with ordinality as slot (during, n)
+    join app.sessions s
+      on s.during && slot.during
+     and (s.clinician_id = clinician or s.patient_id = patient)
+     and (s.status = 'scheduled' or (s.status = 'held' and s.hold_expires_at > now()))
+    group by slot.n, slot.during
+  ) c
+$$;
+grant execute on function app.slot_conflicts(uuid, uuid, tstzrange[]) to app_user;
+
+-- 409 naming every conflicting occurrence, when there is one. Retry-After (seconds) is set
+-- only when every conflict is a hold that will expire.
+create or replace function app.fail_if_taken(clinician uuid, patient uuid, slots tstzrange[])
+returns void
+language plpgsql
+as $$
+declare
+  conflicts jsonb := app.slot_conflicts(clinician, patient, slots);
+  extensions jsonb;
+begin
+  if jsonb_array_length(conflicts) = 0 then
+    return;
+  end if;
+  extensions := jsonb_build_object('conflicts', conflicts);
+  if not exists (select 1 from jsonb_array_elements(conflicts) c where not c ? 'retryAfter') then
+    extensions := extensions || jsonb_build_object('retryAfterSeconds', (
+      select ceil(extract(epoch from max((c ->> 'retryAfter')::timestamptz) - now()))::integer
+      from jsonb_array_elements(conflicts) c));
+  end if;
+  perform api.fail_with(409, 'slot_unavailable', format(
+    '%s of the requested occurrences overlap a hold or a booked session; nothing was held.',
+    jsonb_array_length(conflicts)), extensions);
+end
+$$;
+
+-- The clinician must work here and the patient be a live patient of this clinic; a
+-- clinician books for themselves, an admin for anyone of the clinic.
+create or replace function app.require_bookable(
+  clinician uuid, patient uuid, clinician_field text, patient_field text
+) returns void
+language plpgsql stable
+as $$
+begin
+  if clinician is distinct from (select auth.uid()) and not (select auth.is_admin()) then
+    perform api.fail(403, 'forbidden',
+      'A clinician books only for themselves; an admin books for any clinician.', clinician_field);
+  end if;
+  if not exists (
+    select 1 from app.clinic_memberships m
+    where m.org_id = (select auth.org_id()) and m.clinician_id = clinician
+      and m.active and m.approved and m.kind in ('therapist', 'prescriber')
+  ) then
+    perform api.fail(422, 'clinician_not_active',
+      'The clinician is not an active clinician of this clinic.', clinician_field);
+  end if;
+  if not exists (
+    select 1 from app.patients p
+    where p.org_id = (select auth.org_id()) and p.id = patient and p.deleted_at is null
+  ) then
+    perform api.fail(422, 'patient_not_active',
+      'The patient is not an active patient of this clinic.', patient_field);
+  end if;
+end
+$$;
+
+-- Idempotency, first half: claims the key for this request, or returns the stored response of
+-- the request that already used it. A request still in flight with the key holds its row
+-- lock, so the insert waits for it: replayed if it committed, claimed anew if it rolled back.
+create or replace function app.idempotency_replay(route text, input jsonb) returns jsonb
+language plpgsql
+as $$
+declare
+  request_key text := input ->> 'idempotencyKey';
+  hash bytea := sha256(convert_to((input - 'idempotencyKey')::text, 'UTF8'));
+  stored app.idempotency_keys;
+begin
+  insert into app.idempotency_keys (org_id, caller_id, route, key, request_hash)
+  values ((select auth.org_id()), (select auth.uid()), route, request_key, hash)
+  on conflict do nothing;
+  if found then
+    return null;
+  end if;
+  select * into stored from app.idempotency_keys k
+  where k.org_id = (select auth.org_id()) and k.caller_id = (select auth.uid())
+    and k.route = idempotency_replay.route and k.key = request_key;
+  if stored.request_hash is distinct from hash then
+    perform api.fail(422, 'idempotency_key_reused',
+      'This Idempotency-Key was used with a different request body.', 'Idempotency-Key');
+  end if;
+  if stored.response is null then
+    perform api.fail(409, 'idempotency_key_in_flight',
+      'A request with this Idempotency-Key is still being processed. Retry shortly.',
+      'Idempotency-Key');
+  end if;
+  return stored.response;
+end
+$$;
+
+-- Idempotency, second half: stores the response to replay.
+create or replace function app.idempotency_store(route text, input jsonb, response jsonb)
+returns void
+language sql
+as $$
+  update app.idempotency_keys k set response = idempotency_store.response
+  where k.org_id = (select auth.org_id()) and k.caller_id = (select auth.uid())
+    and k.route = idempotency_store.route and k.key = input ->> 'idempotencyKey'
+$$;
+
+grant execute on function app.fail_if_taken(uuid, uuid, tstzrange[]),
+  app.require_bookable(uuid, uuid, text, text), app.idempotency_replay(text, jsonb),
+  app.idempotency_store(text, jsonb, jsonb) to app_user;
+
+-- A session as the API shows it. Hold details only while it is a hold.
+create or replace function app.session_json(s app.sessions) returns jsonb
+language sql stable
+as $$
+  select jsonb_strip_nulls(jsonb_build_object(
+    'id', s.id,
+    'status', s.status,
+    'clinicianId', s.clinician_id,
+    'patientId', s.patient_id,
+    'startTime', app.iso(lower(s.during)),
+    'endTime', app.iso(upper(s.during)),
+    'occurrence', s.occurrence,
+    'holdKey', case when s.status = 'held' then s.hold_key end,
+    'holdGroup', case when s.status = 'held' then s.hold_group end,
+    'holdExpiresAt', case when s.status = 'held' then app.iso(s.hold_expires_at) end,
+    'serviceId', s.service_id,
+    'cptCode', s.cpt_code,
+    'cptUnits', s.cpt_units,
+    'cancelReason', s.cancel_reason))
+$$;
+grant execute on function app.session_json(app.sessions) to app_user;
+
+-- POST /sessions-hold. input: {idempotencyKey, clinicianId, patientId, sessionId?, holdSeconds,
+-- occurrences: [{start, end}]} with instants already resolved and validated by the function.
+create or replace function api.hold_sessions(claims jsonb, input jsonb) returns jsonb
+language plpgsql
+as $$
+declare
+  clinician uuid := (input ->> 'clinicianId')::uuid;
+  patient uuid := (input ->> 'patientId')::uuid;
+  expires timestamptz := now() + make_interval(secs => (input ->> 'holdSeconds')::integer);
+  group_key uuid := gen_random_uuid();
+  slots tstzrange[];
+  result jsonb;
+begin
+  perform auth.begin_request(claims);
+  perform api.require_role('therapist', 'admin', 'super_admin');
+  result := app.idempotency_replay('POST /sessions-hold', input);
+  if result is not null then
+    return result;
+  end if;
+  perform app.require_bookable(clinician, patient, 'therapist_id', 'client_id');
+
+  select array_agg(tstzrange((o ->> 'start')::timestamptz, (o ->> 'end')::timestamptz, '[)')
+                   order by n)
+  into slots
+  from jsonb_array_elements(input -> 'occurrences') with ordinality as t (o, n);
+
+  -- A stale hold never blocks: expire those in the way, then look for live blockers.
+  perform app.expire_holds_in_the_way(clinician, patient, slots);
+  perform app.fail_if_taken(clinician, patient, slots);
+  begin
+    with held as (
+      insert into app.sessions (id, org_id, clinician_id, patient_id, status, during, hold_key,
+                                hold_group, hold_expires_at, occurrence, created_by)
+      select case when slot.n = 1 then coalesce((input ->> 'sessionId')::uuid, gen_random_uuid())
+                  else gen_random_uuid() end,
+             (select auth.org_id()), clinician, patient, 'held', slot.during, gen_random_uuid(),
+             group_key, expires, slot.n, (select auth.uid())
+      from unnest(slots) with ordinality as slot (during, n)
+      returning *
+    )
+    select jsonb_build_object(
+             'holdKey', group_key,
+             'expiresAt', app.iso(expires),
+             'holds', jsonb_agg(jsonb_build_object(
+               'holdKey', h.hold_key,
+               'sessionId', h.id,
+               'occurrence', h.occurrence,
+               'startTime', app.iso(lower(h.during)),
+               'endTime', app.iso(upper(h.during)),
+               'expiresAt', app.iso(expires)) order by h.occurrence))
+    into result
+    from held h;
+  exception when exclusion_violation then
+    -- A concurrent request won the slot after our check: name what now blocks us.
+    perform app.fail_if_taken(clinician, patient, slots);
+    raise;
+  end;
+
+  perform audit.record('session.hold', 'hold', group_key::text, 'success',
+    jsonb_build_object('clinicianId', clinician, 'patientId', patient,
+                       'occurrences', cardinality(slots)));
+  perform app.idempotency_store('POST /sessions-hold', input, result);
+  return result;
+end
+$$;
+
+-- DELETE /sessions-hold/{holdKey}: releases a request's holds (group key) or one occurrence's.
+-- Idempotent: releasing again reports nothing left to release. 404 when the caller can see
+-- no such hold.
+create or replace function api.release_hold(claims jsonb, input jsonb) returns jsonb
+language plpgsql
+as $$
+declare
+  target uuid := (input ->> 'holdKey')::uuid;
+  released integer;
+begin
+  perform auth.begin_request(claims);
+  perform api.require_role('therapist', 'admin', 'super_admin');
+  if not exists (select 1 from app.sessions s where s.hold_key = target or s.hold_group = target)
+  then
+    perform api.fail(404, 'hold_not_found', 'No hold with this key is visible to you.', 'holdKey');
+  end if;
+  with done as (
+    update app.sessions s set status = 'released', updated_at = now()
+    where (s.hold_key = target or s.hold_group = target) and s.status = 'held'
+    returning 1
+  )
+  select count(*) into released from done;
+  if released > 0 then
+    perform audit.record('session.hold.release', 'hold', target::text, 'success',
+      jsonb_build_object('released', released));
+  end if;
+  return jsonb_build_object('holdKey', target, 'released', released);
+end
+$$;
+
+-- The sessions a confirmation is about: every session of each item's hold key (a group key or
+-- one occurrence's), the most specific item winning for a session named twice.
+create or replace function app.confirm_targets(items jsonb)
+returns table (session_id uuid, service_id uuid, field text)
+language sql stable
+as $$
+  select distinct on (s.id) s.id, (i.item ->> 'serviceId')::uuid, i.item ->> 'field'
+  from jsonb_array_elements(items) with ordinality as i (item, n)
+  join app.sessions s
+    on s.hold_key = (i.item ->> 'holdKey')::uuid or s.hold_group = (i.item ->> 'holdKey')::uuid
+  order by s.id, s.hold_key = (i.item ->> 'holdKey')::uuid desc, i.n desc
+$$;
+grant execute on function app.confirm_targets(jsonb) to app_user;
+
+-- POST /sessions-confirm. input: {idempotencyKey, items: [{holdKey, serviceId, field}]}, one
+-- item for the top-level holdKey and one per occurrence (field is where it came from, e.g.
+-- 'occurrences[0]'); an occurrence's own key overrides its group's session details. Every
+-- hold must still be live, or nothing is booked.
+create or replace function api.confirm_booking(claims jsonb, input jsonb) returns jsonb
+language plpgsql
+as $$
+declare
+  items jsonb := input -> 'items';
+  keys uuid[] := array(select (i ->> 'holdKey')::uuid from jsonb_array_elements(items) i);
+  bad text;
+  pair record;
+  booked uuid[];
+  result jsonb;
+begin
+  perform auth.begin_request(claims);
+  perform api.require_role('therapist', 'admin', 'super_admin');
+  result := app.idempotency_replay('POST /sessions-confirm', input);
+  if result is not null then
+    return result;
+  end if;
+
+  -- Lock every hold concerned first, so the checks below see what the update will change.
+  perform 1 from app.sessions s
+  where s.hold_key = any (keys) or s.hold_group = any (keys)
+  order by s.id
+  for update;
+
+  select concat_ws('.', nullif(i ->> 'field', ''), 'holdKey') into bad
+  from jsonb_array_elements(items) with ordinality as t (i, n)
+  where not exists (select 1 from app.sessions s
+                    where s.hold_key = (i ->> 'holdKey')::uuid
+                       or s.hold_group = (i ->> 'holdKey')::uuid)
+  order by n limit 1;
+  if found then
+    perform api.fail(404, 'hold_not_found', 'No hold with this key is visible to you.', bad);
+  end if;
+
+  select concat_ws('.', nullif(t.field, ''), 'holdKey') into bad
+  from app.confirm_targets(items) t join app.sessions s on s.id = t.session_id
+  where s.status <> 'held' or s.hold_expires_at <= now()
+  limit 1;
+  if found then
+    perform api.fail(409, 'hold_expired',
+      'A hold has expired, was released or is already confirmed; nothing was booked. Hold the slot again.',
+      bad);
+  end if;
+
+  select concat_ws('.', nullif(t.field, ''), 'session.serviceId') into bad
+  from app.confirm_targets(items) t
+  where not exists (select 1 from app.services sv where sv.id = t.service_id and sv.active)
+  limit 1;
+  if found then
+    perform api.fail(422, 'service_not_available',
+      'The service is not an active service of this clinic.', bad);
+  end if;
+
+  for pair in
+    select distinct s.clinician_id, s.patient_id
+    from app.confirm_targets(items) t join app.sessions s on s.id = t.session_id
+  loop
+    perform app.require_bookable(pair.clinician_id, pair.patient_id, 'holdKey', 'holdKey');
+  end loop;
+
+  with done as (
+    update app.sessions s
+    set status = 'scheduled', service_id = t.service_id, cpt_code = sv.cpt_code,
+        cpt_units = app.cpt_units(s.during), updated_at = now()
+    from app.confirm_targets(items) t join app.services sv on sv.id = t.service_id
+    where s.id = t.session_id
+    returning s
+  )
+  select jsonb_build_object('sessions',
+           jsonb_agg(app.session_json(d.s) order by lower((d.s).during), (d.s).id)),
+         array_agg((d.s).id)
+  into result, booked
+  from done d;
+
+  perform audit.record('session.confirm', 'session', b::text, 'success', '{}')
+  from unnest(booked) b;
+  perform app.idempotency_store('POST /sessions-confirm', input, result);
+  return result;
+end
+$$;
+
+-- GET /schedule. input: {from, to, therapistId?}. What a caller sees is RLS's decision: a
+-- clinician their own sessions and holds in the current clinic, an admin the whole clinic, a
+-- patient their own booked sessions. Notes come sealed (staff only, by RLS) for the function
+-- to open. Holds past their expiry are left out: they block nobody.
+create or replace function api.schedule(claims jsonb, input jsonb) returns jsonb
+language plpgsql
+as $$
+declare
+  window_range tstzrange := tstzrange((input ->> 'from')::timestamptz, (input ->> 'to')::timestamptz);
+  therapist uuid := (input ->> 'therapistId')::uuid;
+begin
+  perform auth.begin_request(claims);
+  return jsonb_build_object('sessions', coalesce((
+    select jsonb_agg(app.session_json(s) || case when n.session_id is null then '{}'::jsonb
+             else jsonb_build_object('sealedNotes', jsonb_build_object(
+               'keyId', n.key_id,
+               'nonce', encode(n.nonce, 'base64'),
+               'ciphertext', translate(encode(n.ciphertext, 'base64'), E'\n', ''),
+               'updatedAt', app.iso(n.updated_at))) end
+           order by lower(s.during), s.id)
+    from app.sessions s
+    left join app.session_notes n on n.session_id = s.id
+    where s.during && window_range
+      and (therapist is null or s.clinician_id = therapist)
+      and (s.status in ('scheduled', 'completed', 'cancelled')
+           or (s.status = 'held' and s.hold_expires_at > now()))
+  ), '[]'::jsonb));
+end
+$$;
+
+-- POST /sessions/{id}/cancel. input: {sessionId, reason}. Cancelling a cancelled session
+-- returns it unchanged; holds are released, not cancelled. (Entry points declare no app.*
+-- row types: they are resolved before begin_request, as the login role, which has none.)
+create or replace function api.cancel_session(claims jsonb, input jsonb) returns jsonb
+language plpgsql
+as $$
+declare
+  target record;
+  result jsonb;
+begin
+  perform auth.begin_request(claims);
+  perform api.require_role('therapist', 'admin', 'super_admin');
+  select s.id, s.status, app.session_json(s) as shown into target
+  from app.sessions s where s.id = (input ->> 'sessionId')::uuid
+  for update;
+  if not found then
+    perform api.fail(404, 'session_not_found', 'No session with this id is visible to you.', 'id');
+  end if;
+  if target.status = 'cancelled' then
+    return target.shown;
+  end if;
+  if target.status <> 'scheduled' then
+    perform api.fail(409, 'not_cancellable', format(
+      'A %s session cannot be cancelled (release a hold instead).', target.status), 'id');
+  end if;
+  update app.sessions s
+  set status = 'cancelled', cancel_reason = input ->> 'reason', updated_at = now()
+  where s.id = target.id
+  returning app.session_json(s) into result;
+  perform audit.record('session.cancel', 'session', target.id::text, 'success', '{}');
+  return result;
+end
+$$;
+
+-- PUT /sessions/{id}/notes. input: {sessionId, keyId, nonce, ciphertext} (base64), sealed by
+-- the function. The audit event says who and when, never what.
+create or replace function api.save_session_notes(claims jsonb, input jsonb) returns jsonb
+language plpgsql
+as $$
+declare
+  target record;
+  saved record;
+begin
+  perform auth.begin_request(claims);
+  perform api.require_role('therapist', 'admin', 'super_admin');
+  select s.id, s.org_id, s.status into target
+  from app.sessions s where s.id = (input ->> 'sessionId')::uuid;
+  if not found then
+    perform api.fail(404, 'session_not_found', 'No session with this id is visible to you.', 'id');
+  end if;
+  if target.status not in ('scheduled', 'completed', 'cancelled') then
+    perform api.fail(409, 'not_a_session', 'Notes belong to booked sessions, not to holds.', 'id');
+  end if;
+  insert into app.session_notes (session_id, org_id, key_id, nonce, ciphertext, updated_by)
+  values (target.id, target.org_id, input ->> 'keyId', decode(input ->> 'nonce', 'base64'),
+          decode(input ->> 'ciphertext', 'base64'), (select auth.uid()))
+  on conflict (session_id) do update
+    set key_id = excluded.key_id, nonce = excluded.nonce, ciphertext = excluded.ciphertext,
+        updated_by = excluded.updated_by, updated_at = now()
+  returning session_id, key_id, updated_at, updated_by into saved;
+  perform audit.record('session.notes.update', 'session', target.id::text, 'success',
+    jsonb_build_object('keyId', saved.key_id));
+  return jsonb_build_object('sessionId', saved.session_id, 'updatedAt', app.iso(saved.updated_at),
+                            'updatedBy', saved.updated_by);
+end
+$$;
+
+-- The caller's clinic time zone, for functions that must read local times before they can
+-- build the request.
+create or replace function api.clinic_time_zone(claims jsonb, input jsonb) returns jsonb
+language plpgsql
+as $$
+begin
+  perform auth.begin_request(claims);
+  return jsonb_build_object('timeZone',
+    (select c.time_zone from app.clinics c where c.id = (select auth.org_id())));
+end
+$$;
+
+-- hold-cleanup, one batch: expires holds past their expiry and deletes idempotency records
+-- older than 24 hours, skipping rows another sweeper (or a request) has locked, so two sweeps
+-- at once neither wait for nor double-count each other. input: {batchSize}.
+create or replace function api.sweep(claims jsonb, input jsonb) returns jsonb
+language plpgsql
+as $$
+declare
+  batch integer := (input ->> 'batchSize')::integer;
+  expired integer;
+  deleted integer;
+begin
+  perform auth.begin_request(claims);
+  perform api.require_role('service');
+  with stale as (
+    select s.id from app.sessions s
+    where s.status = 'held' and s.hold_expires_at <= now()
+    order by s.hold_expires_at
+    limit batch
+    for update skip locked
+  ), done as (
+    update app.sessions s set status = 'expired', updated_at = now()
+    from stale where s.id = stale.id
+    returning 1
+  )
+  select count(*) into expired from done;
+  with old as (
+    select k.org_id, k.caller_id, k.route, k.key from app.idempotency_keys k
+    where k.created_at < now() - interval '24 hours'
+    order by k.created_at
+    limit batch
+    for update skip locked
+  ), gone as (
+    delete from app.idempotency_keys k using old
+    where (k.org_id, k.caller_id, k.route, k.key) = (old.org_id, old.caller_id, old.route, old.key)
+    returning 1
+  )
+  select count(*) into deleted from gone;
+  if expired + deleted > 0 then
+    perform audit.record('holds.sweep', null, null, 'success',
+      jsonb_build_object('holdsExpired', expired, 'idempotencyKeysDeleted', deleted));
+  end if;
+  return jsonb_build_object('holdsExpired', expired, 'idempotencyKeysDeleted', deleted);
+end
+$$;
+
+grant execute on function api.hold_sessions(jsonb, jsonb), api.release_hold(jsonb, jsonb),
+  api.confirm_booking(jsonb, jsonb), api.schedule(jsonb, jsonb), api.cancel_session(jsonb, jsonb),
+  api.save_session_notes(jsonb, jsonb), api.clinic_time_zone(jsonb, jsonb), api.sweep(jsonb, jsonb)
+  to wardline_authenticator;
+
+grant create on schema app to wardline_auth;
+alter function app.slot_conflicts(uuid, uuid, tstzrange[]) owner to wardline_auth;
+revoke create on schema app from wardline_auth;

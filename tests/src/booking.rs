@@ -1,0 +1,131 @@
+//! Booking calls as the web client makes them: holds, confirmations, the schedule.
+
+use crate::{send, Reply, TestDb};
+use http::Method;
+use serde_json::{json, Value};
+use uuid::Uuid;
+use wardline_shared::Context;
+use xtask::keys::Identity;
+
+/// A hold body for one slot, times as sent (RFC 3339 or local).
+pub fn slot(therapist: Uuid, client: Uuid, start: &str, end: &str) -> Value {
+    json!({
+        "therapist_id": therapist,
+        "client_id": client,
+        "start_time": start,
+        "end_time": end,
+    })
+}
+
+/// A fresh Idempotency-Key.
+pub fn key() -> String {
+    Uuid::new_v4().to_string()
+}
+
+/// `POST /sessions-hold` on `ctx` with `key`.
+pub async fn hold_on(ctx: &Context, token: &str, body: &Value, key: &str) -> Reply {
+    send(
+        ctx,
+        &sessions_hold::FUNCTION,
+        Method::POST,
+        "/sessions-hold",
+        Some(token),
+        &[("idempotency-key", key)],
+        Some(&body.to_string()),
+    )
+    .await
+}
+
+impl TestDb {
+    /// `POST /sessions-hold` as `who` with a fresh key.
+    pub async fn hold(&self, who: &Identity, body: &Value) -> Reply {
+        hold_on(&self.ctx, &self.token(who), body, &key()).await
+    }
+
+    /// `POST /sessions-hold` as `who`, asserting a 200, → the response body.
+    pub async fn held(&self, who: &Identity, body: &Value) -> Value {
+        let reply = self.hold(who, body).await;
+        assert_eq!(reply.status, 200, "hold: {reply:?}");
+        reply.body
+    }
+
+    /// `POST /sessions-confirm` as `who` with `key`.
+    pub async fn confirm_with_key(&self, who: &Identity, body: &Value, key: &str) -> Reply {
+        send(
+            &self.ctx,
+            &confirm_booking::FUNCTION,
+            Method::POST,
+            "/sessions-confirm",
+            Some(&self.token(who)),
+            &[("idempotency-key", key)],
+            Some(&body.to_string()),
+        )
+        .await
+    }
+
+    /// `POST /sessions-confirm` of `hold_key` as service `service`, with a fresh key.
+    pub async fn confirm(&self, who: &Identity, hold_key: &Value, service: Uuid) -> Reply {
+        let body = json!({"holdKey": hold_key, "session": {"serviceId": service}});
+        self.confirm_with_key(who, &body, &key()).await
+    }
+
+    /// `DELETE /sessions-hold/{key}` as `who`.
+    pub async fn release(&self, who: &Identity, hold_key: &str) -> Reply {
+        self.call(
+            &sessions_hold::FUNCTION,
+            Method::DELETE,
+            &format!("/sessions-hold/{hold_key}"),
+            Some(&self.token(who)),
+            None,
+        )
+        .await
+    }
+
+    /// `GET /schedule?{query}` as `who`.
+    pub async fn schedule(&self, who: &Identity, query: &str) -> Reply {
+        self.call(
+            &schedule::FUNCTION,
+            Method::GET,
+            &format!("/schedule?{query}"),
+            Some(&self.token(who)),
+            None,
+        )
+        .await
+    }
+
+    /// A route of the `schedule` function on one session, as `who`.
+    pub async fn on_session(
+        &self,
+        who: &Identity,
+        method: Method,
+        session: &str,
+        action: &str,
+        body: &Value,
+    ) -> Reply {
+        self.call(
+            &schedule::FUNCTION,
+            method,
+            &format!("/sessions/{session}/{action}"),
+            Some(&self.token(who)),
+            Some(&body.to_string()),
+        )
+        .await
+    }
+
+    /// Rows of app.sessions of `clinician` that occupy time (held or scheduled), as the
+    /// superuser: `(start, end)` pairs, to check that none overlap.
+    pub async fn occupied(&self, clinician: Uuid) -> Vec<(String, String)> {
+        self.admin
+            .query(
+                "select lower(during)::text, upper(during)::text from app.sessions
+                 where clinician_id = $1 and status in ('held', 'scheduled')
+                 order by lower(during)",
+                &[&clinician],
+            )
+            .await
+            .expect("reading sessions")
+            .iter()
+            .map(|r| (r.get(0), r.get(1)))
+            .collect()
+    }
+}
