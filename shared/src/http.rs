@@ -117,7 +117,12 @@ impl Incoming {
         }
         let mut de = serde_json::Deserializer::from_slice(&self.body);
         let value = serde_path_to_error::deserialize(&mut de).map_err(|err| {
-            let path = err.path().to_string();
+            // Broken JSON is the body's fault, wherever the parser was.
+            let path = if err.inner().is_syntax() || err.inner().is_eof() {
+                ".".to_owned()
+            } else {
+                err.path().to_string()
+            };
             let detail = err.into_inner().to_string();
             // serde reports a missing field at its parent: name the field itself.
             let missing = detail

@@ -1,9 +1,15 @@
 //! Holding and confirming through the functions: the happy path, every 400, idempotency,
 //! expiry, and CPT units.
 
+use futures::future::join_all;
 use http::Method;
-use serde_json::json;
-use wardline_tests::{booking::slot, TestDb, World};
+use serde_json::{json, Value};
+use uuid::Uuid;
+use wardline_shared::Context;
+use wardline_tests::{
+    booking::{hold_on, key, slot},
+    send, TestDb, World,
+};
 
 #[tokio::test]
 async fn hold_confirm_and_read_back() {
@@ -61,4 +67,482 @@ async fn hold_confirm_and_read_back() {
         .await;
     assert_eq!(cancelled.status, 200, "{cancelled:?}");
     assert_eq!(cancelled.body["status"], "cancelled");
+}
+
+/// Rows of one hold group (as the superuser).
+async fn group_rows(db: &TestDb, hold_key: &Value) -> i64 {
+    let key: Uuid = hold_key.as_str().unwrap().parse().unwrap();
+    db.admin
+        .query_one(
+            "select count(*) from app.sessions where hold_group = $1",
+            &[&key],
+        )
+        .await
+        .unwrap()
+        .get(0)
+}
+
+#[tokio::test]
+async fn a_weekly_series_whose_7th_occurrence_clashes_holds_nothing_and_names_it() {
+    let db = TestDb::new().await;
+    let w = World::create(&db).await;
+    let me = w.therapist_of_a();
+    // Week 7 of a series starting Tuesday 2 March 2027 is 13 April; book that hour first.
+    db.held(
+        &me,
+        &slot(
+            w.therapist_a,
+            w.patient_a,
+            "2027-04-13T10:30:00-04:00",
+            "2027-04-13T11:00:00-04:00",
+        ),
+    )
+    .await;
+    let other = db
+        .admin
+        .query_one(
+            "insert into app.patients (org_id, first_name, last_name) values ($1, 'Other', 'P')
+             returning id",
+            &[&w.clinic_a],
+        )
+        .await
+        .unwrap()
+        .get::<_, Uuid>(0);
+    let mut series = slot(w.therapist_a, other, "2027-03-02T10:00", "2027-03-02T10:50");
+    series["recurrence"] = json!({"rrule": "FREQ=WEEKLY;BYDAY=TU", "count": 10,
+                                  "time_zone": "America/New_York"});
+    let reply = db.hold(&me, &series).await;
+    reply.assert_problem(409, "slot_unavailable");
+    let conflicts = reply.body["conflicts"].as_array().unwrap();
+    assert_eq!(conflicts.len(), 1, "{reply:?}");
+    assert_eq!(conflicts[0]["occurrence"], 7);
+    assert_eq!(conflicts[0]["startTime"], "2027-04-13T14:00:00Z");
+    assert_eq!(conflicts[0]["reason"], "clinician_busy");
+    let held: i64 = db
+        .admin
+        .query_one(
+            "select count(*) from app.sessions where patient_id = $1",
+            &[&other],
+        )
+        .await
+        .unwrap()
+        .get(0);
+    assert_eq!(held, 0, "all or nothing");
+}
+
+#[tokio::test]
+async fn a_weekly_new_york_series_stays_at_10_local_and_02_30_becomes_03_30() {
+    let db = TestDb::new().await;
+    let w = World::create(&db).await;
+    let me = w.therapist_of_a();
+    let mut series = slot(
+        w.therapist_a,
+        w.patient_a,
+        "2027-03-02T10:00",
+        "2027-03-02T10:50",
+    );
+    series["time_zone"] = json!("America/New_York");
+    series["recurrence"] = json!({"rrule": "FREQ=WEEKLY;BYDAY=TU", "until": "2027-11-16"});
+    let held = db.held(&me, &series).await;
+    let holds = held["holds"].as_array().unwrap();
+    assert_eq!(holds.len(), 38);
+    assert_eq!(group_rows(&db, &held["holdKey"]).await, 38);
+    // EST (UTC-5) before 14 March, EDT (UTC-4) until 7 November, EST again after.
+    assert_eq!(holds[0]["startTime"], "2027-03-02T15:00:00Z");
+    assert_eq!(holds[1]["startTime"], "2027-03-09T15:00:00Z");
+    assert_eq!(holds[2]["startTime"], "2027-03-16T14:00:00Z");
+    assert_eq!(holds[35]["startTime"], "2027-11-02T14:00:00Z");
+    assert_eq!(holds[36]["startTime"], "2027-11-09T15:00:00Z");
+    assert_eq!(holds[36]["endTime"], "2027-11-09T15:50:00Z");
+    let local_hours: Vec<String> = db
+        .admin
+        .query(
+            "select to_char(lower(during) at time zone 'America/New_York', 'HH24:MI')
+             from app.sessions where hold_group = $1",
+            &[&held["holdKey"].as_str().unwrap().parse::<Uuid>().unwrap()],
+        )
+        .await
+        .unwrap()
+        .iter()
+        .map(|r| r.get(0))
+        .collect();
+    assert!(local_hours.iter().all(|h| h == "10:00"), "{local_hours:?}");
+
+    let mut gap = slot(
+        w.therapist_a,
+        w.patient_a,
+        "2027-03-14T02:30",
+        "2027-03-14T03:45",
+    );
+    gap["time_zone"] = json!("America/New_York");
+    let held = db.held(&me, &gap).await;
+    // 02:30 does not exist that night: it is read as 02:30 EST = 03:30 EDT = 07:30 UTC.
+    assert_eq!(held["holds"][0]["startTime"], "2027-03-14T07:30:00Z");
+    assert_eq!(held["holds"][0]["endTime"], "2027-03-14T07:45:00Z");
+}
+
+#[tokio::test]
+async fn without_a_zone_the_clinics_is_used() {
+    let db = TestDb::new().await;
+    let w = World::create(&db).await;
+    db.admin
+        .execute(
+            "update app.clinics set time_zone = 'Europe/Berlin' where id = $1",
+            &[&w.clinic_a],
+        )
+        .await
+        .unwrap();
+    let held = db
+        .held(
+            &w.therapist_of_a(),
+            &slot(
+                w.therapist_a,
+                w.patient_a,
+                "2027-07-01T09:00",
+                "2027-07-01T10:00",
+            ),
+        )
+        .await;
+    assert_eq!(held["holds"][0]["startTime"], "2027-07-01T07:00:00Z");
+}
+
+#[tokio::test]
+async fn idempotency_replays_refuses_a_changed_body_and_serialises_concurrent_retries() {
+    let db = TestDb::new().await;
+    let w = World::create(&db).await;
+    let me = w.therapist_of_a();
+    let token = db.token(&me);
+    let body = slot(
+        w.therapist_a,
+        w.patient_a,
+        "2027-06-01T09:00:00Z",
+        "2027-06-01T10:00:00Z",
+    );
+    let k = key();
+    let first = hold_on(&db.ctx, &token, &body, &k).await;
+    assert_eq!(first.status, 200, "{first:?}");
+    let again = hold_on(&db.ctx, &token, &body, &k).await;
+    assert_eq!(again.status, 200, "{again:?}");
+    assert_eq!(again.body, first.body, "a replay answers exactly the same");
+    assert_eq!(group_rows(&db, &first.body["holdKey"]).await, 1);
+
+    let mut changed = body.clone();
+    changed["end_time"] = json!("2027-06-01T10:30:00Z");
+    hold_on(&db.ctx, &token, &changed, &k)
+        .await
+        .assert_problem(422, "idempotency_key_reused");
+
+    // The same key is scoped to its caller: another clinician's use of it is unrelated.
+    let admin = db.token(&w.admin_of_a());
+    let other = slot(
+        w.admin_a,
+        w.patient_a,
+        "2027-06-02T09:00:00Z",
+        "2027-06-02T10:00:00Z",
+    );
+    assert_eq!(hold_on(&db.ctx, &admin, &other, &k).await.status, 200);
+
+    // Eight concurrent requests with one new key: one does the work, the rest wait and replay.
+    let ctx = Context::new(db.config(|c| c.db.pool_size = 8)).unwrap();
+    let k = key();
+    let body = slot(
+        w.therapist_a,
+        w.patient_a,
+        "2027-06-03T09:00:00Z",
+        "2027-06-03T10:00:00Z",
+    );
+    let replies = join_all((0..8).map(|_| hold_on(&ctx, &token, &body, &k))).await;
+    for reply in &replies {
+        assert_eq!(reply.status, 200, "{reply:?}");
+        assert_eq!(reply.body, replies[0].body);
+    }
+    assert_eq!(group_rows(&db, &replies[0].body["holdKey"]).await, 1);
+
+    // A retried confirmation books one set of sessions and answers the same.
+    let confirm =
+        json!({"holdKey": replies[0].body["holdKey"], "session": {"serviceId": w.service_a}});
+    let k = key();
+    let booked = join_all((0..4).map(|_| db.confirm_with_key(&me, &confirm, &k))).await;
+    for reply in &booked {
+        assert_eq!(reply.status, 200, "{reply:?}");
+        assert_eq!(reply.body, booked[0].body);
+    }
+    let scheduled: i64 = db
+        .admin
+        .query_one(
+            "select count(*) from app.sessions where status = 'scheduled'",
+            &[],
+        )
+        .await
+        .unwrap()
+        .get(0);
+    assert_eq!(scheduled, 1);
+
+    // No key, or a bad one: 400 naming the header.
+    for bad in [None, Some(""), Some("naïve key")] {
+        let headers: Vec<(&str, &str)> = bad.map(|v| ("idempotency-key", v)).into_iter().collect();
+        let reply = send(
+            &db.ctx,
+            &sessions_hold::FUNCTION,
+            Method::POST,
+            "/sessions-hold",
+            Some(&token),
+            &headers,
+            Some(&body.to_string()),
+        )
+        .await;
+        reply.assert_problem(400, "invalid_input");
+        assert_eq!(reply.body["errors"][0]["field"], "Idempotency-Key");
+    }
+}
+
+#[tokio::test]
+async fn an_expired_hold_blocks_nobody_and_cannot_be_confirmed() {
+    let db = TestDb::new().await;
+    let w = World::create(&db).await;
+    let me = w.therapist_of_a();
+    let body = slot(
+        w.therapist_a,
+        w.patient_a,
+        "2027-06-01T09:00:00Z",
+        "2027-06-01T10:00:00Z",
+    );
+    let first = db.held(&me, &body).await;
+    // Time passes: the hold's expiry is behind us (the sweeper has not run).
+    db.admin
+        .execute(
+            "update app.sessions set hold_expires_at = now() - interval '1 second'",
+            &[],
+        )
+        .await
+        .unwrap();
+    let second = db.held(&me, &body).await;
+    assert_ne!(second["holdKey"], first["holdKey"]);
+    db.confirm(&me, &first["holdKey"], w.service_a)
+        .await
+        .assert_problem(409, "hold_expired");
+    assert_eq!(
+        db.confirm(&me, &second["holdKey"], w.service_a)
+            .await
+            .status,
+        200
+    );
+    // Confirming again (a new key) finds nothing left to confirm.
+    db.confirm(&me, &second["holdKey"], w.service_a)
+        .await
+        .assert_problem(409, "hold_expired");
+    // A released hold cannot be confirmed either, and releasing is idempotent.
+    let third = db
+        .held(
+            &me,
+            &slot(
+                w.therapist_a,
+                w.patient_a,
+                "2027-06-02T09:00:00Z",
+                "2027-06-02T10:00:00Z",
+            ),
+        )
+        .await;
+    let k = third["holdKey"].as_str().unwrap();
+    let released = db.release(&me, k).await;
+    assert_eq!(released.body["released"], 1, "{released:?}");
+    assert_eq!(db.release(&me, k).await.body["released"], 0);
+    db.confirm(&me, &third["holdKey"], w.service_a)
+        .await
+        .assert_problem(409, "hold_expired");
+    db.release(&me, &Uuid::new_v4().to_string())
+        .await
+        .assert_problem(404, "hold_not_found");
+}
+
+#[tokio::test]
+async fn a_dropped_connection_between_hold_and_confirm_books_nothing() {
+    let db = TestDb::new().await;
+    let w = World::create(&db).await;
+    let me = w.therapist_of_a();
+    let held = db
+        .held(
+            &me,
+            &slot(
+                w.therapist_a,
+                w.patient_a,
+                "2027-06-01T09:00:00Z",
+                "2027-06-01T10:00:00Z",
+            ),
+        )
+        .await;
+    // The confirmation starts, then its connection dies before COMMIT.
+    let client = db.authenticator().await;
+    client.batch_execute("begin").await.unwrap();
+    let input = json!({"idempotencyKey": "crash", "items": [
+        {"holdKey": held["holdKey"], "serviceId": w.service_a, "field": ""}]});
+    let answer: Value = client
+        .query_one(
+            "select api.confirm_booking($1, $2)",
+            &[&wardline_tests::claims_json(&me), &input],
+        )
+        .await
+        .unwrap()
+        .get(0);
+    assert_eq!(answer["sessions"][0]["status"], "scheduled");
+    drop(client);
+    tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    let statuses: Vec<String> = db
+        .admin
+        .query("select status from app.sessions", &[])
+        .await
+        .unwrap()
+        .iter()
+        .map(|r| r.get(0))
+        .collect();
+    assert_eq!(
+        statuses,
+        ["held"],
+        "nothing booked; the hold will simply expire"
+    );
+    // And the retry with the same key works: the crashed attempt left no record behind.
+    let body = json!({"holdKey": held["holdKey"], "session": {"serviceId": w.service_a}});
+    assert_eq!(db.confirm_with_key(&me, &body, "crash").await.status, 200);
+}
+
+#[tokio::test]
+async fn bad_input_is_a_400_naming_the_field() {
+    let db = TestDb::new().await;
+    let w = World::create(&db).await;
+    let me = w.therapist_of_a();
+    let base = || {
+        slot(
+            w.therapist_a,
+            w.patient_a,
+            "2027-06-01T09:00:00Z",
+            "2027-06-01T10:00:00Z",
+        )
+    };
+    let with = |name: &str, value: Value| {
+        let mut body = base();
+        body[name] = value;
+        body
+    };
+    let occurrences: Vec<Value> = (1..200)
+        .map(|d| json!({"start_time": format!("2027-07-01T09:00:00Z"), "end_time": format!("2027-07-01T10:00:00Z"), "n": d}))
+        .collect();
+    let cases = [
+        (with("end_time", json!("2027-06-01T08:00:00Z")), "end_time"),
+        (with("end_time", json!("2027-06-01T09:00:00Z")), "end_time"),
+        (with("end_time", json!("2027-06-01T21:00:01Z")), "end_time"),
+        (with("time_zone", json!("Atlantis/Capital")), "time_zone"),
+        (with("therapist_id", json!("not-a-uuid")), "therapist_id"),
+        (with("client_id", json!("1234")), "client_id"),
+        (with("session_id", json!("x")), "session_id"),
+        (with("hold_seconds", json!(29)), "hold_seconds"),
+        (with("hold_seconds", json!(901)), "hold_seconds"),
+        (with("occurrences", json!(occurrences)), "occurrences[0].n"),
+        (
+            with(
+                "occurrences",
+                json!(vec![
+                    json!({"start_time": "2027-07-01T09:00:00Z", "end_time": "2027-07-01T10:00:00Z"});
+                    200
+                ]),
+            ),
+            "occurrences",
+        ),
+        (
+            with("recurrence", json!({"rrule": "FREQ=DAILY", "count": 201})),
+            "recurrence",
+        ),
+        (with("surprise", json!(1)), "surprise"),
+    ];
+    for (body, field) in cases {
+        let reply = db.hold(&me, &body).await;
+        reply.assert_problem(400, "invalid_input");
+        assert_eq!(
+            reply.body["errors"][0]["field"], field,
+            "{body} → {reply:?}"
+        );
+    }
+    let malformed = send(
+        &db.ctx,
+        &sessions_hold::FUNCTION,
+        Method::POST,
+        "/sessions-hold",
+        Some(&db.token(&me)),
+        &[("idempotency-key", "k")],
+        Some("{\"therapist_id\": "),
+    )
+    .await;
+    malformed.assert_problem(400, "invalid_input");
+    assert_eq!(malformed.body["errors"][0]["field"], "body");
+    let huge = format!("{{\"therapist_id\": \"{}\"}}", "x".repeat(70_000));
+    let reply = send(
+        &db.ctx,
+        &sessions_hold::FUNCTION,
+        Method::POST,
+        "/sessions-hold",
+        Some(&db.token(&me)),
+        &[("idempotency-key", "k")],
+        Some(&huge),
+    )
+    .await;
+    reply.assert_problem(413, "payload_too_large");
+    let confirm = db
+        .confirm_with_key(
+            &me,
+            &json!({"holdKey": "nope", "session": {"serviceId": w.service_a}}),
+            "k",
+        )
+        .await;
+    confirm.assert_problem(400, "invalid_input");
+    assert_eq!(confirm.body["errors"][0]["field"], "holdKey");
+    let window = db
+        .schedule(&me, "from=2027-06-01T00:00:00Z&to=2027-05-01T00:00:00Z")
+        .await;
+    window.assert_problem(400, "invalid_input");
+    assert_eq!(window.body["errors"][0]["field"], "to");
+    // No database work happened for any of them.
+    let rows: i64 = db
+        .admin
+        .query_one("select count(*) from app.sessions", &[])
+        .await
+        .unwrap()
+        .get(0);
+    assert_eq!(rows, 0);
+}
+
+#[tokio::test]
+async fn cpt_units_follow_the_8_minute_rule_on_the_real_duration() {
+    let db = TestDb::new().await;
+    let w = World::create(&db).await;
+    let me = w.therapist_of_a();
+    let mut expected = Vec::new();
+    for (day, (minutes, units)) in [(7, 0), (8, 1), (22, 1), (23, 2), (38, 3)]
+        .into_iter()
+        .enumerate()
+    {
+        let start = format!("2027-06-{:02}T09:00:00Z", day + 1);
+        let end = format!("2027-06-{:02}T09:{minutes:02}:00Z", day + 1);
+        let held = db
+            .held(&me, &slot(w.therapist_a, w.patient_a, &start, &end))
+            .await;
+        let booked = db.confirm(&me, &held["holdKey"], w.service_a).await;
+        expected.push((
+            minutes,
+            units,
+            booked.body["sessions"][0]["cptUnits"].clone(),
+        ));
+    }
+    for (minutes, units, got) in expected {
+        assert_eq!(got, json!(units), "{minutes} minutes");
+    }
+    // 01:30–03:30 on the spring-forward night is one real hour: 4 units, not 8.
+    let mut night = slot(
+        w.therapist_a,
+        w.patient_a,
+        "2027-03-14T01:30",
+        "2027-03-14T03:30",
+    );
+    night["time_zone"] = json!("America/New_York");
+    let held = db.held(&me, &night).await;
+    let booked = db.confirm(&me, &held["holdKey"], w.service_a).await;
+    assert_eq!(booked.body["sessions"][0]["cptUnits"], 4, "{booked:?}");
 }
