@@ -135,3 +135,10 @@ drop policy if exists "the sweeper deletes day-old idempotency records" on app.i
 create policy "the sweeper deletes day-old idempotency records" on app.idempotency_keys
   for delete to app_service
   using (created_at < now() - interval '24 hours');
+
+-- Lets the sweeper lock day-old records (FOR UPDATE SKIP LOCKED) but never change one.
+drop policy if exists "the sweeper locks day-old idempotency records" on app.idempotency_keys;
+create policy "the sweeper locks day-old idempotency records" on app.idempotency_keys
+  for update to app_service
+  using (created_at < now() - interval '24 hours')
+  with check (false);

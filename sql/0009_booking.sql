@@ -50,6 +50,8 @@ create table app.idempotency_keys (
 create index idempotency_keys_created_idx on app.idempotency_keys (created_at);
 grant select, insert, update (response) on app.idempotency_keys to app_user;
 grant select, delete on app.idempotency_keys to app_service;
+-- Row locks (FOR UPDATE SKIP LOCKED) need UPDATE; the policy lets app_service change nothing.
+grant update (created_at) on app.idempotency_keys to app_service;
 
 -- Timestamps leave the database in one format whatever the connection's TimeZone.
 create or replace function app.iso(t timestamptz) returns text

@@ -546,3 +546,120 @@ async fn cpt_units_follow_the_8_minute_rule_on_the_real_duration() {
     let booked = db.confirm(&me, &held["holdKey"], w.service_a).await;
     assert_eq!(booked.body["sessions"][0]["cptUnits"], 4, "{booked:?}");
 }
+
+#[tokio::test]
+async fn every_change_writes_an_audit_event_without_content() {
+    let db = TestDb::new().await;
+    let w = World::create(&db).await;
+    let me = w.therapist_of_a();
+    let held = db
+        .held(
+            &me,
+            &slot(
+                w.therapist_a,
+                w.patient_a,
+                "2027-06-01T09:00:00Z",
+                "2027-06-01T10:00:00Z",
+            ),
+        )
+        .await;
+    let booked = db.confirm(&me, &held["holdKey"], w.service_a).await;
+    let id = booked.body["sessions"][0]["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    db.on_session(
+        &me,
+        Method::PUT,
+        &id,
+        "notes",
+        &json!({"notes": "Private words"}),
+    )
+    .await;
+    db.on_session(
+        &me,
+        Method::POST,
+        &id,
+        "cancel",
+        &json!({"reason": "Unwell"}),
+    )
+    .await;
+    let other = db
+        .held(
+            &me,
+            &slot(
+                w.therapist_a,
+                w.patient_a,
+                "2027-06-02T09:00:00Z",
+                "2027-06-02T10:00:00Z",
+            ),
+        )
+        .await;
+    db.release(&me, other["holdKey"].as_str().unwrap()).await;
+    db.admin
+        .execute(
+            "update app.sessions set hold_expires_at = now() - interval '1 minute' where status = 'held'",
+            &[],
+        )
+        .await
+        .unwrap();
+    let third = db
+        .held(
+            &me,
+            &slot(
+                w.therapist_a,
+                w.patient_a,
+                "2027-06-03T09:00:00Z",
+                "2027-06-03T10:00:00Z",
+            ),
+        )
+        .await;
+    assert!(third["holdKey"].is_string());
+    db.admin
+        .execute(
+            "update app.sessions set hold_expires_at = now() - interval '1 minute' where status = 'held'",
+            &[],
+        )
+        .await
+        .unwrap();
+    let swept = hold_cleanup::sweep(&db.ctx, "sweep-test").await.unwrap();
+    assert_eq!(swept.holds_expired, 1);
+
+    let events: Vec<(String, Option<Uuid>, Option<String>, String)> = db
+        .admin
+        .query(
+            "select action, actor_id, target_id, detail::text from audit.events order by id",
+            &[],
+        )
+        .await
+        .unwrap()
+        .iter()
+        .map(|r| (r.get(0), r.get(1), r.get(2), r.get(3)))
+        .collect();
+    let actions: Vec<&str> = events.iter().map(|e| e.0.as_str()).collect();
+    assert_eq!(
+        actions,
+        [
+            "session.hold",
+            "session.confirm",
+            "session.notes.update",
+            "session.cancel",
+            "session.hold",
+            "session.hold.release",
+            "session.hold",
+            "holds.sweep"
+        ]
+    );
+    assert!(events[..7].iter().all(|e| e.1 == Some(w.therapist_a)));
+    assert_eq!(events[2].2.as_deref(), Some(id.as_str()));
+    assert!(events
+        .iter()
+        .all(|e| !e.3.contains("Private") && !e.3.contains("Unwell")));
+    let broken: Option<i64> = db
+        .admin
+        .query_one("select audit.first_broken_link($1)", &[&w.clinic_a])
+        .await
+        .unwrap()
+        .get(0);
+    assert_eq!(broken, None);
+}

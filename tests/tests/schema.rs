@@ -139,8 +139,9 @@ async fn populate_every_tenant_table(db: &TestDb, w: &World) {
         (w.clinic_a, w.therapist_a, w.patient_a),
         (w.clinic_b, w.therapist_b, w.patient_b),
     ] {
-        db.admin
-            .execute(
+        let session: Uuid = db
+            .admin
+            .query_one(
                 "with service as (
                    insert into app.services (org_id, name, cpt_code)
                    values ($1, 'Psychotherapy, 60 min', '90837') returning id
@@ -151,8 +152,32 @@ async fn populate_every_tenant_table(db: &TestDb, w: &World) {
                         service.id, $2
                  from service,
                       lateral (select now() + (select count(*) + 1 from app.sessions)
-                                              * interval '1 day' as day) slot",
+                                              * interval '1 day' as day) slot
+                 returning id",
                 &[&clinic, &clinician, &patient],
+            )
+            .await
+            .unwrap()
+            .get(0);
+        // Sealed notes of that session (shape only: a 12-byte nonce, a tag-sized ciphertext)
+        // and an idempotency record of the clinician's.
+        db.admin
+            .execute(
+                "insert into app.session_notes (session_id, org_id, key_id, nonce, ciphertext,
+                                                updated_by)
+                 values ($2, $1, 'k1', decode(repeat('00', 12), 'hex'),
+                         decode(repeat('ab', 16), 'hex'), $3)",
+                &[&clinic, &session, &clinician],
+            )
+            .await
+            .unwrap();
+        db.admin
+            .execute(
+                "insert into app.idempotency_keys (org_id, caller_id, route, key, request_hash,
+                                                   response)
+                 values ($1, $2, 'POST /sessions-hold', gen_random_uuid()::text,
+                         sha256('fixture'::bytea), '{}')",
+                &[&clinic, &clinician],
             )
             .await
             .unwrap();

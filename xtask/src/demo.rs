@@ -148,6 +148,29 @@ pub const PATIENTS: &[Patient] = &[
     },
 ];
 
+/// A bookable service of a clinic (the CPT code confirmations bill with).
+pub struct Service {
+    pub id: Uuid,
+    pub clinic: &'static str,
+    pub name: &'static str,
+    pub cpt_code: &'static str,
+}
+
+pub const SERVICES: &[Service] = &[
+    Service {
+        id: uuid!("a1000000-0000-4000-8000-000000000001"),
+        clinic: "maple",
+        name: "Psychotherapy, 60 minutes",
+        cpt_code: "90837",
+    },
+    Service {
+        id: uuid!("a1000000-0000-4000-8000-000000000002"),
+        clinic: "harbor",
+        name: "Psychotherapy, 45 minutes",
+        cpt_code: "90834",
+    },
+];
+
 fn clinic(slug: &str) -> Result<&'static Clinic> {
     match CLINICS.iter().find(|c| c.slug == slug) {
         Some(clinic) => Ok(clinic),
@@ -236,6 +259,15 @@ pub async fn seed(admin: &Client) -> Result<()> {
                     &p.first_name,
                     &p.last_name,
                 ],
+            )
+            .await?;
+    }
+    for v in SERVICES {
+        admin
+            .execute(
+                "insert into app.services (id, org_id, name, cpt_code)
+                 values ($1, $2, $3, $4) on conflict (id) do nothing",
+                &[&v.id, &clinic(v.clinic)?.id, &v.name, &v.cpt_code],
             )
             .await?;
     }

@@ -54,6 +54,9 @@ fn dev_key_path() -> std::path::PathBuf {
     target_dir().join("wardline-dev").join("dev-es256.pem")
 }
 
+/// The local stack's notes key (never used anywhere else); WARDLINE_NOTES_KEYS overrides it.
+const DEV_NOTES_KEY: &str = "dev-1:ZGV2LW9ubHktbm90ZXMta2V5LWRvLW5vdC1kZXBsb3k=";
+
 async fn local(port: u16) -> Result<()> {
     let (admin_url, app_url, cluster) = match std::env::var("DATABASE_URL") {
         Ok(url) => {
@@ -106,6 +109,10 @@ async fn local(port: u16) -> Result<()> {
         ("WARDLINE_JWKS_URL", format!("{base}/.well-known/jwks.json")),
         ("WARDLINE_JWT_ISSUER", keys::ISSUER.into()),
         ("WARDLINE_JWT_AUDIENCE", keys::AUDIENCE.into()),
+        (
+            "WARDLINE_NOTES_KEYS",
+            std::env::var("WARDLINE_NOTES_KEYS").unwrap_or_else(|_| DEV_NOTES_KEY.into()),
+        ),
     ]);
     // The local wiring wins; any other setting (WARDLINE_LOG, WARDLINE_MAX_BODY_BYTES, …)
     // comes from the environment as in production.
@@ -129,7 +136,37 @@ async fn local(port: u16) -> Result<()> {
     println!(
         "curl -s -H 'Authorization: Bearer {avery}' {base}/v2/doctor/patients/tenant-doctors\n"
     );
+    let (jordan, therapy) = (demo::PATIENTS[0].id, demo::SERVICES[0].id);
+    println!("# Dana holds Tuesday 10:00–10:50 (maple's time zone) for Jordan, then confirms it:");
+    println!(
+        "curl -s -H 'Authorization: Bearer {dana}' -H 'Idempotency-Key: demo-hold-1' \\\n  \
+         -d '{{\"therapist_id\": \"{}\", \"client_id\": \"{jordan}\", \
+         \"start_time\": \"2027-03-02T10:00\", \"end_time\": \"2027-03-02T10:50\"}}' \\\n  \
+         {base}/sessions-hold",
+        demo::CLINICIANS[1].id
+    );
+    println!(
+        "curl -s -H 'Authorization: Bearer {dana}' -H 'Idempotency-Key: demo-confirm-1' \\\n  \
+         -d '{{\"holdKey\": \"<holdKey from above>\", \"session\": {{\"serviceId\": \"{therapy}\"}}}}' \\\n  \
+         {base}/sessions-confirm"
+    );
+    println!(
+        "curl -s -H 'Authorization: Bearer {dana}' \\\n  \
+         '{base}/schedule?from=2027-03-01T00:00:00Z&to=2027-03-08T00:00:00Z'\n"
+    );
     println!("# Other identities: cargo xtask token --org harbor --as lee@harbor.example\n");
+
+    // hold-cleanup runs every minute in production; here too.
+    let sweeper = ctx.clone();
+    tokio::spawn(async move {
+        let mut every = tokio::time::interval(std::time::Duration::from_secs(60));
+        loop {
+            every.tick().await;
+            if let Err(e) = hold_cleanup::sweep(&sweeper, "local-sweep").await {
+                eprintln!("hold-cleanup: {e}");
+            }
+        }
+    });
 
     axum::serve(listener, xtask::gateway::router(ctx, keys.jwks()?))
         .with_graceful_shutdown(async {
