@@ -82,29 +82,42 @@ grant execute on function app.iso(timestamptz), app.cpt_units(tstzrange),
 -- clinic) or this patient overlaps, with the reason. retryAfter is given only when every
 -- blocker is a hold of the caller's own clinic: another clinic's rows reveal nothing.
 -- SECURITY DEFINER (as wardline_auth) because the blocker may be in a clinic the caller
--- cannot see.
+-- cannot see; it answers only for a clinician and a patient of the caller's own clinic, so it
+-- cannot be used to probe anyone else's calendar.
 create or replace function app.slot_conflicts(clinician uuid, patient uuid, slots tstzrange[])
 returns jsonb
 language sql stable security definer
 set search_path = pg_catalog, pg_temp
 as $$
-  select coalesce(jsonb_agg(c.conflict order by c.occurrence), '[]'::jsonb)
-  from (
-    select slot.n as occurrence, jsonb_strip_nulls(jsonb_build_object(
-             'occurrence', slot.n,
-             'startTime', app.iso(lower(slot.during)),
-             'endTime', app.iso(upper(slot.during)),
-             'reason', case when bool_or(s.clinician_id = clinician) then 'clinician_busy'
-                            else 'patient_busy' end,
-             'retryAfter', case when bool_and(s.status = 'held' and s.org_id = auth.org_id())
-                                then app.iso(max(s.hold_expires_at)) end)) as conflict
-    from unnest(slots) with ordinality as slot (during, n)
-    join app.sessions s
-      on s.during && slot.during
-     and (s.clinician_id = clinician or s.patient_id = patient)
+  with slot as (
+    select during, n from unnest(slots) with ordinality as t (during, n)
+  ), blocker as (
+    -- Two index probes (the exclusion constraints' GiST indexes), one per reason.
+    select slot.n, slot.during, true as by_clinician, s.status, s.org_id, s.hold_expires_at
+    from slot join app.sessions s
+      on s.clinician_id = clinician and s.during && slot.during
      and (s.status = 'scheduled' or (s.status = 'held' and s.hold_expires_at > now()))
-    group by slot.n, slot.during
-  ) c
+    where exists (select 1 from app.clinic_memberships m
+                  where m.org_id = auth.org_id() and m.clinician_id = clinician)
+    union all
+    select slot.n, slot.during, false, s.status, s.org_id, s.hold_expires_at
+    from slot join app.sessions s
+      on s.patient_id = patient and s.during && slot.during
+     and (s.status = 'scheduled' or (s.status = 'held' and s.hold_expires_at > now()))
+    where exists (select 1 from app.patients p where p.org_id = auth.org_id() and p.id = patient)
+  ), conflict as (
+    select b.n, jsonb_strip_nulls(jsonb_build_object(
+             'occurrence', b.n,
+             'startTime', app.iso(lower(b.during)),
+             'endTime', app.iso(upper(b.during)),
+             'reason', case when bool_or(b.by_clinician) then 'clinician_busy'
+                            else 'patient_busy' end,
+             'retryAfter', case when bool_and(b.status = 'held' and b.org_id = auth.org_id())
+                                then app.iso(max(b.hold_expires_at)) end)) as body
+    from blocker b
+    group by b.n, b.during
+  )
+  select coalesce(jsonb_agg(c.body order by c.n), '[]'::jsonb) from conflict c
 $$;
 grant execute on function app.slot_conflicts(uuid, uuid, tstzrange[]) to app_user;
 

@@ -22,10 +22,12 @@ async fn book(
     client
         .query_one(
             "insert into app.sessions (org_id, clinician_id, patient_id, status, during,
-                                       hold_key, hold_expires_at, cancel_reason, created_by)
+                                       hold_key, hold_group, hold_expires_at, cancel_reason,
+                                       created_by)
              values ($1, $2, $3, $4,
                      tstzrange($5::text::timestamptz + make_interval(mins => $6),
                                $5::text::timestamptz + make_interval(mins => $6 + $7)),
+                     case when $4 = 'held' then gen_random_uuid() end,
                      case when $4 = 'held' then gen_random_uuid() end,
                      case when $4 = 'held' then now() + interval '5 minutes' end,
                      $8, $2)
@@ -429,4 +431,52 @@ async fn who_sees_which_sessions() {
         visible_to(&mut user, w.patient_of_a()).await,
         sorted(vec![mine, colleagues])
     );
+}
+
+#[tokio::test]
+async fn the_booking_guard_answers_only_for_the_callers_own_clinicians_and_patients() {
+    let db = TestDb::new().await;
+    let w = World::create(&db).await;
+    book(
+        &db.admin,
+        w.clinic_b,
+        w.therapist_b,
+        w.patient_b,
+        "scheduled",
+        0,
+        60,
+    )
+    .await
+    .unwrap();
+    book(
+        &db.admin,
+        w.clinic_b,
+        w.both,
+        w.patient_b,
+        "scheduled",
+        120,
+        60,
+    )
+    .await
+    .unwrap();
+    let mut user = db.authenticator().await;
+    let probe = |clinician: Uuid, patient: Uuid, start: i32| {
+        format!(
+            "select jsonb_array_length(app.slot_conflicts('{clinician}', '{patient}',
+               array[tstzrange('{T0}'::timestamptz + interval '{start} minutes',
+                               '{T0}'::timestamptz + interval '{start} minutes' + interval '1 hour')]))"
+        )
+    };
+    let count = |rows: Vec<tokio_postgres::Row>| rows[0].get::<_, i32>(0);
+    let who = w.therapist_of_a();
+    // Clinic B's own clinician and patient: clinic A learns nothing about them.
+    let rows = as_user(&mut user, &who, &probe(w.therapist_b, w.patient_b, 0), &[])
+        .await
+        .unwrap();
+    assert_eq!(count(rows), 0);
+    // A clinician who also works in A: the clash is reported (without details).
+    let rows = as_user(&mut user, &who, &probe(w.both, w.patient_a, 120), &[])
+        .await
+        .unwrap();
+    assert_eq!(count(rows), 1);
 }
