@@ -85,33 +85,18 @@ alter table app.session_notes force row level security;
 drop policy if exists "staff read notes of the sessions they manage" on app.session_notes;
 create policy "staff read notes of the sessions they manage" on app.session_notes
   for select to app_user
-  using (
-    org_id = (select auth.org_id()) and (select auth.is_staff())
-    and exists (select 1 from app.sessions s
-                where s.id = session_id and s.org_id = (select auth.org_id())
-                  and ((select auth.is_admin()) or s.clinician_id = (select auth.uid())))
-  );
+  using (org_id = (select auth.org_id()) and app.manages_session(session_id));
 
 drop policy if exists "staff write notes of the sessions they manage" on app.session_notes;
 create policy "staff write notes of the sessions they manage" on app.session_notes
   for insert to app_user
-  with check (
-    org_id = (select auth.org_id()) and (select auth.is_staff())
-    and updated_by = (select auth.uid())
-    and exists (select 1 from app.sessions s
-                where s.id = session_id and s.org_id = (select auth.org_id())
-                  and ((select auth.is_admin()) or s.clinician_id = (select auth.uid())))
-  );
+  with check (org_id = (select auth.org_id()) and updated_by = (select auth.uid())
+              and app.manages_session(session_id));
 
 drop policy if exists "staff rewrite notes of the sessions they manage" on app.session_notes;
 create policy "staff rewrite notes of the sessions they manage" on app.session_notes
   for update to app_user
-  using (
-    org_id = (select auth.org_id()) and (select auth.is_staff())
-    and exists (select 1 from app.sessions s
-                where s.id = session_id and s.org_id = (select auth.org_id())
-                  and ((select auth.is_admin()) or s.clinician_id = (select auth.uid())))
-  )
+  using (org_id = (select auth.org_id()) and app.manages_session(session_id))
   with check (org_id = (select auth.org_id()) and updated_by = (select auth.uid()));
 
 

@@ -35,6 +35,18 @@ create index session_notes_org_idx on app.session_notes (org_id);
 grant select, insert, update (key_id, nonce, ciphertext, updated_by, updated_at)
   on app.session_notes to app_user;
 
+-- Whether the caller manages this session: staff of its clinic who are its clinician or an
+-- admin there. The notes policies' one test.
+create or replace function app.manages_session(session uuid) returns boolean
+language sql stable
+as $$
+  select coalesce((select auth.is_staff()), false) and exists (
+    select 1 from app.sessions s
+    where s.id = session and s.org_id = (select auth.org_id())
+      and ((select auth.is_admin()) or s.clinician_id = (select auth.uid())))
+$$;
+grant execute on function app.manages_session(uuid) to app_user;
+
 -- One row per Idempotency-Key, scoped to caller, clinic and route. Inserted first in the
 -- request's transaction, so a concurrent request with the same key waits on it, then replays.
 create table app.idempotency_keys (

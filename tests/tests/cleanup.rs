@@ -227,3 +227,44 @@ async fn two_concurrent_sweeps_expire_each_stale_hold_exactly_once() {
     let after = hold_cleanup::sweep(&first, "sweep-3").await.unwrap();
     assert_eq!(after.holds_expired, 0, "{after:?}");
 }
+
+#[tokio::test]
+async fn one_sweep_runs_batch_after_batch_until_one_comes_back_short() {
+    let db = TestDb::new().await;
+    let w = World::create(&db).await;
+    let size = hold_cleanup::BATCH_SIZE as i32;
+    let stale = holds(
+        &db,
+        (w.clinic_a, w.therapist_a, w.patient_a),
+        0,
+        2 * size + 1,
+        "-1 minute",
+    )
+    .await;
+    for _ in 0..3 {
+        idempotency_key(&db, w.clinic_b, w.admin_b, "2 days").await;
+    }
+
+    let report = hold_cleanup::sweep(&db.ctx, "req-id").await.unwrap();
+    assert_eq!(
+        (
+            report.holds_expired,
+            report.idempotency_keys_deleted,
+            report.batches
+        ),
+        (2 * size as u64 + 1, 3, 3),
+        "{report:?}"
+    );
+    assert_eq!(statuses(&db, &stale).await, every("expired", stale.len()));
+    assert_eq!(keys_left(&db).await, Vec::<String>::new());
+    // One audit event per batch that changed something.
+    let audited: Vec<Value> = sweep_events(&db).await.into_iter().map(|e| e.3).collect();
+    assert_eq!(
+        audited,
+        vec![
+            json!({"holdsExpired": size, "idempotencyKeysDeleted": 3}),
+            json!({"holdsExpired": size, "idempotencyKeysDeleted": 0}),
+            json!({"holdsExpired": 1, "idempotencyKeysDeleted": 0}),
+        ]
+    );
+}
