@@ -286,34 +286,44 @@ begin
   -- A stale hold never blocks: expire those in the way, then look for live blockers.
   perform app.expire_holds_in_the_way(clinician, patient, slots);
   perform app.fail_if_taken(clinician, patient, slots);
-  begin
-    with held as (
-      insert into app.sessions (id, org_id, clinician_id, patient_id, status, during, hold_key,
-                                hold_group, hold_expires_at, occurrence, created_by)
-      select case when slot.n = 1 then coalesce((input ->> 'sessionId')::uuid, gen_random_uuid())
-                  else gen_random_uuid() end,
-             (select auth.org_id()), clinician, patient, 'held', slot.during, gen_random_uuid(),
-             group_key, expires, slot.n, (select auth.uid())
-      from unnest(slots) with ordinality as slot (during, n)
-      returning *
-    )
-    select jsonb_build_object(
-             'holdKey', group_key,
-             'expiresAt', app.iso(expires),
-             'holds', jsonb_agg(jsonb_build_object(
-               'holdKey', h.hold_key,
-               'sessionId', h.id,
-               'occurrence', h.occurrence,
-               'startTime', app.iso(lower(h.during)),
-               'endTime', app.iso(upper(h.during)),
-               'expiresAt', app.iso(expires)) order by h.occurrence))
-    into result
-    from held h;
-  exception when exclusion_violation then
-    -- A concurrent request won the slot after our check: name what now blocks us.
-    perform app.fail_if_taken(clinician, patient, slots);
-    raise;
-  end;
+  -- Two requests that each wait on the other across the two constraints deadlock; the one
+  -- PostgreSQL aborts tries again, now waiting for the other to finish, and so learns why.
+  for attempt in 1..3 loop
+    begin
+      with held as (
+        insert into app.sessions (id, org_id, clinician_id, patient_id, status, during, hold_key,
+                                  hold_group, hold_expires_at, occurrence, created_by)
+        select case when slot.n = 1 then coalesce((input ->> 'sessionId')::uuid, gen_random_uuid())
+                    else gen_random_uuid() end,
+               (select auth.org_id()), clinician, patient, 'held', slot.during, gen_random_uuid(),
+               group_key, expires, slot.n, (select auth.uid())
+        from unnest(slots) with ordinality as slot (during, n)
+        returning *
+      )
+      select jsonb_build_object(
+               'holdKey', group_key,
+               'expiresAt', app.iso(expires),
+               'holds', jsonb_agg(jsonb_build_object(
+                 'holdKey', h.hold_key,
+                 'sessionId', h.id,
+                 'occurrence', h.occurrence,
+                 'startTime', app.iso(lower(h.during)),
+                 'endTime', app.iso(upper(h.during)),
+                 'expiresAt', app.iso(expires)) order by h.occurrence))
+      into result
+      from held h;
+      exit;
+    exception
+      when exclusion_violation then
+        -- A concurrent request won the slot after our check: name what now blocks us.
+        perform app.fail_if_taken(clinician, patient, slots);
+        raise;
+      when deadlock_detected then
+        if attempt = 3 then
+          raise;
+        end if;
+    end;
+  end loop;
 
   perform audit.record('session.hold', 'hold', group_key::text, 'success',
     jsonb_build_object('clinicianId', clinician, 'patientId', patient,

@@ -102,3 +102,27 @@ fn no_two_routes_overlap() {
         }
     }
 }
+
+#[test]
+fn every_function_in_the_template_is_a_crate_with_a_binary() {
+    let text = std::fs::read_to_string(workspace_root().join("template.yaml")).unwrap();
+    let template: serde_yaml::Value = serde_yaml::from_str(&text).unwrap();
+    let mut binaries = Vec::new();
+    for (_, resource) in template["Resources"].as_mapping().expect("Resources") {
+        if resource["Type"].as_str() == Some("AWS::Serverless::Function") {
+            let binary = resource["Metadata"]["BuildProperties"]["Binary"]
+                .as_str()
+                .expect("every function names its Binary");
+            let main = workspace_root()
+                .join("functions")
+                .join(binary)
+                .join("src/main.rs");
+            assert!(
+                main.exists(),
+                "{binary} has no functions/{binary}/src/main.rs"
+            );
+            binaries.push(binary.to_owned());
+        }
+    }
+    assert!(binaries.iter().any(|b| b == "hold-cleanup"), "{binaries:?}");
+}
