@@ -33,8 +33,8 @@ create policy "patients read their own booked sessions" on app.sessions
 
 -- Staff write the sessions they may read: a clinician their own, an admin the clinic's. New
 -- rows are holds, made by the caller.
-drop policy if exists "clinicians hold their own time, admins anyone's, in the current clinic" on app.sessions;
-create policy "clinicians hold their own time, admins anyone's, in the current clinic" on app.sessions
+drop policy if exists "clinicians hold their own time, admins anyone's" on app.sessions;
+create policy "clinicians hold their own time, admins anyone's" on app.sessions
   for insert to app_user
   with check (
     org_id = (select auth.org_id()) and status = 'held' and created_by = (select auth.uid())

@@ -17,7 +17,6 @@ grant insert (id, org_id, clinician_id, patient_id, status, during, hold_key, ho
   on app.sessions to app_user;
 grant update (status, service_id, cpt_code, cpt_units, cancel_reason, updated_at)
   on app.sessions to app_user;
-grant select on app.services to wardline_auth;
 
 -- Notes are sealed by the function (AES-256-GCM) before they reach the database: the row holds
 -- the key id, nonce and ciphertext, never the text.
@@ -35,15 +34,16 @@ create index session_notes_org_idx on app.session_notes (org_id);
 grant select, insert, update (key_id, nonce, ciphertext, updated_by, updated_at)
   on app.session_notes to app_user;
 
--- Whether the caller manages this session: staff of its clinic who are its clinician or an
--- admin there. The notes policies' one test.
+-- Whether the caller manages this session: its clinician, or an admin of its clinic. The
+-- notes policies' one test. Super admins are left out on purpose: platform staff do not
+-- read clinical notes.
 create or replace function app.manages_session(session uuid) returns boolean
 language sql stable
 as $$
-  select coalesce((select auth.is_staff()), false) and exists (
+  select coalesce((select auth.app_role()) in ('therapist', 'admin'), false) and exists (
     select 1 from app.sessions s
     where s.id = session and s.org_id = (select auth.org_id())
-      and ((select auth.is_admin()) or s.clinician_id = (select auth.uid())))
+      and ((select auth.app_role()) = 'admin' or s.clinician_id = (select auth.uid())))
 $$;
 grant execute on function app.manages_session(uuid) to app_user;
 
@@ -188,6 +188,21 @@ begin
 end
 $$;
 
+-- Serialises writers of one clinician's and one patient's calendar for the rest of the
+-- transaction, always locking the smaller key first.
+create or replace function app.lock_calendars(clinician uuid, patient uuid) returns void
+language plpgsql
+as $$
+declare
+  a bigint := hashtextextended('wardline.calendar:' || clinician::text, 0);
+  b bigint := hashtextextended('wardline.calendar:' || patient::text, 0);
+begin
+  perform pg_advisory_xact_lock(least(a, b));
+  perform pg_advisory_xact_lock(greatest(a, b));
+end
+$$;
+grant execute on function app.lock_calendars(uuid, uuid) to app_user;
+
 -- Idempotency, first half: claims the key for this request, or returns the stored response of
 -- the request that already used it. A request still in flight with the key holds its row
 -- lock, so the insert waits for it: replayed if it committed, claimed anew if it rolled back.
@@ -283,47 +298,44 @@ begin
   into slots
   from jsonb_array_elements(input -> 'occurrences') with ordinality as t (o, n);
 
+  if coalesce(cardinality(slots), 0) = 0 then
+    perform api.fail(400, 'invalid_input', 'Nothing to hold.', 'start_time');
+  end if;
+  -- Hold requests for one clinician or one patient take turns (locks taken in one order, so
+  -- they never deadlock): the check below then sees every earlier winner, and the exclusion
+  -- constraints never have to wait on each other's uncommitted rows.
+  perform app.lock_calendars(clinician, patient);
   -- A stale hold never blocks: expire those in the way, then look for live blockers.
   perform app.expire_holds_in_the_way(clinician, patient, slots);
   perform app.fail_if_taken(clinician, patient, slots);
-  -- Two requests that each wait on the other across the two constraints deadlock; the one
-  -- PostgreSQL aborts tries again, now waiting for the other to finish, and so learns why.
-  for attempt in 1..3 loop
-    begin
-      with held as (
-        insert into app.sessions (id, org_id, clinician_id, patient_id, status, during, hold_key,
-                                  hold_group, hold_expires_at, occurrence, created_by)
-        select case when slot.n = 1 then coalesce((input ->> 'sessionId')::uuid, gen_random_uuid())
-                    else gen_random_uuid() end,
-               (select auth.org_id()), clinician, patient, 'held', slot.during, gen_random_uuid(),
-               group_key, expires, slot.n, (select auth.uid())
-        from unnest(slots) with ordinality as slot (during, n)
-        returning *
-      )
-      select jsonb_build_object(
-               'holdKey', group_key,
-               'expiresAt', app.iso(expires),
-               'holds', jsonb_agg(jsonb_build_object(
-                 'holdKey', h.hold_key,
-                 'sessionId', h.id,
-                 'occurrence', h.occurrence,
-                 'startTime', app.iso(lower(h.during)),
-                 'endTime', app.iso(upper(h.during)),
-                 'expiresAt', app.iso(expires)) order by h.occurrence))
-      into result
-      from held h;
-      exit;
-    exception
-      when exclusion_violation then
-        -- A concurrent request won the slot after our check: name what now blocks us.
-        perform app.fail_if_taken(clinician, patient, slots);
-        raise;
-      when deadlock_detected then
-        if attempt = 3 then
-          raise;
-        end if;
-    end;
-  end loop;
+  begin
+    with held as (
+      insert into app.sessions (id, org_id, clinician_id, patient_id, status, during, hold_key,
+                                hold_group, hold_expires_at, occurrence, created_by)
+      select case when slot.n = 1 then coalesce((input ->> 'sessionId')::uuid, gen_random_uuid())
+                  else gen_random_uuid() end,
+             (select auth.org_id()), clinician, patient, 'held', slot.during, gen_random_uuid(),
+             group_key, expires, slot.n, (select auth.uid())
+      from unnest(slots) with ordinality as slot (during, n)
+      returning *
+    )
+    select jsonb_build_object(
+             'holdKey', group_key,
+             'expiresAt', app.iso(expires),
+             'holds', jsonb_agg(jsonb_build_object(
+               'holdKey', h.hold_key,
+               'sessionId', h.id,
+               'occurrence', h.occurrence,
+               'startTime', app.iso(lower(h.during)),
+               'endTime', app.iso(upper(h.during)),
+               'expiresAt', app.iso(expires)) order by h.occurrence))
+    into result
+    from held h;
+  exception when exclusion_violation then
+    -- Only a writer outside these locks (none today) could win after our check: name it.
+    perform app.fail_if_taken(clinician, patient, slots);
+    raise;
+  end;
 
   perform audit.record('session.hold', 'hold', group_key::text, 'success',
     jsonb_build_object('clinicianId', clinician, 'patientId', patient,
@@ -363,8 +375,9 @@ begin
 end
 $$;
 
--- The sessions a confirmation is about: every session of each item's hold key (a group key or
--- one occurrence's), the most specific item winning for a session named twice.
+-- The sessions a confirmation is about: one occurrence's hold key names its session; a group
+-- key names the group's sessions still held (so releasing or confirming one occurrence
+-- leaves the rest confirmable). The most specific item wins for a session named twice.
 create or replace function app.confirm_targets(items jsonb)
 returns table (session_id uuid, service_id uuid, field text)
 language sql stable
@@ -372,7 +385,8 @@ as $$
   select distinct on (s.id) s.id, (i.item ->> 'serviceId')::uuid, i.item ->> 'field'
   from jsonb_array_elements(items) with ordinality as i (item, n)
   join app.sessions s
-    on s.hold_key = (i.item ->> 'holdKey')::uuid or s.hold_group = (i.item ->> 'holdKey')::uuid
+    on s.hold_key = (i.item ->> 'holdKey')::uuid
+    or (s.hold_group = (i.item ->> 'holdKey')::uuid and s.status = 'held')
   order by s.id, s.hold_key = (i.item ->> 'holdKey')::uuid desc, i.n desc
 $$;
 grant execute on function app.confirm_targets(jsonb) to app_user;
@@ -415,10 +429,16 @@ begin
     perform api.fail(404, 'hold_not_found', 'No hold with this key is visible to you.', bad);
   end if;
 
-  select concat_ws('.', nullif(t.field, ''), 'holdKey') into bad
-  from app.confirm_targets(items) t join app.sessions s on s.id = t.session_id
-  where s.status <> 'held' or s.hold_expires_at <= now()
-  limit 1;
+  select concat_ws('.', nullif(i ->> 'field', ''), 'holdKey') into bad
+  from jsonb_array_elements(items) with ordinality as t (i, n)
+  where not exists (select 1 from app.confirm_targets(jsonb_build_array(i)))
+  order by n limit 1;
+  if not found then
+    select concat_ws('.', nullif(t.field, ''), 'holdKey') into bad
+    from app.confirm_targets(items) t join app.sessions s on s.id = t.session_id
+    where s.status <> 'held' or s.hold_expires_at <= now()
+    limit 1;
+  end if;
   if found then
     perform api.fail(409, 'hold_expired',
       'A hold has expired, was released or is already confirmed; nothing was booked. Hold the slot again.',

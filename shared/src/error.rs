@@ -202,6 +202,12 @@ const SQLSTATE_TABLE: &[SqlStateRule] = &[
         detail: "A concurrent request changed the same data. Try again.",
     },
     SqlStateRule {
+        state: SqlState::QUERY_CANCELED,
+        status: StatusCode::SERVICE_UNAVAILABLE,
+        code: "busy",
+        detail: "The request waited too long on concurrent work. Try again.",
+    },
+    SqlStateRule {
         state: SqlState::UNIQUE_VIOLATION,
         status: StatusCode::CONFLICT,
         code: "already_exists",

@@ -6,6 +6,7 @@
 //! - [`db`]: the pool and the one runner that executes the request's SQL with those claims,
 //!   in one transaction.
 //! - [`error`]: every status Wardline returns, and the SQLSTATE table.
+//! - [`dates`]: the bounds every client date and free text must keep.
 //!
 //! Built once per container: [`config`] (from the environment), [`telemetry`] (JSON logs) and
 //! the [`Context`] that holds the pool and the key cache. [`lambda::run`] is `main.rs`'s one
@@ -14,6 +15,7 @@
 
 pub mod auth;
 pub mod config;
+pub mod dates;
 pub mod db;
 pub mod error;
 pub mod http;

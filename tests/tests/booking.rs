@@ -663,3 +663,72 @@ async fn every_change_writes_an_audit_event_without_content() {
         .get(0);
     assert_eq!(broken, None);
 }
+
+#[tokio::test]
+async fn a_group_stays_confirmable_after_one_occurrence_is_released() {
+    let db = TestDb::new().await;
+    let w = World::create(&db).await;
+    let me = w.therapist_of_a();
+    let mut series = slot(
+        w.therapist_a,
+        w.patient_a,
+        "2027-06-01T09:00:00Z",
+        "2027-06-01T10:00:00Z",
+    );
+    series["recurrence"] = json!({"rrule": "FREQ=DAILY", "count": 3});
+    let held = db.held(&me, &series).await;
+    let second = held["holds"][1]["holdKey"].as_str().unwrap();
+    assert_eq!(db.release(&me, second).await.body["released"], 1);
+    let booked = db.confirm(&me, &held["holdKey"], w.service_a).await;
+    assert_eq!(booked.status, 200, "{booked:?}");
+    let starts: Vec<&str> = booked.body["sessions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["startTime"].as_str().unwrap())
+        .collect();
+    assert_eq!(starts, ["2027-06-01T09:00:00Z", "2027-06-03T09:00:00Z"]);
+    // Nothing of the group is left to confirm now.
+    db.confirm(&me, &held["holdKey"], w.service_a)
+        .await
+        .assert_problem(409, "hold_expired");
+}
+
+#[tokio::test]
+async fn dates_and_text_outside_what_people_write_are_400s() {
+    let db = TestDb::new().await;
+    let w = World::create(&db).await;
+    let me = w.therapist_of_a();
+    let reply = db
+        .schedule(&me, "from=0000-01-01T00:00:00Z&to=0000-02-01T00:00:00Z")
+        .await;
+    reply.assert_problem(400, "invalid_input");
+    assert_eq!(reply.body["errors"][0]["field"], "from");
+    let held = db
+        .held(
+            &me,
+            &slot(
+                w.therapist_a,
+                w.patient_a,
+                "2027-06-01T09:00:00Z",
+                "2027-06-01T10:00:00Z",
+            ),
+        )
+        .await;
+    let booked = db.confirm(&me, &held["holdKey"], w.service_a).await;
+    let id = booked.body["sessions"][0]["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let reply = db
+        .on_session(
+            &me,
+            Method::POST,
+            &id,
+            "cancel",
+            &json!({"reason": "a\u{0}b"}),
+        )
+        .await;
+    reply.assert_problem(400, "invalid_input");
+    assert_eq!(reply.body["errors"][0]["field"], "reason");
+}

@@ -4,13 +4,14 @@
 //! reach the database and opened here after; the database never sees their text.
 
 use base64::{engine::general_purpose::STANDARD, Engine};
-use chrono::{DateTime, Duration, Utc};
+use chrono::{DateTime, Datelike, Duration, Utc};
 use http::Method;
 use serde::Deserialize;
 use serde_json::{json, Value};
 use uuid::Uuid;
 use wardline_shared::{
     auth::Claims,
+    dates::{check_text, check_year},
     db::Operation,
     handler,
     http::{Function, Incoming, Reply, Route},
@@ -91,9 +92,11 @@ async fn list(ctx: &Context, req: Incoming) -> Result<Reply, Error> {
 }
 
 fn instant(field: &str, raw: &str) -> Result<DateTime<Utc>, Error> {
-    DateTime::parse_from_rfc3339(raw)
-        .map(|t| t.to_utc())
-        .map_err(|_| Error::invalid_field(field, "Expected an RFC 3339 date-time with an offset."))
+    let instant = DateTime::parse_from_rfc3339(raw).map_err(|_| {
+        Error::invalid_field(field, "Expected an RFC 3339 date-time with an offset.")
+    })?;
+    check_year(field, instant.year())?;
+    Ok(instant.to_utc())
 }
 
 /// Replaces a session's `sealedNotes` with `notes` and `notesUpdatedAt`.
@@ -153,6 +156,7 @@ struct CancelBody {
 async fn cancel(ctx: &Context, req: Incoming) -> Result<Reply, Error> {
     let id = session_id(&req)?;
     let body: CancelBody = req.json()?;
+    check_text("reason", &body.reason)?;
     let reason = body.reason.trim();
     if reason.is_empty() || reason.chars().count() > 1000 {
         return Err(Error::invalid_field(
@@ -182,6 +186,7 @@ async fn save_notes(ctx: &Context, req: Incoming) -> Result<Reply, Error> {
             format!("Notes hold at most {MAX_NOTES_BYTES} bytes of text."),
         ));
     }
+    check_text("notes", &body.notes)?;
     let keys = keyring(ctx)?;
     let caller = ctx.caller(&req).await?;
     let sealed = keys.seal(&notes_context(&caller, &id.to_string()), &body.notes)?;

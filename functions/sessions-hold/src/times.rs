@@ -8,11 +8,11 @@
 
 use crate::body::{HoldBody, OccurrenceBody, RecurrenceBody};
 use chrono::{
-    DateTime, Duration, FixedOffset, LocalResult, NaiveDate, NaiveDateTime, NaiveTime, Offset,
-    TimeZone, Utc,
+    DateTime, Datelike, Duration, FixedOffset, LocalResult, NaiveDate, NaiveDateTime, NaiveTime,
+    Offset, TimeZone, Utc,
 };
 use chrono_tz::Tz;
-use wardline_shared::Error;
+use wardline_shared::{dates::check_year, Error};
 
 /// The most occurrences one request may hold.
 pub const MAX_OCCURRENCES: usize = 200;
@@ -47,6 +47,7 @@ impl Sent {
             }
         };
         if let Ok(instant) = DateTime::parse_from_rfc3339(raw) {
+            check_year(field, instant.year())?;
             if offset.is_some_and(|o| o != *instant.offset()) {
                 return Err(Error::invalid_field(
                     format!("{field}_offset_minutes"),
@@ -64,6 +65,7 @@ impl Sent {
                     "Expected an RFC 3339 date-time such as 2027-03-02T10:00:00-05:00, or a local one such as 2027-03-02T10:00.",
                 )
             })?;
+        check_year(field, wall.year())?;
         Ok(match offset {
             Some(offset) => Sent::Instant((wall - offset.fix()).and_utc()),
             None => Sent::Wall(wall),
@@ -270,10 +272,18 @@ fn expand(
     let expanded = rrule::RRuleSet::new(floating(first_wall))
         .rrule(rule)
         .all(MAX_OCCURRENCES as u16 + 1);
-    if expanded.dates.len() > MAX_OCCURRENCES {
+    // `limited` also means rrule gave up on a rule too sparse to expand: never hold a part.
+    if expanded.limited || expanded.dates.len() > MAX_OCCURRENCES {
         return Err(Error::invalid_field(
             "recurrence",
             format!("The series has more than {MAX_OCCURRENCES} occurrences."),
+        ));
+    }
+    // The slot the client sent must be the series' first, or it would silently not be held.
+    if expanded.dates.first().map(|d| d.naive_utc()) != Some(first_wall) {
+        return Err(Error::invalid_field(
+            "recurrence.rrule",
+            "start_time is not an occurrence of this rule.",
         ));
     }
     Ok(expanded
@@ -294,6 +304,7 @@ fn expand(
 /// `until` as a wall-clock time: a date includes its whole day.
 fn until_wall(raw: &str, zone: Tz) -> Result<NaiveDateTime, Error> {
     if let Ok(date) = NaiveDate::parse_from_str(raw, "%Y-%m-%d") {
+        check_year("recurrence.until", date.year())?;
         return Ok(date.and_time(NaiveTime::from_hms_opt(23, 59, 59).unwrap_or_default()));
     }
     Ok(Sent::parse("recurrence.until", raw, None)?.wall_in(zone))
@@ -446,6 +457,18 @@ mod tests {
             {"start_time": "2027-01-06T10:00:00Z", "end_time": "2027-01-06T11:00:00Z"},
             {"start_time": "2027-01-06T10:30:00Z", "end_time": "2027-01-06T11:30:00Z"}]);
         assert_eq!(field_of(twice), "occurrences[1].start_time");
+        assert_eq!(
+            field_of(t("0000-01-05T10:00:00Z", "2027-01-05T11:00:00Z")),
+            "start_time"
+        );
+        let mut far = t("+262143-12-31T23:00", "2027-01-05T11:00:00Z");
+        far["start_time_offset_minutes"] = (-720).into();
+        assert_eq!(field_of(far), "start_time");
+        let mut empty = t("2027-01-05T10:00:00Z", "2027-01-05T11:00:00Z");
+        // 5 January 2027 is a Tuesday: a Monday-only rule cannot start there.
+        empty["recurrence"] =
+            serde_json::json!({"rrule": "FREQ=WEEKLY;BYDAY=MO", "until": "2027-01-05"});
+        assert_eq!(field_of(empty), "recurrence.rrule");
         let mut both = t("2027-01-05T10:00:00Z", "2027-01-05T11:00:00Z");
         both["occurrences"] = serde_json::json!([]);
         both["recurrence"] = serde_json::json!({"rrule": "FREQ=DAILY", "count": 2});

@@ -1,0 +1,32 @@
+//! The span of dates Wardline accepts from clients. Anything outside it is a typo or an attack
+//! (years like 0 or 262143 overflow date arithmetic and PostgreSQL's types), so it is a 400
+//! before any arithmetic happens.
+
+use crate::error::Error;
+use std::ops::RangeInclusive;
+
+pub const YEARS: RangeInclusive<i32> = 1900..=2200;
+
+/// A 400 naming `field` unless `year` is within [`YEARS`].
+pub fn check_year(field: &str, year: i32) -> Result<(), Error> {
+    if YEARS.contains(&year) {
+        Ok(())
+    } else {
+        Err(Error::invalid_field(
+            field,
+            format!("Dates run from {} to {}.", YEARS.start(), YEARS.end()),
+        ))
+    }
+}
+
+/// Free text from a client (reasons, names): a 400 naming `field` on control characters other
+/// than tab and newline, which PostgreSQL's jsonb refuses (NUL) or no person types.
+pub fn check_text(field: &str, text: &str) -> Result<(), Error> {
+    if text
+        .chars()
+        .any(|c| c.is_control() && c != '\n' && c != '\t')
+    {
+        return Err(Error::invalid_field(field, "Contains control characters."));
+    }
+    Ok(())
+}
