@@ -8,6 +8,12 @@ alter table app.sessions add column hold_group uuid;
 alter table app.sessions add constraint sessions_held_has_group
   check (status <> 'held' or hold_group is not null);
 alter table app.sessions add constraint sessions_org_id_id_key unique (org_id, id);
+-- The bounds the functions check, kept by the table too: a hold lasts at most 15 minutes
+-- (hold_seconds ≤ 900) and a series has at most 200 occurrences.
+alter table app.sessions add constraint sessions_hold_at_most_15_minutes
+  check (hold_expires_at <= created_at + interval '15 minutes');
+alter table app.sessions add constraint sessions_at_most_200_occurrences
+  check (occurrence <= 200);
 drop index app.sessions_hold_key_idx;
 create unique index sessions_hold_key_key on app.sessions (hold_key) where hold_key is not null;
 create index sessions_hold_group_idx on app.sessions (hold_group) where hold_group is not null;
@@ -403,6 +409,9 @@ declare
   keys uuid[] := array(select (i ->> 'holdKey')::uuid from jsonb_array_elements(items) i);
   bad text;
   pair record;
+  target_ids uuid[];
+  target_services uuid[];
+  target_fields text[];
   booked uuid[];
   result jsonb;
 begin
@@ -429,13 +438,22 @@ begin
     perform api.fail(404, 'hold_not_found', 'No hold with this key is visible to you.', bad);
   end if;
 
+  -- The sessions concerned, worked out once (see app.confirm_targets).
+  select array_agg(t.session_id), array_agg(t.service_id), array_agg(t.field)
+  into target_ids, target_services, target_fields
+  from app.confirm_targets(items) t;
+
+  -- A group key whose holds are all gone, or a hold no longer live.
   select concat_ws('.', nullif(i ->> 'field', ''), 'holdKey') into bad
   from jsonb_array_elements(items) with ordinality as t (i, n)
-  where not exists (select 1 from app.confirm_targets(jsonb_build_array(i)))
+  where not exists (select 1 from app.sessions s
+                    where s.hold_key = (i ->> 'holdKey')::uuid
+                       or (s.hold_group = (i ->> 'holdKey')::uuid and s.status = 'held'))
   order by n limit 1;
   if not found then
     select concat_ws('.', nullif(t.field, ''), 'holdKey') into bad
-    from app.confirm_targets(items) t join app.sessions s on s.id = t.session_id
+    from unnest(target_ids, target_fields) as t (session_id, field)
+    join app.sessions s on s.id = t.session_id
     where s.status <> 'held' or s.hold_expires_at <= now()
     limit 1;
   end if;
@@ -446,7 +464,7 @@ begin
   end if;
 
   select concat_ws('.', nullif(t.field, ''), 'session.serviceId') into bad
-  from app.confirm_targets(items) t
+  from unnest(target_services, target_fields) as t (service_id, field)
   where not exists (select 1 from app.services sv where sv.id = t.service_id and sv.active)
   limit 1;
   if found then
@@ -456,7 +474,7 @@ begin
 
   for pair in
     select distinct s.clinician_id, s.patient_id
-    from app.confirm_targets(items) t join app.sessions s on s.id = t.session_id
+    from app.sessions s where s.id = any (target_ids)
   loop
     perform app.require_bookable(pair.clinician_id, pair.patient_id, 'holdKey', 'holdKey');
   end loop;
@@ -465,7 +483,8 @@ begin
     update app.sessions s
     set status = 'scheduled', service_id = t.service_id, cpt_code = sv.cpt_code,
         cpt_units = app.cpt_units(s.during), updated_at = now()
-    from app.confirm_targets(items) t join app.services sv on sv.id = t.service_id
+    from unnest(target_ids, target_services) as t (session_id, service_id)
+    join app.services sv on sv.id = t.service_id
     where s.id = t.session_id
     returning s
   )

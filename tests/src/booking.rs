@@ -69,6 +69,39 @@ impl TestDb {
         self.confirm_with_key(who, &body, &key()).await
     }
 
+    /// Holds `[start, end)` for `therapist` and `patient` as `who`, confirms it as `service`,
+    /// and returns the booked session's id.
+    pub async fn book(
+        &self,
+        who: &Identity,
+        therapist: Uuid,
+        patient: Uuid,
+        (start, end): (&str, &str),
+        service: Uuid,
+    ) -> String {
+        let held = self.held(who, &slot(therapist, patient, start, end)).await;
+        let confirmed = self.confirm(who, &held["holdKey"], service).await;
+        assert_eq!(confirmed.status, 200, "confirm: {confirmed:?}");
+        assert_eq!(confirmed.body["sessions"][0]["status"], "scheduled");
+        confirmed.body["sessions"][0]["id"]
+            .as_str()
+            .expect("a session id")
+            .to_owned()
+    }
+
+    /// A `select count(*) …` as the superuser.
+    pub async fn count(
+        &self,
+        sql: &str,
+        params: &[&(dyn tokio_postgres::types::ToSql + Sync)],
+    ) -> i64 {
+        self.admin
+            .query_one(sql, params)
+            .await
+            .expect("counting rows")
+            .get(0)
+    }
+
     /// `DELETE /sessions-hold/{key}` as `who`.
     pub async fn release(&self, who: &Identity, hold_key: &str) -> Reply {
         self.call(

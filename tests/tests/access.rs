@@ -7,30 +7,10 @@
 use http::Method;
 use serde_json::{json, Value};
 use uuid::Uuid;
-use wardline_tests::{booking::slot, keys::Identity, staff, Reply, TestDb, World};
+use wardline_tests::{booking::slot, staff, Reply, TestDb, World};
 
 /// The week every session of these tests falls in.
 const WEEK: &str = "from=2027-03-01T00:00:00Z&to=2027-03-08T00:00:00Z";
-
-/// Holds `[start, end)` for `therapist` and `patient` as `who`, confirms it as `service`, and
-/// returns the booked session's id.
-async fn book(
-    db: &TestDb,
-    who: &Identity,
-    therapist: Uuid,
-    patient: Uuid,
-    (start, end): (&str, &str),
-    service: Uuid,
-) -> String {
-    let held = db.held(who, &slot(therapist, patient, start, end)).await;
-    let confirmed = db.confirm(who, &held["holdKey"], service).await;
-    assert_eq!(confirmed.status, 200, "confirm: {confirmed:?}");
-    assert_eq!(confirmed.body["sessions"][0]["status"], "scheduled");
-    confirmed.body["sessions"][0]["id"]
-        .as_str()
-        .expect("a session id")
-        .to_owned()
-}
 
 /// The session ids a schedule reply lists, in its order.
 fn ids(reply: &Reply) -> Vec<String> {
@@ -71,15 +51,15 @@ async fn a_patient_reads_only_their_booked_sessions_without_notes_and_writes_not
     let db = TestDb::new().await;
     let w = World::create(&db).await;
     let therapist = w.therapist_of_a();
-    let booked = book(
-        &db,
-        &therapist,
-        w.therapist_a,
-        w.patient_a,
-        ("2027-03-02T15:00:00Z", "2027-03-02T15:50:00Z"),
-        w.service_a,
-    )
-    .await;
+    let booked = db
+        .book(
+            &therapist,
+            w.therapist_a,
+            w.patient_a,
+            ("2027-03-02T15:00:00Z", "2027-03-02T15:50:00Z"),
+            w.service_a,
+        )
+        .await;
     let saved = db
         .on_session(
             &therapist,
@@ -112,8 +92,7 @@ async fn a_patient_reads_only_their_booked_sessions_without_notes_and_writes_not
         .await
         .unwrap()
         .get(0);
-    book(
-        &db,
+    db.book(
         &therapist,
         w.therapist_a,
         other_patient,
@@ -192,15 +171,15 @@ async fn another_clinics_staff_can_neither_see_nor_touch_clinic_a_sessions_and_h
     let db = TestDb::new().await;
     let w = World::create(&db).await;
     let therapist = w.therapist_of_a();
-    let booked = book(
-        &db,
-        &therapist,
-        w.therapist_a,
-        w.patient_a,
-        ("2027-03-02T15:00:00Z", "2027-03-02T15:50:00Z"),
-        w.service_a,
-    )
-    .await;
+    let booked = db
+        .book(
+            &therapist,
+            w.therapist_a,
+            w.patient_a,
+            ("2027-03-02T15:00:00Z", "2027-03-02T15:50:00Z"),
+            w.service_a,
+        )
+        .await;
     let saved = db
         .on_session(
             &therapist,
@@ -212,15 +191,15 @@ async fn another_clinics_staff_can_neither_see_nor_touch_clinic_a_sessions_and_h
         .await;
     assert_eq!(saved.status, 200, "{saved:?}");
     // A session of the clinician who also works in B, booked in A.
-    let of_both = book(
-        &db,
-        &w.admin_of_a(),
-        w.both,
-        w.patient_a,
-        ("2027-03-02T17:00:00Z", "2027-03-02T17:50:00Z"),
-        w.service_a,
-    )
-    .await;
+    let of_both = db
+        .book(
+            &w.admin_of_a(),
+            w.both,
+            w.patient_a,
+            ("2027-03-02T17:00:00Z", "2027-03-02T17:50:00Z"),
+            w.service_a,
+        )
+        .await;
     let held = db
         .held(
             &therapist,
@@ -236,15 +215,15 @@ async fn another_clinics_staff_can_neither_see_nor_touch_clinic_a_sessions_and_h
     let occurrence_key = held["holds"][0]["holdKey"].as_str().unwrap().to_owned();
     let held_session = held["holds"][0]["sessionId"].as_str().unwrap().to_owned();
     // A session of B's own, so "sees nothing of A" is not "sees nothing at all".
-    let of_b = book(
-        &db,
-        &w.admin_of_b(),
-        w.therapist_b,
-        w.patient_b,
-        ("2027-03-02T15:00:00Z", "2027-03-02T15:50:00Z"),
-        w.service_b,
-    )
-    .await;
+    let of_b = db
+        .book(
+            &w.admin_of_b(),
+            w.therapist_b,
+            w.patient_b,
+            ("2027-03-02T15:00:00Z", "2027-03-02T15:50:00Z"),
+            w.service_b,
+        )
+        .await;
     let before = clinic_rows(&db, w.clinic_a).await;
 
     let outsiders = [
@@ -388,12 +367,7 @@ async fn clinicians_book_only_for_themselves_and_only_this_clinics_people() {
     );
 
     // Only the admin's hold was written.
-    let rows: i64 = db
-        .admin
-        .query_one("select count(*) from app.sessions", &[])
-        .await
-        .unwrap()
-        .get(0);
+    let rows = db.count("select count(*) from app.sessions", &[]).await;
     assert_eq!(rows, 1);
 }
 
@@ -403,15 +377,15 @@ async fn a_therapist_sees_their_own_sessions_and_an_admin_the_whole_clinic() {
     let w = World::create(&db).await;
     let admin = w.admin_of_a();
     let therapist = w.therapist_of_a();
-    let own = book(
-        &db,
-        &therapist,
-        w.therapist_a,
-        w.patient_a,
-        ("2027-03-02T09:00:00Z", "2027-03-02T09:50:00Z"),
-        w.service_a,
-    )
-    .await;
+    let own = db
+        .book(
+            &therapist,
+            w.therapist_a,
+            w.patient_a,
+            ("2027-03-02T09:00:00Z", "2027-03-02T09:50:00Z"),
+            w.service_a,
+        )
+        .await;
     let own_hold = db
         .held(
             &therapist,
@@ -426,24 +400,24 @@ async fn a_therapist_sees_their_own_sessions_and_an_admin_the_whole_clinic() {
         .as_str()
         .unwrap()
         .to_owned();
-    let admins = book(
-        &db,
-        &admin,
-        w.admin_a,
-        w.patient_a,
-        ("2027-03-02T11:00:00Z", "2027-03-02T11:50:00Z"),
-        w.service_a,
-    )
-    .await;
-    let of_both = book(
-        &db,
-        &admin,
-        w.both,
-        w.patient_a,
-        ("2027-03-02T12:00:00Z", "2027-03-02T12:50:00Z"),
-        w.service_a,
-    )
-    .await;
+    let admins = db
+        .book(
+            &admin,
+            w.admin_a,
+            w.patient_a,
+            ("2027-03-02T11:00:00Z", "2027-03-02T11:50:00Z"),
+            w.service_a,
+        )
+        .await;
+    let of_both = db
+        .book(
+            &admin,
+            w.both,
+            w.patient_a,
+            ("2027-03-02T12:00:00Z", "2027-03-02T12:50:00Z"),
+            w.service_a,
+        )
+        .await;
     let colleagues_hold = db
         .held(
             &admin,
@@ -459,8 +433,7 @@ async fn a_therapist_sees_their_own_sessions_and_an_admin_the_whole_clinic() {
         .unwrap()
         .to_owned();
     // Clinic B's session, on the same day.
-    book(
-        &db,
+    db.book(
         &w.admin_of_b(),
         w.therapist_b,
         w.patient_b,
@@ -522,15 +495,15 @@ async fn a_clash_with_another_clinics_hold_or_session_reveals_nothing_about_it()
             ),
         )
         .await;
-    let booked = book(
-        &db,
-        &w.admin_of_a(),
-        w.both,
-        w.patient_a,
-        ("2027-03-02T17:00:00Z", "2027-03-02T17:50:00Z"),
-        w.service_a,
-    )
-    .await;
+    let booked = db
+        .book(
+            &w.admin_of_a(),
+            w.both,
+            w.patient_a,
+            ("2027-03-02T17:00:00Z", "2027-03-02T17:50:00Z"),
+            w.service_a,
+        )
+        .await;
     let secrets = [
         held["holdKey"].as_str().unwrap().to_owned(),
         held["holds"][0]["holdKey"].as_str().unwrap().to_owned(),

@@ -72,14 +72,11 @@ async fn hold_confirm_and_read_back() {
 /// Rows of one hold group (as the superuser).
 async fn group_rows(db: &TestDb, hold_key: &Value) -> i64 {
     let key: Uuid = hold_key.as_str().unwrap().parse().unwrap();
-    db.admin
-        .query_one(
-            "select count(*) from app.sessions where hold_group = $1",
-            &[&key],
-        )
-        .await
-        .unwrap()
-        .get(0)
+    db.count(
+        "select count(*) from app.sessions where hold_group = $1",
+        &[&key],
+    )
+    .await
 }
 
 #[tokio::test]
@@ -118,15 +115,12 @@ async fn a_weekly_series_whose_7th_occurrence_clashes_holds_nothing_and_names_it
     assert_eq!(conflicts[0]["occurrence"], 7);
     assert_eq!(conflicts[0]["startTime"], "2027-04-13T14:00:00Z");
     assert_eq!(conflicts[0]["reason"], "clinician_busy");
-    let held: i64 = db
-        .admin
-        .query_one(
+    let held = db
+        .count(
             "select count(*) from app.sessions where patient_id = $1",
             &[&other],
         )
-        .await
-        .unwrap()
-        .get(0);
+        .await;
     assert_eq!(held, 0, "all or nothing");
 }
 
@@ -267,15 +261,12 @@ async fn idempotency_replays_refuses_a_changed_body_and_serialises_concurrent_re
         assert_eq!(reply.status, 200, "{reply:?}");
         assert_eq!(reply.body, booked[0].body);
     }
-    let scheduled: i64 = db
-        .admin
-        .query_one(
+    let scheduled = db
+        .count(
             "select count(*) from app.sessions where status = 'scheduled'",
             &[],
         )
-        .await
-        .unwrap()
-        .get(0);
+        .await;
     assert_eq!(scheduled, 1);
 
     // No key, or a bad one: 400 naming the header.
@@ -500,12 +491,7 @@ async fn bad_input_is_a_400_naming_the_field() {
     window.assert_problem(400, "invalid_input");
     assert_eq!(window.body["errors"][0]["field"], "to");
     // No database work happened for any of them.
-    let rows: i64 = db
-        .admin
-        .query_one("select count(*) from app.sessions", &[])
-        .await
-        .unwrap()
-        .get(0);
+    let rows = db.count("select count(*) from app.sessions", &[]).await;
     assert_eq!(rows, 0);
 }
 
@@ -552,22 +538,15 @@ async fn every_change_writes_an_audit_event_without_content() {
     let db = TestDb::new().await;
     let w = World::create(&db).await;
     let me = w.therapist_of_a();
-    let held = db
-        .held(
+    let id = db
+        .book(
             &me,
-            &slot(
-                w.therapist_a,
-                w.patient_a,
-                "2027-06-01T09:00:00Z",
-                "2027-06-01T10:00:00Z",
-            ),
+            w.therapist_a,
+            w.patient_a,
+            ("2027-06-01T09:00:00Z", "2027-06-01T10:00:00Z"),
+            w.service_a,
         )
         .await;
-    let booked = db.confirm(&me, &held["holdKey"], w.service_a).await;
-    let id = booked.body["sessions"][0]["id"]
-        .as_str()
-        .unwrap()
-        .to_owned();
     db.on_session(
         &me,
         Method::PUT,
@@ -704,22 +683,15 @@ async fn dates_and_text_outside_what_people_write_are_400s() {
         .await;
     reply.assert_problem(400, "invalid_input");
     assert_eq!(reply.body["errors"][0]["field"], "from");
-    let held = db
-        .held(
+    let id = db
+        .book(
             &me,
-            &slot(
-                w.therapist_a,
-                w.patient_a,
-                "2027-06-01T09:00:00Z",
-                "2027-06-01T10:00:00Z",
-            ),
+            w.therapist_a,
+            w.patient_a,
+            ("2027-06-01T09:00:00Z", "2027-06-01T10:00:00Z"),
+            w.service_a,
         )
         .await;
-    let booked = db.confirm(&me, &held["holdKey"], w.service_a).await;
-    let id = booked.body["sessions"][0]["id"]
-        .as_str()
-        .unwrap()
-        .to_owned();
     let reply = db
         .on_session(
             &me,

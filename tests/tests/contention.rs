@@ -115,11 +115,15 @@ async fn one_patient_two_clinicians_one_winner() {
     let db = TestDb::new().await;
     let w = World::create(&db).await;
     // The admin books for both clinicians, alternating, always the same patient.
+    let clinician_of = |i: usize| {
+        if i.is_multiple_of(2) {
+            w.therapist_a
+        } else {
+            w.admin_a
+        }
+    };
     let requests = (0..WRITERS)
-        .map(|i| {
-            let clinician = if i % 2 == 0 { w.therapist_a } else { w.admin_a };
-            (w.admin_of_a(), contested(clinician, w.patient_a, i))
-        })
+        .map(|i| (w.admin_of_a(), contested(clinician_of(i), w.patient_a, i)))
         .collect();
     let replies = race(&db, requests).await;
     assert_eq!(winners(&replies).len(), 1);
@@ -132,13 +136,18 @@ async fn one_patient_two_clinicians_one_winner() {
         .await
         .unwrap()
         .get(0);
-    for loser in replies.iter().filter(|r| r.status == 409) {
-        let reason = loser.body["conflicts"][0]["reason"].as_str().unwrap();
-        // The other clinician's requests clash only on the patient.
-        assert!(
-            reason == "patient_busy" || reason == "clinician_busy",
-            "{loser:?}"
-        );
+    for (i, reply) in replies.iter().enumerate() {
+        if reply.status != 409 {
+            continue;
+        }
+        reply.assert_problem(409, "slot_unavailable");
+        // The winner's own clinician is busy; the other clinician clashes only on the patient.
+        let expected = if clinician_of(i) == winner_clinician {
+            "clinician_busy"
+        } else {
+            "patient_busy"
+        };
+        assert_eq!(reply.body["conflicts"][0]["reason"], expected, "{reply:?}");
     }
     let rows: Vec<(String, String)> = db
         .admin
@@ -153,7 +162,6 @@ async fn one_patient_two_clinicians_one_winner() {
         .map(|r| (r.get(0), r.get(1)))
         .collect();
     assert_eq!(rows.len(), 1);
-    assert!(winner_clinician == w.therapist_a || winner_clinician == w.admin_a);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
