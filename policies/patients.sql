@@ -1,15 +1,36 @@
--- Patients: staff of the current clinic, or the patient themselves. Soft-deleted rows are gone.
+-- Patients: who sees which patient (issue 4). An admin sees every live patient of the current
+-- clinic; a clinician the live patients whose care team they are active in, or all of them
+-- when the clinic has allActivePatientsDashboard; a patient only themselves. Suspended and
+-- inactive care-team rows give nothing. Soft-deleted rows are gone for everyone.
 
 alter table app.patients enable row level security;
 alter table app.patients force row level security;
 
-drop policy if exists "staff and the patient read live patients of the current clinic" on app.patients;
-create policy "staff and the patient read live patients of the current clinic" on app.patients
+drop policy if exists "admins read their clinic's live patients" on app.patients;
+create policy "admins read their clinic's live patients" on app.patients
+  for select to app_user
+  using (org_id = (select auth.org_id()) and deleted_at is null and (select auth.is_admin()));
+
+drop policy if exists "clinicians read the live patients in their care" on app.patients;
+create policy "clinicians read the live patients in their care" on app.patients
   for select to app_user
   using (
     org_id = (select auth.org_id()) and deleted_at is null
-    and ((select auth.is_staff()) or id = (select auth.patient_id()))
+    and (select auth.app_role()) = 'therapist'
+    and ((select app.flag_on('allActivePatientsDashboard')) or id in (select app.my_patients()))
   );
+
+drop policy if exists "patients read themselves" on app.patients;
+create policy "patients read themselves" on app.patients
+  for select to app_user
+  using (org_id = (select auth.org_id()) and deleted_at is null
+         and id = (select auth.patient_id()));
+
+drop policy if exists "staff add patients to their current clinic" on app.patients;
+create policy "staff add patients to their current clinic" on app.patients
+  for insert to app_user
+  with check (org_id = (select auth.org_id()) and (select auth.is_staff())
+              and created_by = (select auth.uid()) and deleted_at is null);
 
 drop policy if exists "definer helpers read every patient" on app.patients;
 create policy "definer helpers read every patient" on app.patients

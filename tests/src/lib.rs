@@ -213,6 +213,36 @@ impl TestDb {
             .unwrap_or_else(|e| panic!("connecting as {user:?}: {e}"))
     }
 
+    /// `n` new patients of `org`, each in the care of every clinician of `org` (so any of
+    /// them may book the patient).
+    pub async fn patients(&self, org: Uuid, n: usize) -> Vec<Uuid> {
+        self.admin
+            .query(
+                "with new as (
+                   insert into app.patients (org_id, first_name, last_name)
+                   select $1, 'Extra', 'Patient ' || i from generate_series(1, $2::int) i
+                   returning id
+                 ), team as (
+                   insert into app.care_team (org_id, patient_id, clinician_id, assigned_by,
+                                              updated_by)
+                   select $1, new.id, m.clinician_id, m.clinician_id, m.clinician_id
+                   from new, app.clinic_memberships m where m.org_id = $1
+                 )
+                 select id from new",
+                &[&org, &(n as i32)],
+            )
+            .await
+            .expect("inserting patients")
+            .iter()
+            .map(|r| r.get(0))
+            .collect()
+    }
+
+    /// One new patient of `org` (see [`TestDb::patients`]).
+    pub async fn patient(&self, org: Uuid) -> Uuid {
+        self.patients(org, 1).await[0]
+    }
+
     /// A valid token for `who`, signed by the key the JWKS serves.
     pub fn token(&self, who: &Identity) -> String {
         shared().keys.mint(who, 600).expect("minting a token")
@@ -319,7 +349,8 @@ impl Reply {
 }
 
 /// Two clinics with staff and patients, for tests to build on. Clinic A has the
-/// `therapistPatientAssignment` flag; B too, unless a test turns it off.
+/// `therapistPatientAssignment` flag; B too, unless a test turns it off. Each clinic's
+/// patient is in the care of its therapist and of `both`.
 pub struct World {
     pub clinic_a: Uuid,
     pub clinic_b: Uuid,
@@ -376,6 +407,11 @@ impl World {
              insert into app.patients (id, org_id, first_name, last_name, email) values
                ('{patient_a}', '{a}', 'Pia', 'Patient', 'pia@test.example'),
                ('{patient_b}', '{b}', 'Quinn', 'Patient', 'quinn@test.example');
+             insert into app.care_team (org_id, patient_id, clinician_id, assigned_by, updated_by) values
+               ('{a}', '{patient_a}', '{therapist_a}', '{admin_a}', '{admin_a}'),
+               ('{a}', '{patient_a}', '{both}', '{admin_a}', '{admin_a}'),
+               ('{b}', '{patient_b}', '{therapist_b}', '{admin_b}', '{admin_b}'),
+               ('{b}', '{patient_b}', '{both}', '{admin_b}', '{admin_b}');
              insert into app.services (id, org_id, name, cpt_code) values
                ('{service_a}', '{a}', 'Psychotherapy', '90837'),
                ('{service_b}', '{b}', 'Psychotherapy', '90837');",

@@ -82,16 +82,7 @@ async fn a_patient_reads_only_their_booked_sessions_without_notes_and_writes_not
         )
         .await;
     // Another patient's session with the same therapist.
-    let other_patient: Uuid = db
-        .admin
-        .query_one(
-            "insert into app.patients (org_id, first_name, last_name) values ($1, 'Other', 'Patient')
-             returning id",
-            &[&w.clinic_a],
-        )
-        .await
-        .unwrap()
-        .get(0);
+    let other_patient = db.patient(w.clinic_a).await;
     db.book(
         &therapist,
         w.therapist_a,

@@ -95,16 +95,7 @@ async fn a_weekly_series_whose_7th_occurrence_clashes_holds_nothing_and_names_it
         ),
     )
     .await;
-    let other = db
-        .admin
-        .query_one(
-            "insert into app.patients (org_id, first_name, last_name) values ($1, 'Other', 'P')
-             returning id",
-            &[&w.clinic_a],
-        )
-        .await
-        .unwrap()
-        .get::<_, Uuid>(0);
+    let other = db.patient(w.clinic_a).await;
     let mut series = slot(w.therapist_a, other, "2027-03-02T10:00", "2027-03-02T10:50");
     series["recurrence"] = json!({"rrule": "FREQ=WEEKLY;BYDAY=TU", "count": 10,
                                   "time_zone": "America/New_York"});

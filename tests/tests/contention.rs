@@ -29,21 +29,6 @@ fn chrono_like(minutes: usize) -> String {
     format!("2027-05-{day:02}T{:02}:{:02}:00Z", minute / 60, minute % 60)
 }
 
-async fn patients(db: &TestDb, org: Uuid, n: usize) -> Vec<Uuid> {
-    db.admin
-        .query(
-            "insert into app.patients (org_id, first_name, last_name)
-             select $1, 'Contest', 'Patient ' || i from generate_series(1, $2::int) i
-             returning id",
-            &[&org, &(n as i32)],
-        )
-        .await
-        .unwrap()
-        .iter()
-        .map(|r| r.get(0))
-        .collect()
-}
-
 /// Fires every request at once on a context with a connection per writer.
 async fn race(db: &TestDb, requests: Vec<(Identity, Value)>) -> Vec<Reply> {
     let ctx = Context::new(db.config(|c| c.db.pool_size = WRITERS)).unwrap();
@@ -89,7 +74,7 @@ fn assert_no_overlaps(rows: &[(String, String)]) {
 async fn one_clinician_64_patients_one_winner() {
     let db = TestDb::new().await;
     let w = World::create(&db).await;
-    let clients = patients(&db, w.clinic_a, WRITERS).await;
+    let clients = db.patients(w.clinic_a, WRITERS).await;
     let requests = clients
         .iter()
         .enumerate()
@@ -168,8 +153,8 @@ async fn one_patient_two_clinicians_one_winner() {
 async fn one_clinician_in_two_clinics_one_winner_and_the_loser_learns_nothing() {
     let db = TestDb::new().await;
     let w = World::create(&db).await;
-    let in_a = patients(&db, w.clinic_a, WRITERS / 2).await;
-    let in_b = patients(&db, w.clinic_b, WRITERS / 2).await;
+    let in_a = db.patients(w.clinic_a, WRITERS / 2).await;
+    let in_b = db.patients(w.clinic_b, WRITERS / 2).await;
     let requests: Vec<(Identity, Value)> = (0..WRITERS)
         .map(|i| {
             let (clinic, client) = if i % 2 == 0 {
@@ -222,7 +207,7 @@ async fn one_clinician_in_two_clinics_one_winner_and_the_loser_learns_nothing() 
 async fn uncontended_holds_all_succeed_and_never_overlap() {
     let db = TestDb::new().await;
     let w = World::create(&db).await;
-    let clients = patients(&db, w.clinic_a, WRITERS).await;
+    let clients = db.patients(w.clinic_a, WRITERS).await;
     // Back-to-back 30-minute slots: touching, never overlapping.
     let requests = clients
         .iter()

@@ -51,23 +51,11 @@ fn is_overlap(result: &Result<Uuid, tokio_postgres::Error>) -> bool {
     matches!(result, Err(e) if e.code() == Some(&SqlState::EXCLUSION_VIOLATION))
 }
 
-async fn patient(db: &TestDb, org: Uuid) -> Uuid {
-    db.admin
-        .query_one(
-            "insert into app.patients (org_id, first_name, last_name) values ($1, 'Extra', 'Patient')
-             returning id",
-            &[&org],
-        )
-        .await
-        .unwrap()
-        .get(0)
-}
-
 #[tokio::test]
 async fn overlaps_are_rejected_per_clinician_and_per_patient_and_adjacent_slots_are_fine() {
     let db = TestDb::new().await;
     let w = World::create(&db).await;
-    let other_patient = patient(&db, w.clinic_a).await;
+    let other_patient = db.patient(w.clinic_a).await;
     book(
         &db.admin,
         w.clinic_a,
@@ -240,7 +228,7 @@ async fn sixty_four_concurrent_writers_for_one_slot_leave_exactly_one_row() {
     let w = World::create(&db).await;
     let mut patients = Vec::new();
     for _ in 0..64 {
-        patients.push(patient(&db, w.clinic_a).await);
+        patients.push(db.patient(w.clinic_a).await);
     }
     // 64 connections, each released at the same moment.
     let start = std::sync::Arc::new(tokio::sync::Barrier::new(64));

@@ -171,6 +171,25 @@ async fn populate_every_tenant_table(db: &TestDb, w: &World) {
             )
             .await
             .unwrap();
+        // An invite of the patient and its queued message (care-team rows come with World).
+        db.admin
+            .execute(
+                "insert into app.patient_invites (org_id, patient_id, token_hash, expires_at,
+                                                  created_by)
+                 values ($1, $2, sha256(gen_random_uuid()::text::bytea),
+                         now() + interval '1 day', $3)",
+                &[&clinic, &patient, &clinician],
+            )
+            .await
+            .unwrap();
+        db.admin
+            .execute(
+                "insert into app.outbox (org_id, kind, channel, recipient, payload, created_by)
+                 values ($1, 'patient_invite', 'email', 'fixture@test.example', '{}', $2)",
+                &[&clinic, &clinician],
+            )
+            .await
+            .unwrap();
         db.admin
             .execute(
                 "insert into app.idempotency_keys (org_id, caller_id, route, key, request_hash,

@@ -1,0 +1,102 @@
+-- Care teams. Admins read and change every row of the current clinic. A clinician reads the
+-- care teams of the patients in their care (or of every patient with
+-- allActivePatientsDashboard), adds members to those care teams, and removes only
+-- themselves; suspension is an admin's alone. Rows are never deleted: removal is status
+-- 'inactive'. These rules hold even if a handler forgets them.
+
+alter table app.care_team enable row level security;
+alter table app.care_team force row level security;
+
+drop policy if exists "admins read their clinic's care teams" on app.care_team;
+create policy "admins read their clinic's care teams" on app.care_team
+  for select to app_user
+  using (org_id = (select auth.org_id()) and (select auth.is_admin()));
+
+drop policy if exists "clinicians read the care teams of patients in their care" on app.care_team;
+create policy "clinicians read the care teams of patients in their care" on app.care_team
+  for select to app_user
+  using (
+    org_id = (select auth.org_id()) and (select auth.app_role()) = 'therapist'
+    and (clinician_id = (select auth.uid())
+         or (select app.flag_on('allActivePatientsDashboard'))
+         or patient_id in (select app.my_patients()))
+  );
+
+drop policy if exists "admins and clinicians of the patient add care-team members" on app.care_team;
+create policy "admins and clinicians of the patient add care-team members" on app.care_team
+  for insert to app_user
+  with check (
+    org_id = (select auth.org_id()) and status = 'active'
+    and assigned_by = (select auth.uid()) and updated_by = (select auth.uid())
+    and ((select auth.is_admin())
+         or ((select auth.app_role()) = 'therapist'
+             and ((select app.flag_on('allActivePatientsDashboard'))
+                  or patient_id in (select app.my_patients())
+                  or app.created_in_this_request(patient_id))))
+  );
+
+drop policy if exists "admins change care-team members, clinicians leave or re-add colleagues" on app.care_team;
+create policy "admins change care-team members, clinicians leave or re-add colleagues" on app.care_team
+  for update to app_user
+  using (
+    org_id = (select auth.org_id())
+    and ((select auth.is_admin())
+         or ((select auth.app_role()) = 'therapist' and status <> 'suspended'
+             and (clinician_id = (select auth.uid())
+                  or (select app.flag_on('allActivePatientsDashboard'))
+                  or patient_id in (select app.my_patients()))))
+  )
+  with check (
+    org_id = (select auth.org_id()) and updated_by = (select auth.uid())
+    and ((select auth.is_admin())
+         or ((select auth.app_role()) = 'therapist'
+             and ((clinician_id = (select auth.uid()) and status = 'inactive')
+                  or (status = 'active'
+                      and ((select app.flag_on('allActivePatientsDashboard'))
+                           or patient_id in (select app.my_patients()))))))
+  );
+
+drop policy if exists "definer helpers read every care team" on app.care_team;
+create policy "definer helpers read every care team" on app.care_team
+  for select to wardline_auth
+  using (true);
+
+
+-- Invites: staff of the clinic create them; admins and their creator read them (never the
+-- token's hash, which is not granted).
+alter table app.patient_invites enable row level security;
+alter table app.patient_invites force row level security;
+
+drop policy if exists "staff invite patients to their current clinic" on app.patient_invites;
+create policy "staff invite patients to their current clinic" on app.patient_invites
+  for insert to app_user
+  with check (org_id = (select auth.org_id()) and (select auth.is_staff())
+              and created_by = (select auth.uid()));
+
+drop policy if exists "admins and the inviter read invites" on app.patient_invites;
+create policy "admins and the inviter read invites" on app.patient_invites
+  for select to app_user
+  using (org_id = (select auth.org_id())
+         and ((select auth.is_admin()) or created_by = (select auth.uid())));
+
+
+-- Outbox: requests queue messages for their own clinic and cannot read them back; only the
+-- sender (app_service) reads and updates them.
+alter table app.outbox enable row level security;
+alter table app.outbox force row level security;
+
+drop policy if exists "staff queue messages of their current clinic" on app.outbox;
+create policy "staff queue messages of their current clinic" on app.outbox
+  for insert to app_user
+  with check (org_id = (select auth.org_id()) and (select auth.is_staff())
+              and created_by = (select auth.uid()) and status = 'pending');
+
+drop policy if exists "the sender reads every message" on app.outbox;
+create policy "the sender reads every message" on app.outbox
+  for select to app_service
+  using (true);
+
+drop policy if exists "the sender records deliveries" on app.outbox;
+create policy "the sender records deliveries" on app.outbox
+  for update to app_service
+  using (true) with check (true);

@@ -1,0 +1,483 @@
+-- Care teams: which clinicians treat which patient. Who sees a patient follows from it (see
+-- policies/patients.sql): an admin the whole clinic, a clinician the patients whose care team
+-- they are active in (or the whole clinic with allActivePatientsDashboard), a patient
+-- themselves. Also: invites (single-use, expiring, stored hashed), the outbox that carries the
+-- invite message, feature flags, and the api.* entry points of the assign function.
+
+-- Who created a patient: lets the inviter put the new patient in their care in the same request.
+alter table app.patients add column created_by uuid;
+create index patients_org_name_idx on app.patients (org_id, last_name, first_name, id)
+  where deleted_at is null;
+grant insert (id, org_id, first_name, last_name, email, phone, date_of_birth, created_by)
+  on app.patients to app_user;
+
+create table app.care_team (
+  org_id       uuid not null,
+  patient_id   uuid not null,
+  clinician_id uuid not null,
+  -- suspended: paused by an admin; inactive: removed (kept as history, reactivated on reassign).
+  status       text not null default 'active' check (status in ('active', 'suspended', 'inactive')),
+  notes        text check (length(notes) between 1 and 1000),
+  assigned_by  uuid not null,
+  assigned_at  timestamptz not null default now(),
+  updated_by   uuid not null,
+  updated_at   timestamptz not null default now(),
+  primary key (patient_id, clinician_id),
+  foreign key (org_id, patient_id) references app.patients (org_id, id) on delete cascade,
+  foreign key (org_id, clinician_id)
+    references app.clinic_memberships (org_id, clinician_id) on delete cascade
+);
+comment on table app.care_team is 'A clinician''s relationship with a patient; active ones grant access.';
+-- The policies' columns: "my patients" (org, clinician, active) and the admin's whole clinic.
+create index care_team_active_clinician_idx on app.care_team (org_id, clinician_id, patient_id)
+  where status = 'active';
+create index care_team_org_idx on app.care_team (org_id);
+grant select, insert (org_id, patient_id, clinician_id, status, notes, assigned_by, updated_by)
+  on app.care_team to app_user;
+grant update (status, notes, assigned_by, assigned_at, updated_by, updated_at)
+  on app.care_team to app_user;
+grant select on app.care_team to wardline_auth;
+
+-- Whether the caller's current clinic has `flag` on. Inlinable; policies call it wrapped in
+-- (select …) so it runs once per statement.
+create or replace function app.flag_on(flag text) returns boolean
+language sql stable
+as $$
+  select coalesce((select c.feature_flags -> flag = 'true'::jsonb
+                   from app.clinics c where c.id = (select auth.org_id())), false)
+$$;
+grant execute on function app.flag_on(text) to app_user, app_service;
+
+create or replace function api.require_flag(flag text) returns void
+language plpgsql stable
+as $$
+begin
+  if not app.flag_on(flag) then
+    perform api.fail(403, 'feature_disabled', format('The clinic has not enabled %s.', flag));
+  end if;
+end
+$$;
+
+-- The patients the caller is an active care-team member of, in the current clinic.
+-- SECURITY DEFINER (as wardline_auth) so that the patients policy can ask it without reading
+-- app.care_team under that table's own policies, which ask about patients in turn. Policies
+-- use it as `id in (select app.my_patients())`: one call per statement, then a hash lookup.
+create or replace function app.my_patients() returns setof uuid
+language sql stable security definer
+set search_path = pg_catalog, pg_temp
+as $$
+  select t.patient_id from app.care_team t
+  where t.org_id = auth.org_id() and t.clinician_id = auth.uid() and t.status = 'active'
+$$;
+
+-- Whether the caller created this patient in the current transaction: the invite puts its new
+-- patient in the inviter's care before any relationship exists. SECURITY DEFINER because the
+-- caller cannot see that patient yet.
+create or replace function app.created_in_this_request(patient uuid) returns boolean
+language sql stable security definer
+set search_path = pg_catalog, pg_temp
+as $$
+  select exists (
+    select 1 from app.patients p
+    where p.id = patient and p.org_id = auth.org_id() and p.created_by = auth.uid()
+      and p.created_at = now())
+$$;
+
+grant execute on function app.my_patients(), app.created_in_this_request(uuid) to app_user;
+grant create on schema app to wardline_auth;
+alter function app.my_patients() owner to wardline_auth;
+alter function app.created_in_this_request(uuid) owner to wardline_auth;
+revoke create on schema app from wardline_auth;
+
+-- Single-use, expiring invites into the patient portal. Only the SHA-256 of the token is kept.
+create table app.patient_invites (
+  id          uuid primary key default gen_random_uuid(),
+  org_id      uuid not null,
+  patient_id  uuid not null,
+  token_hash  bytea not null unique check (length(token_hash) = 32),
+  expires_at  timestamptz not null,
+  used_at     timestamptz,
+  created_by  uuid not null,
+  created_at  timestamptz not null default now(),
+  check (expires_at > created_at),
+  foreign key (org_id, patient_id) references app.patients (org_id, id) on delete cascade
+);
+create index patient_invites_org_patient_idx on app.patient_invites (org_id, patient_id);
+grant select (id, org_id, patient_id, expires_at, used_at, created_by, created_at),
+  insert (id, org_id, patient_id, token_hash, expires_at, created_by)
+  on app.patient_invites to app_user;
+
+-- Messages waiting to be delivered (SMS, e-mail) by message-sender. Written in the transaction
+-- of the change that causes them, so a message is queued exactly when the change commits.
+create table app.outbox (
+  id          uuid primary key default gen_random_uuid(),
+  org_id      uuid not null references app.clinics (id) on delete cascade,
+  kind        text not null check (kind ~ '^[a-z][a-z0-9_.]*$'),
+  channel     text not null check (channel in ('email', 'sms')),
+  recipient   text not null check (length(recipient) between 3 and 320),
+  payload     jsonb not null check (jsonb_typeof(payload) = 'object'),
+  status      text not null default 'pending' check (status in ('pending', 'sent', 'failed')),
+  attempts    integer not null default 0 check (attempts >= 0),
+  created_by  uuid,
+  created_at  timestamptz not null default now(),
+  sent_at     timestamptz
+);
+create index outbox_org_idx on app.outbox (org_id);
+create index outbox_pending_idx on app.outbox (created_at) where status = 'pending';
+grant insert (id, org_id, kind, channel, recipient, payload, created_by) on app.outbox to app_user;
+grant select, update (status, attempts, sent_at, payload) on app.outbox to app_service;
+
+-- The flags an admin may set, with their defaults.
+create or replace function app.feature_flag_defaults() returns jsonb
+language sql immutable
+as $$ select '{"therapistPatientAssignment": false, "allActivePatientsDashboard": false}'::jsonb $$;
+grant execute on function app.feature_flag_defaults() to app_user;
+
+-- A care-team row as the API shows it.
+create or replace function app.care_team_json(
+  patient uuid, clinician uuid, status text, notes text, assigned_by uuid,
+  assigned_at timestamptz, changed boolean
+) returns jsonb
+language sql stable
+as $$
+  select jsonb_strip_nulls(jsonb_build_object(
+    'patientId', patient, 'therapistId', clinician, 'status', status, 'notes', notes,
+    'assignedBy', assigned_by, 'assignedAt', app.iso(assigned_at), 'changed', changed))
+$$;
+grant execute on function app.care_team_json(uuid, uuid, text, text, uuid, timestamptz, boolean)
+  to app_user;
+
+-- 422 naming `field` unless `clinician` is an active, approved clinician of the current clinic.
+-- Memberships of other clinics are invisible, so "elsewhere" and "nowhere" read the same.
+create or replace function app.require_clinician(clinician uuid, field text) returns void
+language plpgsql stable
+as $$
+declare
+  m record;
+begin
+  select cm.kind, cm.active, cm.approved into m
+  from app.clinic_memberships cm
+  where cm.org_id = (select auth.org_id()) and cm.clinician_id = clinician;
+  if not found then
+    perform api.fail(422, 'clinician_not_found',
+      format('%s is not a clinician of this clinic.', clinician), field);
+  elsif m.kind not in ('therapist', 'prescriber') then
+    perform api.fail(422, 'not_a_clinician',
+      format('%s works here but is not a clinician.', clinician), field);
+  elsif not m.active then
+    perform api.fail(422, 'clinician_inactive',
+      format('%s is no longer active in this clinic.', clinician), field);
+  elsif not m.approved then
+    perform api.fail(422, 'clinician_not_approved',
+      format('%s has not been approved in this clinic yet.', clinician), field);
+  end if;
+end
+$$;
+grant execute on function app.require_clinician(uuid, text) to app_user;
+
+-- POST /v2/doctor/patients/assign. input: {patientId, targetDoctorId?, notes?}. A new
+-- relationship is created, an inactive one reactivated, an active one left as it is; a
+-- suspended one only an admin can lift (PATCH).
+create or replace function api.assign_patient(claims jsonb, input jsonb) returns jsonb
+language plpgsql
+as $$
+declare
+  patient uuid := (input ->> 'patientId')::uuid;
+  target uuid;
+  r record;
+begin
+  perform auth.begin_request(claims);
+  perform api.require_role('therapist', 'admin', 'super_admin');
+  perform api.require_flag('therapistPatientAssignment');
+  target := coalesce((input ->> 'targetDoctorId')::uuid, (select auth.uid()));
+  if not exists (select 1 from app.patients p where p.id = patient) then
+    perform api.fail(422, 'patient_not_found',
+      'No patient with this id is visible to you in this clinic.', 'patientId');
+  end if;
+  perform app.require_clinician(target, 'targetDoctorId');
+  insert into app.care_team as t (org_id, patient_id, clinician_id, notes, assigned_by, updated_by)
+  values ((select auth.org_id()), patient, target, input ->> 'notes', (select auth.uid()),
+          (select auth.uid()))
+  on conflict (patient_id, clinician_id) do update
+    set status = 'active', notes = coalesce(excluded.notes, t.notes),
+        assigned_by = excluded.assigned_by, assigned_at = now(),
+        updated_by = excluded.updated_by, updated_at = now()
+    where t.status = 'inactive'
+  returning t.status, t.notes, t.assigned_by, t.assigned_at, (t.xmax = 0) as created into r;
+  if found then
+    perform audit.record(case when r.created then 'care_team.assign' else 'care_team.reactivate' end,
+      'patient', patient::text, 'success', jsonb_build_object('therapistId', target));
+    return app.care_team_json(patient, target, r.status, r.notes, r.assigned_by,
+                              r.assigned_at, true);
+  end if;
+  select t.status, t.notes, t.assigned_by, t.assigned_at into r
+  from app.care_team t where t.patient_id = patient and t.clinician_id = target;
+  if r.status is distinct from 'active' then
+    perform api.fail(409, 'care_team_member_suspended',
+      'This clinician is suspended from the patient''s care team; an admin can reactivate them.',
+      'targetDoctorId');
+  end if;
+  return app.care_team_json(patient, target, r.status, r.notes, r.assigned_by,
+                            r.assigned_at, false);
+end
+$$;
+grant execute on function api.assign_patient(jsonb, jsonb) to wardline_authenticator;
+
+-- DELETE (status inactive) and PATCH (suspended | active) of
+-- /v2/doctor/patients/{patientId}/therapists/{therapistId}. input: {patientId, therapistId,
+-- status}. A clinician may remove themselves; everything else is an admin's.
+create or replace function api.set_care_team_status(claims jsonb, input jsonb) returns jsonb
+language plpgsql
+as $$
+declare
+  patient uuid := (input ->> 'patientId')::uuid;
+  clinician uuid := (input ->> 'therapistId')::uuid;
+  wanted text := input ->> 'status';
+  r record;
+begin
+  perform auth.begin_request(claims);
+  perform api.require_role('therapist', 'admin', 'super_admin');
+  perform api.require_flag('therapistPatientAssignment');
+  if not (select auth.is_admin()) and (wanted <> 'inactive' or clinician <> (select auth.uid())) then
+    perform api.fail(403, 'forbidden',
+      'A clinician may remove only themselves from a care team; admins change any member.');
+  end if;
+  select t.status into r from app.care_team t
+  where t.patient_id = patient and t.clinician_id = clinician;
+  if not found then
+    perform api.fail(404, 'care_team_member_not_found',
+      'This clinician is not on a care team of this patient visible to you.', 'therapistId');
+  end if;
+  if r.status = 'suspended' and not (select auth.is_admin()) then
+    perform api.fail(403, 'care_team_member_suspended',
+      'A suspended care-team member is changed only by an admin.', 'therapistId');
+  end if;
+  update app.care_team t
+  set status = wanted, updated_by = (select auth.uid()), updated_at = now()
+  where t.patient_id = patient and t.clinician_id = clinician and t.status <> wanted
+  returning t.status, t.notes, t.assigned_by, t.assigned_at, true as changed into r;
+  if found then
+    perform audit.record(case wanted when 'inactive' then 'care_team.unassign'
+                                     when 'suspended' then 'care_team.suspend'
+                                     else 'care_team.activate' end,
+      'patient', patient::text, 'success', jsonb_build_object('therapistId', clinician));
+  else
+    select t.status, t.notes, t.assigned_by, t.assigned_at, false as changed into r
+    from app.care_team t where t.patient_id = patient and t.clinician_id = clinician;
+  end if;
+  return app.care_team_json(patient, clinician, r.status, r.notes, r.assigned_by,
+                            r.assigned_at, r.changed);
+end
+$$;
+grant execute on function api.set_care_team_status(jsonb, jsonb) to wardline_authenticator;
+
+-- api.fail for SQL functions: raises, and is typed as the jsonb the caller was to return.
+create or replace function api.fail_json(status integer, code text, detail text, field text default null)
+returns jsonb
+language plpgsql
+as $$
+begin
+  perform api.fail(status, code, detail, field);
+  return null;
+end
+$$;
+grant execute on function api.fail_json(integer, text, text, text) to app_user;
+
+-- GET /v2/doctor/patients/all (scope 'all') and /summary (scope 'mine'). input: {scope, limit,
+-- after?, search?}. One statement per page: the care teams come from a correlated subquery,
+-- not a query per patient. RLS decides who is visible; scope only narrows it.
+create or replace function api.patients_page(claims jsonb, input jsonb) returns jsonb
+language plpgsql
+as $$
+declare
+  scope text := input ->> 'scope';
+  connected boolean;
+begin
+  perform auth.begin_request(claims);
+  perform api.require_role('therapist', 'admin', 'super_admin');
+  if scope = 'all' then
+    perform api.require_flag('allActivePatientsDashboard');
+    connected := true;
+  else
+    connected := app.flag_on('therapistPatientAssignment');
+  end if;
+  return app.patients_page(scope, (input ->> 'limit')::integer, (input ->> 'after')::uuid,
+                           input ->> 'search', connected);
+end
+$$;
+grant execute on function api.patients_page(jsonb, jsonb) to wardline_authenticator;
+
+-- The page itself, as one SQL statement. Keyset pagination on (last name, first name, id):
+-- `after` is the id of the last patient of the previous page (no names in URLs). A cursor
+-- whose patient is no longer visible is a 400.
+create or replace function app.patients_page(
+  scope text, page_size integer, after uuid, search text, connected boolean
+) returns jsonb
+language sql stable
+as $$
+  with anchor as (
+    select p.last_name, p.first_name, p.id from app.patients p where p.id = after
+  ), pattern as (
+    select '%' || replace(replace(replace(search, '\', '\\'), '%', '\%'), '_', '\_') || '%' as pat
+  ), page as (
+    select p.id, p.first_name, p.last_name, p.email, p.phone, p.date_of_birth, p.created_at
+    from app.patients p
+    where p.org_id = (select auth.org_id()) and p.deleted_at is null
+      and (scope = 'all' or exists (
+        select 1 from app.care_team t
+        where t.org_id = p.org_id and t.clinician_id = (select auth.uid())
+          and t.patient_id = p.id and t.status = 'active'))
+      and (search is null
+           or p.first_name ilike (select pat from pattern)
+           or p.last_name ilike (select pat from pattern)
+           or (p.first_name || ' ' || p.last_name) ilike (select pat from pattern))
+      and (after is null
+           or (p.last_name, p.first_name, p.id)
+              > ((select a.last_name from anchor a), (select a.first_name from anchor a), after))
+    order by p.last_name, p.first_name, p.id
+    limit page_size + 1
+  ), numbered as (
+    select page.*, row_number() over (order by last_name, first_name, id) as n from page
+  ), shown as (
+    select n, jsonb_strip_nulls(jsonb_build_object(
+             'id', x.id, 'firstName', x.first_name, 'lastName', x.last_name, 'email', x.email,
+             'phone', x.phone, 'dateOfBirth', x.date_of_birth,
+             'createdAt', app.iso(x.created_at)))
+           || case when connected then (
+             select jsonb_build_object(
+                      'connectedTherapists', coalesce(jsonb_agg(jsonb_build_object(
+                        'id', c.id, 'firstName', c.first_name, 'lastName', c.last_name)
+                        order by c.last_name, c.first_name, c.id), '[]'::jsonb),
+                      'isConnectedToMe', coalesce(bool_or(c.id = (select auth.uid())), false))
+             from app.care_team t join app.clinicians c on c.id = t.clinician_id
+             where t.patient_id = x.id and t.status = 'active')
+           else '{}'::jsonb end as body
+    from numbered x
+    where n <= page_size
+  )
+  select case
+    when after is not null and not exists (select 1 from anchor) then
+      api.fail_json(400, 'invalid_input',
+        'The patient this cursor points at is no longer listed; start from the first page.',
+        'cursor')
+    else jsonb_build_object(
+      'patients', coalesce((select jsonb_agg(s.body order by s.n) from shown s), '[]'::jsonb),
+      'nextCursor', (select x.id from numbered x where x.n = page_size
+                     and exists (select 1 from numbered y where y.n > page_size)))
+  end
+$$;
+grant execute on function app.patients_page(text, integer, uuid, text, boolean) to app_user;
+
+-- POST /v2/doctor/patients/invite. input: {firstName, lastName, email, phone?, dateOfBirth?,
+-- additionalTherapistIds[], tokenHash (hex SHA-256 of the invite token), token}. Creates the
+-- patient, the inviter's relationship (when the inviter is a clinician here), one per
+-- additional clinician, the invite and its outbox message — all or nothing.
+create or replace function api.invite_patient(claims jsonb, input jsonb) returns jsonb
+language plpgsql
+as $$
+declare
+  patient uuid := gen_random_uuid();
+  additional uuid[] := array(select jsonb_array_elements_text(input -> 'additionalTherapistIds')::uuid);
+  team uuid[] := '{}';
+  expires timestamptz := now() + interval '72 hours';
+  i integer;
+begin
+  perform auth.begin_request(claims);
+  perform api.require_role('therapist', 'admin', 'super_admin');
+  if cardinality(additional) > 0 then
+    perform api.require_flag('therapistPatientAssignment');
+  end if;
+  for i in 1 .. cardinality(additional) loop
+    perform app.require_clinician(additional[i], format('additionalTherapistIds[%s]', i - 1));
+  end loop;
+  begin
+    insert into app.patients (id, org_id, first_name, last_name, email, phone, date_of_birth,
+                              created_by)
+    values (patient, (select auth.org_id()), input ->> 'firstName', input ->> 'lastName',
+            input ->> 'email', input ->> 'phone', (input ->> 'dateOfBirth')::date,
+            (select auth.uid()));
+  exception when unique_violation then
+    perform api.fail(409, 'patient_exists',
+      'This clinic already has a patient with this e-mail address.', 'email');
+  end;
+  if exists (select 1 from app.clinic_memberships m
+             where m.org_id = (select auth.org_id()) and m.clinician_id = (select auth.uid())
+               and m.active and m.approved and m.kind in ('therapist', 'prescriber')) then
+    team := array[(select auth.uid())];
+  end if;
+  team := team || additional;
+  insert into app.care_team (org_id, patient_id, clinician_id, assigned_by, updated_by)
+  select (select auth.org_id()), patient, c, (select auth.uid()), (select auth.uid())
+  from unnest(team) c;
+  insert into app.patient_invites (org_id, patient_id, token_hash, expires_at, created_by)
+  values ((select auth.org_id()), patient, decode(input ->> 'tokenHash', 'hex'), expires,
+          (select auth.uid()));
+  insert into app.outbox (org_id, kind, channel, recipient, payload, created_by)
+  values ((select auth.org_id()), 'patient_invite', 'email', input ->> 'email',
+          jsonb_build_object('patientId', patient, 'token', input ->> 'token',
+                             'expiresAt', app.iso(expires)),
+          (select auth.uid()));
+  perform audit.record('patient.invite', 'patient', patient::text, 'success',
+                       jsonb_build_object('careTeam', to_jsonb(team)));
+  return jsonb_build_object(
+    'patient', jsonb_strip_nulls(jsonb_build_object(
+      'id', patient, 'firstName', input ->> 'firstName', 'lastName', input ->> 'lastName',
+      'email', input ->> 'email', 'phone', input ->> 'phone',
+      'dateOfBirth', input ->> 'dateOfBirth')),
+    'careTeam', to_jsonb(team),
+    'inviteExpiresAt', app.iso(expires));
+end
+$$;
+grant execute on function api.invite_patient(jsonb, jsonb) to wardline_authenticator;
+
+-- GET /api/admin/feature-flags: every known flag with its value in the current clinic.
+create or replace function api.feature_flags(claims jsonb, input jsonb) returns jsonb
+language plpgsql
+as $$
+begin
+  perform auth.begin_request(claims);
+  perform api.require_role('admin', 'super_admin');
+  return app.feature_flag_defaults() || coalesce((
+    select jsonb_object_agg(f.key, f.value)
+    from app.clinics c, jsonb_each(c.feature_flags) f
+    where c.id = (select auth.org_id()) and app.feature_flag_defaults() ? f.key), '{}');
+end
+$$;
+grant execute on function api.feature_flags(jsonb, jsonb) to wardline_authenticator;
+
+-- PUT /api/admin/feature-flags. input: {flags: {name: boolean}}; unknown names are a 400
+-- naming them. Writes an audit event listing what changed.
+create or replace function api.update_feature_flags(claims jsonb, input jsonb) returns jsonb
+language plpgsql
+as $$
+declare
+  unknown text;
+  before jsonb;
+  changed jsonb;
+begin
+  perform auth.begin_request(claims);
+  perform api.require_role('admin', 'super_admin');
+  select k into unknown from jsonb_object_keys(input -> 'flags') k
+  where not app.feature_flag_defaults() ? k limit 1;
+  if unknown is not null then
+    perform api.fail(400, 'invalid_input', format('Unknown feature flag; the flags are %s.',
+      (select string_agg(k, ', ') from jsonb_object_keys(app.feature_flag_defaults()) k)), unknown);
+  end if;
+  select c.feature_flags into before from app.clinics c where c.id = (select auth.org_id())
+  for update;
+  select coalesce(jsonb_object_agg(f.key, f.value), '{}') into changed
+  from jsonb_each(input -> 'flags') f
+  where (app.feature_flag_defaults() || before) -> f.key is distinct from f.value;
+  if changed <> '{}' then
+    update app.clinics c set feature_flags = c.feature_flags || changed
+    where c.id = (select auth.org_id());
+    perform audit.record('clinic.feature_flags.update', 'clinic', (select auth.org_id())::text,
+                         'success', jsonb_build_object('changed', changed));
+  end if;
+  return app.feature_flag_defaults() || coalesce((
+    select jsonb_object_agg(f.key, f.value)
+    from jsonb_each(before || changed) f
+    where app.feature_flag_defaults() ? f.key), '{}');
+end
+$$;
+grant execute on function api.update_feature_flags(jsonb, jsonb) to wardline_authenticator;
