@@ -369,7 +369,7 @@ $$;
 grant execute on function app.patients_page(text, integer, uuid, text, boolean) to app_user;
 
 -- POST /v2/doctor/patients/invite. input: {firstName, lastName, email, phone?, dateOfBirth?,
--- additionalTherapistIds[], tokenHash (hex SHA-256 of the invite token), token}. Creates the
+-- additionalTherapistIds[], token}. Creates the
 -- patient, the inviter's relationship (when the inviter is a clinician here), one per
 -- additional clinician, the invite and its outbox message — all or nothing.
 create or replace function api.invite_patient(claims jsonb, input jsonb) returns jsonb
@@ -410,7 +410,7 @@ begin
   select (select auth.org_id()), patient, c, (select auth.uid()), (select auth.uid())
   from unnest(team) c;
   insert into app.patient_invites (org_id, patient_id, token_hash, expires_at, created_by)
-  values ((select auth.org_id()), patient, decode(input ->> 'tokenHash', 'hex'), expires,
+  values ((select auth.org_id()), patient, sha256(convert_to(input ->> 'token', 'UTF8')), expires,
           (select auth.uid()));
   insert into app.outbox (org_id, kind, channel, recipient, payload, created_by)
   values ((select auth.org_id()), 'patient_invite', 'email', input ->> 'email',

@@ -217,6 +217,14 @@ impl Reply {
             headers: Vec::new(),
         }
     }
+
+    /// 201: the request made something new.
+    pub fn created(body: Value) -> Reply {
+        Reply {
+            status: StatusCode::CREATED,
+            ..Reply::ok(body)
+        }
+    }
 }
 
 /// Routes, runs and answers one request; never fails (errors become problem+json).

@@ -7,10 +7,12 @@
 //!   in one transaction.
 //! - [`error`]: every status Wardline returns, and the SQLSTATE table.
 //! - [`dates`]: the bounds every client date and free text must keep.
+//! - [`page`]: keyset pagination parameters of list routes.
 //!
 //! Built once per container: [`config`] (from the environment), [`telemetry`] (JSON logs) and
 //! the [`Context`] that holds the pool and the key cache. [`lambda::run`] is `main.rs`'s one
-//! call. [`sealed`] seals text at rest (session notes) with the configured keyring. With
+//! call. [`sealed`] seals text at rest (session notes) with the configured keyring;
+//! [`secret`] makes the random tokens Wardline hands out (invite links). With
 //! the `migrate` feature, [`migrate`] applies `sql/` and `policies/`.
 
 pub mod auth;
@@ -22,7 +24,9 @@ pub mod http;
 pub mod lambda;
 #[cfg(feature = "migrate")]
 pub mod migrate;
+pub mod page;
 pub mod sealed;
+pub mod secret;
 pub mod telemetry;
 
 pub use error::Error;

@@ -20,6 +20,7 @@ pub const FUNCTIONS: &[&Function] = &[
     &sessions_hold::FUNCTION,
     &confirm_booking::FUNCTION,
     &schedule::FUNCTION,
+    &assign::FUNCTION,
 ];
 
 /// The workspace root (xtask lives one level below it).

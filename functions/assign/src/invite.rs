@@ -1,0 +1,169 @@
+//! `POST /v2/doctor/patients/invite`: a new patient, in the care of the inviter (when they are
+//! a clinician here) and of every `additionalTherapistIds` clinician, with a single-use portal
+//! invite that expires in 72 hours and its e-mail queued in the outbox. All or nothing: one
+//! clinician who cannot be added is a 422 naming them, and nothing is created. Adding
+//! clinicians needs `therapistPatientAssignment`. Answers 201
+//! `{patient, careTeam: [clinician ids], inviteExpiresAt}`; the token itself goes only into
+//! the invite message.
+
+use chrono::{Datelike, NaiveDate, Utc};
+use serde::Deserialize;
+use serde_json::json;
+use uuid::Uuid;
+use wardline_shared::{
+    dates::{check_text, check_year},
+    db::Operation,
+    http::{Incoming, Reply},
+    operation, secret, Context, Error,
+};
+
+const INVITE: Operation = operation!("invite_patient");
+
+/// At most this many clinicians join with the inviter.
+const MAX_ADDITIONAL: usize = 20;
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+struct InviteBody {
+    first_name: String,
+    last_name: String,
+    email: String,
+    phone: Option<String>,
+    /// `YYYY-MM-DD`.
+    date_of_birth: Option<String>,
+    additional_therapist_ids: Option<Vec<Uuid>>,
+}
+
+pub async fn invite(ctx: &Context, req: Incoming) -> Result<Reply, Error> {
+    let body: InviteBody = req.json()?;
+    let first_name = name("firstName", &body.first_name)?;
+    let last_name = name("lastName", &body.last_name)?;
+    let email = email(&body.email)?;
+    let phone = body.phone.as_deref().map(phone).transpose()?;
+    let date_of_birth = body.date_of_birth.as_deref().map(birth_date).transpose()?;
+    let additional = body.additional_therapist_ids.unwrap_or_default();
+    let caller = ctx.caller(&req).await?;
+    check_additional(&additional, caller.sub)?;
+    let input = json!({
+        "firstName": first_name,
+        "lastName": last_name,
+        "email": email,
+        "phone": phone,
+        "dateOfBirth": date_of_birth,
+        "additionalTherapistIds": additional,
+        "token": secret::token(),
+    });
+    Ok(Reply::created(ctx.db.call(INVITE, &caller, &input).await?))
+}
+
+fn name<'a>(field: &str, raw: &'a str) -> Result<&'a str, Error> {
+    check_text(field, raw)?;
+    let name = raw.trim();
+    if name.is_empty() || name.chars().count() > 100 || name.contains('\n') {
+        return Err(Error::invalid_field(field, "One line of 1 to 100 characters."));
+    }
+    Ok(name)
+}
+
+/// Lower-cased, and shaped like an address: what the database's own check allows, and a
+/// domain with a dot. Deliverability is the invite message's test.
+fn email(raw: &str) -> Result<String, Error> {
+    let email = raw.trim().to_lowercase();
+    let shaped = email.len() <= 254
+        && !email.chars().any(|c| c.is_whitespace() || c.is_control())
+        && matches!(email.split_once('@'), Some((local, domain))
+            if (1..=64).contains(&local.len()) && !domain.contains('@')
+                && domain.contains('.') && !domain.starts_with('.') && !domain.ends_with('.'));
+    if !shaped {
+        return Err(Error::invalid_field("email", "Expected an e-mail address."));
+    }
+    Ok(email)
+}
+
+/// E.164: `+`, a country code that does not start with 0, 7 to 15 digits in all.
+fn phone(raw: &str) -> Result<&str, Error> {
+    let digits = raw.strip_prefix('+').unwrap_or_default();
+    if (7..=15).contains(&digits.len())
+        && digits.bytes().all(|b| b.is_ascii_digit())
+        && !digits.starts_with('0')
+    {
+        Ok(raw)
+    } else {
+        Err(Error::invalid_field(
+            "phone",
+            "Expected an E.164 number such as +14155550123.",
+        ))
+    }
+}
+
+fn birth_date(raw: &str) -> Result<NaiveDate, Error> {
+    let date = NaiveDate::parse_from_str(raw, "%Y-%m-%d")
+        .map_err(|_| Error::invalid_field("dateOfBirth", "Expected a date as YYYY-MM-DD."))?;
+    check_year("dateOfBirth", date.year())?;
+    if date > Utc::now().date_naive() {
+        return Err(Error::invalid_field("dateOfBirth", "Is in the future."));
+    }
+    Ok(date)
+}
+
+/// At most [`MAX_ADDITIONAL`], each once, and not the inviter (who joins anyway).
+fn check_additional(ids: &[Uuid], inviter: Uuid) -> Result<(), Error> {
+    if ids.len() > MAX_ADDITIONAL {
+        return Err(Error::invalid_field(
+            "additionalTherapistIds",
+            format!("At most {MAX_ADDITIONAL} clinicians."),
+        ));
+    }
+    for (i, id) in ids.iter().enumerate() {
+        let field = || format!("additionalTherapistIds[{i}]");
+        if *id == inviter {
+            return Err(Error::invalid_field(
+                field(),
+                "The inviter joins the care team anyway; leave them out.",
+            ));
+        }
+        if ids[..i].contains(id) {
+            return Err(Error::invalid_field(field(), "Given more than once."));
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn field(result: Result<impl std::fmt::Debug, Error>) -> String {
+        result.unwrap_err().into_problem().errors[0].field.clone()
+    }
+
+    #[test]
+    fn emails_phones_and_dates_are_checked_and_named() {
+        assert_eq!(email(" Ann@Example.ORG ").unwrap(), "ann@example.org");
+        for bad in ["", "ann", "ann@", "@example.org", "ann@example", "a b@example.org", "a@b@c.d"] {
+            assert_eq!(field(email(bad)), "email", "{bad}");
+        }
+        assert_eq!(phone("+14155550123").unwrap(), "+14155550123");
+        for bad in ["4155550123", "+0415555", "+1415", "+1415555012345678", "+1-415-555"] {
+            assert_eq!(field(phone(bad)), "phone", "{bad}");
+        }
+        assert!(birth_date("1990-02-28").is_ok());
+        for bad in ["1990-02-30", "28/02/1990", "1850-01-01", "2999-01-01"] {
+            assert_eq!(field(birth_date(bad)), "dateOfBirth", "{bad}");
+        }
+        assert_eq!(field(name("firstName", "  ")), "firstName");
+        assert_eq!(field(name("lastName", &"x".repeat(101))), "lastName");
+    }
+
+    #[test]
+    fn additional_clinicians_are_distinct_and_not_the_inviter() {
+        let (me, a, b) = (Uuid::new_v4(), Uuid::new_v4(), Uuid::new_v4());
+        assert!(check_additional(&[a, b], me).is_ok());
+        assert_eq!(field(check_additional(&[a, me], me)), "additionalTherapistIds[1]");
+        assert_eq!(field(check_additional(&[a, b, a], me)), "additionalTherapistIds[2]");
+        assert_eq!(
+            field(check_additional(&vec![a; MAX_ADDITIONAL + 1], me)),
+            "additionalTherapistIds"
+        );
+    }
+}

@@ -1,0 +1,66 @@
+//! `assign`: care teams — which clinicians treat which patient — and what follows from them.
+//! Who may see and change which patient is decided by RLS (`policies/patients.sql`,
+//! `policies/care_team.sql`); the handlers parse, name bad input, and make one call each.
+//!
+//! - [`care_team`]: assign (self or a colleague), remove, suspend and reactivate.
+//! - [`patients`]: the clinic's patients and "my patients", a page at a time, with their
+//!   connected clinicians.
+//! - [`invite`]: a new patient with their care team and a portal invite, all or nothing.
+//! - [`flags`]: the clinic's feature flags, for its admins.
+
+pub mod care_team;
+pub mod flags;
+pub mod invite;
+pub mod patients;
+
+use http::Method;
+use wardline_shared::{
+    handler,
+    http::{Function, Route},
+};
+
+pub const FUNCTION: Function = Function {
+    name: "assign",
+    routes: &[
+        Route {
+            method: Method::POST,
+            path: "/v2/doctor/patients/assign",
+            handler: handler!(care_team::assign),
+        },
+        Route {
+            method: Method::DELETE,
+            path: "/v2/doctor/patients/{patientId}/therapists/{therapistId}",
+            handler: handler!(care_team::remove),
+        },
+        Route {
+            method: Method::PATCH,
+            path: "/v2/doctor/patients/{patientId}/therapists/{therapistId}",
+            handler: handler!(care_team::set_status),
+        },
+        Route {
+            method: Method::GET,
+            path: "/v2/doctor/patients/all",
+            handler: handler!(patients::all),
+        },
+        Route {
+            method: Method::GET,
+            path: "/v2/doctor/patients/summary",
+            handler: handler!(patients::summary),
+        },
+        Route {
+            method: Method::POST,
+            path: "/v2/doctor/patients/invite",
+            handler: handler!(invite::invite),
+        },
+        Route {
+            method: Method::GET,
+            path: "/api/admin/feature-flags",
+            handler: handler!(flags::read),
+        },
+        Route {
+            method: Method::PUT,
+            path: "/api/admin/feature-flags",
+            handler: handler!(flags::update),
+        },
+    ],
+};
