@@ -91,14 +91,20 @@ mod tests {
     }
 
     fn field(query: &[(&str, &str)]) -> String {
-        page(query).unwrap_err().into_problem().errors[0].field.clone()
+        page(query).unwrap_err().into_problem().errors[0]
+            .field
+            .clone()
     }
 
     #[test]
     fn defaults_bounds_and_named_errors() {
         assert_eq!(
             page(&[]).unwrap(),
-            Page { limit: DEFAULT_LIMIT, after: None, search: None }
+            Page {
+                limit: DEFAULT_LIMIT,
+                after: None,
+                search: None
+            }
         );
         let id = Uuid::new_v4().to_string();
         let p = page(&[("limit", "200"), ("cursor", &id), ("search", "  ann ")]).unwrap();

@@ -20,7 +20,9 @@ mod tests {
     fn tokens_are_url_safe_and_distinct() {
         let (a, b) = (token(), token());
         assert_eq!(a.len(), 43);
-        assert!(a.bytes().all(|c| c.is_ascii_alphanumeric() || c == b'-' || c == b'_'));
+        assert!(a
+            .bytes()
+            .all(|c| c.is_ascii_alphanumeric() || c == b'-' || c == b'_'));
         assert_ne!(a, b);
     }
 }

@@ -19,6 +19,7 @@ use xtask::keys::{DevKeys, Identity};
 pub use xtask::keys;
 
 pub mod booking;
+pub mod care;
 
 struct Shared {
     /// Superuser URL of the server (any database).

@@ -26,7 +26,10 @@ pub async fn update(ctx: &Context, req: Incoming) -> Result<Reply, Error> {
         return Err(Error::invalid_field("body", "Name at least one flag."));
     }
     if let Some((name, _)) = flags.iter().find(|(_, value)| !value.is_boolean()) {
-        return Err(Error::invalid_field(name.as_str(), "A flag is true or false."));
+        return Err(Error::invalid_field(
+            name.as_str(),
+            "A flag is true or false.",
+        ));
     }
     let caller = ctx.caller(&req).await?;
     let input = json!({ "flags": flags });

@@ -60,7 +60,10 @@ fn name<'a>(field: &str, raw: &'a str) -> Result<&'a str, Error> {
     check_text(field, raw)?;
     let name = raw.trim();
     if name.is_empty() || name.chars().count() > 100 || name.contains('\n') {
-        return Err(Error::invalid_field(field, "One line of 1 to 100 characters."));
+        return Err(Error::invalid_field(
+            field,
+            "One line of 1 to 100 characters.",
+        ));
     }
     Ok(name)
 }
@@ -140,11 +143,25 @@ mod tests {
     #[test]
     fn emails_phones_and_dates_are_checked_and_named() {
         assert_eq!(email(" Ann@Example.ORG ").unwrap(), "ann@example.org");
-        for bad in ["", "ann", "ann@", "@example.org", "ann@example", "a b@example.org", "a@b@c.d"] {
+        for bad in [
+            "",
+            "ann",
+            "ann@",
+            "@example.org",
+            "ann@example",
+            "a b@example.org",
+            "a@b@c.d",
+        ] {
             assert_eq!(field(email(bad)), "email", "{bad}");
         }
         assert_eq!(phone("+14155550123").unwrap(), "+14155550123");
-        for bad in ["4155550123", "+0415555", "+1415", "+1415555012345678", "+1-415-555"] {
+        for bad in [
+            "4155550123",
+            "+0415555",
+            "+1415",
+            "+1415555012345678",
+            "+1-415-555",
+        ] {
             assert_eq!(field(phone(bad)), "phone", "{bad}");
         }
         assert!(birth_date("1990-02-28").is_ok());
@@ -159,8 +176,14 @@ mod tests {
     fn additional_clinicians_are_distinct_and_not_the_inviter() {
         let (me, a, b) = (Uuid::new_v4(), Uuid::new_v4(), Uuid::new_v4());
         assert!(check_additional(&[a, b], me).is_ok());
-        assert_eq!(field(check_additional(&[a, me], me)), "additionalTherapistIds[1]");
-        assert_eq!(field(check_additional(&[a, b, a], me)), "additionalTherapistIds[2]");
+        assert_eq!(
+            field(check_additional(&[a, me], me)),
+            "additionalTherapistIds[1]"
+        );
+        assert_eq!(
+            field(check_additional(&[a, b, a], me)),
+            "additionalTherapistIds[2]"
+        );
         assert_eq!(
             field(check_additional(&vec![a; MAX_ADDITIONAL + 1], me)),
             "additionalTherapistIds"
