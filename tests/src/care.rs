@@ -1,6 +1,6 @@
 //! Care-team calls as the web client makes them, and the fixtures they need.
 
-use crate::{Reply, TestDb};
+use crate::{Reply, TestDb, World};
 use http::Method;
 use serde_json::Value;
 use uuid::Uuid;
@@ -24,6 +24,18 @@ impl TestDb {
             body.as_deref(),
         )
         .await
+    }
+
+    /// Clinic A at scale: 5,000 more patients, each in the care of A's three clinicians
+    /// (admin, therapist, `both`), with the all-patients dashboard on.
+    pub async fn big_clinic(&self, w: &World) {
+        self.patients(w.clinic_a, 5_000).await;
+        self.set_flag(w.clinic_a, "allActivePatientsDashboard", true)
+            .await;
+        self.admin
+            .batch_execute("analyze")
+            .await
+            .expect("analyzing the big clinic");
     }
 
     /// Sets a clinic's feature flag directly (fixture).

@@ -56,7 +56,7 @@ async fn pages_follow_the_cursor_in_name_order_and_search_matches_names() {
     .await;
     let admin = w.admin_of_a();
 
-    // Adams, 100%_Real? No: digits sort first. Expected order by (last, first, id):
+    // The order the database itself gives by (last name, first name, id):
     let mut expected: Vec<(String, String, Uuid)> = db
         .admin
         .query(
@@ -97,7 +97,6 @@ async fn pages_follow_the_cursor_in_name_order_and_search_matches_names() {
     let search = |q: &str| {
         let path = format!("{ALL}?search={q}");
         let db = &db;
-        let admin = admin.clone();
         async move { ids(&db.care(&admin, Method::GET, &path, None).await.body) }
     };
     assert_eq!(search("smith").await.len(), 3);
@@ -121,19 +120,11 @@ async fn pages_follow_the_cursor_in_name_order_and_search_matches_names() {
     }
 }
 
-/// 5,000 patients of clinic A, each in the care of A's three clinicians.
-async fn big_clinic(db: &TestDb, w: &World) {
-    db.patients(w.clinic_a, 5_000).await;
-    db.set_flag(w.clinic_a, "allActivePatientsDashboard", true)
-        .await;
-    db.admin.batch_execute("analyze").await.unwrap();
-}
-
 #[tokio::test]
 async fn each_page_of_5000_patients_is_one_statement() {
     let db = TestDb::new().await;
     let w = World::create(&db).await;
-    big_clinic(&db, &w).await;
+    db.big_clinic(&w).await;
     db.admin
         .batch_execute(&format!(
             "create extension if not exists pg_stat_statements;

@@ -1,4 +1,4 @@
-//! `cargo xtask local | token | test` — see README.md.
+//! `cargo xtask local | token | test | bench` — see README.md.
 
 use anyhow::{bail, Context as _, Result};
 use std::{collections::HashMap, process::Command, sync::Arc};
@@ -8,7 +8,8 @@ const USAGE: &str = "usage:
   cargo xtask local [--port 3000]          private PostgreSQL + every function on 127.0.0.1
   cargo xtask migrate                      apply sql/ and policies/ to DATABASE_URL (an admin URL)
   cargo xtask token --org <slug> --as <email> [--ttl <seconds>]
-  cargo xtask test                         fmt, clippy -D warnings, every test";
+  cargo xtask test                         fmt, clippy -D warnings, every test
+  cargo xtask bench [<filter>]             the benchmarks (criterion), against a private PostgreSQL";
 
 fn main() -> Result<()> {
     let args: Vec<String> = std::env::args().skip(1).collect();
@@ -34,6 +35,7 @@ fn main() -> Result<()> {
         }
         Some("migrate") => tokio::runtime::Runtime::new()?.block_on(migrate()),
         Some("test") => test(),
+        Some("bench") => bench(args.get(1).map(String::as_str)),
         _ => bail!("{USAGE}"),
     }
 }
@@ -179,6 +181,20 @@ async fn local(port: u16) -> Result<()> {
         cluster.stop()?;
     }
     println!("stopped");
+    Ok(())
+}
+
+/// The criterion benchmarks in `tests/benches/`, each against its own throwaway cluster.
+fn bench(filter: Option<&str>) -> Result<()> {
+    pg::server_binaries()?;
+    let mut cargo = Command::new(env!("CARGO"));
+    cargo
+        .args(["bench", "-p", "wardline-tests", "--benches", "--"])
+        .args(filter)
+        .current_dir(workspace_root());
+    if !cargo.status().context("running cargo bench")?.success() {
+        bail!("cargo xtask bench failed");
+    }
     Ok(())
 }
 
