@@ -1,5 +1,5 @@
 //! The demo data set of the local stack: two clinics, their clinicians (Dana works in both),
-//! patients and flags. Fixed ids, so tokens minted by `cargo xtask token` stay valid across
+//! patients with their care teams, and flags. Fixed ids, so tokens minted by `cargo xtask token` stay valid across
 //! restarts. Written as data once; the seed SQL and the token identities both read it.
 
 use crate::keys::Identity;
@@ -37,6 +37,8 @@ pub struct Patient {
     pub email: &'static str,
     pub first_name: &'static str,
     pub last_name: &'static str,
+    /// The e-mails of the clinicians in whose care the patient is.
+    pub care_team: &'static [&'static str],
 }
 
 pub const CLINICS: &[Clinic] = &[
@@ -131,6 +133,7 @@ pub const PATIENTS: &[Patient] = &[
         email: "jordan@patients.example",
         first_name: "Jordan",
         last_name: "Lee",
+        care_team: &["sam@maple.example", "dana@wardline.example"],
     },
     Patient {
         id: uuid!("e1000000-0000-4000-8000-000000000002"),
@@ -138,6 +141,7 @@ pub const PATIENTS: &[Patient] = &[
         email: "morgan@patients.example",
         first_name: "Morgan",
         last_name: "Diaz",
+        care_team: &["sam@maple.example"],
     },
     Patient {
         id: uuid!("e1000000-0000-4000-8000-000000000003"),
@@ -145,6 +149,7 @@ pub const PATIENTS: &[Patient] = &[
         email: "casey@patients.example",
         first_name: "Casey",
         last_name: "Nguyen",
+        care_team: &["rio@harbor.example", "dana@wardline.example"],
     },
 ];
 
@@ -261,6 +266,17 @@ pub async fn seed(admin: &Client) -> Result<()> {
                 ],
             )
             .await?;
+        for email in p.care_team {
+            admin
+                .execute(
+                    "insert into app.care_team (org_id, patient_id, clinician_id, assigned_by,
+                                                updated_by)
+                     select $1, $2, c.id, c.id, c.id from app.clinicians c where c.email = $3
+                     on conflict do nothing",
+                    &[&clinic(p.clinic)?.id, &p.id, email],
+                )
+                .await?;
+        }
     }
     for v in SERVICES {
         admin

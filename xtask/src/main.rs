@@ -156,6 +156,20 @@ async fn local(port: u16) -> Result<()> {
         "curl -s -H 'Authorization: Bearer {dana}' \\\n  \
          '{base}/schedule?from=2027-03-01T00:00:00Z&to=2027-03-08T00:00:00Z'\n"
     );
+    println!(
+        "# Care teams: Dana's patients with their clinicians; Avery adds Dana to Morgan's team:"
+    );
+    println!(
+        "curl -s -H 'Authorization: Bearer {dana}' '{base}/v2/doctor/patients/summary?limit=20'"
+    );
+    println!(
+        "curl -s -H 'Authorization: Bearer {avery}' \\\n  \
+         -d '{{\"patientId\": \"{}\", \"targetDoctorId\": \"{}\"}}' \\\n  \
+         {base}/v2/doctor/patients/assign",
+        demo::PATIENTS[1].id,
+        demo::CLINICIANS[1].id
+    );
+    println!("curl -s -H 'Authorization: Bearer {avery}' {base}/api/admin/feature-flags\n");
     println!("# Other identities: cargo xtask token --org harbor --as lee@harbor.example\n");
 
     // hold-cleanup runs every minute in production; here too.
