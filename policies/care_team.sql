@@ -1,7 +1,7 @@
 -- Care teams. Admins read and change every row of the current clinic. A clinician reads the
--- care teams of the patients in their care (or of every patient with
--- allActivePatientsDashboard), adds members to those care teams, and removes only
--- themselves; suspension is an admin's alone. Rows are never deleted: removal is status
+-- care teams of the patients they can see (policies/patients.sql's rule), adds members to
+-- those care teams, and removes only themselves; suspension is an admin's alone. Only active,
+-- approved clinicians of the clinic become active members. Rows are never deleted: removal is status
 -- 'inactive'. These rules hold even if a handler forgets them.
 
 alter table app.care_team enable row level security;
@@ -18,8 +18,9 @@ create policy "clinicians read the care teams of patients in their care" on app.
   using (
     org_id = (select auth.org_id()) and (select auth.app_role()) = 'therapist'
     and (clinician_id = (select auth.uid())
-         or (select app.flag_on('allActivePatientsDashboard'))
-         or patient_id in (select app.my_patients()))
+         or patient_id in (select app.my_patients())
+         or ((select app.flag_on('allActivePatientsDashboard'))
+             and patient_id not in (select app.my_patients('suspended'))))
   );
 
 drop policy if exists "admins and clinicians of the patient add care-team members" on app.care_team;
@@ -28,10 +29,12 @@ create policy "admins and clinicians of the patient add care-team members" on ap
   with check (
     org_id = (select auth.org_id()) and status = 'active'
     and assigned_by = (select auth.uid()) and updated_by = (select auth.uid())
+    and app.is_active_clinician(clinician_id)
     and ((select auth.is_admin())
          or ((select auth.app_role()) = 'therapist'
-             and ((select app.flag_on('allActivePatientsDashboard'))
-                  or patient_id in (select app.my_patients())
+             and (patient_id in (select app.my_patients())
+                  or ((select app.flag_on('allActivePatientsDashboard'))
+                      and patient_id not in (select app.my_patients('suspended')))
                   or app.created_in_this_request(patient_id))))
   );
 
@@ -43,17 +46,20 @@ create policy "admins change care-team members, clinicians leave or re-add colle
     and ((select auth.is_admin())
          or ((select auth.app_role()) = 'therapist' and status <> 'suspended'
              and (clinician_id = (select auth.uid())
-                  or (select app.flag_on('allActivePatientsDashboard'))
-                  or patient_id in (select app.my_patients()))))
+                  or patient_id in (select app.my_patients())
+                  or ((select app.flag_on('allActivePatientsDashboard'))
+                      and patient_id not in (select app.my_patients('suspended'))))))
   )
   with check (
     org_id = (select auth.org_id()) and updated_by = (select auth.uid())
+    and (status <> 'active' or app.is_active_clinician(clinician_id))
     and ((select auth.is_admin())
          or ((select auth.app_role()) = 'therapist'
              and ((clinician_id = (select auth.uid()) and status = 'inactive')
                   or (status = 'active'
-                      and ((select app.flag_on('allActivePatientsDashboard'))
-                           or patient_id in (select app.my_patients()))))))
+                      and (patient_id in (select app.my_patients())
+                           or ((select app.flag_on('allActivePatientsDashboard'))
+                               and patient_id not in (select app.my_patients('suspended'))))))))
   );
 
 drop policy if exists "definer helpers read every care team" on app.care_team;

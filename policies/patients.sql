@@ -1,7 +1,8 @@
 -- Patients: who sees which patient (issue 4). An admin sees every live patient of the current
 -- clinic; a clinician the live patients whose care team they are active in, or all of them
--- when the clinic has allActivePatientsDashboard; a patient only themselves. Suspended and
--- inactive care-team rows give nothing. Soft-deleted rows are gone for everyone.
+-- when the clinic has allActivePatientsDashboard (except those they are suspended from); a
+-- patient only themselves. Suspended and inactive care-team rows give nothing. Soft-deleted
+-- rows are gone for everyone.
 
 alter table app.patients enable row level security;
 alter table app.patients force row level security;
@@ -17,7 +18,9 @@ create policy "clinicians read the live patients in their care" on app.patients
   using (
     org_id = (select auth.org_id()) and deleted_at is null
     and (select auth.app_role()) = 'therapist'
-    and ((select app.flag_on('allActivePatientsDashboard')) or id in (select app.my_patients()))
+    and (id in (select app.my_patients())
+         or ((select app.flag_on('allActivePatientsDashboard'))
+             and id not in (select app.my_patients('suspended'))))
   );
 
 drop policy if exists "patients read themselves" on app.patients;

@@ -44,12 +44,28 @@ create or replace function app.iso(t timestamptz) returns text
 language sql stable
 as $$ select to_char(t at time zone 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS"Z"') $$;
 
--- Whether the caller's current clinic has `flag` on. Inlinable; policies call it wrapped in
--- (select …) so it runs once per statement.
+-- The flags an admin may set, with their defaults: the one list of them.
+create or replace function app.feature_flag_defaults() returns jsonb
+language sql immutable
+as $$ select '{"therapistPatientAssignment": false, "allActivePatientsDashboard": false}'::jsonb $$;
+
+-- Every known flag's value, from a clinic's stored flags over the defaults.
+create or replace function app.known_flags(stored jsonb) returns jsonb
+language sql immutable
+as $$
+  select app.feature_flag_defaults() || coalesce((
+    select jsonb_object_agg(f.key, f.value) from jsonb_each(stored) f
+    where app.feature_flag_defaults() ? f.key), '{}')
+$$;
+grant execute on function app.feature_flag_defaults(), app.known_flags(jsonb) to app_user;
+
+-- Whether the caller's current clinic has `flag` on. Policies call it wrapped in (select …)
+-- so it runs once per statement.
 create or replace function app.flag_on(flag text) returns boolean
 language sql stable
 as $$
-  select coalesce((select c.feature_flags -> flag = 'true'::jsonb
+  select coalesce((select coalesce(c.feature_flags -> flag, app.feature_flag_defaults() -> flag)
+                          = 'true'::jsonb
                    from app.clinics c where c.id = (select auth.org_id())), false)
 $$;
 grant execute on function app.flag_on(text) to app_user, app_service;
@@ -64,16 +80,18 @@ begin
 end
 $$;
 
--- The patients the caller is an active care-team member of, in the current clinic.
--- SECURITY DEFINER (as wardline_auth) so that the patients policy can ask it without reading
--- app.care_team under that table's own policies, which ask about patients in turn. Policies
--- use it as `id in (select app.my_patients())`: one call per statement, then a hash lookup.
-create or replace function app.my_patients() returns setof uuid
+-- The patients whose care team the caller is a member of with this status (active by
+-- default; suspended ones are hidden even from the all-patients dashboard), in the current
+-- clinic. SECURITY DEFINER (as wardline_auth) so that the patients policy can ask it without
+-- reading app.care_team under that table's own policies, which ask about patients in turn.
+-- Policies use it as `id in (select app.my_patients())`: one call per statement, then a hash
+-- lookup.
+create or replace function app.my_patients(with_status text default 'active') returns setof uuid
 language sql stable security definer
 set search_path = pg_catalog, pg_temp
 as $$
   select t.patient_id from app.care_team t
-  where t.org_id = auth.org_id() and t.clinician_id = auth.uid() and t.status = 'active'
+  where t.org_id = auth.org_id() and t.clinician_id = auth.uid() and t.status = with_status
 $$;
 
 -- Whether the caller created this patient in the current transaction: the invite puts its new
@@ -89,9 +107,9 @@ as $$
       and p.created_at = now())
 $$;
 
-grant execute on function app.my_patients(), app.created_in_this_request(uuid) to app_user;
+grant execute on function app.my_patients(text), app.created_in_this_request(uuid) to app_user;
 grant create on schema app to wardline_auth;
-alter function app.my_patients() owner to wardline_auth;
+alter function app.my_patients(text) owner to wardline_auth;
 alter function app.created_in_this_request(uuid) owner to wardline_auth;
 revoke create on schema app from wardline_auth;
 
@@ -133,12 +151,6 @@ create index outbox_pending_idx on app.outbox (created_at) where status = 'pendi
 grant insert (id, org_id, kind, channel, recipient, payload, created_by) on app.outbox to app_user;
 grant select, update (status, attempts, sent_at, payload) on app.outbox to app_service;
 
--- The flags an admin may set, with their defaults.
-create or replace function app.feature_flag_defaults() returns jsonb
-language sql immutable
-as $$ select '{"therapistPatientAssignment": false, "allActivePatientsDashboard": false}'::jsonb $$;
-grant execute on function app.feature_flag_defaults() to app_user;
-
 -- A care-team row as the API shows it.
 create or replace function app.care_team_json(
   patient uuid, clinician uuid, status text, notes text, assigned_by uuid,
@@ -152,6 +164,18 @@ as $$
 $$;
 grant execute on function app.care_team_json(uuid, uuid, text, text, uuid, timestamptz, boolean)
   to app_user;
+
+-- Whether `clinician` is an active, approved clinician (therapist or prescriber) of the
+-- current clinic: who may be on a care team. The care-team policies ask it too.
+create or replace function app.is_active_clinician(clinician uuid) returns boolean
+language sql stable
+as $$
+  select exists (
+    select 1 from app.clinic_memberships m
+    where m.org_id = (select auth.org_id()) and m.clinician_id = clinician
+      and m.active and m.approved and m.kind in ('therapist', 'prescriber'))
+$$;
+grant execute on function app.is_active_clinician(uuid) to app_user;
 
 -- 422 naming `field` unless `clinician` is an active, approved clinician of the current clinic.
 -- Memberships of other clinics are invisible, so "elsewhere" and "nowhere" read the same.
@@ -254,9 +278,12 @@ begin
     perform api.fail(404, 'care_team_member_not_found',
       'This clinician is not on a care team of this patient visible to you.', 'therapistId');
   end if;
-  if r.status = 'suspended' and not (select auth.is_admin()) then
-    perform api.fail(403, 'care_team_member_suspended',
-      'A suspended care-team member is changed only by an admin.', 'therapistId');
+  if wanted = 'active' then
+    if not exists (select 1 from app.patients p where p.id = patient) then
+      perform api.fail(404, 'patient_not_found', 'No live patient with this id is visible to you.',
+        'patientId');
+    end if;
+    perform app.require_clinician(clinician, 'therapistId');
   end if;
   update app.care_team t
   set status = wanted, updated_by = (select auth.uid()), updated_at = now()
@@ -268,8 +295,13 @@ begin
                                      else 'care_team.activate' end,
       'patient', patient::text, 'success', jsonb_build_object('therapistId', clinician));
   else
+    -- Unchanged: already so, or (the policies hiding it) suspended, perhaps a moment ago.
     select t.status, t.notes, t.assigned_by, t.assigned_at, false as changed into r
     from app.care_team t where t.patient_id = patient and t.clinician_id = clinician;
+    if r.status <> wanted then
+      perform api.fail(409, 'care_team_member_suspended',
+        'A suspended care-team member is changed only by an admin.', 'therapistId');
+    end if;
   end if;
   return app.care_team_json(patient, clinician, r.status, r.notes, r.assigned_by,
                             r.assigned_at, r.changed);
@@ -355,7 +387,11 @@ as $$
                         'id', c.id, 'firstName', c.first_name, 'lastName', c.last_name)
                         order by c.last_name, c.first_name, c.id), '[]'::jsonb),
                       'isConnectedToMe', coalesce(bool_or(c.id = (select auth.uid())), false))
-             from app.care_team t join app.clinicians c on c.id = t.clinician_id
+             from app.care_team t
+             join app.clinic_memberships m
+               on m.org_id = t.org_id and m.clinician_id = t.clinician_id
+              and m.active and m.approved
+             join app.clinicians c on c.id = t.clinician_id
              where t.patient_id = x.id and t.status = 'active')
            else '{}'::jsonb end as body
     from numbered x
@@ -375,21 +411,28 @@ $$;
 grant execute on function app.patients_page(text, integer, uuid, text, boolean) to app_user;
 
 -- POST /v2/doctor/patients/invite. input: {firstName, lastName, email, phone?, dateOfBirth?,
--- additionalTherapistIds[], token}. Creates the
+-- additionalTherapistIds[], patientId, tokenHash (hex SHA-256), sealedToken}. Creates the
 -- patient, the inviter's relationship (when the inviter is a clinician here), one per
 -- additional clinician, the invite and its outbox message — all or nothing.
 create or replace function api.invite_patient(claims jsonb, input jsonb) returns jsonb
 language plpgsql
 as $$
 declare
-  patient uuid := gen_random_uuid();
-  additional uuid[] := array(select jsonb_array_elements_text(input -> 'additionalTherapistIds')::uuid);
+  patient uuid := (input ->> 'patientId')::uuid;
+  additional uuid[];
   team uuid[] := '{}';
   expires timestamptz := now() + interval '72 hours';
   i integer;
 begin
   perform auth.begin_request(claims);
   perform api.require_role('therapist', 'admin', 'super_admin');
+  -- Each clinician once, never the inviter (who joins anyway), in the order given.
+  additional := array(
+    select id from (
+      select min(n) as n, e::uuid as id
+      from jsonb_array_elements_text(input -> 'additionalTherapistIds') with ordinality as a (e, n)
+      group by e::uuid) d
+    where id <> (select auth.uid()) order by n);
   if cardinality(additional) > 0 then
     perform api.require_flag('therapistPatientAssignment');
   end if;
@@ -406,9 +449,7 @@ begin
     perform api.fail(409, 'patient_exists',
       'This clinic already has a patient with this e-mail address.', 'email');
   end;
-  if exists (select 1 from app.clinic_memberships m
-             where m.org_id = (select auth.org_id()) and m.clinician_id = (select auth.uid())
-               and m.active and m.approved and m.kind in ('therapist', 'prescriber')) then
+  if app.is_active_clinician((select auth.uid())) then
     team := array[(select auth.uid())];
   end if;
   team := team || additional;
@@ -416,15 +457,18 @@ begin
   select (select auth.org_id()), patient, c, (select auth.uid()), (select auth.uid())
   from unnest(team) c;
   insert into app.patient_invites (org_id, patient_id, token_hash, expires_at, created_by)
-  values ((select auth.org_id()), patient, sha256(convert_to(input ->> 'token', 'UTF8')), expires,
+  values ((select auth.org_id()), patient, decode(input ->> 'tokenHash', 'hex'), expires,
           (select auth.uid()));
   insert into app.outbox (org_id, kind, channel, recipient, payload, created_by)
   values ((select auth.org_id()), 'patient_invite', 'email', input ->> 'email',
-          jsonb_build_object('patientId', patient, 'token', input ->> 'token',
+          jsonb_build_object('patientId', patient, 'sealedToken', input -> 'sealedToken',
                              'expiresAt', app.iso(expires)),
           (select auth.uid()));
   perform audit.record('patient.invite', 'patient', patient::text, 'success',
                        jsonb_build_object('careTeam', to_jsonb(team)));
+  perform audit.record('care_team.assign', 'patient', patient::text, 'success',
+                       jsonb_build_object('therapistId', c))
+  from unnest(team) c;
   return jsonb_build_object(
     'patient', jsonb_strip_nulls(jsonb_build_object(
       'id', patient, 'firstName', input ->> 'firstName', 'lastName', input ->> 'lastName',
@@ -443,10 +487,8 @@ as $$
 begin
   perform auth.begin_request(claims);
   perform api.require_role('admin', 'super_admin');
-  return app.feature_flag_defaults() || coalesce((
-    select jsonb_object_agg(f.key, f.value)
-    from app.clinics c, jsonb_each(c.feature_flags) f
-    where c.id = (select auth.org_id()) and app.feature_flag_defaults() ? f.key), '{}');
+  return (select app.known_flags(c.feature_flags) from app.clinics c
+          where c.id = (select auth.org_id()));
 end
 $$;
 grant execute on function api.feature_flags(jsonb, jsonb) to wardline_authenticator;
@@ -473,17 +515,14 @@ begin
   for update;
   select coalesce(jsonb_object_agg(f.key, f.value), '{}') into changed
   from jsonb_each(input -> 'flags') f
-  where (app.feature_flag_defaults() || before) -> f.key is distinct from f.value;
+  where app.known_flags(before) -> f.key is distinct from f.value;
   if changed <> '{}' then
     update app.clinics c set feature_flags = c.feature_flags || changed
     where c.id = (select auth.org_id());
     perform audit.record('clinic.feature_flags.update', 'clinic', (select auth.org_id())::text,
                          'success', jsonb_build_object('changed', changed));
   end if;
-  return app.feature_flag_defaults() || coalesce((
-    select jsonb_object_agg(f.key, f.value)
-    from jsonb_each(before || changed) f
-    where app.feature_flag_defaults() ? f.key), '{}');
+  return app.known_flags(before || changed);
 end
 $$;
 grant execute on function api.update_feature_flags(jsonb, jsonb) to wardline_authenticator;

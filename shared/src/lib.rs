@@ -52,6 +52,17 @@ impl Context {
         Ok(Context::new(config)?)
     }
 
+    /// The keyring that seals data at rest (`WARDLINE_NOTES_KEYS`); a 503 where none is
+    /// configured, so nothing is ever stored unsealed.
+    pub fn sealing_keys(&self) -> Result<&sealed::Keyring, Error> {
+        self.config.notes_keys.as_ref().ok_or_else(|| {
+            Error::unavailable(
+                "sealing_unavailable",
+                "Sealing keys (WARDLINE_NOTES_KEYS) are not configured on this deployment.",
+            )
+        })
+    }
+
     /// The caller of a request, verified.
     pub async fn caller(&self, request: &http::Incoming) -> Result<auth::Claims, Error> {
         self.auth

@@ -1,4 +1,5 @@
-//! Text sealed at rest with AES-256-GCM (session notes). The keyring comes from configuration;
+//! Text sealed at rest with AES-256-GCM (session notes, invite tokens awaiting delivery). The
+//! keyring comes from configuration;
 //! the first key seals, every key opens, and each sealed value carries its key id, so keys can
 //! rotate without rewriting old rows. The associated data binds a value to the row it was
 //! written for: a ciphertext copied to another session or clinic does not open.
@@ -10,6 +11,7 @@ use aes_gcm::{
     Aes256Gcm, Nonce,
 };
 use base64::{engine::general_purpose::STANDARD, Engine};
+use serde_json::{json, Value};
 
 /// A sealed value as stored: key id, 96-bit nonce and ciphertext (with its tag).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -17,6 +19,32 @@ pub struct Sealed {
     pub key_id: String,
     pub nonce: Vec<u8>,
     pub ciphertext: Vec<u8>,
+}
+
+impl Sealed {
+    /// As the database functions take and give it: `{keyId, nonce, ciphertext}`, base64.
+    pub fn to_json(&self) -> Value {
+        json!({
+            "keyId": self.key_id,
+            "nonce": STANDARD.encode(&self.nonce),
+            "ciphertext": STANDARD.encode(&self.ciphertext),
+        })
+    }
+
+    /// The inverse of [`Sealed::to_json`]; stored data that does not fit is a 500.
+    pub fn from_json(value: &Value) -> Result<Sealed, Error> {
+        let text = |name: &str| value.get(name).and_then(Value::as_str).unwrap_or_default();
+        let bytes = |name: &str| {
+            STANDARD
+                .decode(text(name))
+                .map_err(|_| Error::internal(format!("sealed value: {name} is not base64")))
+        };
+        Ok(Sealed {
+            key_id: text("keyId").to_owned(),
+            nonce: bytes("nonce")?,
+            ciphertext: bytes("ciphertext")?,
+        })
+    }
 }
 
 /// The configured keys, built once per container.
@@ -99,7 +127,9 @@ impl Keyring {
             .iter()
             .find(|(id, _)| *id == sealed.key_id)
             .map(|(_, cipher)| cipher)
-            .ok_or_else(|| Error::internal(format!("no key {:?} to open notes", sealed.key_id)))?;
+            .ok_or_else(|| {
+                Error::internal(format!("no key {:?} to open a sealed value", sealed.key_id))
+            })?;
         let nonce: [u8; 12] = sealed
             .nonce
             .as_slice()

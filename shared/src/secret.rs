@@ -1,15 +1,22 @@
 //! Bearer secrets Wardline hands out (invite links, and later portal refresh tokens): 256 bits
 //! from the operating system's CSPRNG, base64url without padding. The database keeps only their
-//! SHA-256 (`sha256(convert_to(token, 'UTF8'))`), so a leaked table grants nothing.
+//! SHA-256, computed here so the token never reaches it (nor its statement logs); SQL that
+//! checks a presented token computes the same `sha256(convert_to(token, 'UTF8'))`.
 
 use aes_gcm::aead::{rand_core::RngCore, OsRng};
 use base64::{engine::general_purpose::URL_SAFE_NO_PAD, Engine};
+use sha2::{Digest, Sha256};
 
 /// A new random token: 43 URL-safe characters.
 pub fn token() -> String {
     let mut bytes = [0u8; 32];
     OsRng.fill_bytes(&mut bytes);
     URL_SAFE_NO_PAD.encode(bytes)
+}
+
+/// The SHA-256 of a token, hex-encoded: what the database stores.
+pub fn digest(token: &str) -> String {
+    hex::encode(Sha256::digest(token.as_bytes()))
 }
 
 #[cfg(test)]
@@ -24,5 +31,9 @@ mod tests {
             .bytes()
             .all(|c| c.is_ascii_alphanumeric() || c == b'-' || c == b'_'));
         assert_ne!(a, b);
+        assert_eq!(
+            digest("abc"),
+            "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"
+        );
     }
 }

@@ -142,7 +142,7 @@ async fn assign_self_and_others_reactivate_repeat_unassign_and_suspend() {
     .await
     .assert_problem(403, "forbidden");
 
-    // The admin suspends; a suspended member cannot re-add or remove themselves.
+    // The admin suspends.
     let suspended = db
         .care(
             &admin,
@@ -153,12 +153,23 @@ async fn assign_self_and_others_reactivate_repeat_unassign_and_suspend() {
         .await;
     assert_eq!(suspended.status, 200, "{suspended:?}");
     assert_eq!(suspended.body["status"], "suspended");
+    // Suspension hides the patient from them, even on the dashboard…
     db.care(&me, Method::POST, ASSIGN, Some(&json!({"patientId": p})))
         .await
-        .assert_problem(409, "care_team_member_suspended");
+        .assert_problem(422, "patient_not_found");
+    // …assigning does not lift it (PATCH does)…
+    db.care(
+        &admin,
+        Method::POST,
+        ASSIGN,
+        Some(&json!({"patientId": p, "targetDoctorId": w.therapist_a})),
+    )
+    .await
+    .assert_problem(409, "care_team_member_suspended");
+    // …and they cannot leave on their own.
     db.care(&me, Method::DELETE, &member_path(p, w.therapist_a), None)
         .await
-        .assert_problem(403, "care_team_member_suspended");
+        .assert_problem(409, "care_team_member_suspended");
     assert_eq!(
         db.care_team_row(p, w.therapist_a).await.map(|r| r.0),
         Some("suspended".into())
@@ -296,6 +307,31 @@ async fn bad_targets_and_foreign_patients_are_4xx_and_write_nothing() {
     )
     .await
     .assert_problem(422, "patient_not_found");
+
+    // An admin cannot reactivate a member who no longer works here.
+    db.admin
+        .execute(
+            "insert into app.care_team (org_id, patient_id, clinician_id, status, assigned_by,
+                                        updated_by)
+             values ($1, $2, $3, 'inactive', $4, $4)",
+            &[&w.clinic_a, &w.patient_a, &inactive, &w.admin_a],
+        )
+        .await
+        .unwrap();
+    let reply = db
+        .care(
+            &admin,
+            Method::PATCH,
+            &member_path(w.patient_a, inactive),
+            Some(&json!({"status": "active"})),
+        )
+        .await;
+    reply.assert_problem(422, "clinician_inactive");
+    assert_eq!(
+        db.care_team_row(w.patient_a, inactive).await.map(|r| r.0),
+        Some("inactive".into())
+    );
+    let before = before + 1;
 
     assert_eq!(care_team_rows(&db).await, before, "nothing was written");
     assert_eq!(db.audit_count(w.clinic_a, "care_team.assign").await, 0);
@@ -494,15 +530,31 @@ async fn who_sees_which_patient_in_sql_as_app_user() {
             "{status}"
         );
     }
-    // The dashboard flag shows the whole clinic, and nothing of another.
+    // The dashboard flag shows the whole clinic, and nothing of another — except the patients
+    // one is suspended from.
     db.set_flag(w.clinic_a, "allActivePatientsDashboard", true)
         .await;
     assert_eq!(
         visible(&mut user, w.therapist_of_a()).await,
         sorted(vec![w.patient_a, p])
     );
+    db.admin
+        .execute(
+            "update app.care_team set status = 'suspended' where clinician_id = $1",
+            &[&w.therapist_a],
+        )
+        .await
+        .unwrap();
+    assert_eq!(visible(&mut user, w.therapist_of_a()).await, vec![p]);
     db.set_flag(w.clinic_a, "allActivePatientsDashboard", false)
         .await;
+    db.admin
+        .execute(
+            "update app.care_team set status = 'inactive' where clinician_id = $1",
+            &[&w.therapist_a],
+        )
+        .await
+        .unwrap();
 
     // A handler bug cannot widen access: the policies refuse the writes themselves.
     let me = w.therapist_of_a();

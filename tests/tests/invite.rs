@@ -1,8 +1,11 @@
 //! Inviting a patient with a care team (all or nothing), and the clinic's feature flags.
 
+use assign::invite::invite_context;
 use http::Method;
 use serde_json::{json, Value};
+use sha2::{Digest, Sha256};
 use uuid::Uuid;
+use wardline_shared::sealed::Sealed;
 use wardline_tests::{TestDb, World};
 
 const INVITE: &str = "/v2/doctor/patients/invite";
@@ -100,11 +103,12 @@ async fn an_invite_creates_the_patient_the_care_team_a_hashed_token_and_a_messag
             Some(("active".into(), w.therapist_a))
         );
     }
-    // The invite keeps only the token's hash; the queued message carries the token.
+    // The invite keeps only the token's hash; the queued message carries the token sealed to
+    // this clinic and patient, so neither table holds it in the clear.
     let row = db
         .admin
         .query_one(
-            "select o.recipient, o.payload, i.token_hash = sha256(convert_to(o.payload ->> 'token', 'UTF8')),
+            "select o.recipient, o.payload, i.token_hash,
                     i.expires_at - i.created_at = interval '72 hours', i.used_at is null
              from app.patient_invites i join app.outbox o on o.payload ->> 'patientId' = i.patient_id::text
              where i.patient_id = $1",
@@ -114,11 +118,25 @@ async fn an_invite_creates_the_patient_the_care_team_a_hashed_token_and_a_messag
         .unwrap();
     assert_eq!(row.get::<_, String>(0), "ivy@test.example");
     let payload: Value = row.get(1);
-    assert_eq!(payload["token"].as_str().unwrap().len(), 43);
-    assert!(row.get::<_, bool>(2), "stored hash is the token's SHA-256");
+    let sealed = Sealed::from_json(&payload["sealedToken"]).unwrap();
+    let keys = db.ctx.sealing_keys().unwrap();
+    let context = invite_context(&w.clinic_a.to_string(), &patient.to_string());
+    let token = keys.open(&context, &sealed).unwrap();
+    assert_eq!(token.len(), 43);
+    assert!(!payload.to_string().contains(&token), "{payload}");
+    assert_eq!(
+        row.get::<_, Vec<u8>>(2),
+        Sha256::digest(token.as_bytes()).to_vec()
+    );
+    let elsewhere = invite_context(&w.clinic_b.to_string(), &patient.to_string());
+    assert!(
+        keys.open(&elsewhere, &sealed).is_err(),
+        "bound to its clinic"
+    );
     assert!(row.get::<_, bool>(3), "expires in 72 hours");
     assert!(row.get::<_, bool>(4), "unused");
     assert_eq!(db.audit_count(w.clinic_a, "patient.invite").await, 1);
+    assert_eq!(db.audit_count(w.clinic_a, "care_team.assign").await, 4);
 
     // The inviter now has the patient in their care.
     let summary = db

@@ -228,7 +228,12 @@ async fn each_page_of_5000_patients_is_one_statement() {
     // …and the page itself is one statement, run once per request.
     let page_runs: i64 = statements
         .iter()
-        .filter(|(q, _)| q.contains("from app.care_team t join app.clinicians c"))
+        .filter(|(q, _)| {
+            q.split_whitespace()
+                .collect::<Vec<_>>()
+                .join(" ")
+                .contains("from app.care_team t join app.clinic_memberships m")
+        })
         .map(|(_, n)| n)
         .sum();
     assert_eq!(page_runs, requests, "{report}");

@@ -3,8 +3,9 @@
 //! invite that expires in 72 hours and its e-mail queued in the outbox. All or nothing: one
 //! clinician who cannot be added is a 422 naming them, and nothing is created. Adding
 //! clinicians needs `therapistPatientAssignment`. Answers 201
-//! `{patient, careTeam: [clinician ids], inviteExpiresAt}`; the token itself goes only into
-//! the invite message.
+//! `{patient, careTeam: [clinician ids], inviteExpiresAt}`. The token is never answered or
+//! stored in the clear: the invite keeps its SHA-256, and the queued message carries it sealed
+//! (`shared::sealed`, bound to the clinic and patient) for message-sender to open.
 
 use chrono::{Datelike, NaiveDate, Utc};
 use serde::Deserialize;
@@ -42,18 +43,31 @@ pub async fn invite(ctx: &Context, req: Incoming) -> Result<Reply, Error> {
     let phone = body.phone.as_deref().map(phone).transpose()?;
     let date_of_birth = body.date_of_birth.as_deref().map(birth_date).transpose()?;
     let additional = body.additional_therapist_ids.unwrap_or_default();
+    let keys = ctx.sealing_keys()?;
     let caller = ctx.caller(&req).await?;
     check_additional(&additional, caller.sub)?;
+    let patient = Uuid::new_v4();
+    let token = secret::token();
+    let org = caller.org_id.map(|o| o.to_string()).unwrap_or_default();
+    let sealed = keys.seal(&invite_context(&org, &patient.to_string()), &token)?;
     let input = json!({
+        "patientId": patient,
         "firstName": first_name,
         "lastName": last_name,
         "email": email,
         "phone": phone,
         "dateOfBirth": date_of_birth,
         "additionalTherapistIds": additional,
-        "token": secret::token(),
+        "tokenHash": secret::digest(&token),
+        "sealedToken": sealed.to_json(),
     });
     Ok(Reply::created(ctx.db.call(INVITE, &caller, &input).await?))
+}
+
+/// What an invite token is sealed to: its clinic and patient. message-sender opens it with the
+/// same context.
+pub fn invite_context(org: &str, patient: &str) -> String {
+    format!("invite-token:{org}:{patient}")
 }
 
 fn name<'a>(field: &str, raw: &'a str) -> Result<&'a str, Error> {

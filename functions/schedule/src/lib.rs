@@ -3,7 +3,6 @@
 //! their own booked sessions without notes). Notes are sealed here with AES-256-GCM before they
 //! reach the database and opened here after; the database never sees their text.
 
-use base64::{engine::general_purpose::STANDARD, Engine};
 use chrono::{DateTime, Datelike, Duration, Utc};
 use http::Method;
 use serde::Deserialize;
@@ -16,7 +15,7 @@ use wardline_shared::{
     handler,
     http::{Function, Incoming, Reply, Route},
     operation,
-    sealed::{Keyring, Sealed},
+    sealed::Sealed,
     Context, Error,
 };
 
@@ -101,27 +100,19 @@ fn instant(field: &str, raw: &str) -> Result<DateTime<Utc>, Error> {
 
 /// Replaces a session's `sealedNotes` with `notes` and `notesUpdatedAt`.
 fn open_notes(ctx: &Context, caller: &Claims, session: &mut Value) -> Result<(), Error> {
-    let Some(Value::Object(sealed)) = session
+    let Some(sealed) = session
         .as_object_mut()
         .and_then(|s| s.remove("sealedNotes"))
     else {
         return Ok(());
     };
-    let text = |name: &str| sealed.get(name).and_then(Value::as_str).unwrap_or_default();
-    let bytes = |name: &str| {
-        STANDARD
-            .decode(text(name))
-            .map_err(|_| Error::internal(format!("stored notes: {name} is not base64")))
-    };
-    let stored = Sealed {
-        key_id: text("keyId").to_owned(),
-        nonce: bytes("nonce")?,
-        ciphertext: bytes("ciphertext")?,
-    };
+    let stored = Sealed::from_json(&sealed)?;
     let id = session["id"].as_str().unwrap_or_default().to_owned();
-    let notes = keyring(ctx)?.open(&notes_context(caller, &id), &stored)?;
+    let notes = ctx
+        .sealing_keys()?
+        .open(&notes_context(caller, &id), &stored)?;
     session["notes"] = json!(notes);
-    session["notesUpdatedAt"] = json!(text("updatedAt"));
+    session["notesUpdatedAt"] = sealed["updatedAt"].clone();
     Ok(())
 }
 
@@ -129,15 +120,6 @@ fn open_notes(ctx: &Context, caller: &Claims, session: &mut Value) -> Result<(),
 fn notes_context(caller: &Claims, session_id: &str) -> String {
     let org = caller.org_id.map(|o| o.to_string()).unwrap_or_default();
     format!("session-notes:{org}:{session_id}")
-}
-
-fn keyring(ctx: &Context) -> Result<&Keyring, Error> {
-    ctx.config.notes_keys.as_ref().ok_or_else(|| {
-        Error::unavailable(
-            "notes_unavailable",
-            "Session notes are not configured on this deployment.",
-        )
-    })
 }
 
 fn session_id(req: &Incoming) -> Result<Uuid, Error> {
@@ -187,14 +169,11 @@ async fn save_notes(ctx: &Context, req: Incoming) -> Result<Reply, Error> {
         ));
     }
     check_text("notes", &body.notes)?;
-    let keys = keyring(ctx)?;
+    let keys = ctx.sealing_keys()?;
     let caller = ctx.caller(&req).await?;
-    let sealed = keys.seal(&notes_context(&caller, &id.to_string()), &body.notes)?;
-    let input = json!({
-        "sessionId": id,
-        "keyId": sealed.key_id,
-        "nonce": STANDARD.encode(&sealed.nonce),
-        "ciphertext": STANDARD.encode(&sealed.ciphertext),
-    });
+    let mut input = keys
+        .seal(&notes_context(&caller, &id.to_string()), &body.notes)?
+        .to_json();
+    input["sessionId"] = json!(id);
     Ok(Reply::ok(ctx.db.call(SAVE_NOTES, &caller, &input).await?))
 }
