@@ -485,6 +485,18 @@ pub async fn as_user(
     result
 }
 
+/// The uuids `sql` (one column) returns for `who` as app_user, sorted.
+pub async fn ids_as(client: &mut Client, who: &Identity, sql: &str) -> Vec<Uuid> {
+    let mut ids: Vec<Uuid> = as_user(client, who, sql, &[])
+        .await
+        .unwrap_or_else(|e| panic!("{sql}: {e}"))
+        .iter()
+        .map(|r| r.get(0))
+        .collect();
+    ids.sort();
+    ids
+}
+
 /// The canonical claims `auth.begin_request` receives for `who`.
 pub fn claims_json(who: &Identity) -> Value {
     json!({

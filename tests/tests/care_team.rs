@@ -31,14 +31,7 @@ async fn visible(
     user: &mut tokio_postgres::Client,
     who: wardline_tests::keys::Identity,
 ) -> Vec<Uuid> {
-    let mut ids: Vec<Uuid> = as_user(user, &who, "select id from app.patients", &[])
-        .await
-        .unwrap()
-        .iter()
-        .map(|r| r.get(0))
-        .collect();
-    ids.sort();
-    ids
+    wardline_tests::ids_as(user, &who, "select id from app.patients").await
 }
 
 async fn care_team_rows(db: &TestDb) -> i64 {

@@ -343,14 +343,7 @@ async fn visible_to(
     user: &mut tokio_postgres::Client,
     who: wardline_tests::keys::Identity,
 ) -> Vec<Uuid> {
-    let mut ids: Vec<Uuid> = as_user(user, &who, "select id from app.sessions", &[])
-        .await
-        .unwrap()
-        .iter()
-        .map(|r| r.get(0))
-        .collect();
-    ids.sort();
-    ids
+    wardline_tests::ids_as(user, &who, "select id from app.sessions").await
 }
 
 #[tokio::test]
