@@ -18,9 +18,9 @@ create policy "clinicians read the care teams of patients in their care" on app.
   using (
     org_id = (select auth.org_id()) and (select auth.app_role()) = 'therapist'
     and (clinician_id = (select auth.uid())
-         or patient_id in (select app.my_patients())
          or ((select app.flag_on('allActivePatientsDashboard'))
-             and patient_id not in (select app.my_patients('suspended'))))
+             and patient_id not in (select app.my_patients('suspended')))
+         or patient_id in (select app.my_patients()))
   );
 
 drop policy if exists "admins and clinicians of the patient add care-team members" on app.care_team;
@@ -32,9 +32,9 @@ create policy "admins and clinicians of the patient add care-team members" on ap
     and app.is_active_clinician(clinician_id)
     and ((select auth.is_admin())
          or ((select auth.app_role()) = 'therapist'
-             and (patient_id in (select app.my_patients())
-                  or ((select app.flag_on('allActivePatientsDashboard'))
+             and (((select app.flag_on('allActivePatientsDashboard'))
                       and patient_id not in (select app.my_patients('suspended')))
+                  or patient_id in (select app.my_patients())
                   or app.created_in_this_request(patient_id))))
   );
 
@@ -46,9 +46,9 @@ create policy "admins change care-team members, clinicians leave or re-add colle
     and ((select auth.is_admin())
          or ((select auth.app_role()) = 'therapist' and status <> 'suspended'
              and (clinician_id = (select auth.uid())
-                  or patient_id in (select app.my_patients())
                   or ((select app.flag_on('allActivePatientsDashboard'))
-                      and patient_id not in (select app.my_patients('suspended'))))))
+                      and patient_id not in (select app.my_patients('suspended')))
+                  or patient_id in (select app.my_patients()))))
   )
   with check (
     org_id = (select auth.org_id()) and updated_by = (select auth.uid())
@@ -57,9 +57,9 @@ create policy "admins change care-team members, clinicians leave or re-add colle
          or ((select auth.app_role()) = 'therapist'
              and ((clinician_id = (select auth.uid()) and status = 'inactive')
                   or (status = 'active'
-                      and (patient_id in (select app.my_patients())
-                           or ((select app.flag_on('allActivePatientsDashboard'))
-                               and patient_id not in (select app.my_patients('suspended'))))))))
+                      and (((select app.flag_on('allActivePatientsDashboard'))
+                               and patient_id not in (select app.my_patients('suspended')))
+                           or patient_id in (select app.my_patients()))))))
   );
 
 drop policy if exists "definer helpers read every care team" on app.care_team;

@@ -18,9 +18,9 @@ create policy "clinicians read the live patients in their care" on app.patients
   using (
     org_id = (select auth.org_id()) and deleted_at is null
     and (select auth.app_role()) = 'therapist'
-    and (id in (select app.my_patients())
-         or ((select app.flag_on('allActivePatientsDashboard'))
-             and id not in (select app.my_patients('suspended'))))
+    and (((select app.flag_on('allActivePatientsDashboard'))
+             and id not in (select app.my_patients('suspended')))
+         or id in (select app.my_patients()))
   );
 
 drop policy if exists "patients read themselves" on app.patients;
