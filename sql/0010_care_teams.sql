@@ -59,6 +59,14 @@ as $$
 $$;
 grant execute on function app.feature_flag_defaults(), app.known_flags(jsonb) to app_user;
 
+-- A flag is true or false, whoever writes it.
+create or replace function app.flags_are_booleans(flags jsonb) returns boolean
+language sql immutable
+as $$ select coalesce(bool_and(jsonb_typeof(f.value) = 'boolean'), true) from jsonb_each(flags) f $$;
+grant execute on function app.flags_are_booleans(jsonb) to app_user;
+alter table app.clinics add constraint clinics_flags_are_booleans
+  check (app.flags_are_booleans(feature_flags));
+
 -- Whether the caller's current clinic has `flag` on. Policies call it wrapped in (select …)
 -- so it runs once per statement.
 create or replace function app.flag_on(flag text) returns boolean

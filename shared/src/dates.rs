@@ -19,6 +19,20 @@ pub fn check_year(field: &str, year: i32) -> Result<(), Error> {
     }
 }
 
+/// Free text a client must give (a reason, a name, a note): trimmed, 1 to `max_chars`
+/// characters, and passing [`check_text`]; a 400 naming `field` otherwise.
+pub fn required_text<'a>(field: &str, raw: &'a str, max_chars: usize) -> Result<&'a str, Error> {
+    check_text(field, raw)?;
+    let text = raw.trim();
+    if text.is_empty() || text.chars().count() > max_chars {
+        return Err(Error::invalid_field(
+            field,
+            format!("Give 1 to {max_chars} characters."),
+        ));
+    }
+    Ok(text)
+}
+
 /// Free text from a client (reasons, names): a 400 naming `field` on control characters other
 /// than tab and newline, which PostgreSQL's jsonb refuses (NUL) or no person types.
 pub fn check_text(field: &str, text: &str) -> Result<(), Error> {

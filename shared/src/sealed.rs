@@ -12,6 +12,14 @@ use aes_gcm::{
 };
 use base64::{engine::general_purpose::STANDARD, Engine};
 use serde_json::{json, Value};
+use uuid::Uuid;
+
+/// The associated data that binds a sealed value to its kind, clinic and row
+/// (`session-notes:{org}:{session}`): a ciphertext moved to another row or clinic does not open.
+pub fn context(kind: &str, org: Option<Uuid>, row: &str) -> String {
+    let org = org.map(|o| o.to_string()).unwrap_or_default();
+    format!("{kind}:{org}:{row}")
+}
 
 /// A sealed value as stored: key id, 96-bit nonce and ciphertext (with its tag).
 #[derive(Debug, Clone, PartialEq, Eq)]

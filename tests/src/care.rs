@@ -66,13 +66,10 @@ impl TestDb {
 
     /// Audit events of `action` in `clinic`.
     pub async fn audit_count(&self, clinic: Uuid, action: &str) -> i64 {
-        self.admin
-            .query_one(
-                "select count(*) from audit.events where org_id = $1 and action = $2",
-                &[&clinic, &action],
-            )
-            .await
-            .expect("counting audit events")
-            .get(0)
+        self.count(
+            "select count(*) from audit.events where org_id = $1 and action = $2",
+            &[&clinic, &action],
+        )
+        .await
     }
 }

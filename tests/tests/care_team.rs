@@ -35,11 +35,7 @@ async fn visible(
 }
 
 async fn care_team_rows(db: &TestDb) -> i64 {
-    db.admin
-        .query_one("select count(*) from app.care_team", &[])
-        .await
-        .unwrap()
-        .get(0)
+    db.count("select count(*) from app.care_team", &[]).await
 }
 
 #[tokio::test]
@@ -111,15 +107,12 @@ async fn assign_self_and_others_reactivate_repeat_unassign_and_suspend() {
         db.care_team_row(p, w.both).await,
         Some(("active".into(), w.admin_a))
     );
-    let rows: i64 = db
-        .admin
-        .query_one(
+    let rows = db
+        .count(
             "select count(*) from app.care_team where patient_id = $1",
             &[&p],
         )
-        .await
-        .unwrap()
-        .get(0);
+        .await;
     assert_eq!(rows, 2, "reactivated, not duplicated");
 
     // A clinician removes only themselves and never suspends.

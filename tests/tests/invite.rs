@@ -120,7 +120,7 @@ async fn an_invite_creates_the_patient_the_care_team_a_hashed_token_and_a_messag
     let payload: Value = row.get(1);
     let sealed = Sealed::from_json(&payload["sealedToken"]).unwrap();
     let keys = db.ctx.sealing_keys().unwrap();
-    let context = invite_context(&w.clinic_a.to_string(), &patient.to_string());
+    let context = invite_context(Some(w.clinic_a), patient);
     let token = keys.open(&context, &sealed).unwrap();
     assert_eq!(token.len(), 43);
     assert!(!payload.to_string().contains(&token), "{payload}");
@@ -128,7 +128,7 @@ async fn an_invite_creates_the_patient_the_care_team_a_hashed_token_and_a_messag
         row.get::<_, Vec<u8>>(2),
         Sha256::digest(token.as_bytes()).to_vec()
     );
-    let elsewhere = invite_context(&w.clinic_b.to_string(), &patient.to_string());
+    let elsewhere = invite_context(Some(w.clinic_b), patient);
     assert!(
         keys.open(&elsewhere, &sealed).is_err(),
         "bound to its clinic"
@@ -267,6 +267,19 @@ async fn admins_read_and_set_their_own_clinics_flags() {
         reply.assert_problem(400, "invalid_input");
         assert_eq!(reply.body["errors"][0]["field"], field, "{body}");
     }
+    // The table holds only booleans, whoever writes.
+    let stored = db
+        .admin
+        .execute(
+            "update app.clinics set feature_flags = '{\"allActivePatientsDashboard\": \"yes\"}'
+             where id = $1",
+            &[&w.clinic_a],
+        )
+        .await;
+    assert_eq!(
+        stored.unwrap_err().code(),
+        Some(&tokio_postgres::error::SqlState::CHECK_VIOLATION)
+    );
     for who in [w.therapist_of_a(), w.patient_of_a()] {
         db.care(&who, Method::GET, FLAGS, None)
             .await

@@ -8,7 +8,7 @@ use serde::Deserialize;
 use serde_json::json;
 use uuid::Uuid;
 use wardline_shared::{
-    dates::check_text,
+    dates::required_text,
     db::Operation,
     http::{Incoming, Reply},
     operation, Context, Error,
@@ -32,19 +32,11 @@ struct AssignBody {
 /// Adds a clinician (the caller by default) to a patient's care team, or reactivates them.
 pub async fn assign(ctx: &Context, req: Incoming) -> Result<Reply, Error> {
     let body: AssignBody = req.json()?;
-    let notes = match body.notes.as_deref().map(str::trim) {
-        Some(text) => {
-            check_text("notes", text)?;
-            if text.is_empty() || text.chars().count() > MAX_NOTES {
-                return Err(Error::invalid_field(
-                    "notes",
-                    format!("Notes hold 1 to {MAX_NOTES} characters; leave them out for none."),
-                ));
-            }
-            Some(text)
-        }
-        None => None,
-    };
+    let notes = body
+        .notes
+        .as_deref()
+        .map(|text| required_text("notes", text, MAX_NOTES))
+        .transpose()?;
     let caller = ctx.caller(&req).await?;
     let input = json!({
         "patientId": body.patient_id,

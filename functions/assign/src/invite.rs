@@ -12,10 +12,10 @@ use serde::Deserialize;
 use serde_json::json;
 use uuid::Uuid;
 use wardline_shared::{
-    dates::{check_text, check_year},
+    dates::{check_year, required_text},
     db::Operation,
     http::{Incoming, Reply},
-    operation, secret, Context, Error,
+    operation, sealed, secret, Context, Error,
 };
 
 const INVITE: Operation = operation!("invite_patient");
@@ -48,8 +48,7 @@ pub async fn invite(ctx: &Context, req: Incoming) -> Result<Reply, Error> {
     check_additional(&additional, caller.sub)?;
     let patient = Uuid::new_v4();
     let token = secret::token();
-    let org = caller.org_id.map(|o| o.to_string()).unwrap_or_default();
-    let sealed = keys.seal(&invite_context(&org, &patient.to_string()), &token)?;
+    let sealed = keys.seal(&invite_context(caller.org_id, patient), &token)?;
     let input = json!({
         "patientId": patient,
         "firstName": first_name,
@@ -66,18 +65,14 @@ pub async fn invite(ctx: &Context, req: Incoming) -> Result<Reply, Error> {
 
 /// What an invite token is sealed to: its clinic and patient. message-sender opens it with the
 /// same context.
-pub fn invite_context(org: &str, patient: &str) -> String {
-    format!("invite-token:{org}:{patient}")
+pub fn invite_context(org: Option<Uuid>, patient: Uuid) -> String {
+    sealed::context("invite-token", org, &patient.to_string())
 }
 
 fn name<'a>(field: &str, raw: &'a str) -> Result<&'a str, Error> {
-    check_text(field, raw)?;
-    let name = raw.trim();
-    if name.is_empty() || name.chars().count() > 100 || name.contains('\n') {
-        return Err(Error::invalid_field(
-            field,
-            "One line of 1 to 100 characters.",
-        ));
+    let name = required_text(field, raw, 100)?;
+    if name.contains(['\n', '\t']) {
+        return Err(Error::invalid_field(field, "A name is one line."));
     }
     Ok(name)
 }

@@ -10,12 +10,12 @@ use serde_json::{json, Value};
 use uuid::Uuid;
 use wardline_shared::{
     auth::Claims,
-    dates::{check_text, check_year},
+    dates::{check_text, check_year, required_text},
     db::Operation,
     handler,
     http::{Function, Incoming, Reply, Route},
     operation,
-    sealed::Sealed,
+    sealed::{self, Sealed},
     Context, Error,
 };
 
@@ -118,8 +118,7 @@ fn open_notes(ctx: &Context, caller: &Claims, session: &mut Value) -> Result<(),
 
 /// What a session's notes are bound to: its clinic and its id.
 fn notes_context(caller: &Claims, session_id: &str) -> String {
-    let org = caller.org_id.map(|o| o.to_string()).unwrap_or_default();
-    format!("session-notes:{org}:{session_id}")
+    sealed::context("session-notes", caller.org_id, session_id)
 }
 
 fn session_id(req: &Incoming) -> Result<Uuid, Error> {
@@ -138,14 +137,7 @@ struct CancelBody {
 async fn cancel(ctx: &Context, req: Incoming) -> Result<Reply, Error> {
     let id = session_id(&req)?;
     let body: CancelBody = req.json()?;
-    check_text("reason", &body.reason)?;
-    let reason = body.reason.trim();
-    if reason.is_empty() || reason.chars().count() > 1000 {
-        return Err(Error::invalid_field(
-            "reason",
-            "Give a reason of 1 to 1000 characters.",
-        ));
-    }
+    let reason = required_text("reason", &body.reason, 1000)?;
     let caller = ctx.caller(&req).await?;
     let input = json!({ "sessionId": id, "reason": reason });
     Ok(Reply::ok(ctx.db.call(CANCEL, &caller, &input).await?))
