@@ -5,7 +5,7 @@
 use serde_json::Value;
 use tokio_postgres::{error::SqlState, Client};
 use uuid::Uuid;
-use wardline_tests::{as_user, claims_json, TestDb, World};
+use wardline_tests::{anonymous_at, as_user, claims_json, TestDb, World};
 
 const WARDLINE_ROLES: &[&str] = &[
     "wardline_owner",
@@ -190,6 +190,30 @@ async fn populate_every_tenant_table(db: &TestDb, w: &World) {
             )
             .await
             .unwrap();
+        // The portal's rows: sign-in state, rate counts, a session, consent, preferences,
+        // an opt-out and an inbound text.
+        db.admin
+            .batch_execute(&format!(
+                "insert into app.portal_sign_in (org_id, identifier_hash, channel, patient_id)
+                 values ('{clinic}', sha256(gen_random_uuid()::text::bytea), 'email', '{patient}');
+                 insert into app.portal_rate (org_id, source_ip, action, window_start, requests)
+                 values ('{clinic}', gen_random_uuid()::text, 'otp', now(), 1);
+                 insert into app.portal_refresh_tokens (org_id, patient_id, family_id,
+                                                        token_hash, expires_at)
+                 values ('{clinic}', '{patient}', gen_random_uuid(),
+                         sha256(gen_random_uuid()::text::bytea), now() + interval '1 day');
+                 insert into app.portal_consents (org_id, patient_id, consent_type, version,
+                                                  granted)
+                 values ('{clinic}', '{patient}', 'terms', 'v1', true);
+                 insert into app.patient_preferences (patient_id, org_id, sms, email, portal)
+                 values ('{patient}', '{clinic}', true, true, true) on conflict do nothing;
+                 insert into app.sms_opt_outs (org_id, phone, opted_out)
+                 values ('{clinic}', '+15550000001', true) on conflict do nothing;
+                 insert into app.inbound_sms (message_sid, org_id, keyword)
+                 values ('SM' || md5(gen_random_uuid()::text), '{clinic}', 'stop');"
+            ))
+            .await
+            .unwrap();
         db.admin
             .execute(
                 "insert into app.idempotency_keys (org_id, caller_id, route, key, request_hash,
@@ -255,7 +279,12 @@ async fn clinic_a_can_neither_read_nor_write_clinic_b_rows_in_any_tenant_table()
             .collect();
         let columns = insertable.join(", ");
 
-        for who in [w.admin_of_a(), w.therapist_of_a(), w.patient_of_a()] {
+        for who in [
+            w.admin_of_a(),
+            w.therapist_of_a(),
+            w.patient_of_a(),
+            anonymous_at(w.clinic_a),
+        ] {
             let role = who.app_role;
             let seen = as_user(
                 &mut user,
