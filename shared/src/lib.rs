@@ -8,6 +8,7 @@
 //! - [`error`]: every status Wardline returns, and the SQLSTATE table.
 //! - [`dates`]: the bounds every client date and free text must keep.
 //! - [`page`]: keyset pagination parameters of list routes.
+//! - [`contact`]: the e-mail and phone shapes patients are created and sign in with.
 //!
 //! Built once per container: [`config`] (from the environment), [`telemetry`] (JSON logs) and
 //! the [`Context`] that holds the pool and the key cache. [`lambda::run`] is `main.rs`'s one
@@ -17,6 +18,7 @@
 
 pub mod auth;
 pub mod config;
+pub mod contact;
 pub mod dates;
 pub mod db;
 pub mod error;

@@ -21,6 +21,17 @@ pub fn context(kind: &str, org: Option<Uuid>, row: &str) -> String {
     format!("{kind}:{org}:{row}")
 }
 
+/// What an invite token waiting in the outbox is sealed to: its clinic and patient.
+pub fn invite_token_context(org: Option<Uuid>, patient: Uuid) -> String {
+    context("invite-token", org, &patient.to_string())
+}
+
+/// What a sign-in code waiting in the outbox is sealed to: its outbox message. (The clinic is
+/// not known when the code is sealed: the database resolves it in the same statement.)
+pub fn otp_code_context(message: Uuid) -> String {
+    context("otp-code", None, &message.to_string())
+}
+
 /// A sealed value as stored: key id, 96-bit nonce and ciphertext (with its tag).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Sealed {

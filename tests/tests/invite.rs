@@ -1,6 +1,5 @@
 //! Inviting a patient with a care team (all or nothing), and the clinic's feature flags.
 
-use assign::invite::invite_context;
 use http::Method;
 use serde_json::{json, Value};
 use sha2::{Digest, Sha256};
@@ -120,7 +119,7 @@ async fn an_invite_creates_the_patient_the_care_team_a_hashed_token_and_a_messag
     let payload: Value = row.get(1);
     let sealed = Sealed::from_json(&payload["sealedToken"]).unwrap();
     let keys = db.ctx.sealing_keys().unwrap();
-    let context = invite_context(Some(w.clinic_a), patient);
+    let context = wardline_shared::sealed::invite_token_context(Some(w.clinic_a), patient);
     let token = keys.open(&context, &sealed).unwrap();
     assert_eq!(token.len(), 43);
     assert!(!payload.to_string().contains(&token), "{payload}");
@@ -128,7 +127,7 @@ async fn an_invite_creates_the_patient_the_care_team_a_hashed_token_and_a_messag
         row.get::<_, Vec<u8>>(2),
         Sha256::digest(token.as_bytes()).to_vec()
     );
-    let elsewhere = invite_context(Some(w.clinic_b), patient);
+    let elsewhere = wardline_shared::sealed::invite_token_context(Some(w.clinic_b), patient);
     assert!(
         keys.open(&elsewhere, &sealed).is_err(),
         "bound to its clinic"

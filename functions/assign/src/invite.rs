@@ -12,6 +12,7 @@ use serde::Deserialize;
 use serde_json::json;
 use uuid::Uuid;
 use wardline_shared::{
+    contact,
     dates::{check_year, required_text},
     db::Operation,
     http::{Incoming, Reply},
@@ -39,8 +40,12 @@ pub async fn invite(ctx: &Context, req: Incoming) -> Result<Reply, Error> {
     let body: InviteBody = req.json()?;
     let first_name = name("firstName", &body.first_name)?;
     let last_name = name("lastName", &body.last_name)?;
-    let email = email(&body.email)?;
-    let phone = body.phone.as_deref().map(phone).transpose()?;
+    let email = contact::email("email", &body.email)?;
+    let phone = body
+        .phone
+        .as_deref()
+        .map(|raw| contact::phone("phone", raw))
+        .transpose()?;
     let date_of_birth = body.date_of_birth.as_deref().map(birth_date).transpose()?;
     let additional = body.additional_therapist_ids.unwrap_or_default();
     let keys = ctx.sealing_keys()?;
@@ -48,7 +53,7 @@ pub async fn invite(ctx: &Context, req: Incoming) -> Result<Reply, Error> {
     check_additional(&additional, caller.sub)?;
     let patient = Uuid::new_v4();
     let token = secret::token();
-    let sealed = keys.seal(&invite_context(caller.org_id, patient), &token)?;
+    let sealed = keys.seal(&sealed::invite_token_context(caller.org_id, patient), &token)?;
     let input = json!({
         "patientId": patient,
         "firstName": first_name,
@@ -63,49 +68,12 @@ pub async fn invite(ctx: &Context, req: Incoming) -> Result<Reply, Error> {
     Ok(Reply::created(ctx.db.call(INVITE, &caller, &input).await?))
 }
 
-/// What an invite token is sealed to: its clinic and patient. message-sender opens it with the
-/// same context.
-pub fn invite_context(org: Option<Uuid>, patient: Uuid) -> String {
-    sealed::context("invite-token", org, &patient.to_string())
-}
-
 fn name<'a>(field: &str, raw: &'a str) -> Result<&'a str, Error> {
     let name = required_text(field, raw, 100)?;
     if name.contains(['\n', '\t']) {
         return Err(Error::invalid_field(field, "A name is one line."));
     }
     Ok(name)
-}
-
-/// Lower-cased, and shaped like an address: what the database's own check allows, and a
-/// domain with a dot. Deliverability is the invite message's test.
-fn email(raw: &str) -> Result<String, Error> {
-    let email = raw.trim().to_lowercase();
-    let shaped = email.len() <= 254
-        && !email.chars().any(|c| c.is_whitespace() || c.is_control())
-        && matches!(email.split_once('@'), Some((local, domain))
-            if (1..=64).contains(&local.len()) && !domain.contains('@')
-                && domain.contains('.') && !domain.starts_with('.') && !domain.ends_with('.'));
-    if !shaped {
-        return Err(Error::invalid_field("email", "Expected an e-mail address."));
-    }
-    Ok(email)
-}
-
-/// E.164: `+`, a country code that does not start with 0, 7 to 15 digits in all.
-fn phone(raw: &str) -> Result<&str, Error> {
-    let digits = raw.strip_prefix('+').unwrap_or_default();
-    if (7..=15).contains(&digits.len())
-        && digits.bytes().all(|b| b.is_ascii_digit())
-        && !digits.starts_with('0')
-    {
-        Ok(raw)
-    } else {
-        Err(Error::invalid_field(
-            "phone",
-            "Expected an E.164 number such as +14155550123.",
-        ))
-    }
 }
 
 fn birth_date(raw: &str) -> Result<NaiveDate, Error> {
@@ -150,29 +118,7 @@ mod tests {
     }
 
     #[test]
-    fn emails_phones_and_dates_are_checked_and_named() {
-        assert_eq!(email(" Ann@Example.ORG ").unwrap(), "ann@example.org");
-        for bad in [
-            "",
-            "ann",
-            "ann@",
-            "@example.org",
-            "ann@example",
-            "a b@example.org",
-            "a@b@c.d",
-        ] {
-            assert_eq!(field(email(bad)), "email", "{bad}");
-        }
-        assert_eq!(phone("+14155550123").unwrap(), "+14155550123");
-        for bad in [
-            "4155550123",
-            "+0415555",
-            "+1415",
-            "+1415555012345678",
-            "+1-415-555",
-        ] {
-            assert_eq!(field(phone(bad)), "phone", "{bad}");
-        }
+    fn dates_and_names_are_checked_and_named() {
         assert!(birth_date("1990-02-28").is_ok());
         for bad in ["1990-02-30", "28/02/1990", "1850-01-01", "2999-01-01"] {
             assert_eq!(field(birth_date(bad)), "dateOfBirth", "{bad}");

@@ -1,0 +1,1 @@
+//! `message-sender`: the scheduled delivery of the outbox. (Being written.)
