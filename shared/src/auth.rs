@@ -4,7 +4,7 @@
 //! Keys come from a JWKS URL (cached for the container's life, refetched on an unknown `kid`
 //! at most once per `jwks_refetch_interval`) or from an HS256 secret.
 
-use crate::config::{JwtConfig, KeySource};
+use crate::config::{ClaimNames, JwtConfig, KeySource};
 use crate::error::Error;
 use jsonwebtoken::{
     errors::ErrorKind,
@@ -30,6 +30,9 @@ pub enum AppRole {
     SuperAdmin,
     /// Scheduled jobs (`app_service`). Never taken from a token: only [`Claims::service`] makes it.
     Service,
+    /// Pre-login portal calls (`app_anon`). Never taken from a token: only
+    /// [`Claims::anonymous`] makes it.
+    Anonymous,
 }
 
 impl AppRole {
@@ -53,6 +56,9 @@ pub struct Claims {
     pub app_role: AppRole,
     pub patient_id: Option<Uuid>,
     pub request_id: String,
+    /// Signed by Wardline's portal key (a patient token), not by the identity provider.
+    #[serde(skip)]
+    pub portal_issued: bool,
 }
 
 impl Claims {
@@ -64,6 +70,15 @@ impl Claims {
             app_role: AppRole::Service,
             patient_id: None,
             request_id: request_id.into(),
+            portal_issued: false,
+        }
+    }
+
+    /// A pre-login portal call: no identity, no clinic (the database resolves it from the host).
+    pub fn anonymous(request_id: impl Into<String>) -> Claims {
+        Claims {
+            app_role: AppRole::Anonymous,
+            ..Claims::service(request_id)
         }
     }
 }
@@ -107,15 +122,27 @@ enum Keys {
     },
 }
 
+/// Wardline's own patient tokens: the portal key and what they must say.
+struct PortalKey {
+    key: crate::portal::SigningKey,
+    validation: Validation,
+}
+
 /// Built once per container; holds the key cache and one `Validation` per allowed algorithm.
 pub struct Verifier {
     config: JwtConfig,
     keys: Keys,
     validations: HashMap<Algorithm, Validation>,
+    portal: Option<PortalKey>,
 }
 
 impl Verifier {
-    pub fn new(config: JwtConfig) -> Result<Verifier, Error> {
+    /// `portal`: the key of Wardline's patient tokens, where this deployment accepts them.
+    /// Patient tokens are only ever accepted from it, never from the identity provider.
+    pub fn new(
+        config: JwtConfig,
+        portal: Option<&crate::portal::SigningKey>,
+    ) -> Result<Verifier, Error> {
         let keys = match &config.keys {
             KeySource::Hs256Secret(secret) => {
                 Keys::Secret(DecodingKey::from_secret(secret.as_bytes()))
@@ -143,10 +170,23 @@ impl Verifier {
                 (alg, validation)
             })
             .collect();
+        let portal = portal.map(|key| {
+            let mut validation = Validation::new(Algorithm::ES256);
+            validation.set_issuer(&[crate::portal::ISSUER]);
+            validation.set_audience(&[crate::portal::AUDIENCE]);
+            validation.set_required_spec_claims(&["exp", "nbf", "iss", "aud", "sub"]);
+            validation.validate_nbf = true;
+            validation.leeway = config.leeway.as_secs();
+            PortalKey {
+                key: key.clone(),
+                validation,
+            }
+        });
         Ok(Verifier {
             config,
             keys,
             validations,
+            portal,
         })
     }
 
@@ -177,6 +217,27 @@ impl Verifier {
     pub async fn verify(&self, token: &str, request_id: &str) -> Result<Claims, Error> {
         let header = jsonwebtoken::decode_header(token)
             .map_err(|_| Error::unauthorized("The token is not a well-formed JWT."))?;
+        if let Some(portal) = self
+            .portal
+            .as_ref()
+            .filter(|p| header.kid.as_deref() == Some(p.key.kid()))
+        {
+            let raw = jsonwebtoken::decode::<Map<String, Value>>(
+                token,
+                portal.key.decoding(),
+                &portal.validation,
+            )
+            .map(|data| data.claims)
+            .map_err(|err| token_problem(&err))?;
+            let claims = canonical(&ClaimNames::default(), raw, request_id)?;
+            if claims.app_role != AppRole::Patient {
+                return Err(Error::unauthorized("Portal tokens are patient tokens."));
+            }
+            return Ok(Claims {
+                portal_issued: true,
+                ..claims
+            });
+        }
         let validation = self.validations.get(&header.alg).ok_or_else(|| {
             Error::unauthorized(format!(
                 "Tokens signed with {:?} are not accepted.",
@@ -184,7 +245,13 @@ impl Verifier {
             ))
         })?;
         let raw = self.verify_signed(token, header, validation).await?;
-        self.canonical(raw, request_id)
+        let claims = canonical(&self.config.claims, raw, request_id)?;
+        if claims.app_role == AppRole::Patient {
+            return Err(Error::unauthorized(
+                "Patient tokens are issued by Wardline's portal, not by the identity provider.",
+            ));
+        }
+        Ok(claims)
     }
 
     async fn verify_signed(
@@ -212,25 +279,9 @@ impl Verifier {
                 jsonwebtoken::decode::<Map<String, Value>>(token, &cached.key, validation)
             }
         };
-        decoded.map(|data| data.claims).map_err(|err| {
-            Error::unauthorized(match err.kind() {
-                ErrorKind::ExpiredSignature => "The token has expired.".to_owned(),
-                ErrorKind::ImmatureSignature => "The token is not valid yet.".to_owned(),
-                ErrorKind::InvalidIssuer => "The token's issuer is not trusted.".to_owned(),
-                ErrorKind::InvalidAudience => "The token is not meant for Wardline.".to_owned(),
-                ErrorKind::InvalidSignature => "The token's signature does not verify.".to_owned(),
-                ErrorKind::InvalidAlgorithm => {
-                    "The token's algorithm does not match its key.".to_owned()
-                }
-                ErrorKind::MissingRequiredClaim(claim) => {
-                    format!("The token has no {claim} claim.")
-                }
-                ErrorKind::InvalidClaimFormat(claim) => {
-                    format!("The token's {claim} claim is malformed.")
-                }
-                _ => "The token is not valid.".to_owned(),
-            })
-        })
+        decoded
+            .map(|data| data.claims)
+            .map_err(|err| token_problem(&err))
     }
 
     /// The JWKS cache, refreshed first when it is older than `jwks_max_age` (so a key the
@@ -287,53 +338,69 @@ impl Verifier {
             && older_than(state.fetched_at, self.config.jwks_refetch_interval);
         backoff_over && (stale || unknown_kid)
     }
+}
 
-    fn canonical(&self, raw: Map<String, Value>, request_id: &str) -> Result<Claims, Error> {
-        let names = &self.config.claims;
-        let text = |name: &str| raw.get(name).and_then(Value::as_str);
-        let uuid = |name: &str| -> Result<Option<Uuid>, Error> {
-            match raw.get(name) {
-                None | Some(Value::Null) => Ok(None),
-                Some(Value::String(s)) => Uuid::parse_str(s).map(Some).map_err(|_| {
-                    Error::unauthorized(format!("The token's {name} claim is not a UUID."))
-                }),
-                Some(_) => Err(Error::unauthorized(format!(
-                    "The token's {name} claim is not a UUID."
-                ))),
-            }
-        };
-        let sub = uuid(&names.sub)?
-            .ok_or_else(|| Error::unauthorized(format!("The token has no {} claim.", names.sub)))?;
-        let app_role = text(&names.app_role)
-            .and_then(AppRole::parse)
-            .ok_or_else(|| {
-                Error::unauthorized(format!(
-                    "The token's {} claim is missing or unknown.",
-                    names.app_role
-                ))
-            })?;
-        let org_id = uuid(&names.org_id)?.filter(|id| !id.is_nil());
-        let patient_id = uuid(&names.patient_id)?;
-        if org_id.is_none() && app_role != AppRole::SuperAdmin {
-            return Err(Error::unauthorized(format!(
-                "The token names no clinic ({}).",
-                names.org_id
-            )));
+/// Every token problem as the 401 that says what is wrong.
+fn token_problem(err: &jsonwebtoken::errors::Error) -> Error {
+    Error::unauthorized(match err.kind() {
+        ErrorKind::ExpiredSignature => "The token has expired.".to_owned(),
+        ErrorKind::ImmatureSignature => "The token is not valid yet.".to_owned(),
+        ErrorKind::InvalidIssuer => "The token's issuer is not trusted.".to_owned(),
+        ErrorKind::InvalidAudience => "The token is not meant for Wardline.".to_owned(),
+        ErrorKind::InvalidSignature => "The token's signature does not verify.".to_owned(),
+        ErrorKind::InvalidAlgorithm => "The token's algorithm does not match its key.".to_owned(),
+        ErrorKind::MissingRequiredClaim(claim) => format!("The token has no {claim} claim."),
+        ErrorKind::InvalidClaimFormat(claim) => format!("The token's {claim} claim is malformed."),
+        _ => "The token is not valid.".to_owned(),
+    })
+}
+
+/// Claims under their configured names, made canonical and checked for consistency.
+fn canonical(names: &ClaimNames, raw: Map<String, Value>, request_id: &str) -> Result<Claims, Error> {
+    let text = |name: &str| raw.get(name).and_then(Value::as_str);
+    let uuid = |name: &str| -> Result<Option<Uuid>, Error> {
+        match raw.get(name) {
+            None | Some(Value::Null) => Ok(None),
+            Some(Value::String(s)) => Uuid::parse_str(s).map(Some).map_err(|_| {
+                Error::unauthorized(format!("The token's {name} claim is not a UUID."))
+            }),
+            Some(_) => Err(Error::unauthorized(format!(
+                "The token's {name} claim is not a UUID."
+            ))),
         }
-        if (app_role == AppRole::Patient) != patient_id.is_some() {
-            return Err(Error::unauthorized(format!(
-                "The {} claim belongs on patient tokens only, and on every one of them.",
-                names.patient_id
-            )));
-        }
-        Ok(Claims {
-            sub,
-            org_id,
-            app_role,
-            patient_id,
-            request_id: request_id.to_owned(),
-        })
+    };
+    let sub = uuid(&names.sub)?
+        .ok_or_else(|| Error::unauthorized(format!("The token has no {} claim.", names.sub)))?;
+    let app_role = text(&names.app_role)
+        .and_then(AppRole::parse)
+        .ok_or_else(|| {
+            Error::unauthorized(format!(
+                "The token's {} claim is missing or unknown.",
+                names.app_role
+            ))
+        })?;
+    let org_id = uuid(&names.org_id)?.filter(|id| !id.is_nil());
+    let patient_id = uuid(&names.patient_id)?;
+    if org_id.is_none() && app_role != AppRole::SuperAdmin {
+        return Err(Error::unauthorized(format!(
+            "The token names no clinic ({}).",
+            names.org_id
+        )));
     }
+    if (app_role == AppRole::Patient) != patient_id.is_some() {
+        return Err(Error::unauthorized(format!(
+            "The {} claim belongs on patient tokens only, and on every one of them.",
+            names.patient_id
+        )));
+    }
+    Ok(Claims {
+        sub,
+        org_id,
+        app_role,
+        patient_id,
+        request_id: request_id.to_owned(),
+        portal_issued: false,
+    })
 }
 
 async fn fetch_jwks(

@@ -94,6 +94,8 @@ pub struct Config {
     pub max_body_bytes: usize,
     /// Keys that seal session notes (`WARDLINE_NOTES_KEYS`); without them notes are refused.
     pub notes_keys: Option<crate::sealed::Keyring>,
+    /// The patient portal's keys and addresses; present when `WARDLINE_PORTAL_SIGNING_KEY` is.
+    pub portal: Option<crate::portal::PortalConfig>,
 }
 
 /// A key-value source (the environment, or a map in tests and the local stack).
@@ -142,8 +144,35 @@ impl Config {
                 .filter(|raw| !raw.is_empty())
                 .map(|raw| crate::sealed::Keyring::parse("WARDLINE_NOTES_KEYS", &raw))
                 .transpose()?,
+            portal: read_portal(&env)?,
         })
     }
+}
+
+/// The portal settings: the signing key turns them on, and then the OTP key is required too.
+fn read_portal<F: Fn(&str) -> Option<String>>(
+    env: &Lookup<F>,
+) -> Result<Option<crate::portal::PortalConfig>, ConfigError> {
+    use base64::{engine::general_purpose::STANDARD, Engine};
+    const SIGNING: &str = "WARDLINE_PORTAL_SIGNING_KEY";
+    const OTP: &str = "WARDLINE_OTP_KEY";
+    let Some(pem) = env.get(SIGNING).filter(|v| !v.is_empty()) else {
+        return Ok(None);
+    };
+    let otp_key = STANDARD
+        .decode(env.required(OTP)?.trim())
+        .map_err(|_| ConfigError::new(OTP, "is not base64"))?;
+    if otp_key.len() < 32 {
+        return Err(ConfigError::new(OTP, "must be at least 32 bytes"));
+    }
+    let present = |name: &str| env.get(name).filter(|v| !v.is_empty());
+    Ok(Some(crate::portal::PortalConfig {
+        signing: crate::portal::SigningKey::from_pem(SIGNING, &pem)?,
+        otp_key,
+        base_domain: present("WARDLINE_PORTAL_BASE_DOMAIN"),
+        twilio_auth_token: present("WARDLINE_TWILIO_AUTH_TOKEN"),
+        twilio_webhook_url: present("WARDLINE_TWILIO_WEBHOOK_URL"),
+    }))
 }
 
 impl DbConfig {

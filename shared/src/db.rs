@@ -124,6 +124,8 @@ impl Db {
     }
 
     /// Runs a request as one statement in one round trip: `SELECT api.<op>($claims, $input)`.
+    /// A committed failure (`api.committed_failure`: the work is kept, e.g. a counted wrong
+    /// code) comes back as its error.
     pub async fn call(
         &self,
         op: Operation,
@@ -136,7 +138,13 @@ impl Db {
             .query_typed_one(op.sql(), &[(&claims, Type::JSONB), (input, Type::JSONB)])
             .await?;
         let value: Option<Value> = row.try_get(0)?;
-        Ok(value.unwrap_or(Value::Null))
+        match value {
+            Some(value) => match Error::committed(&value) {
+                Some(error) => Err(error),
+                None => Ok(value),
+            },
+            None => Ok(Value::Null),
+        }
     }
 
     /// Runs several statements as one transaction in two round trips: `BEGIN`,
@@ -216,7 +224,12 @@ impl Drop for InTransaction {
     }
 }
 
+/// What `auth.begin_request` receives. An anonymous call has no identity at all: only its
+/// request id, which makes it `app_anon`.
 fn claims_json(claims: &Claims) -> Result<Value, Error> {
+    if claims.app_role == crate::auth::AppRole::Anonymous {
+        return Ok(serde_json::json!({ "request_id": claims.request_id }));
+    }
     serde_json::to_value(claims).map_err(Error::internal)
 }
 

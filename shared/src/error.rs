@@ -261,23 +261,51 @@ fn wardline_raise(db: &tokio_postgres::error::DbError) -> Option<Error> {
         Some(Ok(Value::Object(members))) => members,
         Some(_) => return None,
     };
-    let code = db.message();
-    if code.is_empty() || !code.bytes().all(|b| b.is_ascii_lowercase() || b == b'_') {
-        return None;
+    Error::raised(status, db.message(), db.detail().unwrap_or(""), db.column(), extensions)
+}
+
+impl Error {
+    /// An `api.committed_failure` answer (`{"committedProblem": {status, code, detail, …}}`):
+    /// the SQL function kept its work and reports a 4xx. `None` for any other value.
+    pub fn committed(value: &Value) -> Option<Error> {
+        let Value::Object(mut members) = value.get("committedProblem")?.clone() else {
+            return None;
+        };
+        let status = members
+            .remove("status")
+            .and_then(|s| s.as_u64())
+            .and_then(|s| u16::try_from(s).ok())
+            .and_then(|s| StatusCode::from_u16(s).ok())
+            .filter(StatusCode::is_client_error)?;
+        let code = members.remove("code")?.as_str()?.to_owned();
+        let detail = members.remove("detail")?.as_str()?.to_owned();
+        Error::raised(status, &code, &detail, None, members)
     }
-    let detail = db.detail().unwrap_or("");
-    let mut error = Error::new(status, code, detail);
-    if let Some(field) = db.column() {
-        error.errors.push(FieldError {
-            field: field.to_owned(),
-            detail: detail.to_owned(),
-        });
+
+    /// A Wardline error raised or reported by SQL; `None` when the code is not a stable one.
+    fn raised(
+        status: StatusCode,
+        code: &str,
+        detail: &str,
+        field: Option<&str>,
+        extensions: serde_json::Map<String, Value>,
+    ) -> Option<Error> {
+        if code.is_empty() || !code.bytes().all(|b| b.is_ascii_lowercase() || b == b'_') {
+            return None;
+        }
+        let mut error = Error::new(status, code, detail);
+        if let Some(field) = field {
+            error.errors.push(FieldError {
+                field: field.to_owned(),
+                detail: detail.to_owned(),
+            });
+        }
+        if let Some(seconds) = extensions.get("retryAfterSeconds").and_then(Value::as_u64) {
+            error = error.with_header(http::header::RETRY_AFTER, HeaderValue::from(seconds.max(1)));
+        }
+        error.extensions = extensions;
+        Some(error)
     }
-    if let Some(seconds) = extensions.get("retryAfterSeconds").and_then(Value::as_u64) {
-        error = error.with_header(http::header::RETRY_AFTER, HeaderValue::from(seconds.max(1)));
-    }
-    error.extensions = extensions;
-    Some(error)
 }
 
 #[cfg(test)]

@@ -97,9 +97,30 @@ pub struct Incoming {
     pub params: Vec<(&'static str, String)>,
     pub body: Bytes,
     pub request_id: String,
+    /// The client's address as API Gateway saw it (`requestContext.http.sourceIp`); not a
+    /// header, so a client cannot choose it.
+    pub source_ip: Option<String>,
 }
 
 impl Incoming {
+    /// A header's value as text, when it is present and visible ASCII.
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers.get(name).and_then(|v| v.to_str().ok())
+    }
+
+    /// The value of cookie `name`, when the request carries it.
+    pub fn cookie(&self, name: &str) -> Option<&str> {
+        self.headers
+            .get_all(http::header::COOKIE)
+            .iter()
+            .filter_map(|v| v.to_str().ok())
+            .flat_map(|v| v.split(';'))
+            .filter_map(|pair| pair.trim().split_once('='))
+            .find(|(n, _)| *n == name)
+            .map(|(_, value)| value.trim_matches('"'))
+            .filter(|value| !value.is_empty())
+    }
+
     /// A `{param}` of the route; routing guarantees it is there.
     pub fn param(&self, name: &str) -> &str {
         self.params
@@ -202,11 +223,13 @@ impl Incoming {
     }
 }
 
-/// A successful response: status, JSON body, extra headers.
+/// A successful response: status, JSON body (or text of another type), extra headers.
 pub struct Reply {
     pub status: StatusCode,
     pub body: Value,
     pub headers: Vec<(http::HeaderName, HeaderValue)>,
+    /// A body that is not JSON (e.g. TwiML): content type and text, sent instead of `body`.
+    pub text: Option<(&'static str, String)>,
 }
 
 impl Reply {
@@ -215,7 +238,31 @@ impl Reply {
             status: StatusCode::OK,
             body,
             headers: Vec::new(),
+            text: None,
         }
+    }
+
+    /// 202: accepted for work that happens later (a message to be sent).
+    pub fn accepted(body: Value) -> Reply {
+        Reply {
+            status: StatusCode::ACCEPTED,
+            ..Reply::ok(body)
+        }
+    }
+
+    /// 200 with a body of `content_type` that is not JSON.
+    pub fn text(content_type: &'static str, text: String) -> Reply {
+        Reply {
+            text: Some((content_type, text)),
+            ..Reply::ok(Value::Null)
+        }
+    }
+
+    /// Adds a header; one that is not a valid header value is a 500 (it is built by Wardline).
+    pub fn with_header(mut self, name: http::HeaderName, value: &str) -> Result<Reply, Error> {
+        self.headers
+            .push((name, HeaderValue::from_str(value).map_err(Error::internal)?));
+        Ok(self)
     }
 
     /// 201: the request made something new.
@@ -268,6 +315,12 @@ pub async fn dispatch(
     };
 
     let mut response = match result {
+        Ok(Reply {
+            status,
+            headers,
+            text: Some((content_type, text)),
+            ..
+        }) => respond_text(status, content_type, text, headers),
         Ok(reply) => respond(reply.status, "application/json", &reply.body, reply.headers),
         Err(error) => {
             if let Some(internal) = &error.internal {
@@ -302,6 +355,12 @@ fn incoming(
         .query()
         .map(|q| form_urlencoded::parse(q.as_bytes()).into_owned().collect())
         .unwrap_or_default();
+    let source_ip = match request.request_context_ref() {
+        Some(lambda_http::request::RequestContext::ApiGatewayV2(context)) => {
+            context.http.source_ip.clone()
+        }
+        _ => None,
+    };
     let (parts, body) = request.into_parts();
     let body = match body {
         Body::Empty => Bytes::new(),
@@ -319,6 +378,7 @@ fn incoming(
         params,
         body,
         request_id: request_id.to_owned(),
+        source_ip,
     })
 }
 
@@ -340,7 +400,16 @@ fn respond(
     body: &Value,
     headers: Vec<(http::HeaderName, HeaderValue)>,
 ) -> lambda_http::Response<Body> {
-    let mut response = lambda_http::Response::new(Body::Text(body.to_string()));
+    respond_text(status, content_type, body.to_string(), headers)
+}
+
+fn respond_text(
+    status: StatusCode,
+    content_type: &'static str,
+    text: String,
+    headers: Vec<(http::HeaderName, HeaderValue)>,
+) -> lambda_http::Response<Body> {
+    let mut response = lambda_http::Response::new(Body::Text(text));
     *response.status_mut() = status;
     let map = response.headers_mut();
     map.insert(
@@ -369,6 +438,7 @@ mod tests {
             params: Vec::new(),
             body: Bytes::from(body.to_owned()),
             request_id: "r".into(),
+            source_ip: None,
         }
     }
 

@@ -27,6 +27,7 @@ pub mod lambda;
 #[cfg(feature = "migrate")]
 pub mod migrate;
 pub mod page;
+pub mod portal;
 pub mod sealed;
 pub mod secret;
 pub mod telemetry;
@@ -44,7 +45,10 @@ impl Context {
     pub fn new(config: config::Config) -> Result<Context, Error> {
         Ok(Context {
             db: db::Db::new(&config.db)?,
-            auth: auth::Verifier::new(config.jwt.clone())?,
+            auth: auth::Verifier::new(
+                config.jwt.clone(),
+                config.portal.as_ref().map(|p| &p.signing),
+            )?,
             config,
         })
     }
@@ -63,6 +67,36 @@ impl Context {
                 "Sealing keys (WARDLINE_NOTES_KEYS) are not configured on this deployment.",
             )
         })
+    }
+
+    /// The portal's settings; a 503 where this deployment has none, so the portal never runs
+    /// half-configured.
+    pub fn portal(&self) -> Result<&portal::PortalConfig, Error> {
+        self.config.portal.as_ref().ok_or_else(|| {
+            Error::unavailable(
+                "portal_unavailable",
+                "The patient portal (WARDLINE_PORTAL_SIGNING_KEY) is not configured on this deployment.",
+            )
+        })
+    }
+
+    /// The signed-in patient of a portal request: a token Wardline's portal issued, from the
+    /// `Authorization` header or the access cookie. Staff tokens are refused with a 403.
+    pub async fn patient(&self, request: &http::Incoming) -> Result<auth::Claims, Error> {
+        self.portal()?;
+        let claims = match request.cookie(portal::ACCESS_COOKIE) {
+            Some(token) if !request.headers.contains_key(::http::header::AUTHORIZATION) => {
+                self.auth.verify(token, &request.request_id).await?
+            }
+            _ => self.caller(request).await?,
+        };
+        if !claims.portal_issued || claims.app_role != auth::AppRole::Patient {
+            return Err(Error::forbidden(
+                "patients_only",
+                "This route is for patients signed in to the portal.",
+            ));
+        }
+        Ok(claims)
     }
 
     /// The caller of a request, verified.

@@ -1,4 +1,4 @@
-//! Bearer secrets Wardline hands out (invite links, and later portal refresh tokens): 256 bits
+//! Bearer secrets Wardline hands out (invite links, portal refresh tokens, sign-in codes): 256 bits
 //! from the operating system's CSPRNG, base64url without padding. The database keeps only their
 //! SHA-256, computed here so the token never reaches it (nor its statement logs); SQL that
 //! checks a presented token computes the same `sha256(convert_to(token, 'UTF8'))`.
@@ -12,6 +12,18 @@ pub fn token() -> String {
     let mut bytes = [0u8; 32];
     OsRng.fill_bytes(&mut bytes);
     URL_SAFE_NO_PAD.encode(bytes)
+}
+
+/// A one-time sign-in code: six decimal digits, uniform (rejection sampling, no modulo bias).
+pub fn code() -> String {
+    // The largest multiple of 10^6 that fits in a u32; draws at or above it are redrawn.
+    const LIMIT: u32 = 4_294_000_000;
+    loop {
+        let draw = OsRng.next_u32();
+        if draw < LIMIT {
+            return format!("{:06}", draw % 1_000_000);
+        }
+    }
 }
 
 /// The SHA-256 of a token, hex-encoded: what the database stores.
@@ -31,6 +43,8 @@ mod tests {
             .bytes()
             .all(|c| c.is_ascii_alphanumeric() || c == b'-' || c == b'_'));
         assert_ne!(a, b);
+        let code = code();
+        assert!(code.len() == 6 && code.bytes().all(|c| c.is_ascii_digit()));
         assert_eq!(
             digest("abc"),
             "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"

@@ -1,7 +1,88 @@
-//! `portal-otp` (being written).
-use wardline_shared::http::Function;
+//! `portal-otp`: the patient portal. Patients reach their clinic's portal at
+//! `{slug}.portal.<base domain>` or the clinic's own domain, sign in with a one-time code sent
+//! by SMS or e-mail, and hold a 15-minute access token renewed by a rotating refresh token.
+//! Every call is scoped to exactly one clinic, resolved in the database from the `Host` (or an
+//! invite); what each caller may touch is decided by RLS (`policies/portal.sql`).
+//!
+//! - [`sign_in`]: request a code, verify it (pre-login, as `app_anon`).
+//! - [`session`]: refresh and sign out; the tokens and cookies a sign-in answers with.
+//! - [`account`]: the signed-in patient's profile, consent history and preferences.
+//! - [`twilio`]: inbound texts — STOP/START opt-outs and HELP — signed by Twilio.
+
+pub mod account;
+pub mod session;
+pub mod sign_in;
+pub mod twilio;
+
+use http::Method;
+use serde_json::{Map, Value};
+use wardline_shared::{
+    handler,
+    http::{Function, Incoming, Route},
+    portal::{self, PortalConfig},
+};
 
 pub const FUNCTION: Function = Function {
     name: "portal-otp",
-    routes: &[],
+    routes: &[
+        Route {
+            method: Method::POST,
+            path: "/api/portal/auth/otp",
+            handler: handler!(sign_in::request_code),
+        },
+        Route {
+            method: Method::POST,
+            path: "/api/portal/auth/verify",
+            handler: handler!(sign_in::verify_code),
+        },
+        Route {
+            method: Method::POST,
+            path: "/api/portal/auth/refresh",
+            handler: handler!(session::refresh),
+        },
+        Route {
+            method: Method::POST,
+            path: "/api/portal/auth/logout",
+            handler: handler!(session::logout),
+        },
+        Route {
+            method: Method::GET,
+            path: "/api/portal/me",
+            handler: handler!(account::me),
+        },
+        Route {
+            method: Method::PUT,
+            path: "/api/portal/consent",
+            handler: handler!(account::record_consent),
+        },
+        Route {
+            method: Method::GET,
+            path: "/api/portal/preferences",
+            handler: handler!(account::preferences),
+        },
+        Route {
+            method: Method::PUT,
+            path: "/api/portal/preferences",
+            handler: handler!(account::update_preferences),
+        },
+        Route {
+            method: Method::POST,
+            path: "/api/webhooks/twilio",
+            handler: handler!(twilio::inbound),
+        },
+    ],
 };
+
+/// The input every portal operation starts from: the clinic the `Host` names and the caller's
+/// address (for per-address limits and the consent record).
+fn portal_input(portal: &PortalConfig, req: &Incoming) -> Map<String, Value> {
+    let mut input = Map::new();
+    input.insert(
+        "host".into(),
+        portal::host_json(req.header("host"), portal.base_domain.as_deref()),
+    );
+    if let Some(ip) = &req.source_ip {
+        input.insert("sourceIp".into(), Value::String(ip.clone()));
+    }
+    input
+}
