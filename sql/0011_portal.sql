@@ -14,7 +14,7 @@ alter table app.clinics
 create index patients_org_phone_idx on app.patients (org_id, phone)
   where deleted_at is null and phone is not null;
 
-grant execute on function api.fail_with(integer, text, text, jsonb) to app_anon;
+grant execute on function api.fail_with(integer, text, text, jsonb), app.iso(timestamptz) to app_anon;
 
 -- A failure whose work must still be kept (a counted wrong code, a revoked token family): the
 -- api function returns it instead of raising, the transaction commits, and shared::db turns it
@@ -116,6 +116,7 @@ language sql stable security definer
 set search_path = pg_catalog, pg_temp
 as $$ select c.id from app.clinics c where c.sms_number = number $$;
 
+grant execute on function app.portal_clinic(jsonb) to app_user;
 grant execute on function app.portal_clinic(jsonb), app.portal_invite(bytea),
   app.portal_patient(text, text), app.portal_patient_live(uuid),
   app.clinic_by_sms_number(text) to app_anon;
@@ -347,6 +348,9 @@ $$;
 grant execute on function app.portal_sign_in_row(text, bytea) to app_anon;
 
 
+-- The api.* functions below are compiled as wardline_authenticator, which may not use schema
+-- app: their variables are `record`, not app row types.
+
 -- POST /api/portal/auth/otp. input: {host, inviteHash?, channel, identifier, identifierHash,
 -- codeHash, sealedCode, messageId, sourceIp}. Issues a code (replacing any live one) unless the
 -- identifier is locked out, was sent one under 60 s ago, or had 5 sends in the last hour; queues
@@ -359,7 +363,7 @@ declare
   via text := input ->> 'channel';
   address text := input ->> 'identifier';
   patient uuid;
-  r app.portal_sign_in;
+  r record;
   recent timestamptz[];
   outcome text;
 begin
@@ -410,7 +414,7 @@ declare
   via text := input ->> 'channel';
   patient uuid;
   org uuid;
-  r app.portal_sign_in;
+  r record;
   matches boolean;
   expires timestamptz := now() + interval '30 days';
 begin
@@ -476,7 +480,7 @@ language plpgsql
 as $$
 declare
   org uuid;
-  t app.portal_refresh_tokens;
+  t record;
   expires timestamptz := now() + interval '30 days';
 begin
   perform auth.begin_request(claims);
@@ -514,7 +518,7 @@ create or replace function api.portal_logout(claims jsonb, input jsonb) returns 
 language plpgsql
 as $$
 declare
-  t app.portal_refresh_tokens;
+  t record;
 begin
   perform auth.begin_request(claims);
   perform app.portal_enter(input - 'inviteHash');

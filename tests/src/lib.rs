@@ -20,12 +20,16 @@ pub use xtask::keys;
 
 pub mod booking;
 pub mod care;
+pub mod portal;
+pub mod providers;
 
 struct Shared {
     /// Superuser URL of the server (any database).
     admin_url: String,
     template: String,
     keys: DevKeys,
+    /// The portal's signing key (PKCS#8 PEM), fresh per test binary.
+    portal_key: DevKeys,
     jwks_url: String,
     /// The runtime that serves JWKS for the whole binary.
     runtime: tokio::runtime::Handle,
@@ -33,6 +37,13 @@ struct Shared {
 }
 
 static SHARED: OnceLock<Shared> = OnceLock::new();
+
+/// The portal settings the test functions run with: portals at `{slug}.portal.wardline.test`,
+/// Twilio calling [`TWILIO_WEBHOOK_URL`] signed with [`TWILIO_AUTH_TOKEN`].
+pub const PORTAL_BASE_DOMAIN: &str = "wardline.test";
+pub const OTP_KEY: &str = "b3RwLWtleS1mb3ItdGVzdHMtb25seS0zMi1ieXRlcyE=";
+pub const TWILIO_AUTH_TOKEN: &str = "test-twilio-auth-token";
+pub const TWILIO_WEBHOOK_URL: &str = "https://api.wardline.test/api/webhooks/twilio";
 
 /// The notes keyring the test functions run with (two keys: rotation is exercised).
 pub const NOTES_KEYS: &str = "test-2:AQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQE=,test-1:AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=";
@@ -103,6 +114,7 @@ async fn start(runtime: tokio::runtime::Handle) -> Result<Shared> {
         admin_url,
         template,
         keys,
+        portal_key: DevKeys::generate()?,
         jwks_url,
         runtime,
         _cluster: cluster,
@@ -176,6 +188,7 @@ impl TestDb {
         let app_url =
             xtask::with_database(&shared.admin_url, name, Some("wardline_authenticator"))?;
         let jwks_url = shared.jwks_url.clone();
+        let portal_key = shared.portal_key.pem().to_owned();
         let mut config = Config::from_lookup(|k| {
             Some(match k {
                 "DATABASE_URL" => app_url.clone(),
@@ -184,6 +197,11 @@ impl TestDb {
                 "WARDLINE_JWT_ISSUER" => keys::ISSUER.into(),
                 "WARDLINE_JWT_AUDIENCE" => keys::AUDIENCE.into(),
                 "WARDLINE_NOTES_KEYS" => NOTES_KEYS.into(),
+                "WARDLINE_PORTAL_SIGNING_KEY" => portal_key.clone(),
+                "WARDLINE_OTP_KEY" => OTP_KEY.into(),
+                "WARDLINE_PORTAL_BASE_DOMAIN" => PORTAL_BASE_DOMAIN.into(),
+                "WARDLINE_TWILIO_AUTH_TOKEN" => TWILIO_AUTH_TOKEN.into(),
+                "WARDLINE_TWILIO_WEBHOOK_URL" => TWILIO_WEBHOOK_URL.into(),
                 _ => return None,
             })
         })?;
@@ -244,8 +262,21 @@ impl TestDb {
         self.patients(org, 1).await[0]
     }
 
-    /// A valid token for `who`, signed by the key the JWKS serves.
+    /// A valid token for `who`: staff tokens signed by the key the JWKS serves (the identity
+    /// provider), patient tokens by the portal's key, as in production.
     pub fn token(&self, who: &Identity) -> String {
+        if who.app_role == "patient" {
+            let (Some(patient), Some(org)) = (who.patient_id, who.org_id) else {
+                panic!("a patient identity needs patient_id and org_id: {who:?}");
+            };
+            return self
+                .ctx
+                .portal()
+                .expect("the tests configure the portal")
+                .signing
+                .issue(patient, org)
+                .expect("issuing a patient token");
+        }
         shared().keys.mint(who, 600).expect("minting a token")
     }
 
@@ -305,6 +336,15 @@ pub async fn send(
         None => lambda_http::Body::Empty,
     };
     let request = request.body(body).expect("building a request");
+    dispatch(ctx, function, request).await
+}
+
+/// Runs a prepared request through `dispatch`, as API Gateway would.
+pub async fn dispatch(
+    ctx: &Context,
+    function: &Function,
+    request: http::Request<lambda_http::Body>,
+) -> Reply {
     let response = wardline_shared::http::dispatch(function, ctx, request).await;
     let status = response.status();
     let headers = response.headers().clone();
@@ -318,6 +358,7 @@ pub async fn send(
         status,
         headers,
         body,
+        text,
     }
 }
 
@@ -326,6 +367,8 @@ pub struct Reply {
     pub status: StatusCode,
     pub headers: HeaderMap,
     pub body: Value,
+    /// The body exactly as sent.
+    pub text: String,
 }
 
 impl Reply {

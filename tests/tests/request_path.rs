@@ -23,6 +23,7 @@ fn claims(sub: uuid::Uuid, org: uuid::Uuid, role: AppRole, request_id: &str) -> 
         app_role: role,
         patient_id: None,
         request_id: request_id.to_owned(),
+        portal_issued: false,
     }
 }
 

@@ -49,6 +49,11 @@ impl DevKeys {
         Ok(keys)
     }
 
+    /// The private key as PKCS#8 PEM (the local stack's portal key is one of these too).
+    pub fn pem(&self) -> &str {
+        &self.pem
+    }
+
     fn from_pem(pem: String) -> Result<DevKeys> {
         let encoding = EncodingKey::from_ec_pem(pem.as_bytes())?;
         Ok(DevKeys { pem, encoding })

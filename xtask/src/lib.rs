@@ -21,6 +21,7 @@ pub const FUNCTIONS: &[&Function] = &[
     &confirm_booking::FUNCTION,
     &schedule::FUNCTION,
     &assign::FUNCTION,
+    &portal_otp::FUNCTION,
 ];
 
 /// The workspace root (xtask lives one level below it).

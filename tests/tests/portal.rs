@@ -1,0 +1,692 @@
+//! The patient portal, outside in: practice resolution, one-time codes and their limits,
+//! sessions, the patient's own data, and who may call what. Codes are read the way
+//! message-sender reads them: sealed in the outbox.
+
+use http::Method;
+use serde_json::{json, Value};
+use uuid::Uuid;
+use wardline_tests::{
+    as_user,
+    portal::{
+        age_sends, form, fresh_code, host, queued_codes, request_code, twilio_signature, verify,
+        Call, CONSENT, LOGOUT, ME, PREFERENCES, REFRESH, TWILIO,
+    },
+    Reply, TestDb, World, TWILIO_WEBHOOK_URL,
+};
+
+const PIA: &str = "pia@test.example";
+const PIA_PHONE: &str = "+14155550123";
+const ALPHA_NUMBER: &str = "+14155559999";
+
+fn pia() -> Value {
+    json!({ "email": PIA })
+}
+
+/// The world, with Pia's phone and alpha's SMS number.
+async fn world(db: &TestDb) -> World {
+    let w = World::create(db).await;
+    db.admin
+        .batch_execute(&format!(
+            "update app.patients set phone = '{PIA_PHONE}' where id = '{}';
+             update app.clinics set sms_number = '{ALPHA_NUMBER}' where id = '{}';",
+            w.patient_a, w.clinic_a
+        ))
+        .await
+        .unwrap();
+    w
+}
+
+async fn count(db: &TestDb, sql: &str) -> i64 {
+    db.admin.query_one(sql, &[]).await.unwrap().get(0)
+}
+
+async fn audit(db: &TestDb, action: &str, outcome: &str) -> i64 {
+    db.admin
+        .query_one(
+            "select count(*) from audit.events where action = $1 and outcome = $2",
+            &[&action, &outcome],
+        )
+        .await
+        .unwrap()
+        .get(0)
+}
+
+/// Signs Pia in at alpha (with a fresh code, whatever was sent before) and returns the reply.
+async fn sign_in(db: &TestDb) -> Reply {
+    age_sends(db, 3600).await;
+    let code = fresh_code(db, "alpha", pia(), PIA).await;
+    let signed_in = verify(db, "alpha", pia(), &code).await;
+    assert_eq!(signed_in.status, 200, "{signed_in:?}");
+    signed_in
+}
+
+fn cookies(reply: &Reply) -> Vec<String> {
+    reply
+        .headers
+        .get_all("set-cookie")
+        .iter()
+        .map(|v| v.to_str().unwrap().to_owned())
+        .collect()
+}
+
+#[tokio::test]
+async fn known_and_unknown_identifiers_get_byte_identical_answers() {
+    let db = TestDb::new().await;
+    world(&db).await;
+    let known = request_code(&db, "alpha", pia()).await;
+    let unknown = request_code(&db, "alpha", json!({"email": "nobody@test.example"})).await;
+    let unknown_phone = request_code(&db, "alpha", json!({"phone": "+14155550000"})).await;
+    assert_eq!(known.status, 202);
+    for other in [&unknown, &unknown_phone] {
+        assert_eq!(other.status, known.status);
+        assert_eq!(other.text, known.text);
+        assert_eq!(other.headers.get("content-type"), known.headers.get("content-type"));
+    }
+    // Only the patient's code was queued; the unknown addresses left no PII behind.
+    assert_eq!(queued_codes(&db, PIA).await.len(), 1);
+    assert_eq!(count(&db, "select count(*) from app.outbox").await, 1);
+    assert_eq!(
+        count(&db, "select count(*) from app.portal_sign_in where patient_id is null").await,
+        2
+    );
+    // A known address that is rate-limited answers the same too.
+    let throttled = request_code(&db, "alpha", pia()).await;
+    assert_eq!(throttled.text, known.text);
+    assert_eq!(queued_codes(&db, PIA).await.len(), 1);
+}
+
+#[tokio::test]
+async fn a_code_signs_in_once_and_the_session_reads_only_its_patient() {
+    let db = TestDb::new().await;
+    let w = world(&db).await;
+    let code = fresh_code(&db, "alpha", pia(), PIA).await;
+    assert_eq!(code.len(), 6);
+    let stored: Vec<u8> = db
+        .admin
+        .query_one("select code_hash from app.portal_sign_in where patient_id = $1", &[&w.patient_a])
+        .await
+        .unwrap()
+        .get(0);
+    assert_ne!(stored, code.as_bytes(), "only the HMAC is stored");
+
+    let signed_in = verify(&db, "alpha", pia(), &code).await;
+    assert_eq!(signed_in.status, 200, "{signed_in:?}");
+    assert_eq!(signed_in.body["patientId"], json!(w.patient_a));
+    assert_eq!(signed_in.body["expiresIn"], 900);
+    let set = cookies(&signed_in);
+    assert_eq!(set.len(), 2, "{set:?}");
+    for cookie in &set {
+        assert!(cookie.contains("HttpOnly; Secure; SameSite=Lax"), "{cookie}");
+    }
+    assert_eq!(audit(&db, "portal.sign_in", "success").await, 1);
+
+    // The code is used up.
+    verify(&db, "alpha", pia(), &code)
+        .await
+        .assert_problem(401, "invalid_code");
+
+    let token = signed_in.body["accessToken"].as_str().unwrap();
+    let me = Call::new(Method::GET, ME, &host("alpha")).bearer(token).send(&db).await;
+    assert_eq!(me.status, 200, "{me:?}");
+    assert_eq!(me.body["patient"]["id"], json!(w.patient_a));
+    assert_eq!(me.body["clinic"]["slug"], "alpha");
+    // The access cookie works as well as the header.
+    let access_cookie = set[0].split(';').next().unwrap().to_owned();
+    let by_cookie = Call::new(Method::GET, ME, &host("alpha"))
+        .header("cookie", access_cookie)
+        .send(&db)
+        .await;
+    assert_eq!(by_cookie.status, 200, "{by_cookie:?}");
+    // At another clinic's portal the session is not valid.
+    Call::new(Method::GET, ME, &host("beta"))
+        .bearer(token)
+        .send(&db)
+        .await
+        .assert_problem(401, "invalid_token");
+}
+
+#[tokio::test]
+async fn five_wrong_tries_kill_the_code_and_expired_or_foreign_codes_fail() {
+    let db = TestDb::new().await;
+    let w = world(&db).await;
+    let code = fresh_code(&db, "alpha", pia(), PIA).await;
+    let wrong = if code == "000000" { "111111" } else { "000000" };
+    for _ in 0..5 {
+        verify(&db, "alpha", pia(), wrong)
+            .await
+            .assert_problem(401, "invalid_code");
+    }
+    verify(&db, "alpha", pia(), &code)
+        .await
+        .assert_problem(401, "invalid_code");
+    assert_eq!(audit(&db, "portal.sign_in", "failure").await, 6);
+
+    // Expired.
+    age_sends(&db, 3600).await;
+    let code = fresh_code(&db, "alpha", pia(), PIA).await;
+    db.admin
+        .execute(
+            "update app.portal_sign_in set code_expires_at = now() - interval '1 second'",
+            &[],
+        )
+        .await
+        .unwrap();
+    verify(&db, "alpha", pia(), &code)
+        .await
+        .assert_problem(401, "invalid_code");
+
+    // A code from clinic A does not work at clinic B, even for the same address there.
+    db.admin
+        .execute(
+            "insert into app.patients (org_id, first_name, last_name, email)
+             values ($1, 'Pia', 'Elsewhere', $2)",
+            &[&w.clinic_b, &PIA],
+        )
+        .await
+        .unwrap();
+    age_sends(&db, 3600).await;
+    let code = fresh_code(&db, "alpha", pia(), PIA).await;
+    verify(&db, "beta", pia(), &code)
+        .await
+        .assert_problem(401, "invalid_code");
+    // …and still works where it was issued.
+    assert_eq!(verify(&db, "alpha", pia(), &code).await.status, 200);
+}
+
+#[tokio::test]
+async fn ten_failures_lock_the_identifier_out_for_fifteen_minutes_and_resends_do_not_reset_them() {
+    let db = TestDb::new().await;
+    world(&db).await;
+    let code = fresh_code(&db, "alpha", pia(), PIA).await;
+    let wrong = if code == "000000" { "111111" } else { "000000" };
+    for _ in 0..5 {
+        verify(&db, "alpha", pia(), wrong).await;
+    }
+    // A new code does not reset the count.
+    age_sends(&db, 120).await;
+    let code = fresh_code(&db, "alpha", pia(), PIA).await;
+    for _ in 0..4 {
+        verify(&db, "alpha", pia(), wrong)
+            .await
+            .assert_problem(401, "invalid_code");
+    }
+    verify(&db, "alpha", pia(), wrong).await; // the tenth
+    assert_eq!(audit(&db, "portal.lock_out", "denied").await, 1);
+    let locked = verify(&db, "alpha", pia(), &code).await;
+    locked.assert_problem(429, "locked_out");
+    let retry: u64 = locked.headers["retry-after"].to_str().unwrap().parse().unwrap();
+    assert!((14 * 60..=15 * 60).contains(&retry), "{retry}");
+    // Locked out of requesting codes too (the answer does not say so).
+    age_sends(&db, 3600).await;
+    assert_eq!(request_code(&db, "alpha", pia()).await.status, 202);
+    assert_eq!(queued_codes(&db, PIA).await.len(), 2);
+
+    // Fifteen minutes later it works again.
+    db.admin
+        .execute(
+            "update app.portal_sign_in set locked_until = now() - interval '1 second'",
+            &[],
+        )
+        .await
+        .unwrap();
+    let code = fresh_code(&db, "alpha", pia(), PIA).await;
+    assert_eq!(verify(&db, "alpha", pia(), &code).await.status, 200);
+
+    // An unknown address locks out the same way: nothing tells the two apart.
+    let nobody = json!({"email": "nobody@test.example"});
+    for _ in 0..10 {
+        verify(&db, "alpha", nobody.clone(), "123456")
+            .await
+            .assert_problem(401, "invalid_code");
+    }
+    verify(&db, "alpha", nobody, "123456")
+        .await
+        .assert_problem(429, "locked_out");
+}
+
+#[tokio::test]
+async fn sends_are_limited_per_identifier_and_requests_per_source_address() {
+    let db = TestDb::new().await;
+    world(&db).await;
+    request_code(&db, "alpha", pia()).await;
+    // Not sooner than 60 s…
+    request_code(&db, "alpha", pia()).await;
+    assert_eq!(queued_codes(&db, PIA).await.len(), 1);
+    // …and at most 5 an hour.
+    for sent in 2..=5 {
+        age_sends(&db, 61).await;
+        request_code(&db, "alpha", pia()).await;
+        assert_eq!(queued_codes(&db, PIA).await.len(), sent);
+    }
+    age_sends(&db, 61).await;
+    request_code(&db, "alpha", pia()).await;
+    assert_eq!(queued_codes(&db, PIA).await.len(), 5);
+    // The hour passes: a sixth.
+    age_sends(&db, 3600).await;
+    request_code(&db, "alpha", pia()).await;
+    assert_eq!(queued_codes(&db, PIA).await.len(), 6);
+    // A new code replaces the old one: only the newest works.
+    let codes = queued_codes(&db, PIA).await;
+    let (older, newest) = (&codes[4], &codes[5]);
+    if older != newest {
+        verify(&db, "alpha", pia(), older)
+            .await
+            .assert_problem(401, "invalid_code");
+    }
+    assert_eq!(verify(&db, "alpha", pia(), newest).await.status, 200);
+
+    // 30 code requests an hour per source address, whatever the address asked about.
+    let from_one_address = |i: usize| {
+        Call::new(Method::POST, wardline_tests::portal::OTP, host("alpha"))
+            .json(json!({"email": format!("n{i}@test.example")}))
+            .from_ip("192.0.2.50")
+    };
+    for i in 0..30 {
+        let reply = from_one_address(i).send(&db).await;
+        assert_eq!(reply.status, 202, "{i}: {reply:?}");
+    }
+    let limited = from_one_address(30).send(&db).await;
+    limited.assert_problem(429, "rate_limited");
+    assert!(limited.headers.contains_key("retry-after"));
+    let elsewhere = Call::new(Method::POST, wardline_tests::portal::OTP, &host("alpha"))
+        .json(json!({"email": "one-more@test.example"}))
+        .from_ip("203.0.113.9")
+        .send(&db)
+        .await;
+    assert_eq!(elsewhere.status, 202);
+    db.admin
+        .execute(
+            "update app.portal_rate set window_start = window_start - interval '1 hour'",
+            &[],
+        )
+        .await
+        .unwrap();
+    assert_eq!(from_one_address(31).send(&db).await.status, 202);
+}
+
+#[tokio::test]
+async fn unknown_hosts_are_404_and_invites_name_their_clinic() {
+    let db = TestDb::new().await;
+    let w = world(&db).await;
+    let unknown = Call::new(Method::POST, wardline_tests::portal::OTP, "nowhere.example")
+        .json(pia())
+        .send(&db)
+        .await;
+    unknown.assert_problem(404, "unknown_portal");
+    Call::new(Method::POST, wardline_tests::portal::OTP, &host("no-such-clinic"))
+        .json(pia())
+        .send(&db)
+        .await
+        .assert_problem(404, "unknown_portal");
+
+    // A clinic's own portal domain.
+    db.admin
+        .execute(
+            "update app.clinics set portal_domain = 'portal.alpha-clinic.example' where id = $1",
+            &[&w.clinic_a],
+        )
+        .await
+        .unwrap();
+    let own = Call::new(Method::POST, wardline_tests::portal::OTP, "Portal.Alpha-Clinic.example:443")
+        .json(pia())
+        .send(&db)
+        .await;
+    assert_eq!(own.status, 202, "{own:?}");
+    assert_eq!(queued_codes(&db, PIA).await.len(), 1);
+
+    // An invite names its clinic where the host names none, and is used up by signing in.
+    let token = wardline_shared::secret::token();
+    db.admin
+        .execute(
+            "insert into app.patient_invites (org_id, patient_id, token_hash, expires_at, created_by)
+             values ($1, $2, sha256(convert_to($3, 'UTF8')), now() + interval '1 day', $4)",
+            &[&w.clinic_a, &w.patient_a, &token, &w.admin_a],
+        )
+        .await
+        .unwrap();
+    age_sends(&db, 3600).await;
+    let by_invite = Call::new(Method::POST, wardline_tests::portal::OTP, "api.wardline.test")
+        .json(json!({"email": PIA, "inviteToken": token}))
+        .send(&db)
+        .await;
+    assert_eq!(by_invite.status, 202, "{by_invite:?}");
+    let code = queued_codes(&db, PIA).await.pop().unwrap();
+    let signed_in = Call::new(Method::POST, wardline_tests::portal::VERIFY, "api.wardline.test")
+        .json(json!({"email": PIA, "code": code, "inviteToken": token}))
+        .send(&db)
+        .await;
+    assert_eq!(signed_in.status, 200, "{signed_in:?}");
+    assert_eq!(
+        count(&db, "select count(*) from app.patient_invites where used_at is not null").await,
+        1
+    );
+    // A used invite names nothing any more; at another clinic's host it never did.
+    Call::new(Method::POST, wardline_tests::portal::OTP, "api.wardline.test")
+        .json(json!({"email": PIA, "inviteToken": token}))
+        .send(&db)
+        .await
+        .assert_problem(400, "invalid_invite");
+}
+
+#[tokio::test]
+async fn refresh_tokens_rotate_reuse_revokes_the_family_and_logout_revokes() {
+    let db = TestDb::new().await;
+    world(&db).await;
+    let first = sign_in(&db).await;
+    let r1 = first.body["refreshToken"].as_str().unwrap().to_owned();
+    let refresh = |token: &str| {
+        Call::new(Method::POST, REFRESH, &host("alpha")).json(json!({"refreshToken": token}))
+    };
+    let second = refresh(&r1).send(&db).await;
+    assert_eq!(second.status, 200, "{second:?}");
+    let r2 = second.body["refreshToken"].as_str().unwrap().to_owned();
+    assert_ne!(r1, r2);
+    assert_eq!(cookies(&second).len(), 2);
+    // The refresh cookie works as well as the body.
+    let r2_cookie = format!("wardline_portal_refresh={r2}");
+    let third = Call::new(Method::POST, REFRESH, &host("alpha"))
+        .header("cookie", r2_cookie)
+        .send(&db)
+        .await;
+    assert_eq!(third.status, 200, "{third:?}");
+    let r3 = third.body["refreshToken"].as_str().unwrap().to_owned();
+
+    // Reusing a rotated token revokes the whole family, the newest token included.
+    refresh(&r1)
+        .send(&db)
+        .await
+        .assert_problem(401, "invalid_refresh_token");
+    assert_eq!(audit(&db, "portal.refresh_reuse", "denied").await, 1);
+    refresh(&r3)
+        .send(&db)
+        .await
+        .assert_problem(401, "invalid_refresh_token");
+
+    // Logout revokes its session and clears the cookies.
+    let other = sign_in(&db).await;
+    let token = other.body["refreshToken"].as_str().unwrap();
+    let out = Call::new(Method::POST, LOGOUT, &host("alpha"))
+        .json(json!({"refreshToken": token}))
+        .send(&db)
+        .await;
+    assert_eq!(out.status, 200, "{out:?}");
+    assert!(cookies(&out).iter().all(|c| c.contains("Max-Age=0")));
+    refresh(token)
+        .send(&db)
+        .await
+        .assert_problem(401, "invalid_refresh_token");
+    assert_eq!(audit(&db, "portal.sign_out", "success").await, 1);
+    // A refresh token of alpha is nothing at beta.
+    let third = sign_in(&db).await;
+    Call::new(Method::POST, REFRESH, &host("beta"))
+        .json(json!({"refreshToken": third.body["refreshToken"]}))
+        .send(&db)
+        .await
+        .assert_problem(401, "invalid_refresh_token");
+}
+
+#[tokio::test]
+async fn consent_is_an_audited_history_and_preferences_are_audited_changes() {
+    let db = TestDb::new().await;
+    let w = world(&db).await;
+    let session = sign_in(&db).await;
+    let token = session.body["accessToken"].as_str().unwrap();
+    let consent = |granted: bool| {
+        Call::new(Method::PUT, CONSENT, &host("alpha"))
+            .bearer(token)
+            .header("user-agent", "PortalApp/1.0")
+            .json(json!({"type": "terms", "version": "2026-01", "granted": granted}))
+    };
+    let given = consent(true).send(&db).await;
+    assert_eq!(given.status, 200, "{given:?}");
+    assert_eq!(given.body["consents"][0]["granted"], true);
+    let withdrawn = consent(false).send(&db).await;
+    assert_eq!(withdrawn.body["consents"][0]["granted"], false);
+    let history = db
+        .admin
+        .query(
+            "select granted, source_ip, user_agent from app.portal_consents
+             where patient_id = $1 order by id",
+            &[&w.patient_a],
+        )
+        .await
+        .unwrap();
+    assert_eq!(history.len(), 2);
+    assert_eq!(history[0].get::<_, String>(1), "198.51.100.7");
+    assert_eq!(history[0].get::<_, String>(2), "PortalApp/1.0");
+    assert_eq!(audit(&db, "portal.consent", "success").await, 2);
+    // History is append-only, even for the owner.
+    let changed = db
+        .admin
+        .execute("update app.portal_consents set granted = true", &[])
+        .await;
+    assert!(changed.is_err());
+    Call::new(Method::PUT, CONSENT, &host("alpha"))
+        .bearer(token)
+        .json(json!({"type": "Terms of use", "version": "1", "granted": true}))
+        .send(&db)
+        .await
+        .assert_problem(400, "invalid_input");
+
+    let read = Call::new(Method::GET, PREFERENCES, &host("alpha"))
+        .bearer(token)
+        .send(&db)
+        .await;
+    assert_eq!(read.body["sms"], true);
+    assert_eq!(read.body["smsOptedOut"], false);
+    let put = |body: Value| {
+        Call::new(Method::PUT, PREFERENCES, &host("alpha"))
+            .bearer(token)
+            .json(body)
+    };
+    let saved = put(json!({"sms": false, "email": true, "portal": true})).send(&db).await;
+    assert_eq!(saved.status, 200, "{saved:?}");
+    assert_eq!(saved.body["sms"], false);
+    put(json!({"sms": false, "email": true, "portal": true})).send(&db).await;
+    assert_eq!(audit(&db, "portal.preferences.update", "success").await, 1);
+    let missing = put(json!({"sms": false})).send(&db).await;
+    missing.assert_problem(400, "invalid_input");
+    assert_eq!(missing.body["errors"][0]["field"], "email");
+}
+
+#[tokio::test]
+async fn patients_see_only_themselves_in_sql() {
+    let db = TestDb::new().await;
+    let w = world(&db).await;
+    let other = db.patient(w.clinic_a).await;
+    db.admin
+        .batch_execute(&format!(
+            "insert into app.portal_consents (org_id, patient_id, consent_type, version, granted)
+             values ('{a}', '{other}', 'terms', 'v1', true), ('{a}', '{me}', 'terms', 'v1', true);
+             insert into app.patient_preferences (patient_id, org_id, sms, email, portal)
+             values ('{other}', '{a}', true, true, true), ('{me}', '{a}', false, true, true);",
+            a = w.clinic_a,
+            me = w.patient_a,
+        ))
+        .await
+        .unwrap();
+    let mut user = db.authenticator().await;
+    let me = w.patient_of_a();
+    for sql in [
+        "select id from app.patients",
+        "select patient_id from app.portal_consents",
+        "select patient_id from app.patient_preferences",
+    ] {
+        assert_eq!(
+            wardline_tests::ids_as(&mut user, &me, sql).await,
+            vec![w.patient_a],
+            "{sql}"
+        );
+    }
+    let written = as_user(
+        &mut user,
+        &me,
+        "insert into app.portal_consents (org_id, patient_id, consent_type, version, granted)
+         values ($1, $2, 'terms', 'v1', true)",
+        &[&w.clinic_a, &other],
+    )
+    .await;
+    assert!(written.is_err(), "{written:?}");
+    let changed = as_user(
+        &mut user,
+        &me,
+        "update app.patient_preferences set sms = false where patient_id = $1 returning 1",
+        &[&other],
+    )
+    .await
+    .unwrap();
+    assert!(changed.is_empty());
+}
+
+/// Every route of every function but the portal's, with its parameters filled in.
+fn staff_routes() -> Vec<(&'static wardline_shared::http::Function, Method, String)> {
+    xtask::FUNCTIONS
+        .iter()
+        .filter(|f| f.name != "portal-otp")
+        .flat_map(|f| {
+            f.routes.iter().map(move |r| {
+                let path = r
+                    .path
+                    .split('/')
+                    .map(|s| if s.starts_with('{') { Uuid::new_v4().to_string() } else { s.to_owned() })
+                    .collect::<Vec<_>>()
+                    .join("/");
+                (*f, r.method.clone(), path)
+            })
+        })
+        .collect()
+}
+
+#[tokio::test]
+async fn patient_tokens_open_no_staff_route_and_staff_tokens_no_portal_route() {
+    let db = TestDb::new().await;
+    let w = world(&db).await;
+    let session = sign_in(&db).await;
+    let patient = session.body["accessToken"].as_str().unwrap();
+    for (function, method, path) in staff_routes() {
+        let reply = wardline_tests::send(
+            &db.ctx,
+            function,
+            method.clone(),
+            &path,
+            Some(patient),
+            &[("idempotency-key", "k1")],
+            Some("{}"),
+        )
+        .await;
+        assert!(
+            [400, 401, 403].contains(&reply.status.as_u16()),
+            "{method} {path}: {reply:?}"
+        );
+        // The same route with an empty body and no query: never a success either.
+        let bare = wardline_tests::send(&db.ctx, function, method.clone(), &path, Some(patient), &[], None).await;
+        assert!(
+            [400, 401, 403].contains(&bare.status.as_u16()),
+            "{method} {path}: {bare:?}"
+        );
+    }
+    let staff = db.token(&w.admin_of_a());
+    for (method, path, body) in [
+        (Method::GET, ME, None),
+        (Method::GET, PREFERENCES, None),
+        (Method::PUT, PREFERENCES, Some(json!({"sms": true, "email": true, "portal": true}))),
+        (Method::PUT, CONSENT, Some(json!({"type": "terms", "version": "1", "granted": true}))),
+    ] {
+        let mut call = Call::new(method.clone(), path, &host("alpha")).bearer(&staff);
+        if let Some(body) = body {
+            call = call.json(body);
+        }
+        call.send(&db).await.assert_problem(403, "patients_only");
+    }
+    // A "patient" token from the identity provider is no patient token.
+    let forged = wardline_tests::keys::claims_for(&w.patient_of_a(), 600);
+    let forged = db.sign(&forged);
+    Call::new(Method::GET, ME, &host("alpha"))
+        .bearer(&forged)
+        .send(&db)
+        .await
+        .assert_problem(401, "invalid_token");
+}
+
+/// A webhook call as Twilio makes it, with `signature` (if any) on the header.
+fn twilio_call<'a>(params: &[(&str, &str)], signature: Option<String>) -> Call<'a> {
+    let mut call = Call::new(Method::POST, TWILIO, "api.wardline.test")
+        .header("content-type", "application/x-www-form-urlencoded");
+    if let Some(signature) = signature {
+        call = call.header("x-twilio-signature", signature);
+    }
+    call.body = Some(form(params));
+    call
+}
+
+/// A webhook call signed as Twilio signs it.
+fn signed<'a>(params: &[(&str, &str)]) -> Call<'a> {
+    twilio_call(params, Some(twilio_signature(TWILIO_WEBHOOK_URL, params)))
+}
+
+fn text(sid: &'static str, from: &'static str, body: &'static str) -> Vec<(&'static str, &'static str)> {
+    vec![
+        ("MessageSid", sid),
+        ("AccountSid", "AC00000000000000000000000000000000"),
+        ("From", from),
+        ("To", ALPHA_NUMBER),
+        ("Body", body),
+    ]
+}
+
+#[tokio::test]
+async fn twilio_webhooks_are_signed_idempotent_and_stop_blocks_sms_codes() {
+    let db = TestDb::new().await;
+    world(&db).await;
+    let stop = text("SM00000000000000000000000000000001", PIA_PHONE, " stop ");
+
+    // Forged, missing and stale signatures change nothing.
+    let forged = twilio_signature("https://evil.example/api/webhooks/twilio", &stop);
+    let start = text("SM00000000000000000000000000000001", PIA_PHONE, "START");
+    for call in [
+        twilio_call(&stop, Some(forged)),
+        twilio_call(&stop, None),
+        twilio_call(&start, Some(twilio_signature(TWILIO_WEBHOOK_URL, &stop))),
+    ] {
+        call.send(&db).await.assert_problem(403, "invalid_signature");
+    }
+    assert_eq!(count(&db, "select count(*) from app.inbound_sms").await, 0);
+    assert_eq!(count(&db, "select count(*) from app.sms_opt_outs").await, 0);
+
+    // STOP, delivered twice, is applied once.
+    for _ in 0..2 {
+        let reply = signed(&stop).send(&db).await;
+        assert_eq!(reply.status, 200, "{reply:?}");
+        assert_eq!(reply.headers["content-type"], "text/xml");
+        assert!(reply.text.contains("<Response></Response>"), "{}", reply.text);
+    }
+    assert_eq!(count(&db, "select count(*) from app.inbound_sms").await, 1);
+    assert_eq!(audit(&db, "sms.opt_out", "success").await, 1);
+
+    // No SMS code for an opted-out number, though the answer is the same.
+    let asked = request_code(&db, "alpha", json!({"phone": PIA_PHONE})).await;
+    assert_eq!(asked.status, 202);
+    assert_eq!(
+        count(&db, "select count(*) from app.outbox where channel = 'sms'").await,
+        0
+    );
+    // E-mail still works.
+    request_code(&db, "alpha", pia()).await;
+    assert_eq!(queued_codes(&db, PIA).await.len(), 1);
+
+    // HELP gets the clinic's reply as TwiML; START opts back in.
+    let help = text("SM00000000000000000000000000000002", PIA_PHONE, "help");
+    let reply = signed(&help).send(&db).await;
+    assert!(
+        reply.text.contains("<Message>Alpha Clinic: reply STOP to stop texts"),
+        "{}",
+        reply.text
+    );
+    let start = text("SM00000000000000000000000000000003", PIA_PHONE, "Unstop");
+    assert_eq!(signed(&start).send(&db).await.status, 200);
+    age_sends(&db, 3600).await;
+    request_code(&db, "alpha", json!({"phone": PIA_PHONE})).await;
+    assert_eq!(queued_codes(&db, PIA_PHONE).await.len(), 1);
+    assert_eq!(audit(&db, "sms.opt_in", "success").await, 1);
+}
+
