@@ -356,7 +356,11 @@ fn token_problem(err: &jsonwebtoken::errors::Error) -> Error {
 }
 
 /// Claims under their configured names, made canonical and checked for consistency.
-fn canonical(names: &ClaimNames, raw: Map<String, Value>, request_id: &str) -> Result<Claims, Error> {
+fn canonical(
+    names: &ClaimNames,
+    raw: Map<String, Value>,
+    request_id: &str,
+) -> Result<Claims, Error> {
     let text = |name: &str| raw.get(name).and_then(Value::as_str);
     let uuid = |name: &str| -> Result<Option<Uuid>, Error> {
         match raw.get(name) {

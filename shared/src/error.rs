@@ -261,7 +261,13 @@ fn wardline_raise(db: &tokio_postgres::error::DbError) -> Option<Error> {
         Some(Ok(Value::Object(members))) => members,
         Some(_) => return None,
     };
-    Error::raised(status, db.message(), db.detail().unwrap_or(""), db.column(), extensions)
+    Error::raised(
+        status,
+        db.message(),
+        db.detail().unwrap_or(""),
+        db.column(),
+        extensions,
+    )
 }
 
 impl Error {

@@ -87,6 +87,7 @@ mod tests {
             params: Vec::new(),
             body: Bytes::new(),
             request_id: "r".into(),
+            source_ip: None,
         })
     }
 

@@ -80,13 +80,20 @@ async fn known_and_unknown_identifiers_get_byte_identical_answers() {
     for other in [&unknown, &unknown_phone] {
         assert_eq!(other.status, known.status);
         assert_eq!(other.text, known.text);
-        assert_eq!(other.headers.get("content-type"), known.headers.get("content-type"));
+        assert_eq!(
+            other.headers.get("content-type"),
+            known.headers.get("content-type")
+        );
     }
     // Only the patient's code was queued; the unknown addresses left no PII behind.
     assert_eq!(queued_codes(&db, PIA).await.len(), 1);
     assert_eq!(count(&db, "select count(*) from app.outbox").await, 1);
     assert_eq!(
-        count(&db, "select count(*) from app.portal_sign_in where patient_id is null").await,
+        count(
+            &db,
+            "select count(*) from app.portal_sign_in where patient_id is null"
+        )
+        .await,
         2
     );
     // A known address that is rate-limited answers the same too.
@@ -103,7 +110,10 @@ async fn a_code_signs_in_once_and_the_session_reads_only_its_patient() {
     assert_eq!(code.len(), 6);
     let stored: Vec<u8> = db
         .admin
-        .query_one("select code_hash from app.portal_sign_in where patient_id = $1", &[&w.patient_a])
+        .query_one(
+            "select code_hash from app.portal_sign_in where patient_id = $1",
+            &[&w.patient_a],
+        )
         .await
         .unwrap()
         .get(0);
@@ -116,7 +126,10 @@ async fn a_code_signs_in_once_and_the_session_reads_only_its_patient() {
     let set = cookies(&signed_in);
     assert_eq!(set.len(), 2, "{set:?}");
     for cookie in &set {
-        assert!(cookie.contains("HttpOnly; Secure; SameSite=Lax"), "{cookie}");
+        assert!(
+            cookie.contains("HttpOnly; Secure; SameSite=Lax"),
+            "{cookie}"
+        );
     }
     assert_eq!(audit(&db, "portal.sign_in", "success").await, 1);
 
@@ -126,7 +139,10 @@ async fn a_code_signs_in_once_and_the_session_reads_only_its_patient() {
         .assert_problem(401, "invalid_code");
 
     let token = signed_in.body["accessToken"].as_str().unwrap();
-    let me = Call::new(Method::GET, ME, &host("alpha")).bearer(token).send(&db).await;
+    let me = Call::new(Method::GET, ME, &host("alpha"))
+        .bearer(token)
+        .send(&db)
+        .await;
     assert_eq!(me.status, 200, "{me:?}");
     assert_eq!(me.body["patient"]["id"], json!(w.patient_a));
     assert_eq!(me.body["clinic"]["slug"], "alpha");
@@ -214,7 +230,11 @@ async fn ten_failures_lock_the_identifier_out_for_fifteen_minutes_and_resends_do
     assert_eq!(audit(&db, "portal.lock_out", "denied").await, 1);
     let locked = verify(&db, "alpha", pia(), &code).await;
     locked.assert_problem(429, "locked_out");
-    let retry: u64 = locked.headers["retry-after"].to_str().unwrap().parse().unwrap();
+    let retry: u64 = locked.headers["retry-after"]
+        .to_str()
+        .unwrap()
+        .parse()
+        .unwrap();
     assert!((14 * 60..=15 * 60).contains(&retry), "{retry}");
     // Locked out of requesting codes too (the answer does not say so).
     age_sends(&db, 3600).await;
@@ -313,11 +333,15 @@ async fn unknown_hosts_are_404_and_invites_name_their_clinic() {
         .send(&db)
         .await;
     unknown.assert_problem(404, "unknown_portal");
-    Call::new(Method::POST, wardline_tests::portal::OTP, &host("no-such-clinic"))
-        .json(pia())
-        .send(&db)
-        .await
-        .assert_problem(404, "unknown_portal");
+    Call::new(
+        Method::POST,
+        wardline_tests::portal::OTP,
+        &host("no-such-clinic"),
+    )
+    .json(pia())
+    .send(&db)
+    .await
+    .assert_problem(404, "unknown_portal");
 
     // A clinic's own portal domain.
     db.admin
@@ -327,10 +351,14 @@ async fn unknown_hosts_are_404_and_invites_name_their_clinic() {
         )
         .await
         .unwrap();
-    let own = Call::new(Method::POST, wardline_tests::portal::OTP, "Portal.Alpha-Clinic.example:443")
-        .json(pia())
-        .send(&db)
-        .await;
+    let own = Call::new(
+        Method::POST,
+        wardline_tests::portal::OTP,
+        "Portal.Alpha-Clinic.example:443",
+    )
+    .json(pia())
+    .send(&db)
+    .await;
     assert_eq!(own.status, 202, "{own:?}");
     assert_eq!(queued_codes(&db, PIA).await.len(), 1);
 
@@ -345,27 +373,43 @@ async fn unknown_hosts_are_404_and_invites_name_their_clinic() {
         .await
         .unwrap();
     age_sends(&db, 3600).await;
-    let by_invite = Call::new(Method::POST, wardline_tests::portal::OTP, "api.wardline.test")
-        .json(json!({"email": PIA, "inviteToken": token}))
-        .send(&db)
-        .await;
+    let by_invite = Call::new(
+        Method::POST,
+        wardline_tests::portal::OTP,
+        "api.wardline.test",
+    )
+    .json(json!({"email": PIA, "inviteToken": token}))
+    .send(&db)
+    .await;
     assert_eq!(by_invite.status, 202, "{by_invite:?}");
     let code = queued_codes(&db, PIA).await.pop().unwrap();
-    let signed_in = Call::new(Method::POST, wardline_tests::portal::VERIFY, "api.wardline.test")
-        .json(json!({"email": PIA, "code": code, "inviteToken": token}))
-        .send(&db)
-        .await;
+    let signed_in = Call::new(
+        Method::POST,
+        wardline_tests::portal::VERIFY,
+        "api.wardline.test",
+    )
+    .json(json!({"email": PIA, "code": code, "inviteToken": token}))
+    .send(&db)
+    .await;
     assert_eq!(signed_in.status, 200, "{signed_in:?}");
     assert_eq!(
-        count(&db, "select count(*) from app.patient_invites where used_at is not null").await,
+        count(
+            &db,
+            "select count(*) from app.patient_invites where used_at is not null"
+        )
+        .await,
         1
     );
     // A used invite names nothing any more; at another clinic's host it never did.
-    Call::new(Method::POST, wardline_tests::portal::OTP, "api.wardline.test")
-        .json(json!({"email": PIA, "inviteToken": token}))
-        .send(&db)
-        .await
-        .assert_problem(400, "invalid_invite");
+    Call::new(
+        Method::POST,
+        wardline_tests::portal::OTP,
+        "api.wardline.test",
+    )
+    .json(json!({"email": PIA, "inviteToken": token}))
+    .send(&db)
+    .await
+    .assert_problem(400, "invalid_invite");
 }
 
 #[tokio::test]
@@ -479,10 +523,14 @@ async fn consent_is_an_audited_history_and_preferences_are_audited_changes() {
             .bearer(token)
             .json(body)
     };
-    let saved = put(json!({"sms": false, "email": true, "portal": true})).send(&db).await;
+    let saved = put(json!({"sms": false, "email": true, "portal": true}))
+        .send(&db)
+        .await;
     assert_eq!(saved.status, 200, "{saved:?}");
     assert_eq!(saved.body["sms"], false);
-    put(json!({"sms": false, "email": true, "portal": true})).send(&db).await;
+    put(json!({"sms": false, "email": true, "portal": true}))
+        .send(&db)
+        .await;
     assert_eq!(audit(&db, "portal.preferences.update", "success").await, 1);
     let missing = put(json!({"sms": false})).send(&db).await;
     missing.assert_problem(400, "invalid_input");
@@ -548,7 +596,13 @@ fn staff_routes() -> Vec<(&'static wardline_shared::http::Function, Method, Stri
                 let path = r
                     .path
                     .split('/')
-                    .map(|s| if s.starts_with('{') { Uuid::new_v4().to_string() } else { s.to_owned() })
+                    .map(|s| {
+                        if s.starts_with('{') {
+                            Uuid::new_v4().to_string()
+                        } else {
+                            s.to_owned()
+                        }
+                    })
                     .collect::<Vec<_>>()
                     .join("/");
                 (*f, r.method.clone(), path)
@@ -579,7 +633,16 @@ async fn patient_tokens_open_no_staff_route_and_staff_tokens_no_portal_route() {
             "{method} {path}: {reply:?}"
         );
         // The same route with an empty body and no query: never a success either.
-        let bare = wardline_tests::send(&db.ctx, function, method.clone(), &path, Some(patient), &[], None).await;
+        let bare = wardline_tests::send(
+            &db.ctx,
+            function,
+            method.clone(),
+            &path,
+            Some(patient),
+            &[],
+            None,
+        )
+        .await;
         assert!(
             [400, 401, 403].contains(&bare.status.as_u16()),
             "{method} {path}: {bare:?}"
@@ -589,8 +652,16 @@ async fn patient_tokens_open_no_staff_route_and_staff_tokens_no_portal_route() {
     for (method, path, body) in [
         (Method::GET, ME, None),
         (Method::GET, PREFERENCES, None),
-        (Method::PUT, PREFERENCES, Some(json!({"sms": true, "email": true, "portal": true}))),
-        (Method::PUT, CONSENT, Some(json!({"type": "terms", "version": "1", "granted": true}))),
+        (
+            Method::PUT,
+            PREFERENCES,
+            Some(json!({"sms": true, "email": true, "portal": true})),
+        ),
+        (
+            Method::PUT,
+            CONSENT,
+            Some(json!({"type": "terms", "version": "1", "granted": true})),
+        ),
     ] {
         let mut call = Call::new(method.clone(), path, &host("alpha")).bearer(&staff);
         if let Some(body) = body {
@@ -624,7 +695,11 @@ fn signed<'a>(params: &[(&str, &str)]) -> Call<'a> {
     twilio_call(params, Some(twilio_signature(TWILIO_WEBHOOK_URL, params)))
 }
 
-fn text(sid: &'static str, from: &'static str, body: &'static str) -> Vec<(&'static str, &'static str)> {
+fn text(
+    sid: &'static str,
+    from: &'static str,
+    body: &'static str,
+) -> Vec<(&'static str, &'static str)> {
     vec![
         ("MessageSid", sid),
         ("AccountSid", "AC00000000000000000000000000000000"),
@@ -648,7 +723,9 @@ async fn twilio_webhooks_are_signed_idempotent_and_stop_blocks_sms_codes() {
         twilio_call(&stop, None),
         twilio_call(&start, Some(twilio_signature(TWILIO_WEBHOOK_URL, &stop))),
     ] {
-        call.send(&db).await.assert_problem(403, "invalid_signature");
+        call.send(&db)
+            .await
+            .assert_problem(403, "invalid_signature");
     }
     assert_eq!(count(&db, "select count(*) from app.inbound_sms").await, 0);
     assert_eq!(count(&db, "select count(*) from app.sms_opt_outs").await, 0);
@@ -658,7 +735,11 @@ async fn twilio_webhooks_are_signed_idempotent_and_stop_blocks_sms_codes() {
         let reply = signed(&stop).send(&db).await;
         assert_eq!(reply.status, 200, "{reply:?}");
         assert_eq!(reply.headers["content-type"], "text/xml");
-        assert!(reply.text.contains("<Response></Response>"), "{}", reply.text);
+        assert!(
+            reply.text.contains("<Response></Response>"),
+            "{}",
+            reply.text
+        );
     }
     assert_eq!(count(&db, "select count(*) from app.inbound_sms").await, 1);
     assert_eq!(audit(&db, "sms.opt_out", "success").await, 1);
@@ -678,7 +759,9 @@ async fn twilio_webhooks_are_signed_idempotent_and_stop_blocks_sms_codes() {
     let help = text("SM00000000000000000000000000000002", PIA_PHONE, "help");
     let reply = signed(&help).send(&db).await;
     assert!(
-        reply.text.contains("<Message>Alpha Clinic: reply STOP to stop texts"),
+        reply
+            .text
+            .contains("<Message>Alpha Clinic: reply STOP to stop texts"),
         "{}",
         reply.text
     );
@@ -689,4 +772,3 @@ async fn twilio_webhooks_are_signed_idempotent_and_stop_blocks_sms_codes() {
     assert_eq!(queued_codes(&db, PIA_PHONE).await.len(), 1);
     assert_eq!(audit(&db, "sms.opt_in", "success").await, 1);
 }
-

@@ -53,7 +53,10 @@ pub async fn invite(ctx: &Context, req: Incoming) -> Result<Reply, Error> {
     check_additional(&additional, caller.sub)?;
     let patient = Uuid::new_v4();
     let token = secret::token();
-    let sealed = keys.seal(&sealed::invite_token_context(caller.org_id, patient), &token)?;
+    let sealed = keys.seal(
+        &sealed::invite_token_context(caller.org_id, patient),
+        &token,
+    )?;
     let input = json!({
         "patientId": patient,
         "firstName": first_name,

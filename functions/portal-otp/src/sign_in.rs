@@ -57,7 +57,10 @@ pub async fn request_code(ctx: &Context, req: Incoming) -> Result<Reply, Error> 
         ("identifier".into(), json!(address)),
         (
             "codeHash".into(),
-            json!(hmac_hex(&portal.otp_key, &["code", &identifier_hash, &code])),
+            json!(hmac_hex(
+                &portal.otp_key,
+                &["code", &identifier_hash, &code]
+            )),
         ),
         ("identifierHash".into(), json!(identifier_hash)),
         (
@@ -117,10 +120,7 @@ pub async fn verify_code(ctx: &Context, req: Incoming) -> Result<Reply, Error> {
 }
 
 /// Which channel and normalised address the body names: exactly one of `email` and `phone`.
-fn identifier(
-    email: Option<&str>,
-    phone: Option<&str>,
-) -> Result<(&'static str, String), Error> {
+fn identifier(email: Option<&str>, phone: Option<&str>) -> Result<(&'static str, String), Error> {
     match (email, phone) {
         (Some(email), None) => Ok(("email", contact::email("email", email)?)),
         (None, Some(phone)) => Ok(("sms", contact::phone("phone", phone.trim())?.to_owned())),
@@ -179,14 +179,20 @@ mod tests {
             ("sms", "+14155550123".to_owned())
         );
         assert_eq!(field(identifier(None, None)), "email");
-        assert_eq!(field(identifier(Some("a@b.co"), Some("+14155550123"))), "phone");
+        assert_eq!(
+            field(identifier(Some("a@b.co"), Some("+14155550123"))),
+            "phone"
+        );
         assert_eq!(field(identifier(None, Some("555-0123"))), "phone");
         assert_eq!(code(" 012345 ").unwrap(), "012345");
         for bad in ["12345", "1234567", "12a456", ""] {
             assert_eq!(field(code(bad)), "code", "{bad}");
         }
         assert_eq!(field(invite_hash("short")), "inviteToken");
-        assert_eq!(field(invite_hash(&"x".repeat(30).replace('x', "%"))), "inviteToken");
+        assert_eq!(
+            field(invite_hash(&"x".repeat(30).replace('x', "%"))),
+            "inviteToken"
+        );
         assert_eq!(invite_hash(&"a".repeat(43)).unwrap().len(), 64);
     }
 }

@@ -173,7 +173,12 @@ mod tests {
             &params,
             "RSOYDt4T1cUTdK1PDd93/VVr8B8="
         ));
-        assert!(!signature_matches("12345", url, &params, "RSOYDt4T1cUTdK1PDd93/VVr8B9="));
+        assert!(!signature_matches(
+            "12345",
+            url,
+            &params,
+            "RSOYDt4T1cUTdK1PDd93/VVr8B9="
+        ));
         assert!(!signature_matches("12345", url, &params, ""));
     }
 
