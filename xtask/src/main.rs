@@ -58,6 +58,9 @@ fn dev_key_path() -> std::path::PathBuf {
 
 /// The local stack's notes key (never used anywhere else); WARDLINE_NOTES_KEYS overrides it.
 const DEV_NOTES_KEY: &str = "dev-1:ZGV2LW9ubHktbm90ZXMta2V5LWRvLW5vdC1kZXBsb3k=";
+/// The local stack's OTP HMAC key and Twilio token (never used anywhere else).
+const DEV_OTP_KEY: &str = "ZGV2LW9ubHktb3RwLWhtYWMta2V5LWRvLW5vdC1kZXBsb3k=";
+const DEV_TWILIO_TOKEN: &str = "dev-only-twilio-auth-token";
 
 async fn local(port: u16) -> Result<()> {
     let (admin_url, app_url, cluster) = match std::env::var("DATABASE_URL") {
@@ -104,6 +107,8 @@ async fn local(port: u16) -> Result<()> {
     demo::seed(&admin).await.context("seeding demo data")?;
 
     let keys = keys::DevKeys::load_or_create(&dev_key_path())?;
+    let portal_key =
+        keys::DevKeys::load_or_create(&target_dir().join("wardline-dev").join("portal-es256.pem"))?;
     let base = format!("http://127.0.0.1:{port}");
     let env: HashMap<&str, String> = HashMap::from([
         ("DATABASE_URL", app_url),
@@ -115,6 +120,12 @@ async fn local(port: u16) -> Result<()> {
             "WARDLINE_NOTES_KEYS",
             std::env::var("WARDLINE_NOTES_KEYS").unwrap_or_else(|_| DEV_NOTES_KEY.into()),
         ),
+        // Portals at {slug}.portal.localhost: curl with -H 'Host: maple.portal.localhost'.
+        ("WARDLINE_PORTAL_SIGNING_KEY", portal_key.pem().to_owned()),
+        ("WARDLINE_OTP_KEY", DEV_OTP_KEY.into()),
+        ("WARDLINE_PORTAL_BASE_DOMAIN", "localhost".into()),
+        ("WARDLINE_TWILIO_AUTH_TOKEN", DEV_TWILIO_TOKEN.into()),
+        ("WARDLINE_MESSAGES_MODE", "log".into()),
     ]);
     // The local wiring wins; any other setting (WARDLINE_LOG, WARDLINE_MAX_BODY_BYTES, …)
     // comes from the environment as in production.
@@ -170,6 +181,21 @@ async fn local(port: u16) -> Result<()> {
         demo::CLINICIANS[1].id
     );
     println!("curl -s -H 'Authorization: Bearer {avery}' {base}/api/admin/feature-flags\n");
+    println!(
+        "# Jordan signs in to maple's portal: the code appears in this log within seconds\n\
+         # (message-sender in log mode), then verify it and read the profile:"
+    );
+    let portal = "-H 'Host: maple.portal.localhost' -H 'Content-Type: application/json'";
+    println!(
+        "curl -s {portal} -d '{{\"email\": \"{}\"}}' {base}/api/portal/auth/otp",
+        demo::PATIENTS[0].email
+    );
+    println!(
+        "curl -s {portal} -d '{{\"email\": \"{}\", \"code\": \"<code>\"}}' \\\n  \
+         {base}/api/portal/auth/verify",
+        demo::PATIENTS[0].email
+    );
+    println!("curl -s {portal} -H 'Authorization: Bearer <accessToken>' {base}/api/portal/me\n");
     println!("# Other identities: cargo xtask token --org harbor --as lee@harbor.example\n");
 
     // hold-cleanup runs every minute in production; here too.
@@ -180,6 +206,23 @@ async fn local(port: u16) -> Result<()> {
             every.tick().await;
             if let Err(e) = hold_cleanup::sweep(&sweeper, "local-sweep").await {
                 eprintln!("hold-cleanup: {e}");
+            }
+        }
+    });
+
+    // message-sender runs every minute in production; here every 5 s, logging instead of
+    // sending.
+    let settings = message_sender::Settings::from_lookup(|k| {
+        env.get(k).cloned().or_else(|| std::env::var(k).ok())
+    })?;
+    let sender = message_sender::Sender::new(settings)?;
+    let outbox = ctx.clone();
+    tokio::spawn(async move {
+        let mut every = tokio::time::interval(std::time::Duration::from_secs(5));
+        loop {
+            every.tick().await;
+            if let Err(e) = message_sender::deliver(&outbox, &sender, "local-sender").await {
+                eprintln!("message-sender: {e}");
             }
         }
     });
