@@ -89,7 +89,7 @@ impl<'a> Call<'a> {
 
 /// Asks clinic `slug`'s portal for a code for `identifier` (`{"email": …}` or `{"phone": …}`).
 pub async fn request_code(db: &TestDb, slug: &str, identifier: Value) -> Reply {
-    Call::new(Method::POST, OTP, &host(slug))
+    Call::new(Method::POST, OTP, host(slug))
         .json(identifier)
         .send(db)
         .await
@@ -99,7 +99,7 @@ pub async fn request_code(db: &TestDb, slug: &str, identifier: Value) -> Reply {
 pub async fn verify(db: &TestDb, slug: &str, identifier: Value, code: &str) -> Reply {
     let mut body = identifier;
     body["code"] = Value::String(code.to_owned());
-    Call::new(Method::POST, VERIFY, &host(slug))
+    Call::new(Method::POST, VERIFY, host(slug))
         .json(body)
         .send(db)
         .await

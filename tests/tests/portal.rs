@@ -139,7 +139,7 @@ async fn a_code_signs_in_once_and_the_session_reads_only_its_patient() {
         .assert_problem(401, "invalid_code");
 
     let token = signed_in.body["accessToken"].as_str().unwrap();
-    let me = Call::new(Method::GET, ME, &host("alpha"))
+    let me = Call::new(Method::GET, ME, host("alpha"))
         .bearer(token)
         .send(&db)
         .await;
@@ -148,13 +148,13 @@ async fn a_code_signs_in_once_and_the_session_reads_only_its_patient() {
     assert_eq!(me.body["clinic"]["slug"], "alpha");
     // The access cookie works as well as the header.
     let access_cookie = set[0].split(';').next().unwrap().to_owned();
-    let by_cookie = Call::new(Method::GET, ME, &host("alpha"))
+    let by_cookie = Call::new(Method::GET, ME, host("alpha"))
         .header("cookie", access_cookie)
         .send(&db)
         .await;
     assert_eq!(by_cookie.status, 200, "{by_cookie:?}");
     // At another clinic's portal the session is not valid.
-    Call::new(Method::GET, ME, &host("beta"))
+    Call::new(Method::GET, ME, host("beta"))
         .bearer(token)
         .send(&db)
         .await
@@ -308,7 +308,7 @@ async fn sends_are_limited_per_identifier_and_requests_per_source_address() {
     let limited = from_one_address(30).send(&db).await;
     limited.assert_problem(429, "rate_limited");
     assert!(limited.headers.contains_key("retry-after"));
-    let elsewhere = Call::new(Method::POST, wardline_tests::portal::OTP, &host("alpha"))
+    let elsewhere = Call::new(Method::POST, wardline_tests::portal::OTP, host("alpha"))
         .json(json!({"email": "one-more@test.example"}))
         .from_ip("203.0.113.9")
         .send(&db)
@@ -336,7 +336,7 @@ async fn unknown_hosts_are_404_and_invites_name_their_clinic() {
     Call::new(
         Method::POST,
         wardline_tests::portal::OTP,
-        &host("no-such-clinic"),
+        host("no-such-clinic"),
     )
     .json(pia())
     .send(&db)
@@ -419,7 +419,7 @@ async fn refresh_tokens_rotate_reuse_revokes_the_family_and_logout_revokes() {
     let first = sign_in(&db).await;
     let r1 = first.body["refreshToken"].as_str().unwrap().to_owned();
     let refresh = |token: &str| {
-        Call::new(Method::POST, REFRESH, &host("alpha")).json(json!({"refreshToken": token}))
+        Call::new(Method::POST, REFRESH, host("alpha")).json(json!({"refreshToken": token}))
     };
     let second = refresh(&r1).send(&db).await;
     assert_eq!(second.status, 200, "{second:?}");
@@ -428,7 +428,7 @@ async fn refresh_tokens_rotate_reuse_revokes_the_family_and_logout_revokes() {
     assert_eq!(cookies(&second).len(), 2);
     // The refresh cookie works as well as the body.
     let r2_cookie = format!("wardline_portal_refresh={r2}");
-    let third = Call::new(Method::POST, REFRESH, &host("alpha"))
+    let third = Call::new(Method::POST, REFRESH, host("alpha"))
         .header("cookie", r2_cookie)
         .send(&db)
         .await;
@@ -449,7 +449,7 @@ async fn refresh_tokens_rotate_reuse_revokes_the_family_and_logout_revokes() {
     // Logout revokes its session and clears the cookies.
     let other = sign_in(&db).await;
     let token = other.body["refreshToken"].as_str().unwrap();
-    let out = Call::new(Method::POST, LOGOUT, &host("alpha"))
+    let out = Call::new(Method::POST, LOGOUT, host("alpha"))
         .json(json!({"refreshToken": token}))
         .send(&db)
         .await;
@@ -462,7 +462,7 @@ async fn refresh_tokens_rotate_reuse_revokes_the_family_and_logout_revokes() {
     assert_eq!(audit(&db, "portal.sign_out", "success").await, 1);
     // A refresh token of alpha is nothing at beta.
     let third = sign_in(&db).await;
-    Call::new(Method::POST, REFRESH, &host("beta"))
+    Call::new(Method::POST, REFRESH, host("beta"))
         .json(json!({"refreshToken": third.body["refreshToken"]}))
         .send(&db)
         .await
@@ -476,7 +476,7 @@ async fn consent_is_an_audited_history_and_preferences_are_audited_changes() {
     let session = sign_in(&db).await;
     let token = session.body["accessToken"].as_str().unwrap();
     let consent = |granted: bool| {
-        Call::new(Method::PUT, CONSENT, &host("alpha"))
+        Call::new(Method::PUT, CONSENT, host("alpha"))
             .bearer(token)
             .header("user-agent", "PortalApp/1.0")
             .json(json!({"type": "terms", "version": "2026-01", "granted": granted}))
@@ -505,21 +505,21 @@ async fn consent_is_an_audited_history_and_preferences_are_audited_changes() {
         .execute("update app.portal_consents set granted = true", &[])
         .await;
     assert!(changed.is_err());
-    Call::new(Method::PUT, CONSENT, &host("alpha"))
+    Call::new(Method::PUT, CONSENT, host("alpha"))
         .bearer(token)
         .json(json!({"type": "Terms of use", "version": "1", "granted": true}))
         .send(&db)
         .await
         .assert_problem(400, "invalid_input");
 
-    let read = Call::new(Method::GET, PREFERENCES, &host("alpha"))
+    let read = Call::new(Method::GET, PREFERENCES, host("alpha"))
         .bearer(token)
         .send(&db)
         .await;
     assert_eq!(read.body["sms"], true);
     assert_eq!(read.body["smsOptedOut"], false);
     let put = |body: Value| {
-        Call::new(Method::PUT, PREFERENCES, &host("alpha"))
+        Call::new(Method::PUT, PREFERENCES, host("alpha"))
             .bearer(token)
             .json(body)
     };
@@ -663,7 +663,7 @@ async fn patient_tokens_open_no_staff_route_and_staff_tokens_no_portal_route() {
             Some(json!({"type": "terms", "version": "1", "granted": true})),
         ),
     ] {
-        let mut call = Call::new(method.clone(), path, &host("alpha")).bearer(&staff);
+        let mut call = Call::new(method.clone(), path, host("alpha")).bearer(&staff);
         if let Some(body) = body {
             call = call.json(body);
         }
@@ -672,7 +672,7 @@ async fn patient_tokens_open_no_staff_route_and_staff_tokens_no_portal_route() {
     // A "patient" token from the identity provider is no patient token.
     let forged = wardline_tests::keys::claims_for(&w.patient_of_a(), 600);
     let forged = db.sign(&forged);
-    Call::new(Method::GET, ME, &host("alpha"))
+    Call::new(Method::GET, ME, host("alpha"))
         .bearer(&forged)
         .send(&db)
         .await
