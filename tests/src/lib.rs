@@ -280,6 +280,17 @@ impl TestDb {
         shared().keys.mint(who, 600).expect("minting a token")
     }
 
+    /// Signs arbitrary claims with the portal's key, as Wardline's own patient tokens are (for
+    /// tokens the portal would never issue).
+    pub fn sign_as_portal(&self, claims: &Value) -> String {
+        self.ctx
+            .portal()
+            .expect("the tests configure the portal")
+            .signing
+            .sign(claims)
+            .expect("signing")
+    }
+
     /// Signs arbitrary claims with the served key (for broken-token tests).
     pub fn sign(&self, claims: &Value) -> String {
         shared().keys.sign(claims).expect("signing")

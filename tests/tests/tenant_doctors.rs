@@ -5,7 +5,7 @@ use http::Method;
 use serde_json::{json, Value};
 use tenant_doctors::FUNCTION;
 use uuid::Uuid;
-use wardline_tests::{keys::Identity, staff, TestDb, World};
+use wardline_tests::{keys, keys::Identity, staff, TestDb, World};
 
 const PATH: &str = "/v2/doctor/patients/tenant-doctors";
 
@@ -118,10 +118,13 @@ async fn a_token_for_a_clinic_the_caller_does_not_work_for_is_refused() {
     list(&db, &staff(w.therapist_a, w.clinic_a, "admin"))
         .await
         .assert_problem(403, "not_a_member");
-    // Nor does a patient token whose sub is not the patient.
-    let mut impostor = w.patient_of_a();
-    impostor.sub = w.therapist_a;
-    list(&db, &impostor)
+    // Nor does a patient token (signed with the portal's key) whose sub is not the patient.
+    let mut impostor = keys::claims_for(&w.patient_of_a(), 600);
+    impostor["sub"] = json!(w.therapist_a);
+    impostor["iss"] = json!(wardline_shared::portal::ISSUER);
+    impostor["aud"] = json!(wardline_shared::portal::AUDIENCE);
+    let token = db.sign_as_portal(&impostor);
+    db.call(&FUNCTION, Method::GET, PATH, Some(&token), None)
         .await
         .assert_problem(403, "not_a_member");
     // An unapproved membership does not open the door yet…

@@ -1,0 +1,154 @@
+//! `cargo xtask bench portal`: portal sign-in through `dispatch` as Lambda calls it, on the
+//! project's own PostgreSQL, against a clinic of 5,000 patients. A code request for a known
+//! address and for an unknown one should cost the same (no faster path tells them apart); each
+//! call uses a new address and source address so no limit cuts the work short. Criterion
+//! reports the mean; a plain loop then prints p50 and p99 per case.
+
+use criterion::{criterion_group, criterion_main, Criterion};
+use http::Method;
+use serde_json::json;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
+use tokio::runtime::Runtime;
+use wardline_tests::{
+    portal::{host, Call, ME, OTP, VERIFY},
+    TestDb, World,
+};
+
+const PATIENTS: usize = 5_000;
+const PERCENTILE_CALLS: usize = 400;
+
+struct Bench {
+    db: TestDb,
+    token: String,
+    next: AtomicUsize,
+}
+
+impl Bench {
+    /// A new index for each call: its address (modulo the clinic's patients) and source address.
+    fn next(&self) -> usize {
+        self.next.fetch_add(1, Ordering::Relaxed)
+    }
+}
+
+fn source_ip(i: usize) -> String {
+    format!("10.{}.{}.{}", (i >> 16) & 255, (i >> 8) & 255, i & 255)
+}
+
+async fn request_code(bench: &Bench, known: bool) {
+    let i = bench.next();
+    let email = if known {
+        format!("p{}@bench.example", i % PATIENTS)
+    } else {
+        format!("nobody{i}@bench.example")
+    };
+    let ip = source_ip(i);
+    let reply = Call::new(Method::POST, OTP, host("alpha"))
+        .json(json!({ "email": email }))
+        .from_ip(&ip)
+        .send(&bench.db)
+        .await;
+    assert_eq!(reply.status, 202, "{reply:?}");
+}
+
+async fn wrong_code(bench: &Bench) {
+    let i = bench.next();
+    let ip = source_ip(i);
+    let reply = Call::new(Method::POST, VERIFY, host("alpha"))
+        .json(json!({ "email": format!("p{}@bench.example", i % PATIENTS), "code": "000000" }))
+        .from_ip(&ip)
+        .send(&bench.db)
+        .await;
+    assert!([401, 429].contains(&reply.status.as_u16()), "{reply:?}");
+}
+
+async fn me(bench: &Bench) {
+    let reply = Call::new(Method::GET, ME, host("alpha"))
+        .bearer(&bench.token)
+        .send(&bench.db)
+        .await;
+    assert_eq!(reply.status, 200, "{reply:?}");
+}
+
+fn setup(rt: &Runtime) -> Bench {
+    rt.block_on(async {
+        let db = TestDb::new().await;
+        let w = World::create(&db).await;
+        db.admin
+            .execute(
+                "insert into app.patients (org_id, first_name, last_name, email)
+                 select $1, 'Bench', 'Patient ' || i, 'p' || i || '@bench.example'
+                 from generate_series(0, $2::int - 1) i",
+                &[&w.clinic_a, &(PATIENTS as i32)],
+            )
+            .await
+            .expect("bench patients");
+        db.admin.batch_execute("analyze").await.expect("analyze");
+        let token = db.token(&w.patient_of_a());
+        Bench {
+            db,
+            token,
+            next: AtomicUsize::new(0),
+        }
+    })
+}
+
+fn percentile(sorted: &[Duration], p: f64) -> Duration {
+    sorted[((sorted.len() as f64 * p).ceil() as usize).clamp(1, sorted.len()) - 1]
+}
+
+fn portal_sign_in(c: &mut Criterion) {
+    let rt = Runtime::new().expect("a runtime");
+    let bench = setup(&rt);
+    let mut group = c.benchmark_group("portal");
+    group
+        .sample_size(20)
+        .measurement_time(Duration::from_secs(5));
+    group.bench_function("otp/known address", |b| {
+        b.to_async(&rt).iter(|| request_code(&bench, true))
+    });
+    group.bench_function("otp/unknown address", |b| {
+        b.to_async(&rt).iter(|| request_code(&bench, false))
+    });
+    group.bench_function("verify/wrong code", |b| {
+        b.to_async(&rt).iter(|| wrong_code(&bench))
+    });
+    group.bench_function("me", |b| b.to_async(&rt).iter(|| me(&bench)));
+    group.finish();
+
+    println!("\nportal latency over {PERCENTILE_CALLS} sequential calls each:");
+    type Case = (&'static str, u8);
+    let cases: [Case; 4] = [
+        ("otp/known address", 0),
+        ("otp/unknown address", 1),
+        ("verify/wrong code", 2),
+        ("me", 3),
+    ];
+    for (name, which) in cases {
+        let mut samples: Vec<Duration> = rt.block_on(async {
+            let mut samples = Vec::with_capacity(PERCENTILE_CALLS);
+            for _ in 0..PERCENTILE_CALLS {
+                let started = Instant::now();
+                match which {
+                    0 => request_code(&bench, true).await,
+                    1 => request_code(&bench, false).await,
+                    2 => wrong_code(&bench).await,
+                    _ => me(&bench).await,
+                }
+                samples.push(started.elapsed());
+            }
+            samples
+        });
+        samples.sort();
+        println!(
+            "  {:<24} p50 {:>8.2?}  p99 {:>8.2?}",
+            name,
+            percentile(&samples, 0.50),
+            percentile(&samples, 0.99)
+        );
+    }
+    drop(bench.db);
+}
+
+criterion_group!(benches, portal_sign_in);
+criterion_main!(benches);
