@@ -240,7 +240,7 @@ grant select on app.sms_opt_outs to app_user, app_service;
 create table app.inbound_sms (
   message_sid text primary key check (message_sid ~ '^[A-Za-z0-9]{10,64}$'),
   org_id      uuid not null references app.clinics (id) on delete cascade,
-  keyword     text,
+  keyword     text check (keyword in ('stop', 'start', 'help')),
   received_at timestamptz not null default now()
 );
 create index inbound_sms_org_idx on app.inbound_sms (org_id);
@@ -347,6 +347,19 @@ end
 $$;
 grant execute on function app.portal_sign_in_row(text, bytea) to app_anon;
 
+
+-- Staff entry points refuse patient tokens before reading input; this one (sessions-hold's
+-- time-zone lookup, 0009) did not, so it is redefined with the guard.
+create or replace function api.clinic_time_zone(claims jsonb, input jsonb) returns jsonb
+language plpgsql
+as $$
+begin
+  perform auth.begin_request(claims);
+  perform api.require_role('therapist', 'admin', 'super_admin');
+  return jsonb_build_object('timeZone',
+    (select c.time_zone from app.clinics c where c.id = (select auth.org_id())));
+end
+$$;
 
 -- The api.* functions below are compiled as wardline_authenticator, which may not use schema
 -- app: their variables are `record`, not app row types.

@@ -37,18 +37,15 @@ async fn world(db: &TestDb) -> World {
 }
 
 async fn count(db: &TestDb, sql: &str) -> i64 {
-    db.admin.query_one(sql, &[]).await.unwrap().get(0)
+    db.count(sql, &[]).await
 }
 
 async fn audit(db: &TestDb, action: &str, outcome: &str) -> i64 {
-    db.admin
-        .query_one(
-            "select count(*) from audit.events where action = $1 and outcome = $2",
-            &[&action, &outcome],
-        )
-        .await
-        .unwrap()
-        .get(0)
+    db.count(
+        "select count(*) from audit.events where action = $1 and outcome = $2",
+        &[&action, &outcome],
+    )
+    .await
 }
 
 /// Signs Pia in at alpha (with a fresh code, whatever was sent before) and returns the reply.
@@ -574,7 +571,10 @@ async fn patients_see_only_themselves_in_sql() {
         &[&w.clinic_a, &other],
     )
     .await;
-    assert!(written.is_err(), "{written:?}");
+    assert!(
+        matches!(&written, Err(e) if e.code() == Some(&tokio_postgres::error::SqlState::INSUFFICIENT_PRIVILEGE)),
+        "{written:?}"
+    );
     let changed = as_user(
         &mut user,
         &me,
@@ -648,6 +648,39 @@ async fn patient_tokens_open_no_staff_route_and_staff_tokens_no_portal_route() {
             "{method} {path}: {bare:?}"
         );
     }
+    // In SQL too, whatever a handler parses first: every api entry point that is not the
+    // portal's refuses a patient before it reads its input — except the schedule, which shows
+    // a patient their own booked sessions by design (tests/tests/access.rs).
+    let ops: Vec<String> = db
+        .admin
+        .query(
+            "select p.proname::text from pg_proc p
+             where p.pronamespace = 'api'::regnamespace
+               and pg_get_function_identity_arguments(p.oid) = 'claims jsonb, input jsonb'
+               and p.proname !~ '^(portal_|twilio_)' and p.proname <> 'schedule'
+             order by 1",
+            &[],
+        )
+        .await
+        .unwrap()
+        .iter()
+        .map(|r| r.get(0))
+        .collect();
+    assert!(ops.len() >= 10, "{ops:?}");
+    let user = db.authenticator().await;
+    let claims = wardline_tests::claims_json(&w.patient_of_a());
+    for op in &ops {
+        let refused = user
+            .query_one(&format!("select api.{op}($1, '{{}}'::jsonb)"), &[&claims])
+            .await
+            .expect_err(op);
+        let hint = refused
+            .as_db_error()
+            .and_then(|e| e.hint())
+            .unwrap_or_default();
+        assert!(hint.starts_with("403"), "api.{op}: {refused:?}");
+    }
+
     let staff = db.token(&w.admin_of_a());
     for (method, path, body) in [
         (Method::GET, ME, None),
@@ -729,6 +762,11 @@ async fn twilio_webhooks_are_signed_idempotent_and_stop_blocks_sms_codes() {
     }
     assert_eq!(count(&db, "select count(*) from app.inbound_sms").await, 0);
     assert_eq!(count(&db, "select count(*) from app.sms_opt_outs").await, 0);
+    // A signed call with a malformed id is a 400 naming it, not a 500.
+    let odd = text("SM-not-an-id", PIA_PHONE, "STOP");
+    let reply = signed(&odd).send(&db).await;
+    reply.assert_problem(400, "invalid_input");
+    assert_eq!(reply.body["errors"][0]["field"], "MessageSid");
 
     // STOP, delivered twice, is applied once.
     for _ in 0..2 {

@@ -63,7 +63,7 @@ pub async fn inbound(ctx: &Context, req: Incoming) -> Result<Reply, Error> {
             .map(|(_, v)| v.as_str())
             .ok_or_else(|| Error::invalid_field(name, "Twilio always sends this parameter."))
     };
-    let message_sid = param("MessageSid")?;
+    let message_sid = message_sid(param("MessageSid")?)?;
     let keyword = keyword(param("Body").unwrap_or_default());
     let from = param("From")?;
     if keyword.is_some() && !contact::is_e164(from) {
@@ -109,6 +109,18 @@ pub fn signature_matches(
     mac.verify_slice(&expected).is_ok()
 }
 
+/// Twilio's message id, shaped as `app.inbound_sms` keeps it (letters and digits).
+fn message_sid(raw: &str) -> Result<&str, Error> {
+    if (10..=64).contains(&raw.len()) && raw.bytes().all(|b| b.is_ascii_alphanumeric()) {
+        Ok(raw)
+    } else {
+        Err(Error::invalid_field(
+            "MessageSid",
+            "Expected Twilio's message id.",
+        ))
+    }
+}
+
 /// What one word of a text asks for: `stop`, `start`, `help`, or nothing.
 fn keyword(body: &str) -> Option<&'static str> {
     let word = body.trim().to_ascii_uppercase();
@@ -150,6 +162,11 @@ mod tests {
         assert_eq!(keyword("unstop"), Some("start"));
         assert_eq!(keyword("Info"), Some("help"));
         assert_eq!(keyword("stop please"), None);
+        assert!(message_sid("SM0123456789abcdef").is_ok());
+        for bad in ["SM1", "SM-0123456789", &"S".repeat(65)] {
+            let err = message_sid(bad).unwrap_err().into_problem();
+            assert_eq!(err.errors[0].field, "MessageSid", "{bad}");
+        }
         assert_eq!(keyword(""), None);
     }
 
