@@ -1,5 +1,6 @@
--- Audit: events are appended only through audit.record (running as wardline_auth, with actor
--- and clinic taken from the claims); admins read their clinic's events. No policy allows
+-- Audit: events are appended only through audit.record or audit.record_in (running as
+-- wardline_auth, with the actor taken from the claims and the clinic from the claims or the
+-- caller's set); admins read their clinic's events. No policy allows
 -- UPDATE or DELETE, and triggers reject them for every role.
 
 alter table audit.events enable row level security;
@@ -9,7 +10,10 @@ drop policy if exists "audit.record appends events of the current request" on au
 create policy "audit.record appends events of the current request" on audit.events
   for insert to wardline_auth
   with check (
-    org_id is not distinct from (select auth.org_id())
+    (org_id is not distinct from (select auth.org_id())
+     -- audit.record_in, for a cross-clinic request: a clinic of the caller's set.
+     or org_id = any ((select auth.my_org_ids())::uuid[])
+     or (org_id is not null and (select auth.app_role()) = 'super_admin'))
     and actor_id is not distinct from (select auth.uid())
   );
 

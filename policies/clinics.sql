@@ -8,6 +8,16 @@ create policy "members read their current clinic" on app.clinics
   for select to app_user
   using (id = (select auth.org_id()));
 
+drop policy if exists "prescribers read the clinics they work for" on app.clinics;
+create policy "prescribers read the clinics they work for" on app.clinics
+  for select to app_user
+  using (id = any ((select auth.my_org_ids())::uuid[]));
+
+drop policy if exists "super admins read every clinic" on app.clinics;
+create policy "super admins read every clinic" on app.clinics
+  for select to app_user
+  using ((select auth.app_role()) = 'super_admin');
+
 drop policy if exists "admins update their clinic" on app.clinics;
 create policy "admins update their clinic" on app.clinics
   for update to app_user
@@ -33,6 +43,11 @@ create policy "staff read themselves and colleagues of their current clinic" on 
         select 1 from app.clinic_memberships m
         where m.clinician_id = clinicians.id and m.org_id = (select auth.org_id())))
   );
+
+drop policy if exists "super admins read every clinician" on app.clinicians;
+create policy "super admins read every clinician" on app.clinicians
+  for select to app_user
+  using ((select auth.app_role()) = 'super_admin');
 
 drop policy if exists "definer helpers read every clinician" on app.clinicians;
 create policy "definer helpers read every clinician" on app.clinicians

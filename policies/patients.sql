@@ -29,6 +29,18 @@ create policy "patients read themselves" on app.patients
   using (org_id = (select auth.org_id()) and deleted_at is null
          and id = (select auth.patient_id()));
 
+-- Cross-clinic requests only (auth.my_org_ids() is empty elsewhere): the patients whose
+-- invoices, refills or orders a prescriber works on.
+drop policy if exists "prescribers read the patients of their queue items" on app.patients;
+create policy "prescribers read the patients of their queue items" on app.patients
+  for select to app_user
+  using (
+    org_id = any ((select auth.my_org_ids())::uuid[]) and deleted_at is null
+    and (exists (select 1 from app.orders o where o.patient_id = patients.id)
+         or exists (select 1 from app.refills r where r.patient_id = patients.id)
+         or exists (select 1 from app.invoices i where i.patient_id = patients.id))
+  );
+
 drop policy if exists "staff add patients to their current clinic" on app.patients;
 create policy "staff add patients to their current clinic" on app.patients
   for insert to app_user

@@ -537,8 +537,19 @@ pub fn anonymous_at(org: Uuid) -> Identity {
 /// The `app_role` of [`anonymous_at`] identities: no role in the claims at all.
 pub const ANONYMOUS: &str = "anonymous";
 
+/// A clinician in a cross-clinic request (the prescription queue): no current clinic, their
+/// set of clinics from `auth.my_org_ids()`.
+pub fn cross_clinic(sub: Uuid) -> Identity {
+    Identity {
+        sub,
+        org_id: None,
+        app_role: "therapist",
+        patient_id: None,
+    }
+}
+
 /// Runs `sql` as app_user with `who`'s claims (as app_anon in `who`'s clinic for
-/// [`anonymous_at`]), in a transaction that is rolled back.
+/// [`anonymous_at`], cross-clinic for [`cross_clinic`]), in a transaction that is rolled back.
 pub async fn as_user(
     client: &mut Client,
     who: &Identity,
@@ -546,8 +557,12 @@ pub async fn as_user(
     params: &[&(dyn tokio_postgres::types::ToSql + Sync)],
 ) -> Result<Vec<tokio_postgres::Row>, tokio_postgres::Error> {
     let tx = client.transaction().await?;
-    tx.execute("select auth.begin_request($1)", &[&claims_json(who)])
-        .await?;
+    let begin = if who.org_id.is_none() && who.app_role == "therapist" {
+        "select auth.begin_cross_clinic_request($1)"
+    } else {
+        "select auth.begin_request($1)"
+    };
+    tx.execute(begin, &[&claims_json(who)]).await?;
     if who.app_role == ANONYMOUS {
         tx.execute("select auth.enter_clinic($1)", &[&who.org_id])
             .await?;

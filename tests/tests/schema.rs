@@ -5,7 +5,7 @@
 use serde_json::Value;
 use tokio_postgres::{error::SqlState, Client};
 use uuid::Uuid;
-use wardline_tests::{anonymous_at, as_user, claims_json, TestDb, World};
+use wardline_tests::{anonymous_at, as_user, claims_json, cross_clinic, TestDb, World};
 
 const WARDLINE_ROLES: &[&str] = &[
     "wardline_owner",
@@ -214,6 +214,28 @@ async fn populate_every_tenant_table(db: &TestDb, w: &World) {
             ))
             .await
             .unwrap();
+        // The prescription queue's rows: the clinician's prescriber profile and assignment
+        // here, and a paid invoice, a refill and an order of the patient.
+        db.admin
+            .batch_execute(&format!(
+                "with provider as (
+                   insert into app.providers (clinician_id) values ('{clinician}')
+                   on conflict (clinician_id) do update set active = true returning id
+                 )
+                 insert into app.provider_clinics (provider_id, org_id, dea_number,
+                                                   license_number, license_state)
+                 select id, '{clinic}', 'AB1234563', 'L-1', 'NY' from provider
+                 on conflict do nothing;
+                 insert into app.invoices (org_id, patient_id, description, amount_cents, status,
+                                           paid_at)
+                 values ('{clinic}', '{patient}', 'Consultation', 12000, 'paid', now());
+                 insert into app.refills (org_id, patient_id, medication, status)
+                 values ('{clinic}', '{patient}', 'Sertraline 50 mg', 'PENDING_PROVIDER');
+                 insert into app.orders (org_id, patient_id, medication, quantity, directions)
+                 values ('{clinic}', '{patient}', 'Sertraline', '30 tablets', 'One daily');"
+            ))
+            .await
+            .unwrap();
         db.admin
             .execute(
                 "insert into app.idempotency_keys (org_id, caller_id, route, key, request_hash,
@@ -284,6 +306,8 @@ async fn clinic_a_can_neither_read_nor_write_clinic_b_rows_in_any_tenant_table()
             w.therapist_of_a(),
             w.patient_of_a(),
             anonymous_at(w.clinic_a),
+            // A prescriber of A, in a cross-clinic request.
+            cross_clinic(w.therapist_a),
         ] {
             let role = who.app_role;
             let seen = as_user(

@@ -1,0 +1,750 @@
+-- Prescribers across clinics (issue 6): prescriber profiles and their per-clinic
+-- assignments, the three kinds of work that wait for a prescriber (paid invoices, refills,
+-- orders), and cross-clinic requests. Policies: policies/prescribing.sql.
+--
+-- A cross-clinic request (auth.begin_cross_clinic_request) runs with no current clinic and a
+-- `scope` claim; auth.my_org_ids() is empty in every other request, so the policies built on
+-- it grant nothing to a clinic-scoped call, and the clinic-scoped policies (built on
+-- auth.org_id()) grant nothing to a cross-clinic one.
+
+-- The person: the clinic on their user record (from before memberships existed), and whether
+-- they may work at all. An inactive clinician is recognised nowhere.
+alter table app.clinicians
+  add column home_org_id uuid references app.clinics (id) on delete set null,
+  add column active boolean not null default true;
+create index clinicians_home_org_idx on app.clinicians (home_org_id);
+
+-- What the prescription queue shows of a clinic and what approve-and-send needs of it: the
+-- letterhead the prescription carries and the secret (a Secrets Manager name or ARN, never
+-- the credentials) holding the clinic's pharmacy account.
+alter table app.clinics
+  add column pharmacy_enabled boolean not null default false,
+  add column pharmacy_secret_ref text
+    check (pharmacy_secret_ref ~ '^[A-Za-z0-9/_+=.@:-]{1,2048}$'),
+  add column letterhead jsonb not null default '{}' check (jsonb_typeof(letterhead) = 'object');
+
+-- A prescriber profile. legacy_org_id is the single clinic profiles had before assignments.
+create table app.providers (
+  id            uuid primary key default gen_random_uuid(),
+  clinician_id  uuid not null unique references app.clinicians (id) on delete cascade,
+  legacy_org_id uuid references app.clinics (id) on delete set null,
+  active        boolean not null default true,
+  created_at    timestamptz not null default now()
+);
+create index providers_legacy_org_idx on app.providers (legacy_org_id);
+
+-- Where a prescriber prescribes, with what they prescribe under there (DEA registrations and
+-- licences are per state, so per clinic).
+create table app.provider_clinics (
+  provider_id    uuid not null references app.providers (id) on delete cascade,
+  org_id         uuid not null references app.clinics (id) on delete cascade,
+  is_primary     boolean not null default false,
+  title_line     text check (length(title_line) between 1 and 200),
+  dea_number     text check (dea_number ~ '^[A-Z][A-Z9][0-9]{7}$'),
+  license_number text check (license_number ~ '^[A-Za-z0-9-]{1,30}$'),
+  license_state  text check (license_state ~ '^[A-Z]{2}$'),
+  active         boolean not null default true,
+  created_at     timestamptz not null default now(),
+  updated_at     timestamptz not null default now(),
+  updated_by     uuid references app.clinicians (id),
+  primary key (provider_id, org_id)
+);
+create index provider_clinics_org_idx on app.provider_clinics (org_id);
+create unique index provider_clinics_one_primary on app.provider_clinics (provider_id)
+  where is_primary and active;
+
+-- Invoices whose payment starts a prescription: processed or declined by a prescriber.
+create table app.invoices (
+  id                  uuid primary key default gen_random_uuid(),
+  org_id              uuid not null references app.clinics (id) on delete cascade,
+  patient_id          uuid not null,
+  description         text not null check (length(description) between 1 and 200),
+  amount_cents        integer not null check (amount_cents >= 0),
+  status              text not null default 'open' check (status in ('open', 'paid', 'void')),
+  paid_at             timestamptz,
+  prescription_status text not null default 'pending'
+                      check (prescription_status in ('pending', 'processed', 'declined')),
+  status_reason       text check (length(status_reason) between 1 and 1000),
+  processed_at        timestamptz,
+  processed_by        uuid references app.providers (id),
+  created_at          timestamptz not null default now(),
+  foreign key (org_id, patient_id) references app.patients (org_id, id) on delete cascade,
+  check (status <> 'paid' or paid_at is not null),
+  check ((prescription_status = 'pending') = (processed_at is null)),
+  check (prescription_status <> 'declined' or status_reason is not null)
+);
+create index invoices_queue_idx on app.invoices (org_id, paid_at, id)
+  where status = 'paid' and prescription_status = 'pending';
+create index invoices_org_idx on app.invoices (org_id);
+create index invoices_patient_idx on app.invoices (patient_id);
+
+create table app.refills (
+  id         uuid primary key default gen_random_uuid(),
+  org_id     uuid not null references app.clinics (id) on delete cascade,
+  patient_id uuid not null,
+  medication text not null check (length(medication) between 1 and 200),
+  status     text not null default 'PENDING_ADMIN' check (status in (
+               'PENDING_ADMIN', 'APPROVED', 'PENDING_PROVIDER', 'PRESCRIBED', 'DENIED',
+               'CANCELLED')),
+  queued_at  timestamptz not null default now(),
+  created_at timestamptz not null default now(),
+  foreign key (org_id, patient_id) references app.patients (org_id, id) on delete cascade
+);
+create index refills_queue_idx on app.refills (org_id, queued_at, id)
+  where status in ('APPROVED', 'PENDING_PROVIDER');
+create index refills_org_idx on app.refills (org_id);
+create index refills_patient_idx on app.refills (patient_id);
+
+-- A prescription waiting for a prescriber's approval, then sent to the clinic's pharmacy.
+-- A failed send leaves it queued with the error; attempts counts them.
+create table app.orders (
+  id                 uuid primary key default gen_random_uuid(),
+  org_id             uuid not null references app.clinics (id) on delete cascade,
+  patient_id         uuid not null,
+  medication         text not null check (length(medication) between 1 and 200),
+  strength           text check (length(strength) between 1 and 100),
+  quantity           text not null check (length(quantity) between 1 and 100),
+  directions         text not null check (length(directions) between 1 and 1000),
+  refills            integer not null default 0 check (refills between 0 and 11),
+  status             text not null default 'queued_for_provider'
+                     check (status in ('draft', 'queued_for_provider', 'sent', 'cancelled')),
+  queued_at          timestamptz not null default now(),
+  approved_by        uuid references app.providers (id),
+  approved_at        timestamptz,
+  sent_at            timestamptz,
+  pharmacy_reference text check (length(pharmacy_reference) between 1 and 200),
+  pdf_key            text check (length(pdf_key) between 1 and 1024),
+  attempts           integer not null default 0 check (attempts >= 0),
+  last_error         text check (length(last_error) <= 1000),
+  last_error_at      timestamptz,
+  created_at         timestamptz not null default now(),
+  foreign key (org_id, patient_id) references app.patients (org_id, id) on delete cascade,
+  check ((status = 'sent') = (sent_at is not null and approved_by is not null
+                              and pharmacy_reference is not null and pdf_key is not null))
+);
+create index orders_queue_idx on app.orders (org_id, queued_at, id)
+  where status = 'queued_for_provider';
+create index orders_org_idx on app.orders (org_id);
+create index orders_patient_idx on app.orders (patient_id);
+
+grant select on app.providers, app.provider_clinics, app.invoices, app.refills, app.orders
+  to app_user;
+grant insert (provider_id, org_id, is_primary, title_line, dea_number, license_number,
+              license_state, active, updated_by),
+      update (is_primary, title_line, dea_number, license_number, license_state, active,
+              updated_at, updated_by)
+  on app.provider_clinics to app_user;
+grant update (prescription_status, status_reason, processed_at, processed_by)
+  on app.invoices to app_user;
+grant update (status, approved_by, approved_at, sent_at, pharmacy_reference, pdf_key, attempts,
+              last_error, last_error_at)
+  on app.orders to app_user;
+grant select on app.providers, app.provider_clinics, app.invoices, app.orders to wardline_auth;
+
+
+-- ---------------------------------------------------------------------------------------
+-- Who a clinician works for.
+
+-- Whether this request is cross-clinic (begun by auth.begin_cross_clinic_request).
+create or replace function auth.cross_clinic() returns boolean
+language sql stable
+as $$ select coalesce(auth.claim('scope') = 'cross_clinic', false) $$;
+grant execute on function auth.cross_clinic() to app_user, wardline_auth, wardline_authenticator;
+
+-- Every source of a clinician's clinics, one row each, counted or not: the clinic on their
+-- user record, their user–clinic access rows (memberships), their prescriber assignments and
+-- the legacy clinic of their prescriber profile. auth.my_org_ids() is the counted ones; the
+-- support explanation (GET /api/providers/debug) shows them all. Only the clinician themself
+-- or a super admin may ask.
+create or replace function auth.org_sources(clinician uuid)
+returns table (org_id uuid, source text, counted boolean, detail jsonb)
+language sql stable security definer
+set search_path = pg_catalog, pg_temp
+as $$
+  with person as (
+    select c.id, c.home_org_id, c.active from app.clinicians c
+    where c.id = clinician
+      and (clinician = auth.uid() or auth.app_role() = 'super_admin')
+  )
+  select p.home_org_id, 'user_record', p.active,
+         jsonb_build_object('clinicianActive', p.active)
+  from person p where p.home_org_id is not null
+  union all
+  select m.org_id, 'user_clinic_access', p.active and m.active and m.approved,
+         jsonb_build_object('clinicianActive', p.active, 'kind', m.kind, 'active', m.active,
+                            'approved', m.approved)
+  from person p join app.clinic_memberships m on m.clinician_id = p.id
+  union all
+  select a.org_id, 'provider_assignment', p.active and v.active and a.active,
+         jsonb_build_object('clinicianActive', p.active, 'providerId', v.id,
+                            'providerActive', v.active, 'active', a.active,
+                            'isPrimary', a.is_primary)
+  from person p join app.providers v on v.clinician_id = p.id
+  join app.provider_clinics a on a.provider_id = v.id
+  union all
+  select v.legacy_org_id, 'provider_record', p.active and v.active,
+         jsonb_build_object('clinicianActive', p.active, 'providerId', v.id,
+                            'providerActive', v.active)
+  from person p join app.providers v on v.clinician_id = p.id
+  where v.legacy_org_id is not null
+$$;
+grant execute on function auth.org_sources(uuid) to app_user;
+
+
+-- The caller's active prescriber profile, if they have one.
+create or replace function auth.my_provider_id() returns uuid
+language sql stable security definer
+set search_path = pg_catalog, pg_temp
+as $$
+  select v.id from app.providers v join app.clinicians c on c.id = v.clinician_id
+  where v.clinician_id = auth.uid() and v.active and c.active
+    and auth.app_role() in ('therapist', 'admin', 'super_admin')
+$$;
+grant execute on function auth.my_provider_id() to app_user;
+
+-- The clinic of any invoice or order, whoever may read it: what tells "not in your clinics"
+-- (403) from "no such thing" (404), as the prescription queue's routes answer.
+create or replace function auth.clinic_of(kind text, id uuid) returns uuid
+language sql stable security definer
+set search_path = pg_catalog, pg_temp
+as $$
+  select case kind
+    when 'invoice' then (select i.org_id from app.invoices i where i.id = clinic_of.id)
+    when 'order' then (select o.org_id from app.orders o where o.id = clinic_of.id)
+  end
+$$;
+grant execute on function auth.clinic_of(text, uuid) to app_user;
+
+
+-- Whether the signed-in clinician exists and is active (a super admin also still one): the
+-- recognition of a cross-clinic request, which has no current clinic to check membership in.
+create or replace function auth.clinician_is_recognised() returns boolean
+language sql stable security definer
+set search_path = pg_catalog, pg_temp
+as $$
+  select exists (
+    select 1 from app.clinicians c
+    where c.id = auth.uid() and c.active
+      and (auth.app_role() <> 'super_admin' or c.is_super_admin))
+$$;
+grant execute on function auth.clinician_is_recognised() to wardline_authenticator;
+
+-- The start of a cross-clinic request: clinicians only, the token's current clinic dropped
+-- (nothing clinic-scoped applies), auth.my_org_ids() switched on.
+create or replace function auth.begin_cross_clinic_request(claims jsonb) returns void
+language plpgsql
+as $$
+begin
+  if not coalesce(claims ->> 'app_role' in ('therapist', 'admin', 'super_admin'), false) then
+    perform api.fail(403, 'forbidden', 'This operation is for clinicians.');
+  end if;
+  perform set_config('request.jwt.claims',
+    ((claims - 'org_id') || '{"scope": "cross_clinic"}')::text, true);
+  if not auth.clinician_is_recognised() then
+    perform api.fail(403, 'not_a_member', 'The signed-in user is not an active clinician.');
+  end if;
+  perform set_config('role', 'app_user', true);
+end
+$$;
+grant execute on function auth.begin_cross_clinic_request(jsonb) to wardline_authenticator;
+
+-- my_org_ids and caller_is_recognised (0005) belong to wardline_auth: only it may replace them.
+grant create on schema auth to wardline_auth;
+set role wardline_auth;
+
+-- The clinics the caller works for, in a cross-clinic request; empty in every other request.
+-- Policies call it as (select auth.my_org_ids()): once per statement.
+create or replace function auth.my_org_ids() returns uuid[]
+language sql stable security definer
+set search_path = pg_catalog, pg_temp
+as $$
+  select coalesce(array_agg(distinct s.org_id), '{}')
+  from auth.org_sources(auth.uid()) s
+  where s.counted and auth.cross_clinic()
+    and auth.app_role() in ('therapist', 'admin', 'super_admin')
+$$;
+grant execute on function auth.my_org_ids() to app_user, wardline_auth;
+
+-- Recognition again, with inactive clinicians refused everywhere.
+create or replace function auth.caller_is_recognised() returns boolean
+language sql stable security definer
+set search_path = pg_catalog, pg_temp
+as $$
+  select coalesce(case auth.app_role()
+    when 'therapist' then exists (
+      select 1 from app.clinic_memberships m join app.clinicians c on c.id = m.clinician_id
+      where m.clinician_id = auth.uid() and m.org_id = auth.org_id() and m.active and m.approved
+        and c.active)
+    when 'admin' then exists (
+      select 1 from app.clinic_memberships m join app.clinicians c on c.id = m.clinician_id
+      where m.clinician_id = auth.uid() and m.org_id = auth.org_id() and m.active and m.approved
+        and m.is_admin and c.active)
+    when 'super_admin' then exists (
+      select 1 from app.clinicians c where c.id = auth.uid() and c.is_super_admin and c.active)
+    when 'patient' then auth.uid() = auth.patient_id() and exists (
+      select 1 from app.patients p
+      where p.id = auth.patient_id() and p.org_id = auth.org_id() and p.deleted_at is null)
+    else false
+  end, false)
+$$;
+
+set role wardline_owner;
+alter function auth.org_sources(uuid) owner to wardline_auth;
+alter function auth.my_provider_id() owner to wardline_auth;
+alter function auth.clinic_of(text, uuid) owner to wardline_auth;
+alter function auth.clinician_is_recognised() owner to wardline_auth;
+revoke create on schema auth from wardline_auth;
+
+-- An audit event in a named clinic's chain: for cross-clinic requests, whose events belong
+-- to the clinic of the item acted on. The insert policy admits only a clinic of the caller's
+-- set (or any, for a super admin).
+create or replace function audit.record_in(
+  org uuid, action text, target_type text default null, target_id text default null,
+  outcome text default 'success', detail jsonb default '{}'
+) returns void
+language sql security definer
+set search_path = pg_catalog, pg_temp
+as $$
+  insert into audit.events (org_id, actor_id, actor_role, action, target_type, target_id,
+                            outcome, request_id, detail, prev_hash, hash, chain_seq)
+  values (org, auth.uid(), auth.app_role(), action, target_type, target_id,
+          outcome, auth.request_id(), detail, '', '', 0)
+$$;
+grant execute on function audit.record_in(uuid, text, text, text, text, jsonb) to app_user;
+grant create on schema audit to wardline_auth;
+alter function audit.record_in(uuid, text, text, text, text, jsonb) owner to wardline_auth;
+revoke create on schema audit from wardline_auth;
+
+
+-- ---------------------------------------------------------------------------------------
+-- The routes of provider-queue. Every one is a cross-clinic request. The api.* functions are
+-- compiled as wardline_authenticator, which may not use schema app: `record` variables.
+
+-- The caller's prescriber profile, or a 403.
+create or replace function api.require_prescriber() returns uuid
+language plpgsql stable
+as $$
+declare
+  provider uuid := auth.my_provider_id();
+begin
+  if provider is null then
+    perform api.fail(403, 'not_a_prescriber', 'This operation is for active prescribers.');
+  end if;
+  return provider;
+end
+$$;
+grant execute on function api.require_prescriber() to app_user;
+
+-- The clinic of an invoice or order the caller may act on: 404 when there is no such item,
+-- 403 when it belongs to a clinic outside the caller's set.
+create or replace function api.require_item_clinic(kind text, id uuid) returns uuid
+language plpgsql stable
+as $$
+declare
+  org uuid := auth.clinic_of(kind, id);
+begin
+  if org is null then
+    perform api.fail(404, 'not_found', format('There is no such %s.', kind));
+  elsif not org = any (auth.my_org_ids()) then
+    perform api.fail(403, 'clinic_not_in_set',
+      format('This %s belongs to a clinic you do not work for.', kind));
+  end if;
+  return org;
+end
+$$;
+grant execute on function api.require_item_clinic(text, uuid) to app_user;
+
+-- A clinic as the queue shows it.
+create or replace function app.queue_clinic(c app.clinics) returns jsonb
+language sql stable
+as $$
+  select jsonb_build_object('id', c.id, 'name', c.name, 'subdomain', c.slug,
+    'pharmacy', jsonb_build_object('enabled', c.pharmacy_enabled,
+                                   'configured', c.pharmacy_secret_ref is not null))
+$$;
+
+-- Keyset cursors of the queue: (queued time in whole microseconds since the epoch, id).
+create or replace function app.queue_cursor(at timestamptz, id uuid) returns text
+language sql immutable
+as $$ select (extract(epoch from at) * 1000000)::bigint::text || '_' || id::text $$;
+
+-- One page of the merged queue, oldest first: each source is read through its partial index
+-- and cut to the page before the merge.
+create or replace function app.prescription_queue_page(
+  page_size integer, after_micros bigint, after_id uuid
+) returns jsonb
+language sql stable
+as $$
+  with mine as (
+    select auth.my_org_ids() as orgs,
+           case when after_micros is null then null
+                else 'epoch'::timestamptz + (after_micros::text || ' microseconds')::interval
+           end as after_at
+  ), items as (
+    (select 'invoice' as kind, i.id, i.org_id, i.patient_id, i.paid_at as queued_at,
+            jsonb_build_object('description', i.description, 'amountCents', i.amount_cents,
+                               'paidAt', app.iso(i.paid_at)) as detail
+     from app.invoices i, mine
+     where i.org_id = any (mine.orgs) and i.status = 'paid' and i.prescription_status = 'pending'
+       and (mine.after_at is null or (i.paid_at, i.id) > (mine.after_at, after_id))
+     order by i.paid_at, i.id limit page_size + 1)
+    union all
+    (select 'refill', r.id, r.org_id, r.patient_id, r.queued_at,
+            jsonb_build_object('medication', r.medication, 'status', r.status)
+     from app.refills r, mine
+     where r.org_id = any (mine.orgs) and r.status in ('APPROVED', 'PENDING_PROVIDER')
+       and (mine.after_at is null or (r.queued_at, r.id) > (mine.after_at, after_id))
+     order by r.queued_at, r.id limit page_size + 1)
+    union all
+    (select 'order', o.id, o.org_id, o.patient_id, o.queued_at,
+            jsonb_strip_nulls(jsonb_build_object(
+              'medication', o.medication, 'strength', o.strength, 'quantity', o.quantity,
+              'directions', o.directions, 'refills', o.refills, 'attempts', o.attempts,
+              'lastError', o.last_error, 'lastErrorAt', app.iso(o.last_error_at)))
+     from app.orders o, mine
+     where o.org_id = any (mine.orgs) and o.status = 'queued_for_provider'
+       and (mine.after_at is null or (o.queued_at, o.id) > (mine.after_at, after_id))
+     order by o.queued_at, o.id limit page_size + 1)
+  ), page as (
+    select x.*, row_number() over (order by x.queued_at, x.id) as n
+    from items x order by x.queued_at, x.id limit page_size + 1
+  )
+  select jsonb_build_object(
+    'items', coalesce((
+      select jsonb_agg(jsonb_build_object(
+               'type', x.kind, 'id', x.id, 'clinicId', x.org_id, 'clinic', app.queue_clinic(c),
+               'patient', jsonb_strip_nulls(jsonb_build_object(
+                 'id', p.id, 'firstName', p.first_name, 'lastName', p.last_name,
+                 'dateOfBirth', p.date_of_birth)),
+               'queuedAt', app.iso(x.queued_at)) || x.detail
+             order by x.n)
+      from page x
+      join app.clinics c on c.id = x.org_id
+      left join app.patients p on p.id = x.patient_id
+      where x.n <= page_size), '[]'::jsonb),
+    'nextCursor', (select app.queue_cursor(x.queued_at, x.id) from page x
+                   where x.n = page_size
+                     and exists (select 1 from page y where y.n > page_size)))
+$$;
+grant execute on function app.queue_clinic(app.clinics), app.queue_cursor(timestamptz, uuid),
+  app.prescription_queue_page(integer, bigint, uuid) to app_user;
+
+-- GET /api/provider/prescription-queue. input: {limit, afterMicros?, afterId?}.
+create or replace function api.prescription_queue(claims jsonb, input jsonb) returns jsonb
+language plpgsql
+as $$
+begin
+  perform auth.begin_cross_clinic_request(claims);
+  perform api.require_prescriber();
+  if cardinality(auth.my_org_ids()) = 0 then
+    perform api.fail(400, 'no_clinics', 'Provider must be associated with at least one clinic');
+  end if;
+  return app.prescription_queue_page((input ->> 'limit')::integer,
+                                     (input ->> 'afterMicros')::bigint,
+                                     (input ->> 'afterId')::uuid);
+end
+$$;
+grant execute on function api.prescription_queue(jsonb, jsonb) to wardline_authenticator;
+
+-- An invoice as its routes answer it.
+create or replace function app.invoice_json(i app.invoices, changed boolean) returns jsonb
+language sql stable
+as $$
+  select jsonb_strip_nulls(jsonb_build_object(
+    'id', i.id, 'clinicId', i.org_id, 'patientId', i.patient_id, 'status', i.status,
+    'paidAt', app.iso(i.paid_at), 'prescriptionStatus', i.prescription_status,
+    'reason', i.status_reason, 'processedAt', app.iso(i.processed_at),
+    'processedBy', i.processed_by)) || jsonb_build_object('changed', changed)
+$$;
+grant execute on function app.invoice_json(app.invoices, boolean) to app_user;
+
+-- PATCH /api/provider/prescription-queue/{invoiceId}. input: {invoiceId, status, reason?}.
+-- A repeat of the change already made is a 200 that changes nothing; any other change of a
+-- processed or declined invoice is a 409.
+create or replace function api.process_invoice(claims jsonb, input jsonb) returns jsonb
+language plpgsql
+as $$
+declare
+  invoice uuid := (input ->> 'invoiceId')::uuid;
+  wanted text := input ->> 'status';
+  provider uuid;
+  org uuid;
+  current record;
+begin
+  perform auth.begin_cross_clinic_request(claims);
+  provider := api.require_prescriber();
+  org := api.require_item_clinic('invoice', invoice);
+  select i.status, i.prescription_status into current
+  from app.invoices i where i.id = invoice for update;
+  if current.prescription_status = wanted then
+    return (select app.invoice_json(i, false) from app.invoices i where i.id = invoice);
+  elsif current.prescription_status <> 'pending' then
+    perform api.fail(409, 'already_processed',
+      format('This invoice was already %s.', current.prescription_status), 'status');
+  elsif current.status <> 'paid' then
+    perform api.fail(409, 'invoice_not_paid', 'Only paid invoices can be processed.');
+  end if;
+  update app.invoices i
+  set prescription_status = wanted, status_reason = input ->> 'reason', processed_at = now(),
+      processed_by = provider
+  where i.id = invoice;
+  perform audit.record_in(org, 'invoice.' || wanted, 'invoice', invoice::text, 'success',
+                          jsonb_build_object('providerId', provider));
+  return (select app.invoice_json(i, true) from app.invoices i where i.id = invoice);
+end
+$$;
+grant execute on function api.process_invoice(jsonb, jsonb) to wardline_authenticator;
+
+-- POST /api/orders/{id}/approve-and-send, first call. input: {orderId}. Everything the
+-- prescription needs, with the order's clinic's letterhead and pharmacy secret and the
+-- caller's credentials for that clinic. Changes nothing.
+create or replace function api.order_to_send(claims jsonb, input jsonb) returns jsonb
+language plpgsql
+as $$
+declare
+  target uuid := (input ->> 'orderId')::uuid;
+  provider uuid;
+  org uuid;
+  o record;
+  a record;
+begin
+  perform auth.begin_cross_clinic_request(claims);
+  provider := api.require_prescriber();
+  org := api.require_item_clinic('order', target);
+  select x.id, x.status, x.medication, x.strength, x.quantity, x.directions, x.refills,
+         x.queued_at, x.attempts, p.first_name, p.last_name, p.date_of_birth,
+         c.name as clinic_name, c.slug, c.letterhead, c.pharmacy_enabled, c.pharmacy_secret_ref
+  into o
+  from app.orders x
+  join app.clinics c on c.id = x.org_id
+  left join app.patients p on p.id = x.patient_id
+  where x.id = target;
+  if o.status <> 'queued_for_provider' then
+    perform api.fail_with(409, 'order_not_queued',
+      format('This order is %s, not queued for a prescriber.', o.status),
+      jsonb_build_object('status', o.status));
+  end if;
+  select a.title_line, a.dea_number, a.license_number, a.license_state, c.first_name,
+         c.last_name, c.npi
+  into a
+  from app.provider_clinics a
+  join app.providers v on v.id = a.provider_id
+  join app.clinicians c on c.id = v.clinician_id
+  where a.provider_id = provider and a.org_id = org and a.active;
+  if a.dea_number is null or a.license_number is null or a.license_state is null then
+    perform api.fail(409, 'not_credentialed', format(
+      'You have no active assignment with a DEA number and licence at %s.', o.clinic_name));
+  end if;
+  if not o.pharmacy_enabled or o.pharmacy_secret_ref is null then
+    perform api.fail(409, 'pharmacy_not_configured',
+      format('%s has no pharmacy connection.', o.clinic_name));
+  end if;
+  return jsonb_build_object(
+    'order', jsonb_strip_nulls(jsonb_build_object(
+      'id', o.id, 'medication', o.medication, 'strength', o.strength, 'quantity', o.quantity,
+      'directions', o.directions, 'refills', o.refills, 'attempts', o.attempts)),
+    'patient', jsonb_strip_nulls(jsonb_build_object(
+      'firstName', o.first_name, 'lastName', o.last_name, 'dateOfBirth', o.date_of_birth)),
+    'clinic', jsonb_build_object('id', org, 'name', o.clinic_name, 'subdomain', o.slug,
+                                 'letterhead', o.letterhead,
+                                 'pharmacySecretRef', o.pharmacy_secret_ref),
+    'prescriber', jsonb_strip_nulls(jsonb_build_object(
+      'providerId', provider, 'firstName', a.first_name, 'lastName', a.last_name,
+      'npi', a.npi, 'titleLine', a.title_line, 'deaNumber', a.dea_number,
+      'licenseNumber', a.license_number, 'licenseState', a.license_state)));
+end
+$$;
+grant execute on function api.order_to_send(jsonb, jsonb) to wardline_authenticator;
+
+-- POST /api/orders/{id}/approve-and-send, second call. input: {orderId, outcome: 'sent',
+-- pharmacyReference, pdfKey} or {orderId, outcome: 'failed', stage, error}. A send marks the
+-- order sent (a concurrent approval that got the same pharmacy reference agrees with it); a
+-- failure leaves it queued and records the error. Both are audited.
+create or replace function api.settle_order(claims jsonb, input jsonb) returns jsonb
+language plpgsql
+as $$
+declare
+  target uuid := (input ->> 'orderId')::uuid;
+  provider uuid;
+  org uuid;
+  o record;
+begin
+  perform auth.begin_cross_clinic_request(claims);
+  provider := api.require_prescriber();
+  org := api.require_item_clinic('order', target);
+  if input ->> 'outcome' = 'sent' then
+    update app.orders x
+    set status = 'sent', approved_by = provider, approved_at = now(), sent_at = now(),
+        pharmacy_reference = input ->> 'pharmacyReference', pdf_key = input ->> 'pdfKey'
+    where x.id = target and x.status = 'queued_for_provider';
+    if found then
+      perform audit.record_in(org, 'order.approve_and_send', 'order', target::text, 'success',
+        jsonb_build_object('providerId', provider,
+                           'pharmacyReference', input ->> 'pharmacyReference'));
+    end if;
+  else
+    update app.orders x
+    set attempts = x.attempts + 1, last_error = left(input ->> 'error', 1000),
+        last_error_at = now()
+    where x.id = target and x.status = 'queued_for_provider';
+    if found then
+      perform audit.record_in(org, 'order.approve_and_send', 'order', target::text, 'failure',
+        jsonb_build_object('providerId', provider, 'stage', input ->> 'stage'));
+    end if;
+  end if;
+  select x.status, x.approved_by, x.approved_at, x.sent_at, x.pharmacy_reference, x.attempts,
+         x.last_error
+  into o from app.orders x where x.id = target;
+  if input ->> 'outcome' = 'sent'
+     and o.pharmacy_reference is distinct from input ->> 'pharmacyReference' then
+    perform api.fail_with(409, 'order_not_queued',
+      format('This order is %s, not queued for a prescriber.', o.status),
+      jsonb_build_object('status', o.status));
+  end if;
+  return jsonb_strip_nulls(jsonb_build_object(
+    'id', target, 'clinicId', org, 'status', o.status, 'approvedBy', o.approved_by,
+    'approvedAt', app.iso(o.approved_at), 'sentAt', app.iso(o.sent_at),
+    'pharmacyReference', o.pharmacy_reference, 'attempts', o.attempts,
+    'lastError', o.last_error));
+end
+$$;
+grant execute on function api.settle_order(jsonb, jsonb) to wardline_authenticator;
+
+-- A prescriber's clinic assignment, and all of them, as their routes answer them.
+create or replace function app.provider_clinic_json(a app.provider_clinics, c app.clinics)
+returns jsonb
+language sql stable
+as $$
+  select jsonb_build_object(
+    'clinicId', a.org_id, 'clinic', jsonb_build_object('name', c.name, 'subdomain', c.slug),
+    'isPrimary', a.is_primary, 'titleLine', a.title_line, 'deaNumber', a.dea_number,
+    'licenseNumber', a.license_number, 'licenseState', a.license_state, 'active', a.active,
+    'createdAt', app.iso(a.created_at), 'updatedAt', app.iso(a.updated_at))
+$$;
+create or replace function app.provider_clinics_json(provider uuid) returns jsonb
+language sql stable
+as $$
+  select jsonb_build_object('providerId', provider, 'clinics', coalesce(jsonb_agg(
+    app.provider_clinic_json(a, c) order by a.is_primary desc, c.name, a.org_id), '[]'::jsonb))
+  from app.provider_clinics a join app.clinics c on c.id = a.org_id
+  where a.provider_id = provider
+$$;
+
+grant execute on function app.provider_clinic_json(app.provider_clinics, app.clinics)
+  to app_user;
+grant execute on function app.provider_clinics_json(uuid) to app_user;
+
+-- GET /api/providers/{id}/clinics (the prescriber themself or a super admin) and
+-- GET /api/super-admin/providers/{id}/clinics (super admins). input: {providerId, superAdmin}.
+create or replace function api.provider_clinics(claims jsonb, input jsonb) returns jsonb
+language plpgsql
+as $$
+declare
+  provider uuid := (input ->> 'providerId')::uuid;
+begin
+  perform auth.begin_cross_clinic_request(claims);
+  if (input ->> 'superAdmin')::boolean then
+    perform api.require_role('super_admin');
+  end if;
+  -- RLS shows a profile to its owner and to super admins only.
+  if not exists (select 1 from app.providers v where v.id = provider) then
+    perform api.fail(404, 'not_found', 'There is no such provider.');
+  end if;
+  return app.provider_clinics_json(provider);
+end
+$$;
+grant execute on function api.provider_clinics(jsonb, jsonb) to wardline_authenticator;
+
+-- POST /api/super-admin/providers/{id}/clinics. input: {providerId, clinicId, and any of
+-- isPrimary, titleLine, deaNumber, licenseNumber, licenseState, active}. Creates the
+-- assignment or changes the fields given; a new primary clinic demotes the old one.
+create or replace function api.save_provider_clinic(claims jsonb, input jsonb) returns jsonb
+language plpgsql
+as $$
+declare
+  provider uuid := (input ->> 'providerId')::uuid;
+  org uuid := (input ->> 'clinicId')::uuid;
+  before jsonb;
+  after jsonb;
+begin
+  perform auth.begin_cross_clinic_request(claims);
+  perform api.require_role('super_admin');
+  if not exists (select 1 from app.providers v where v.id = provider) then
+    perform api.fail(404, 'not_found', 'There is no such provider.');
+  end if;
+  if not exists (select 1 from app.clinics c where c.id = org) then
+    perform api.fail(422, 'unknown_clinic', 'There is no clinic with this id.', 'clinicId');
+  end if;
+  select app.provider_clinic_json(a, c) into before
+  from app.provider_clinics a join app.clinics c on c.id = a.org_id
+  where a.provider_id = provider and a.org_id = org
+  for update of a;
+  if coalesce((input ->> 'isPrimary')::boolean, false) then
+    update app.provider_clinics a set is_primary = false, updated_at = now(),
+           updated_by = (select auth.uid())
+    where a.provider_id = provider and a.org_id <> org and a.is_primary;
+  end if;
+  insert into app.provider_clinics as a (provider_id, org_id, is_primary, title_line,
+    dea_number, license_number, license_state, active, updated_by)
+  values (provider, org, coalesce((input ->> 'isPrimary')::boolean, false),
+          input ->> 'titleLine', input ->> 'deaNumber', input ->> 'licenseNumber',
+          input ->> 'licenseState', coalesce((input ->> 'active')::boolean, true),
+          (select auth.uid()))
+  on conflict (provider_id, org_id) do update set
+    is_primary = case when input ? 'isPrimary' then excluded.is_primary else a.is_primary end,
+    title_line = case when input ? 'titleLine' then excluded.title_line else a.title_line end,
+    dea_number = case when input ? 'deaNumber' then excluded.dea_number else a.dea_number end,
+    license_number = case when input ? 'licenseNumber' then excluded.license_number
+                          else a.license_number end,
+    license_state = case when input ? 'licenseState' then excluded.license_state
+                         else a.license_state end,
+    active = case when input ? 'active' then excluded.active else a.active end,
+    updated_at = now(), updated_by = excluded.updated_by;
+  select app.provider_clinic_json(a, c) into after
+  from app.provider_clinics a join app.clinics c on c.id = a.org_id
+  where a.provider_id = provider and a.org_id = org;
+  if before is null or (before - 'updatedAt') <> (after - 'updatedAt') then
+    perform audit.record_in(org,
+      case when before is null then 'provider_clinic.create' else 'provider_clinic.update' end,
+      'provider', provider::text, 'success', jsonb_build_object('clinicId', org));
+  end if;
+  return jsonb_build_object('created', before is null, 'assignment', after);
+end
+$$;
+grant execute on function api.save_provider_clinic(jsonb, jsonb) to wardline_authenticator;
+
+-- GET /api/providers/debug (super admins). input: {providerId} or {clinicianId}. How the
+-- prescriber's set of clinics is derived: every source, counted or not, and the result.
+create or replace function api.provider_debug(claims jsonb, input jsonb) returns jsonb
+language plpgsql
+as $$
+declare
+  who record;
+begin
+  perform auth.begin_cross_clinic_request(claims);
+  perform api.require_role('super_admin');
+  select c.id as clinician_id, c.active, v.id as provider_id, v.active as provider_active
+  into who
+  from app.clinicians c left join app.providers v on v.clinician_id = c.id
+  where c.id = (input ->> 'clinicianId')::uuid or v.id = (input ->> 'providerId')::uuid;
+  if who.clinician_id is null then
+    perform api.fail(404, 'not_found', 'There is no such provider or clinician.');
+  end if;
+  return (
+    with sources as (
+      select s.*, c.name, c.slug from auth.org_sources(who.clinician_id) s
+      left join app.clinics c on c.id = s.org_id
+    )
+    select jsonb_build_object(
+      'clinicianId', who.clinician_id, 'clinicianActive', who.active,
+      'providerId', who.provider_id, 'providerActive', who.provider_active,
+      'clinicIds', coalesce((select jsonb_agg(distinct s.org_id) from sources s
+                             where s.counted), '[]'::jsonb),
+      'sources', coalesce((select jsonb_agg(jsonb_build_object(
+                   'source', s.source, 'clinicId', s.org_id,
+                   'clinic', jsonb_build_object('name', s.name, 'subdomain', s.slug),
+                   'counted', s.counted, 'detail', s.detail)
+                 order by s.source, s.org_id) from sources s), '[]'::jsonb)));
+end
+$$;
+grant execute on function api.provider_debug(jsonb, jsonb) to wardline_authenticator;
