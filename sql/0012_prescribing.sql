@@ -20,7 +20,8 @@ create index clinicians_home_org_idx on app.clinicians (home_org_id);
 alter table app.clinics
   add column pharmacy_enabled boolean not null default false,
   add column pharmacy_secret_ref text
-    check (pharmacy_secret_ref ~ '^[A-Za-z0-9/_+=.@:-]{1,2048}$'),
+    check (length(pharmacy_secret_ref) <= 2048
+           and pharmacy_secret_ref ~ '^[A-Za-z0-9/_+=.@:-]+$'),
   add column letterhead jsonb not null default '{}' check (jsonb_typeof(letterhead) = 'object');
 
 -- A prescriber profile. legacy_org_id is the single clinic profiles had before assignments.
@@ -506,7 +507,7 @@ declare
   provider uuid;
   org uuid;
   o record;
-  a record;
+  cred record;
 begin
   perform auth.begin_cross_clinic_request(claims);
   provider := api.require_prescriber();
@@ -526,12 +527,12 @@ begin
   end if;
   select a.title_line, a.dea_number, a.license_number, a.license_state, c.first_name,
          c.last_name, c.npi
-  into a
+  into cred
   from app.provider_clinics a
   join app.providers v on v.id = a.provider_id
   join app.clinicians c on c.id = v.clinician_id
   where a.provider_id = provider and a.org_id = org and a.active;
-  if a.dea_number is null or a.license_number is null or a.license_state is null then
+  if cred.dea_number is null or cred.license_number is null or cred.license_state is null then
     perform api.fail(409, 'not_credentialed', format(
       'You have no active assignment with a DEA number and licence at %s.', o.clinic_name));
   end if;
@@ -549,9 +550,9 @@ begin
                                  'letterhead', o.letterhead,
                                  'pharmacySecretRef', o.pharmacy_secret_ref),
     'prescriber', jsonb_strip_nulls(jsonb_build_object(
-      'providerId', provider, 'firstName', a.first_name, 'lastName', a.last_name,
-      'npi', a.npi, 'titleLine', a.title_line, 'deaNumber', a.dea_number,
-      'licenseNumber', a.license_number, 'licenseState', a.license_state)));
+      'providerId', provider, 'firstName', cred.first_name, 'lastName', cred.last_name,
+      'npi', cred.npi, 'titleLine', cred.title_line, 'deaNumber', cred.dea_number,
+      'licenseNumber', cred.license_number, 'licenseState', cred.license_state)));
 end
 $$;
 grant execute on function api.order_to_send(jsonb, jsonb) to wardline_authenticator;
@@ -666,6 +667,7 @@ declare
   org uuid := (input ->> 'clinicId')::uuid;
   before jsonb;
   after jsonb;
+  demoted record;
 begin
   perform auth.begin_cross_clinic_request(claims);
   perform api.require_role('super_admin');
@@ -680,9 +682,16 @@ begin
   where a.provider_id = provider and a.org_id = org
   for update of a;
   if coalesce((input ->> 'isPrimary')::boolean, false) then
-    update app.provider_clinics a set is_primary = false, updated_at = now(),
-           updated_by = (select auth.uid())
-    where a.provider_id = provider and a.org_id <> org and a.is_primary;
+    for demoted in
+      update app.provider_clinics a set is_primary = false, updated_at = now(),
+             updated_by = (select auth.uid())
+      where a.provider_id = provider and a.org_id <> org and a.is_primary
+      returning a.org_id
+    loop
+      perform audit.record_in(demoted.org_id, 'provider_clinic.update', 'provider',
+                              provider::text, 'success',
+                              jsonb_build_object('clinicId', demoted.org_id, 'isPrimary', false));
+    end loop;
   end if;
   insert into app.provider_clinics as a (provider_id, org_id, is_primary, title_line,
     dea_number, license_number, license_state, active, updated_by)

@@ -121,6 +121,11 @@ impl Error {
         Error::new(StatusCode::SERVICE_UNAVAILABLE, code, detail)
     }
 
+    /// 502: a service Wardline depends on (e.g. a pharmacy) failed the request.
+    pub fn bad_gateway(code: &str, detail: impl Into<String>) -> Self {
+        Error::new(StatusCode::BAD_GATEWAY, code, detail)
+    }
+
     pub fn with_header(mut self, name: http::HeaderName, value: HeaderValue) -> Self {
         self.headers.push((name, value));
         self

@@ -130,6 +130,13 @@ impl Incoming {
             .unwrap_or("")
     }
 
+    /// A `{param}` that is an id; a 400 names it when it is not a UUID.
+    pub fn uuid_param(&self, name: &str) -> Result<uuid::Uuid, Error> {
+        self.param(name)
+            .parse()
+            .map_err(|_| Error::invalid_field(name, "An id is a UUID."))
+    }
+
     /// The body as `T`; a 400 names the first field that does not fit. Types used here should
     /// `deny_unknown_fields`, so leftover input is rejected too.
     pub fn json<T: DeserializeOwned>(&self) -> Result<T, Error> {

@@ -39,6 +39,9 @@ pub struct Context {
     pub config: config::Config,
     pub db: db::Db,
     pub auth: auth::Verifier,
+    /// What one function alone builds once per container (the provider queue's S3 and
+    /// pharmacy clients), found by type; [`lambda::run_with`] and tests put it here.
+    pub extensions: ::http::Extensions,
 }
 
 impl Context {
@@ -50,6 +53,7 @@ impl Context {
                 config.portal.as_ref().map(|p| &p.signing),
             )?,
             config,
+            extensions: ::http::Extensions::new(),
         })
     }
 

@@ -28,18 +28,7 @@ impl Page {
         };
         for (name, value) in req.query_params(&["limit", "cursor", "search"])? {
             match name {
-                "limit" => {
-                    page.limit = value
-                        .parse()
-                        .ok()
-                        .filter(|n| (1..=MAX_LIMIT).contains(n))
-                        .ok_or_else(|| {
-                            Error::invalid_field(
-                                "limit",
-                                format!("A whole number from 1 to {MAX_LIMIT}."),
-                            )
-                        })?
-                }
+                "limit" => page.limit = limit(value)?,
                 "cursor" => {
                     page.after = Some(value.parse().map_err(|_| {
                         Error::invalid_field("cursor", "Pass back the nextCursor of a page.")
@@ -68,6 +57,17 @@ impl Page {
     pub fn input(&self) -> Value {
         json!({ "limit": self.limit, "after": self.after, "search": self.search })
     }
+}
+
+/// A `limit` query parameter: 1 to [`MAX_LIMIT`].
+pub fn limit(value: &str) -> Result<u32, Error> {
+    value
+        .parse()
+        .ok()
+        .filter(|n| (1..=MAX_LIMIT).contains(n))
+        .ok_or_else(|| {
+            Error::invalid_field("limit", format!("A whole number from 1 to {MAX_LIMIT}."))
+        })
 }
 
 #[cfg(test)]

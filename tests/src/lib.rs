@@ -21,6 +21,7 @@ pub use xtask::keys;
 pub mod booking;
 pub mod care;
 pub mod portal;
+pub mod prescribing;
 pub mod providers;
 
 struct Shared {
@@ -143,6 +144,11 @@ async fn serve_jwks_on(
         axum::serve(listener, app).await
     });
     Ok((url, hits))
+}
+
+/// The runtime that lives as long as the test binary: for stand-ins shared by its tests.
+pub fn runtime() -> tokio::runtime::Handle {
+    shared().runtime.clone()
 }
 
 /// A JWKS endpoint of its own, counting its requests (for cache and refetch tests).

@@ -5,12 +5,18 @@
 //! - [`keys`]: the development ES256 key, its JWKS and token minting.
 //! - [`demo`]: the demo clinics, clinicians and patients of the local stack.
 //! - [`gateway`]: every function behind one local HTTP server.
+//! - [`tools`]: Python tools from PyPI, installed on first use into `target/tools/venv`.
+//! - [`moto`]: moto's server, the local S3 and Secrets Manager.
+//! - [`pharmacy`]: a stand-in for the pharmacy's prescription API.
 //! - [`FUNCTIONS`]: the deployable functions, the registry the gateway and route checks use.
 
 pub mod demo;
 pub mod gateway;
 pub mod keys;
+pub mod moto;
 pub mod pg;
+pub mod pharmacy;
+pub mod tools;
 
 use wardline_shared::http::Function;
 
@@ -22,6 +28,7 @@ pub const FUNCTIONS: &[&Function] = &[
     &schedule::FUNCTION,
     &assign::FUNCTION,
     &portal_otp::FUNCTION,
+    &provider_queue::FUNCTION,
 ];
 
 /// The workspace root (xtask lives one level below it).

@@ -2,7 +2,7 @@
 
 use anyhow::{bail, Context as _, Result};
 use std::{collections::HashMap, process::Command, sync::Arc};
-use xtask::{demo, keys, pg, target_dir, workspace_root};
+use xtask::{demo, keys, pg, target_dir, tools::python_tool, workspace_root};
 
 const USAGE: &str = "usage:
   cargo xtask local [--port 3000]          private PostgreSQL + every function on 127.0.0.1
@@ -317,33 +317,4 @@ fn libtest_counts(line: &str) -> Option<(u64, u64)> {
             .and_then(|n| n.trim().rsplit(' ').next()?.parse().ok())
     };
     Some((number_before(" passed")?, number_before(" failed")?))
-}
-
-/// A Python command-line tool from PyPI, installed once into `target/tools/venv`.
-fn python_tool(command: &str, requirement: &str) -> Result<std::path::PathBuf> {
-    let venv = target_dir().join("tools").join("venv");
-    let tool = venv.join("bin").join(command);
-    if tool.exists() {
-        return Ok(tool);
-    }
-    let mut create = Command::new("python3");
-    create.args(["-m", "venv"]).arg(&venv);
-    if pg::run_quiet(create).is_err() {
-        // Debian ships venv separately.
-        let mut update = Command::new("apt-get");
-        update.arg("update");
-        pg::run_quiet(update).context("apt-get update")?;
-        let mut install = Command::new("apt-get");
-        install
-            .args(["install", "-y", "--no-install-recommends", "python3-venv"])
-            .env("DEBIAN_FRONTEND", "noninteractive");
-        pg::run_quiet(install).context("installing python3-venv")?;
-        let mut create = Command::new("python3");
-        create.args(["-m", "venv", "--clear"]).arg(&venv);
-        pg::run_quiet(create).context("creating target/tools/venv")?;
-    }
-    let mut pip = Command::new(venv.join("bin").join("pip"));
-    pip.args(["install", "--quiet", requirement]);
-    pg::run_quiet(pip).with_context(|| format!("pip install {requirement}"))?;
-    Ok(tool)
 }

@@ -79,12 +79,7 @@ pub async fn set_status(ctx: &Context, req: Incoming) -> Result<Reply, Error> {
 }
 
 fn member(req: &Incoming) -> Result<(Uuid, Uuid), Error> {
-    let id = |name: &str| {
-        req.param(name)
-            .parse::<Uuid>()
-            .map_err(|_| Error::invalid_field(name, "An id is a UUID."))
-    };
-    Ok((id("patientId")?, id("therapistId")?))
+    Ok((req.uuid_param("patientId")?, req.uuid_param("therapistId")?))
 }
 
 async fn change(

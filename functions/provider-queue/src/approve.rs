@@ -1,0 +1,125 @@
+//! `POST /api/orders/{id}/approve-and-send`: the prescriber approves a queued order and it goes
+//! out with the order's clinic — its letterhead on the PDF, its pharmacy account — and the
+//! prescriber's title line, DEA number and licence for that clinic, whichever clinic the
+//! token names.
+//!
+//! Two database calls: one reads what the prescription needs and checks the order may be sent;
+//! then the PDF is stored in S3 and the prescription sent to the pharmacy (idempotent on the
+//! order id); the second call marks the order sent, or records the failure and leaves it
+//! queued. A retry after any failure is safe: the key and the pharmacy's idempotency make it
+//! one PDF and one prescription.
+
+use crate::{
+    outside::{Failure, Outside},
+    prescription::{self, Prescription},
+};
+use base64::Engine;
+use serde::Deserialize;
+use serde_json::{json, Value};
+use wardline_shared::{
+    db::Operation,
+    http::{Incoming, Reply},
+    operation, Context, Error,
+};
+
+const TO_SEND: Operation = operation!("order_to_send");
+const SETTLE: Operation = operation!("settle_order");
+
+/// An optional body, which says nothing: `{}`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Nothing {}
+
+pub async fn approve_and_send(ctx: &Context, req: Incoming) -> Result<Reply, Error> {
+    let order = req.uuid_param("id")?;
+    if !req.body.is_empty() {
+        req.json::<Nothing>()?;
+    }
+    if let Some((name, _)) = req.query.first() {
+        return Err(Error::invalid_field(
+            name.clone(),
+            "This route takes no query parameters.",
+        ));
+    }
+    let outside = ctx.extensions.get::<Outside>().ok_or_else(|| {
+        Error::unavailable(
+            "prescribing_unavailable",
+            "Sending prescriptions (WARDLINE_PRESCRIPTIONS_BUCKET) is not configured on this deployment.",
+        )
+    })?;
+    let caller = ctx.caller(&req).await?;
+    let found = ctx
+        .db
+        .call(TO_SEND, &caller, &json!({ "orderId": order }))
+        .await?;
+    let rx: Prescription = serde_json::from_value(found).map_err(Error::internal)?;
+    let key = Outside::pdf_key(rx.clinic.id, order);
+
+    let sent = send(outside, &rx, &key).await;
+    let input = match &sent {
+        Ok(reference) => json!({
+            "orderId": order, "outcome": "sent", "pharmacyReference": reference, "pdfKey": key,
+        }),
+        Err(failure) => json!({
+            "orderId": order, "outcome": "failed", "stage": failure.stage,
+            "error": failure.error,
+        }),
+    };
+    let settled = ctx.db.call(SETTLE, &caller, &input).await?;
+    match sent {
+        Ok(_) => Ok(Reply::ok(settled)),
+        Err(failure) => {
+            tracing::warn!(%order, stage = failure.stage, error = %failure.error, "approve-and-send failed");
+            Err(Error::bad_gateway(
+                "send_failed",
+                format!(
+                    "The prescription could not be sent ({} failed). The order stays queued with the error recorded; retrying is safe.",
+                    failure.stage
+                ),
+            ))
+        }
+    }
+}
+
+/// Renders, stores and sends; the pharmacy's reference, or the step that failed.
+async fn send(outside: &Outside, rx: &Prescription, key: &str) -> Result<String, Failure> {
+    let credentials = outside.credentials(&rx.clinic.pharmacy_secret_ref).await?;
+    let approved_at = chrono::Utc::now().format("%Y-%m-%d %H:%M UTC").to_string();
+    let pdf = prescription::render(rx, &approved_at);
+    let request = pharmacy_request(rx, &pdf);
+    outside.store(key, pdf).await?;
+    outside.send(&credentials, rx.order.id, &request).await
+}
+
+/// The prescription as the pharmacy API takes it, the PDF attached.
+fn pharmacy_request(rx: &Prescription, pdf: &[u8]) -> Value {
+    let p = &rx.prescriber;
+    json!({
+        "externalId": rx.order.id,
+        "clinic": { "id": rx.clinic.id, "name": rx.clinic.name },
+        "prescriber": {
+            "name": format!("{} {}", p.first_name, p.last_name),
+            "titleLine": p.signature(),
+            "npi": p.npi,
+            "deaNumber": p.dea_number,
+            "licenseNumber": p.license_number,
+            "licenseState": p.license_state,
+        },
+        "patient": {
+            "firstName": rx.patient.first_name,
+            "lastName": rx.patient.last_name,
+            "dateOfBirth": rx.patient.date_of_birth,
+        },
+        "medication": {
+            "name": rx.order.medication,
+            "strength": rx.order.strength,
+            "quantity": rx.order.quantity,
+            "directions": rx.order.directions,
+            "refills": rx.order.refills,
+        },
+        "document": {
+            "contentType": "application/pdf",
+            "base64": base64::engine::general_purpose::STANDARD.encode(pdf),
+        },
+    })
+}

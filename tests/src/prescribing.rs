@@ -1,0 +1,287 @@
+//! The prescription queue's fixture and outside world: a local S3 and Secrets Manager (moto's
+//! server, one per test binary), the pharmacy stand-in, and three clinics whose prescriber
+//! `both` works for A and B (each with its own pharmacy account, letterhead and credentials)
+//! but not C.
+
+use crate::{runtime, staff, TestDb, World};
+use aws_sdk_s3::config::{Credentials, Region, SharedCredentialsProvider};
+use provider_queue::{Outside, Settings};
+use serde_json::json;
+use std::sync::OnceLock;
+use uuid::Uuid;
+use xtask::{keys::Identity, moto::Moto, pharmacy::Pharmacy};
+
+/// The bucket every test binary's prescriptions go to.
+pub const BUCKET: &str = "wardline-prescriptions-test";
+
+struct Services {
+    moto: Moto,
+    pharmacy: Pharmacy,
+}
+
+static SERVICES: OnceLock<Services> = OnceLock::new();
+
+/// moto and the pharmacy stand-in, started on first use and kept for the whole binary.
+fn services() -> &'static Services {
+    SERVICES.get_or_init(|| {
+        std::thread::spawn(|| {
+            let moto = Moto::start().expect("starting moto's server");
+            let handle = runtime();
+            let pharmacy = handle
+                .block_on(Pharmacy::start_on(&handle))
+                .expect("starting the pharmacy stand-in");
+            handle
+                .block_on(async {
+                    aws_sdk_s3::Client::from_conf(s3_config(&moto.endpoint))
+                        .create_bucket()
+                        .bucket(BUCKET)
+                        .send()
+                        .await
+                })
+                .expect("creating the test bucket");
+            Services { moto, pharmacy }
+        })
+        .join()
+        .expect("starting the prescribing services")
+    })
+}
+
+fn sdk_config(endpoint: &str) -> aws_config::SdkConfig {
+    aws_config::SdkConfig::builder()
+        .region(Region::new("us-east-1"))
+        .credentials_provider(SharedCredentialsProvider::new(Credentials::new(
+            "test", "test", None, None, "tests",
+        )))
+        .endpoint_url(endpoint)
+        .behavior_version(aws_config::BehaviorVersion::latest())
+        .build()
+}
+
+fn s3_config(endpoint: &str) -> aws_sdk_s3::Config {
+    aws_sdk_s3::config::Builder::from(&sdk_config(endpoint))
+        .force_path_style(true)
+        .build()
+}
+
+/// The pharmacy stand-in (shared by the binary's tests; accounts are per test).
+pub fn pharmacy() -> &'static Pharmacy {
+    &services().pharmacy
+}
+
+/// Lets `db`'s functions send prescriptions: the [`Outside`] extension, against moto and the
+/// pharmacy stand-in.
+pub fn connect_outside(db: &mut TestDb) {
+    let services = services();
+    let settings = Settings {
+        bucket: BUCKET.into(),
+        kms_key_id: None,
+        pharmacy_url: services.pharmacy.url.clone(),
+        aws_endpoint: Some(services.moto.endpoint.clone()),
+    };
+    let outside =
+        Outside::new(&sdk_config(&services.moto.endpoint), settings).expect("outside clients");
+    db.ctx.extensions.insert(outside);
+}
+
+/// The PDF stored under `key`.
+pub async fn stored_pdf(key: &str) -> Vec<u8> {
+    let object = aws_sdk_s3::Client::from_conf(s3_config(&services().moto.endpoint))
+        .get_object()
+        .bucket(BUCKET)
+        .key(key)
+        .send()
+        .await
+        .unwrap_or_else(|e| panic!("reading s3://{BUCKET}/{key}: {e:?}"));
+    object
+        .body
+        .collect()
+        .await
+        .expect("the PDF's bytes")
+        .into_bytes()
+        .to_vec()
+}
+
+/// The text of a PDF's pages, as a reader would extract it.
+pub fn pdf_text(pdf: &[u8]) -> String {
+    let document = lopdf::Document::load_mem(pdf).expect("a readable PDF");
+    let pages: Vec<u32> = document.get_pages().keys().copied().collect();
+    document.extract_text(&pages).expect("the PDF's text")
+}
+
+/// A clinic's pharmacy account: its secret (in moto) and the stand-in's account.
+#[derive(Debug, Clone)]
+pub struct Account {
+    pub secret_ref: String,
+    pub account_id: String,
+    pub api_key: String,
+}
+
+/// Creates an account for a clinic and points the clinic at it.
+pub async fn pharmacy_account(db: &TestDb, clinic: Uuid) -> Account {
+    let account = Account {
+        secret_ref: format!("wardline/pharmacy/{}", Uuid::new_v4()),
+        account_id: format!("acct-{}", Uuid::new_v4()),
+        api_key: format!("key-{}", Uuid::new_v4()),
+    };
+    aws_sdk_secretsmanager::Client::new(&sdk_config(&services().moto.endpoint))
+        .create_secret()
+        .name(&account.secret_ref)
+        .secret_string(
+            json!({ "accountId": account.account_id, "apiKey": account.api_key }).to_string(),
+        )
+        .send()
+        .await
+        .expect("creating the pharmacy secret");
+    pharmacy().add_account(&account.account_id, &account.api_key);
+    db.admin
+        .execute(
+            "update app.clinics set pharmacy_enabled = true, pharmacy_secret_ref = $2
+             where id = $1",
+            &[&clinic, &account.secret_ref],
+        )
+        .await
+        .expect("connecting the clinic to its pharmacy account");
+    account
+}
+
+/// World's clinics A and B plus C. `both` (a member of A and B) has a prescriber profile
+/// assigned to A and B with different title lines, DEA numbers and licences; every clinic
+/// has a letterhead, a pharmacy account and a patient.
+pub struct Prescribing {
+    pub w: World,
+    pub clinic_c: Uuid,
+    pub patient_c: Uuid,
+    pub provider: Uuid,
+    pub super_admin: Uuid,
+    pub accounts: [Account; 3],
+}
+
+/// What `both`'s assignment at A and at B says.
+pub const TITLE_A: &str = "Dr. Bea Both, MD - Alpha Psychiatry";
+pub const DEA_A: &str = "AB1234563";
+pub const TITLE_B: &str = "Bea Both, PMHNP - Beta Behavioral";
+pub const DEA_B: &str = "BB7654329";
+
+impl Prescribing {
+    pub async fn create(db: &TestDb) -> Prescribing {
+        let w = World::create(db).await;
+        let (clinic_c, patient_c, provider, super_admin) = (
+            Uuid::new_v4(),
+            Uuid::new_v4(),
+            Uuid::new_v4(),
+            Uuid::new_v4(),
+        );
+        db.admin
+            .batch_execute(&format!(
+                "insert into app.clinics (id, slug, name) values ('{c}', 'gamma', 'Gamma Clinic');
+                 insert into app.patients (id, org_id, first_name, last_name, date_of_birth)
+                 values ('{patient_c}', '{c}', 'Cora', 'Gamma', '1980-02-03');
+                 update app.patients set date_of_birth = '1990-05-06' where id in ('{pa}', '{pb}');
+                 update app.clinics set letterhead = jsonb_build_object(
+                   'address', name || ', 1 Main Street', 'phone', '+1 555 0100')
+                 where id in ('{a}', '{b}', '{c}');
+                 update app.clinicians set npi = '1234567893' where id = '{both}';
+                 insert into app.clinicians (id, email, first_name, last_name, is_super_admin)
+                 values ('{super_admin}', 'root@test.example', 'Sue', 'Root', true);
+                 insert into app.providers (id, clinician_id) values ('{provider}', '{both}');
+                 insert into app.provider_clinics (provider_id, org_id, is_primary, title_line,
+                   dea_number, license_number, license_state) values
+                   ('{provider}', '{a}', true, '{TITLE_A}', '{DEA_A}', 'NY-111', 'NY'),
+                   ('{provider}', '{b}', false, '{TITLE_B}', '{DEA_B}', 'NJ-222', 'NJ');",
+                a = w.clinic_a,
+                b = w.clinic_b,
+                c = clinic_c,
+                pa = w.patient_a,
+                pb = w.patient_b,
+                both = w.both,
+            ))
+            .await
+            .expect("inserting the prescribing fixture");
+        let accounts = [
+            pharmacy_account(db, w.clinic_a).await,
+            pharmacy_account(db, w.clinic_b).await,
+            pharmacy_account(db, clinic_c).await,
+        ];
+        Prescribing {
+            w,
+            clinic_c,
+            patient_c,
+            provider,
+            super_admin,
+            accounts,
+        }
+    }
+
+    /// The prescriber, signed in with clinic `current` as their token's clinic.
+    pub fn prescriber_at(&self, current: Uuid) -> Identity {
+        self.w.both_at(current)
+    }
+
+    pub fn super_admin(&self) -> Identity {
+        staff(self.super_admin, self.w.clinic_a, "super_admin")
+    }
+
+    /// The patient of `clinic` in this fixture.
+    pub fn patient_of(&self, clinic: Uuid) -> Uuid {
+        if clinic == self.w.clinic_a {
+            self.w.patient_a
+        } else if clinic == self.w.clinic_b {
+            self.w.patient_b
+        } else {
+            self.patient_c
+        }
+    }
+}
+
+/// A paid, unprocessed invoice of `clinic`, paid `minutes_ago`.
+pub async fn paid_invoice(db: &TestDb, clinic: Uuid, patient: Uuid, minutes_ago: i32) -> Uuid {
+    db.admin
+        .query_one(
+            "insert into app.invoices (org_id, patient_id, description, amount_cents, status,
+                                       paid_at)
+             values ($1, $2, 'Initial consultation', 15000, 'paid',
+                     now() - make_interval(mins => $3))
+             returning id",
+            &[&clinic, &patient, &minutes_ago],
+        )
+        .await
+        .expect("inserting an invoice")
+        .get(0)
+}
+
+/// A refill of `clinic` in `status`, queued `minutes_ago`.
+pub async fn refill(
+    db: &TestDb,
+    clinic: Uuid,
+    patient: Uuid,
+    status: &str,
+    minutes_ago: i32,
+) -> Uuid {
+    db.admin
+        .query_one(
+            "insert into app.refills (org_id, patient_id, medication, status, queued_at)
+             values ($1, $2, 'Sertraline 50 mg', $3, now() - make_interval(mins => $4))
+             returning id",
+            &[&clinic, &patient, &status, &minutes_ago],
+        )
+        .await
+        .expect("inserting a refill")
+        .get(0)
+}
+
+/// An order of `clinic` queued for a prescriber `minutes_ago`.
+pub async fn queued_order(db: &TestDb, clinic: Uuid, patient: Uuid, minutes_ago: i32) -> Uuid {
+    db.admin
+        .query_one(
+            "insert into app.orders (org_id, patient_id, medication, strength, quantity,
+                                     directions, refills, queued_at)
+             values ($1, $2, 'Sertraline', '50 mg', '30 tablets',
+                     'Take one tablet by mouth every morning.', 2,
+                     now() - make_interval(mins => $3))
+             returning id",
+            &[&clinic, &patient, &minutes_ago],
+        )
+        .await
+        .expect("inserting an order")
+        .get(0)
+}

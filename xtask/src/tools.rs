@@ -1,0 +1,74 @@
+//! Python command-line tools from PyPI (cfn-lint, moto's server), installed on first use into
+//! one virtual environment under `target/tools/venv`, so nothing outside `target/` changes
+//! beyond apt's `python3-venv` where Debian lacks it.
+
+use crate::{pg::run_quiet, target_dir};
+use anyhow::{Context as _, Result};
+use std::{
+    fs::File,
+    path::{Path, PathBuf},
+    process::Command,
+};
+
+/// The path of `command` from PyPI's `requirement` (e.g. `"cfn-lint==1.58.0"`), installing it
+/// into `target/tools/venv` when it is missing. Safe to call from several processes at once
+/// (test binaries run in parallel): creating and installing happen under an exclusive lock on
+/// `target/tools/venv.lock`.
+pub fn python_tool(command: &str, requirement: &str) -> Result<PathBuf> {
+    let tools = target_dir().join("tools");
+    let venv = tools.join("venv");
+    let tool = venv.join("bin").join(command);
+    if tool.exists() {
+        return Ok(tool);
+    }
+    std::fs::create_dir_all(&tools).with_context(|| format!("creating {}", tools.display()))?;
+    let lock_path = tools.join("venv.lock");
+    let lock = File::options()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(&lock_path)
+        .with_context(|| format!("opening {}", lock_path.display()))?;
+    lock.lock()
+        .with_context(|| format!("locking {}", lock_path.display()))?;
+    // Another process may have installed it while this one waited for the lock.
+    if tool.exists() {
+        return Ok(tool);
+    }
+    let pip = venv.join("bin").join("pip");
+    if !pip.exists() {
+        // Absent, or left without pip by a `python3 -m venv` that failed part-way.
+        create_venv(&venv)?;
+    }
+    let mut install = Command::new(&pip);
+    install.args(["install", "--quiet", requirement]);
+    run_quiet(install).with_context(|| format!("pip install {requirement}"))?;
+    if !tool.exists() {
+        anyhow::bail!(
+            "pip install {requirement} did not provide {}",
+            tool.display()
+        );
+    }
+    // The lock is released when `lock` is dropped.
+    Ok(tool)
+}
+
+/// (Re)creates the venv, installing Debian's separately packaged `python3-venv` if needed.
+fn create_venv(venv: &Path) -> Result<()> {
+    let mut create = Command::new("python3");
+    create.args(["-m", "venv", "--clear"]).arg(venv);
+    if run_quiet(create).is_ok() {
+        return Ok(());
+    }
+    let mut update = Command::new("apt-get");
+    update.arg("update");
+    run_quiet(update).context("apt-get update")?;
+    let mut install = Command::new("apt-get");
+    install
+        .args(["install", "-y", "--no-install-recommends", "python3-venv"])
+        .env("DEBIAN_FRONTEND", "noninteractive");
+    run_quiet(install).context("installing python3-venv")?;
+    let mut create = Command::new("python3");
+    create.args(["-m", "venv", "--clear"]).arg(venv);
+    run_quiet(create).with_context(|| format!("creating {}", venv.display()))
+}
