@@ -4,7 +4,6 @@
 //! but not C.
 
 use crate::{runtime, staff, TestDb, World};
-use aws_sdk_s3::config::{Credentials, Region, SharedCredentialsProvider};
 use provider_queue::{Outside, Settings};
 use serde_json::json;
 use std::sync::OnceLock;
@@ -31,36 +30,13 @@ fn services() -> &'static Services {
                 .block_on(Pharmacy::start_on(&handle))
                 .expect("starting the pharmacy stand-in");
             handle
-                .block_on(async {
-                    aws_sdk_s3::Client::from_conf(s3_config(&moto.endpoint))
-                        .create_bucket()
-                        .bucket(BUCKET)
-                        .send()
-                        .await
-                })
+                .block_on(moto.create_bucket(BUCKET))
                 .expect("creating the test bucket");
             Services { moto, pharmacy }
         })
         .join()
         .expect("starting the prescribing services")
     })
-}
-
-fn sdk_config(endpoint: &str) -> aws_config::SdkConfig {
-    aws_config::SdkConfig::builder()
-        .region(Region::new("us-east-1"))
-        .credentials_provider(SharedCredentialsProvider::new(Credentials::new(
-            "test", "test", None, None, "tests",
-        )))
-        .endpoint_url(endpoint)
-        .behavior_version(aws_config::BehaviorVersion::latest())
-        .build()
-}
-
-fn s3_config(endpoint: &str) -> aws_sdk_s3::Config {
-    aws_sdk_s3::config::Builder::from(&sdk_config(endpoint))
-        .force_path_style(true)
-        .build()
 }
 
 /// The pharmacy stand-in (shared by the binary's tests; accounts are per test).
@@ -78,14 +54,15 @@ pub fn connect_outside(db: &mut TestDb) {
         pharmacy_url: services.pharmacy.url.clone(),
         aws_endpoint: Some(services.moto.endpoint.clone()),
     };
-    let outside =
-        Outside::new(&sdk_config(&services.moto.endpoint), settings).expect("outside clients");
+    let outside = Outside::new(&services.moto.sdk_config(), settings).expect("outside clients");
     db.ctx.extensions.insert(outside);
 }
 
 /// The PDF stored under `key`.
 pub async fn stored_pdf(key: &str) -> Vec<u8> {
-    let object = aws_sdk_s3::Client::from_conf(s3_config(&services().moto.endpoint))
+    let object = services()
+        .moto
+        .s3()
         .get_object()
         .bucket(BUCKET)
         .key(key)
@@ -123,13 +100,12 @@ pub async fn pharmacy_account(db: &TestDb, clinic: Uuid) -> Account {
         account_id: format!("acct-{}", Uuid::new_v4()),
         api_key: format!("key-{}", Uuid::new_v4()),
     };
-    aws_sdk_secretsmanager::Client::new(&sdk_config(&services().moto.endpoint))
-        .create_secret()
-        .name(&account.secret_ref)
-        .secret_string(
-            json!({ "accountId": account.account_id, "apiKey": account.api_key }).to_string(),
+    services()
+        .moto
+        .create_secret(
+            &account.secret_ref,
+            &json!({ "accountId": account.account_id, "apiKey": account.api_key }).to_string(),
         )
-        .send()
         .await
         .expect("creating the pharmacy secret");
     pharmacy().add_account(&account.account_id, &account.api_key);

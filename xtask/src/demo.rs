@@ -1,5 +1,6 @@
-//! The demo data set of the local stack: two clinics, their clinicians (Dana works in both),
-//! patients with their care teams, and flags. Fixed ids, so tokens minted by `cargo xtask token` stay valid across
+//! The demo data set of the local stack: two clinics, their clinicians (Dana works in both,
+//! and prescribes in both), patients with their care teams, flags, and the prescription
+//! queue's items. Fixed ids, so tokens minted by `cargo xtask token` stay valid across
 //! restarts. Written as data once; the seed SQL and the token identities both read it.
 
 use crate::keys::Identity;
@@ -176,6 +177,65 @@ pub const SERVICES: &[Service] = &[
     },
 ];
 
+/// Dana's prescriber profile: assigned to maple (primary) and harbor, with a title line, DEA
+/// number and licence for each.
+pub const DANA_PROVIDER: Uuid = uuid!("f1000000-0000-4000-8000-000000000001");
+
+/// An order queued for a prescriber at each clinic, oldest first (maple, then harbor).
+pub const ORDERS: [Uuid; 2] = [
+    uuid!("0d000000-0000-4000-8000-000000000001"),
+    uuid!("0d000000-0000-4000-8000-000000000002"),
+];
+
+/// The name of a clinic's pharmacy secret in the local stack's Secrets Manager.
+pub fn pharmacy_secret(slug: &str) -> String {
+    format!("wardline/pharmacy/{slug}")
+}
+
+/// The prescription queue's demo data: Dana's profile and assignments, each clinic's
+/// letterhead and pharmacy secret, and a paid invoice, a refill and an order per clinic.
+const PRESCRIBING: &str = r#"
+insert into app.providers (id, clinician_id)
+values ('f1000000-0000-4000-8000-000000000001', 'd1000000-0000-4000-8000-000000000002')
+on conflict do nothing;
+insert into app.provider_clinics (provider_id, org_id, is_primary, title_line, dea_number,
+                                  license_number, license_state) values
+  ('f1000000-0000-4000-8000-000000000001', 'c1000000-0000-4000-8000-000000000001', true,
+   'Dana Reyes, MD - Psychiatry', 'AR1234563', 'NY-204417', 'NY'),
+  ('f1000000-0000-4000-8000-000000000001', 'c1000000-0000-4000-8000-000000000002', false,
+   'Dana Reyes, MD, Consulting Psychiatrist', 'BR7654329', 'CA-A98231', 'CA')
+on conflict do nothing;
+update app.clinics set pharmacy_enabled = true,
+       pharmacy_secret_ref = 'wardline/pharmacy/' || slug,
+       letterhead = case slug
+         when 'maple' then '{"address": "12 Maple Street, Albany NY", "phone": "+1 518 555 0100"}'
+         else '{"address": "3 Harbor Way, San Diego CA", "phone": "+1 619 555 0100"}'
+       end::jsonb
+where slug in ('maple', 'harbor');
+insert into app.invoices (id, org_id, patient_id, description, amount_cents, status, paid_at) values
+  ('0b000000-0000-4000-8000-000000000001', 'c1000000-0000-4000-8000-000000000001',
+   'e1000000-0000-4000-8000-000000000001', 'Medication management visit', 18000, 'paid',
+   now() - interval '3 hours'),
+  ('0b000000-0000-4000-8000-000000000002', 'c1000000-0000-4000-8000-000000000002',
+   'e1000000-0000-4000-8000-000000000003', 'Psychiatric evaluation', 32000, 'paid',
+   now() - interval '2 hours')
+on conflict do nothing;
+insert into app.refills (id, org_id, patient_id, medication, status, queued_at) values
+  ('0c000000-0000-4000-8000-000000000001', 'c1000000-0000-4000-8000-000000000002',
+   'e1000000-0000-4000-8000-000000000003', 'Sertraline 50 mg', 'PENDING_PROVIDER',
+   now() - interval '150 minutes')
+on conflict do nothing;
+insert into app.orders (id, org_id, patient_id, medication, strength, quantity, directions,
+                        refills, queued_at) values
+  ('0d000000-0000-4000-8000-000000000001', 'c1000000-0000-4000-8000-000000000001',
+   'e1000000-0000-4000-8000-000000000001', 'Bupropion XL', '150 mg', '30 tablets',
+   'Take one tablet by mouth every morning.', 1, now() - interval '100 minutes'),
+  ('0d000000-0000-4000-8000-000000000002', 'c1000000-0000-4000-8000-000000000002',
+   'e1000000-0000-4000-8000-000000000003', 'Sertraline', '50 mg', '30 tablets',
+   'Take one tablet by mouth daily with food.', 2, now() - interval '90 minutes')
+on conflict do nothing;
+"#;
+
 fn clinic(slug: &str) -> Result<&'static Clinic> {
     match CLINICS.iter().find(|c| c.slug == slug) {
         Some(clinic) => Ok(clinic),
@@ -287,5 +347,6 @@ pub async fn seed(admin: &Client) -> Result<()> {
             )
             .await?;
     }
+    admin.batch_execute(PRESCRIBING).await?;
     Ok(())
 }

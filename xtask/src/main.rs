@@ -133,7 +133,19 @@ async fn local(port: u16) -> Result<()> {
         env.get(k).cloned().or_else(|| std::env::var(k).ok())
     })?;
     wardline_shared::telemetry::init();
-    let ctx = Arc::new(wardline_shared::Context::new(config)?);
+    let mut ctx = wardline_shared::Context::new(config)?;
+    // Kept alive (and stopped on exit) with the stack.
+    let _moto = match prescribing().await {
+        Ok((moto, outside)) => {
+            ctx.extensions.insert(outside);
+            Some(moto)
+        }
+        Err(e) => {
+            eprintln!("approve-and-send is off (moto could not start): {e:#}");
+            None
+        }
+    };
+    let ctx = Arc::new(ctx);
     let listener = tokio::net::TcpListener::bind(("127.0.0.1", port))
         .await
         .with_context(|| format!("port {port} is taken; pass --port"))?;
@@ -196,6 +208,15 @@ async fn local(port: u16) -> Result<()> {
         demo::PATIENTS[0].email
     );
     println!("curl -s {portal} -H 'Authorization: Bearer <accessToken>' {base}/api/portal/me\n");
+    println!(
+        "# Dana's prescription queue across maple and harbor, then she approves harbor's order\n\
+         # (harbor's letterhead, pharmacy account and her harbor DEA, whatever her token's clinic):"
+    );
+    println!("curl -s -H 'Authorization: Bearer {dana}' {base}/api/provider/prescription-queue");
+    println!(
+        "curl -s -X POST -H 'Authorization: Bearer {dana}' {base}/api/orders/{}/approve-and-send\n",
+        demo::ORDERS[1]
+    );
     println!("# Other identities: cargo xtask token --org harbor --as lee@harbor.example\n");
 
     // hold-cleanup runs every minute in production; here too.
@@ -253,6 +274,37 @@ fn bench(filter: Option<&str>) -> Result<()> {
         bail!("cargo xtask bench failed");
     }
     Ok(())
+}
+
+/// The local stack's prescription outside world: moto's S3 (bucket `wardline-prescriptions`)
+/// and Secrets Manager holding each demo clinic's pharmacy account, and the pharmacy stand-in.
+async fn prescribing() -> Result<(xtask::moto::Moto, provider_queue::Outside)> {
+    const BUCKET: &str = "wardline-prescriptions";
+    let moto = tokio::task::block_in_place(xtask::moto::Moto::start)?;
+    moto.create_bucket(BUCKET).await?;
+    let pharmacy = xtask::pharmacy::Pharmacy::start_on(&tokio::runtime::Handle::current()).await?;
+    for clinic in demo::CLINICS {
+        let (account, key) = (
+            format!("local-{}", clinic.slug),
+            format!("local-key-{}", clinic.slug),
+        );
+        let secret = serde_json::json!({ "accountId": account, "apiKey": key });
+        moto.create_secret(&demo::pharmacy_secret(clinic.slug), &secret.to_string())
+            .await?;
+        pharmacy.add_account(&account, &key);
+    }
+    let settings = provider_queue::Settings {
+        bucket: BUCKET.into(),
+        kms_key_id: None,
+        pharmacy_url: pharmacy.url.clone(),
+        aws_endpoint: Some(moto.endpoint.clone()),
+    };
+    let outside = provider_queue::Outside::new(&moto.sdk_config(), settings)?;
+    println!(
+        "prescriptions: s3://{BUCKET} on {}, pharmacy stand-in on {}",
+        moto.endpoint, pharmacy.url
+    );
+    Ok((moto, outside))
 }
 
 /// Everything CI runs.

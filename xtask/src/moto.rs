@@ -29,6 +29,59 @@ pub struct Moto {
 }
 
 impl Moto {
+    /// AWS SDK settings that reach this server (it takes any credentials).
+    pub fn sdk_config(&self) -> aws_config::SdkConfig {
+        use aws_sdk_s3::config::{Credentials, Region, SharedCredentialsProvider};
+        aws_config::SdkConfig::builder()
+            .region(Region::new("us-east-1"))
+            .credentials_provider(SharedCredentialsProvider::new(Credentials::new(
+                "local", "local", None, None, "moto",
+            )))
+            .endpoint_url(&self.endpoint)
+            .behavior_version(aws_config::BehaviorVersion::latest())
+            .build()
+    }
+
+    /// An S3 client of this server (objects addressed by path, as local servers need).
+    pub fn s3(&self) -> aws_sdk_s3::Client {
+        aws_sdk_s3::Client::from_conf(
+            aws_sdk_s3::config::Builder::from(&self.sdk_config())
+                .force_path_style(true)
+                .build(),
+        )
+    }
+
+    pub async fn create_bucket(&self, name: &str) -> Result<()> {
+        self.s3()
+            .create_bucket()
+            .bucket(name)
+            .send()
+            .await
+            .map_err(|e| {
+                anyhow::anyhow!(
+                    "creating bucket {name}: {}",
+                    aws_sdk_s3::error::DisplayErrorContext(e)
+                )
+            })?;
+        Ok(())
+    }
+
+    pub async fn create_secret(&self, name: &str, value: &str) -> Result<()> {
+        aws_sdk_secretsmanager::Client::new(&self.sdk_config())
+            .create_secret()
+            .name(name)
+            .secret_string(value)
+            .send()
+            .await
+            .map_err(|e| {
+                anyhow::anyhow!(
+                    "creating secret {name}: {}",
+                    aws_sdk_secretsmanager::error::DisplayErrorContext(e)
+                )
+            })?;
+        Ok(())
+    }
+
     /// Starts moto_server on a free 127.0.0.1 port and waits (up to ~30 s) until it answers HTTP.
     /// Its output goes to `target/tools/moto-<port>.log`, keeping test output clean.
     pub fn start() -> Result<Moto> {
