@@ -11,7 +11,7 @@ create policy "members read their current clinic" on app.clinics
 drop policy if exists "prescribers read the clinics they work for" on app.clinics;
 create policy "prescribers read the clinics they work for" on app.clinics
   for select to app_user
-  using (id = any ((select auth.my_org_ids())::uuid[]));
+  using ((select auth.cross_clinic()) and id = any ((select auth.my_org_ids())::uuid[]));
 
 drop policy if exists "super admins read every clinic" on app.clinics;
 create policy "super admins read every clinic" on app.clinics

@@ -35,7 +35,8 @@ drop policy if exists "prescribers read the patients of their queue items" on ap
 create policy "prescribers read the patients of their queue items" on app.patients
   for select to app_user
   using (
-    org_id = any ((select auth.my_org_ids())::uuid[]) and deleted_at is null
+    (select auth.cross_clinic()) and org_id = any ((select auth.my_org_ids())::uuid[])
+    and deleted_at is null
     and (exists (select 1 from app.orders o where o.patient_id = patients.id)
          or exists (select 1 from app.refills r where r.patient_id = patients.id)
          or exists (select 1 from app.invoices i where i.patient_id = patients.id))

@@ -59,12 +59,14 @@ alter table app.invoices force row level security;
 drop policy if exists "prescribers read invoices of the clinics they work for" on app.invoices;
 create policy "prescribers read invoices of the clinics they work for" on app.invoices
   for select to app_user
-  using (org_id = any ((select auth.my_org_ids())::uuid[]) and (select auth.my_provider_id()) is not null);
+  using ((select auth.cross_clinic()) and org_id = any ((select auth.my_org_ids())::uuid[])
+         and (select auth.my_provider_id()) is not null);
 
 drop policy if exists "prescribers process invoices of the clinics they work for" on app.invoices;
 create policy "prescribers process invoices of the clinics they work for" on app.invoices
   for update to app_user
-  using (org_id = any ((select auth.my_org_ids())::uuid[]) and (select auth.my_provider_id()) is not null)
+  using ((select auth.cross_clinic()) and org_id = any ((select auth.my_org_ids())::uuid[])
+         and (select auth.my_provider_id()) is not null)
   with check (org_id = any ((select auth.my_org_ids())::uuid[])
               and processed_by = (select auth.my_provider_id()));
 
@@ -80,7 +82,8 @@ alter table app.refills force row level security;
 drop policy if exists "prescribers read refills of the clinics they work for" on app.refills;
 create policy "prescribers read refills of the clinics they work for" on app.refills
   for select to app_user
-  using (org_id = any ((select auth.my_org_ids())::uuid[]) and (select auth.my_provider_id()) is not null);
+  using ((select auth.cross_clinic()) and org_id = any ((select auth.my_org_ids())::uuid[])
+         and (select auth.my_provider_id()) is not null);
 
 
 alter table app.orders enable row level security;
@@ -89,12 +92,14 @@ alter table app.orders force row level security;
 drop policy if exists "prescribers read orders of the clinics they work for" on app.orders;
 create policy "prescribers read orders of the clinics they work for" on app.orders
   for select to app_user
-  using (org_id = any ((select auth.my_org_ids())::uuid[]) and (select auth.my_provider_id()) is not null);
+  using ((select auth.cross_clinic()) and org_id = any ((select auth.my_org_ids())::uuid[])
+         and (select auth.my_provider_id()) is not null);
 
 drop policy if exists "prescribers approve orders of the clinics they work for" on app.orders;
 create policy "prescribers approve orders of the clinics they work for" on app.orders
   for update to app_user
-  using (org_id = any ((select auth.my_org_ids())::uuid[]) and (select auth.my_provider_id()) is not null)
+  using ((select auth.cross_clinic()) and org_id = any ((select auth.my_org_ids())::uuid[])
+         and (select auth.my_provider_id()) is not null)
   with check (org_id = any ((select auth.my_org_ids())::uuid[])
               and (approved_by is null or approved_by = (select auth.my_provider_id())));
 

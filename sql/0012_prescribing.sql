@@ -259,10 +259,11 @@ create or replace function auth.my_org_ids() returns uuid[]
 language sql stable security definer
 set search_path = pg_catalog, pg_temp
 as $$
-  select coalesce(array_agg(distinct s.org_id), '{}')
-  from auth.org_sources(auth.uid()) s
-  where s.counted and auth.cross_clinic()
-    and auth.app_role() in ('therapist', 'admin', 'super_admin')
+  select case when auth.cross_clinic()
+                   and auth.app_role() in ('therapist', 'admin', 'super_admin') then
+    (select coalesce(array_agg(distinct s.org_id), '{}')
+     from auth.org_sources(auth.uid()) s where s.counted)
+  else '{}' end
 $$;
 grant execute on function auth.my_org_ids() to app_user, wardline_auth;
 

@@ -84,10 +84,6 @@ async fn call(bench: &Bench, path: &str, token: &str) {
     assert_eq!(reply.status, 200, "{path}: {reply:?}");
 }
 
-fn percentile(sorted: &[Duration], p: f64) -> Duration {
-    sorted[((sorted.len() as f64 * p).ceil() as usize).clamp(1, sorted.len()) - 1]
-}
-
 fn patient_lists(c: &mut Criterion) {
     let rt = Runtime::new().expect("a runtime");
     let (bench, cases) = setup(&rt);
@@ -114,7 +110,7 @@ fn patient_lists(c: &mut Criterion) {
 
     println!("\npatient_lists latency over {PERCENTILE_CALLS} sequential calls each:");
     for case in &cases {
-        let mut samples: Vec<Duration> = rt.block_on(async {
+        let samples = rt.block_on(async {
             let mut samples = Vec::with_capacity(PERCENTILE_CALLS);
             for _ in 0..PERCENTILE_CALLS {
                 let started = Instant::now();
@@ -123,13 +119,7 @@ fn patient_lists(c: &mut Criterion) {
             }
             samples
         });
-        samples.sort();
-        println!(
-            "  {:<34} p50 {:>8.2?}  p99 {:>8.2?}",
-            case.name,
-            percentile(&samples, 0.50),
-            percentile(&samples, 0.99)
-        );
+        wardline_tests::latency::report(case.name, samples);
     }
     drop(bench.db);
 }

@@ -104,10 +104,6 @@ fn setup(rt: &Runtime) -> Bench {
     })
 }
 
-fn percentile(sorted: &[Duration], p: f64) -> Duration {
-    sorted[((sorted.len() as f64 * p).ceil() as usize).clamp(1, sorted.len()) - 1]
-}
-
 fn portal_sign_in(c: &mut Criterion) {
     let rt = Runtime::new().expect("a runtime");
     let bench = setup(&rt);
@@ -149,14 +145,8 @@ fn portal_sign_in(c: &mut Criterion) {
             }
         }
     });
-    for (name, mut taken) in cases.iter().zip(samples) {
-        taken.sort();
-        println!(
-            "  {:<24} p50 {:>8.2?}  p99 {:>8.2?}",
-            name,
-            percentile(&taken, 0.50),
-            percentile(&taken, 0.99)
-        );
+    for (name, taken) in cases.iter().zip(samples) {
+        wardline_tests::latency::report(name, taken);
     }
     drop(bench.db);
 }

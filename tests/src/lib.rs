@@ -20,6 +20,7 @@ pub use xtask::keys;
 
 pub mod booking;
 pub mod care;
+pub mod latency;
 pub mod portal;
 pub mod prescribing;
 pub mod providers;

@@ -41,17 +41,18 @@ pub async fn approve_and_send(ctx: &Context, req: Incoming) -> Result<Reply, Err
             "This route takes no query parameters.",
         ));
     }
+    let caller = ctx.caller(&req).await?;
+    // Authorized (and the order checked) before anything else can answer.
+    let found = ctx
+        .db
+        .call(TO_SEND, &caller, &json!({ "orderId": order }))
+        .await?;
     let outside = ctx.extensions.get::<Outside>().ok_or_else(|| {
         Error::unavailable(
             "prescribing_unavailable",
             "Sending prescriptions (WARDLINE_PRESCRIPTIONS_BUCKET) is not configured on this deployment.",
         )
     })?;
-    let caller = ctx.caller(&req).await?;
-    let found = ctx
-        .db
-        .call(TO_SEND, &caller, &json!({ "orderId": order }))
-        .await?;
     let rx: Prescription = serde_json::from_value(found).map_err(Error::internal)?;
     let key = Outside::pdf_key(rx.clinic.id, order);
 
