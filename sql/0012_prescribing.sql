@@ -370,8 +370,9 @@ create or replace function app.queue_cursor(at timestamptz, id uuid) returns tex
 language sql immutable
 as $$ select (extract(epoch from at) * 1000000)::bigint::text || '_' || id::text $$;
 
--- One page of the merged queue, oldest first: each source is read through its partial index
--- and cut to the page before the merge.
+-- One page of the merged queue, oldest first: each source is read per clinic of the set, in
+-- its partial index's order and cut to the page, before the merge (an `org_id = any (…)` scan
+-- would read and sort every waiting item of every clinic).
 create or replace function app.prescription_queue_page(
   page_size integer, after_micros bigint, after_id uuid
 ) returns jsonb
@@ -386,27 +387,30 @@ as $$
     (select 'invoice' as kind, i.id, i.org_id, i.patient_id, i.paid_at as queued_at,
             jsonb_build_object('description', i.description, 'amountCents', i.amount_cents,
                                'paidAt', app.iso(i.paid_at)) as detail
-     from app.invoices i, mine
-     where i.org_id = any (mine.orgs) and i.status = 'paid' and i.prescription_status = 'pending'
-       and (mine.after_at is null or (i.paid_at, i.id) > (mine.after_at, after_id))
-     order by i.paid_at, i.id limit page_size + 1)
+     from mine, unnest(mine.orgs) org,
+     lateral (select * from app.invoices i
+              where i.org_id = org and i.status = 'paid' and i.prescription_status = 'pending'
+                and (mine.after_at is null or (i.paid_at, i.id) > (mine.after_at, after_id))
+              order by i.paid_at, i.id limit page_size + 1) i)
     union all
     (select 'refill', r.id, r.org_id, r.patient_id, r.queued_at,
             jsonb_build_object('medication', r.medication, 'status', r.status)
-     from app.refills r, mine
-     where r.org_id = any (mine.orgs) and r.status in ('APPROVED', 'PENDING_PROVIDER')
-       and (mine.after_at is null or (r.queued_at, r.id) > (mine.after_at, after_id))
-     order by r.queued_at, r.id limit page_size + 1)
+     from mine, unnest(mine.orgs) org,
+     lateral (select * from app.refills r
+              where r.org_id = org and r.status in ('APPROVED', 'PENDING_PROVIDER')
+                and (mine.after_at is null or (r.queued_at, r.id) > (mine.after_at, after_id))
+              order by r.queued_at, r.id limit page_size + 1) r)
     union all
     (select 'order', o.id, o.org_id, o.patient_id, o.queued_at,
             jsonb_strip_nulls(jsonb_build_object(
               'medication', o.medication, 'strength', o.strength, 'quantity', o.quantity,
               'directions', o.directions, 'refills', o.refills, 'attempts', o.attempts,
               'lastError', o.last_error, 'lastErrorAt', app.iso(o.last_error_at)))
-     from app.orders o, mine
-     where o.org_id = any (mine.orgs) and o.status = 'queued_for_provider'
-       and (mine.after_at is null or (o.queued_at, o.id) > (mine.after_at, after_id))
-     order by o.queued_at, o.id limit page_size + 1)
+     from mine, unnest(mine.orgs) org,
+     lateral (select * from app.orders o
+              where o.org_id = org and o.status = 'queued_for_provider'
+                and (mine.after_at is null or (o.queued_at, o.id) > (mine.after_at, after_id))
+              order by o.queued_at, o.id limit page_size + 1) o)
   ), page as (
     select x.*, row_number() over (order by x.queued_at, x.id) as n
     from items x order by x.queued_at, x.id limit page_size + 1
