@@ -95,11 +95,12 @@ create policy "prescribers read orders of the clinics they work for" on app.orde
   using ((select auth.cross_clinic()) and org_id = any ((select auth.my_org_ids())::uuid[])
          and (select auth.my_provider_id()) is not null);
 
+-- Only queued orders: a sent one is history.
 drop policy if exists "prescribers approve orders of the clinics they work for" on app.orders;
 create policy "prescribers approve orders of the clinics they work for" on app.orders
   for update to app_user
   using ((select auth.cross_clinic()) and org_id = any ((select auth.my_org_ids())::uuid[])
-         and (select auth.my_provider_id()) is not null)
+         and status = 'queued_for_provider' and (select auth.my_provider_id()) is not null)
   with check (org_id = any ((select auth.my_org_ids())::uuid[])
               and (approved_by is null or approved_by = (select auth.my_provider_id())));
 

@@ -34,6 +34,19 @@ create table app.providers (
 );
 create index providers_legacy_org_idx on app.providers (legacy_org_id);
 
+-- A DEA registration number: two letters (the second may be 9) and seven digits, the last the
+-- check digit of the other six.
+create or replace function app.is_dea_number(dea text) returns boolean
+language sql immutable
+as $$
+  select case when dea ~ '^[A-Z][A-Z9][0-9]{7}$' then
+    (substr(dea, 3, 1)::int + substr(dea, 5, 1)::int + substr(dea, 7, 1)::int
+     + 2 * (substr(dea, 4, 1)::int + substr(dea, 6, 1)::int + substr(dea, 8, 1)::int)) % 10
+    = substr(dea, 9, 1)::int
+  else false end
+$$;
+grant execute on function app.is_dea_number(text) to app_user;
+
 -- Where a prescriber prescribes, with what they prescribe under there (DEA registrations and
 -- licences are per state, so per clinic).
 create table app.provider_clinics (
@@ -41,7 +54,7 @@ create table app.provider_clinics (
   org_id         uuid not null references app.clinics (id) on delete cascade,
   is_primary     boolean not null default false,
   title_line     text check (length(title_line) between 1 and 200),
-  dea_number     text check (dea_number ~ '^[A-Z][A-Z9][0-9]{7}$'),
+  dea_number     text check (dea_number is null or app.is_dea_number(dea_number)),
   license_number text check (license_number ~ '^[A-Za-z0-9-]{1,30}$'),
   license_state  text check (license_state ~ '^[A-Z]{2}$'),
   active         boolean not null default true,
@@ -374,12 +387,12 @@ as $$ select (extract(epoch from at) * 1000000)::bigint::text || '_' || id::text
 -- its partial index's order and cut to the page, before the merge (an `org_id = any (…)` scan
 -- would read and sort every waiting item of every clinic).
 create or replace function app.prescription_queue_page(
-  page_size integer, after_micros bigint, after_id uuid
+  orgs uuid[], page_size integer, after_micros bigint, after_id uuid
 ) returns jsonb
 language sql stable
 as $$
   with mine as (
-    select auth.my_org_ids() as orgs,
+    select orgs,
            case when after_micros is null then null
                 else 'epoch'::timestamptz + (after_micros::text || ' microseconds')::interval
            end as after_at
@@ -433,19 +446,22 @@ as $$
                      and exists (select 1 from page y where y.n > page_size)))
 $$;
 grant execute on function app.queue_clinic(app.clinics), app.queue_cursor(timestamptz, uuid),
-  app.prescription_queue_page(integer, bigint, uuid) to app_user;
+  app.prescription_queue_page(uuid[], integer, bigint, uuid) to app_user;
 
 -- GET /api/provider/prescription-queue. input: {limit, afterMicros?, afterId?}.
 create or replace function api.prescription_queue(claims jsonb, input jsonb) returns jsonb
 language plpgsql
 as $$
+declare
+  orgs uuid[];
 begin
   perform auth.begin_cross_clinic_request(claims);
   perform api.require_prescriber();
-  if cardinality(auth.my_org_ids()) = 0 then
+  orgs := auth.my_org_ids();
+  if cardinality(orgs) = 0 then
     perform api.fail(400, 'no_clinics', 'Provider must be associated with at least one clinic');
   end if;
-  return app.prescription_queue_page((input ->> 'limit')::integer,
+  return app.prescription_queue_page(orgs, (input ->> 'limit')::integer,
                                      (input ->> 'afterMicros')::bigint,
                                      (input ->> 'afterId')::uuid);
 end
@@ -555,7 +571,7 @@ begin
                                  'letterhead', o.letterhead,
                                  'pharmacySecretRef', o.pharmacy_secret_ref),
     'prescriber', jsonb_strip_nulls(jsonb_build_object(
-      'providerId', provider, 'firstName', cred.first_name, 'lastName', cred.last_name,
+      'firstName', cred.first_name, 'lastName', cred.last_name,
       'npi', cred.npi, 'titleLine', cred.title_line, 'deaNumber', cred.dea_number,
       'licenseNumber', cred.license_number, 'licenseState', cred.license_state)));
 end

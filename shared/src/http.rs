@@ -215,11 +215,17 @@ impl Incoming {
         Ok(seen)
     }
 
-    /// For routes that take no body and no query string: anything sent is a 400.
-    pub fn expect_nothing(&self) -> Result<(), Error> {
+    /// For routes whose input is all in the path and query: a body is a 400.
+    pub fn expect_no_body(&self) -> Result<(), Error> {
         if !self.body.is_empty() {
             return Err(Error::invalid_field("body", "This route takes no body."));
         }
+        Ok(())
+    }
+
+    /// For routes that take no body and no query string: anything sent is a 400.
+    pub fn expect_nothing(&self) -> Result<(), Error> {
+        self.expect_no_body()?;
         if let Some((name, _)) = self.query.first() {
             return Err(Error::invalid_field(
                 name.clone(),

@@ -47,9 +47,7 @@ impl Page {
                 }
             }
         }
-        if !req.body.is_empty() {
-            return Err(Error::invalid_field("body", "This route takes no body."));
-        }
+        req.expect_no_body()?;
         Ok(page)
     }
 

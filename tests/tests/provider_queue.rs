@@ -786,6 +786,17 @@ async fn super_admins_create_and_change_assignments_and_prescribers_read_their_o
         assert_eq!(reply.status.as_u16(), status, "{body}: {reply:?}");
         assert_eq!(reply.body["errors"][0]["field"], field, "{body}");
     }
+    // The database holds the same rule, whoever writes.
+    for dea in ["AB1234564", "AB12"] {
+        let refused = db
+            .admin
+            .execute(
+                "update app.provider_clinics set dea_number = $2 where org_id = $1",
+                &[&c, &dea],
+            )
+            .await;
+        assert!(refused.is_err(), "{dea} stored");
+    }
     call(
         &db,
         &p.super_admin(),

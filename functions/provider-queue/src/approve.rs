@@ -35,12 +35,7 @@ pub async fn approve_and_send(ctx: &Context, req: Incoming) -> Result<Reply, Err
     if !req.body.is_empty() {
         req.json::<Nothing>()?;
     }
-    if let Some((name, _)) = req.query.first() {
-        return Err(Error::invalid_field(
-            name.clone(),
-            "This route takes no query parameters.",
-        ));
-    }
+    req.query_params(&[])?;
     let caller = ctx.caller(&req).await?;
     // Authorized (and the order checked) before anything else can answer.
     let found = ctx

@@ -160,9 +160,7 @@ pub async fn debug(ctx: &Context, req: Incoming) -> Result<Reply, Error> {
     let id: uuid::Uuid = value
         .parse()
         .map_err(|_| Error::invalid_field(*name, "An id is a UUID."))?;
-    if !req.body.is_empty() {
-        return Err(Error::invalid_field("body", "This route takes no body."));
-    }
+    req.expect_no_body()?;
     let caller = ctx.caller(&req).await?;
     let input = Value::Object(Map::from_iter([((*name).to_owned(), json!(id))]));
     Ok(Reply::ok(ctx.db.call(DEBUG, &caller, &input).await?))

@@ -48,7 +48,6 @@ pub struct Clinic {
 #[derive(Debug, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Prescriber {
-    pub provider_id: uuid::Uuid,
     pub first_name: String,
     pub last_name: String,
     pub npi: Option<String>,

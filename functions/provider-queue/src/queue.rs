@@ -34,18 +34,21 @@ pub async fn list(ctx: &Context, req: Incoming) -> Result<Reply, Error> {
             input["afterId"] = json!(id);
         }
     }
-    if !req.body.is_empty() {
-        return Err(Error::invalid_field("body", "This route takes no body."));
-    }
+    req.expect_no_body()?;
     let caller = ctx.caller(&req).await?;
     Ok(Reply::ok(ctx.db.call(QUEUE, &caller, &input).await?))
 }
+
+/// The latest position a cursor can name (9999-12-31T23:59:59.999999Z): later ones would
+/// overflow PostgreSQL's timestamps.
+const LAST_MICROS: i64 = 253_402_300_799_999_999;
 
 /// `<microseconds since the epoch>_<id>`, as `app.queue_cursor` writes it.
 fn cursor(value: &str) -> Result<(i64, Uuid), Error> {
     value
         .split_once('_')
         .and_then(|(micros, id)| Some((micros.parse().ok()?, id.parse().ok()?)))
+        .filter(|(micros, _)| (0..=LAST_MICROS).contains(micros))
         .ok_or_else(|| Error::invalid_field("cursor", "Pass back the nextCursor of a page."))
 }
 
@@ -106,7 +109,16 @@ mod tests {
             cursor(&format!("1763700000123456_{id}")).unwrap(),
             (1763700000123456, id)
         );
-        for bad in ["", "12", "x_y", &format!("_{id}"), "12_notauuid"] {
+        let far = format!("9223372036854775807_{id}");
+        for bad in [
+            "",
+            "12",
+            "x_y",
+            &format!("_{id}"),
+            "12_notauuid",
+            &far,
+            &format!("-1_{id}"),
+        ] {
             let problem = cursor(bad).unwrap_err().into_problem();
             assert_eq!(problem.errors[0].field, "cursor", "{bad}");
         }

@@ -76,9 +76,7 @@ async fn list(ctx: &Context, req: Incoming) -> Result<Reply, Error> {
             format!("A schedule covers at most {MAX_WINDOW_DAYS} days."),
         ));
     }
-    if !req.body.is_empty() {
-        return Err(Error::invalid_field("body", "This route takes no body."));
-    }
+    req.expect_no_body()?;
     let caller = ctx.caller(&req).await?;
     let input = json!({ "from": from, "to": to, "therapistId": therapist });
     let mut schedule = ctx.db.call(SCHEDULE, &caller, &input).await?;
