@@ -4,6 +4,7 @@
 //! - [`pg`]: a private PostgreSQL cluster under `target/`.
 //! - [`keys`]: the development ES256 key, its JWKS and token minting.
 //! - [`demo`]: the demo clinics, clinicians and patients of the local stack.
+//! - [`stack`]: the local stack's database, keys and function environment.
 //! - [`gateway`]: every function behind one local HTTP server.
 //! - [`tools`]: Python tools from PyPI, installed on first use into `target/tools/venv`.
 //! - [`moto`]: moto's server, the local S3 and Secrets Manager.
@@ -16,6 +17,7 @@ pub mod keys;
 pub mod moto;
 pub mod pg;
 pub mod pharmacy;
+pub mod stack;
 pub mod tools;
 
 use wardline_shared::http::Function;

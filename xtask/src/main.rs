@@ -1,8 +1,13 @@
 //! `cargo xtask local | token | test | bench` — see README.md.
 
 use anyhow::{bail, Context as _, Result};
-use std::{collections::HashMap, process::Command, sync::Arc};
-use xtask::{demo, keys, pg, target_dir, tools::python_tool, workspace_root};
+use std::{process::Command, sync::Arc};
+use xtask::{
+    demo, pg,
+    stack::{self, Database, Stack},
+    tools::python_tool,
+    workspace_root,
+};
 
 const USAGE: &str = "usage:
   cargo xtask local [--port 3000]          private PostgreSQL + every function on 127.0.0.1
@@ -29,7 +34,7 @@ fn main() -> Result<()> {
                 bail!("{USAGE}");
             };
             let ttl = flag("--ttl").unwrap_or_else(|| "43200".into()).parse()?;
-            let keys = keys::DevKeys::load_or_create(&dev_key_path())?;
+            let keys = stack::dev_keys()?;
             println!("{}", keys.mint(&demo::identity(&org, &email)?, ttl)?);
             Ok(())
         }
@@ -52,99 +57,14 @@ async fn migrate() -> Result<()> {
     Ok(())
 }
 
-fn dev_key_path() -> std::path::PathBuf {
-    target_dir().join("wardline-dev").join("dev-es256.pem")
-}
-
-/// The local stack's notes key (never used anywhere else); WARDLINE_NOTES_KEYS overrides it.
-const DEV_NOTES_KEY: &str = "dev-1:ZGV2LW9ubHktbm90ZXMta2V5LWRvLW5vdC1kZXBsb3k=";
-/// The local stack's OTP HMAC key and Twilio token (never used anywhere else).
-const DEV_OTP_KEY: &str = "ZGV2LW9ubHktb3RwLWhtYWMta2V5LWRvLW5vdC1kZXBsb3k=";
-const DEV_TWILIO_TOKEN: &str = "dev-only-twilio-auth-token";
-
 async fn local(port: u16) -> Result<()> {
-    let (admin_url, app_url, cluster) = match std::env::var("DATABASE_URL") {
-        Ok(url) => {
-            let db = url
-                .parse::<tokio_postgres::Config>()?
-                .get_dbname()
-                .unwrap_or("wardline")
-                .to_owned();
-            (
-                url.clone(),
-                xtask::with_database(&url, &db, Some("wardline_authenticator"))?,
-                None,
-            )
-        }
-        Err(_) => {
-            let cluster = pg::Cluster::start(
-                &target_dir().join("wardline-dev").join("pg"),
-                pg::Durability::Durable,
-            )?;
-            let admin = xtask::connect(&cluster.admin_url("postgres")).await?;
-            if admin
-                .query_opt("select 1 from pg_database where datname = 'wardline'", &[])
-                .await?
-                .is_none()
-            {
-                admin.batch_execute("create database wardline").await?;
-            }
-            (
-                cluster.admin_url("wardline"),
-                cluster.app_url("wardline"),
-                Some(cluster),
-            )
-        }
-    };
-    let mut admin = xtask::connect(&admin_url).await?;
-    let report = wardline_shared::migrate::apply(&mut admin)
-        .await
-        .context("applying sql/ and policies/")?;
-    println!(
-        "migrations applied: {:?}, policies applied: {:?}",
-        report.migrations, report.policies
-    );
-    demo::seed(&admin).await.context("seeding demo data")?;
-
-    let keys = keys::DevKeys::load_or_create(&dev_key_path())?;
-    let portal_key =
-        keys::DevKeys::load_or_create(&target_dir().join("wardline-dev").join("portal-es256.pem"))?;
+    let stack = Stack::start(Database::Dev).await?;
+    let keys = &stack.keys;
     let base = format!("http://127.0.0.1:{port}");
-    let env: HashMap<&str, String> = HashMap::from([
-        ("DATABASE_URL", app_url),
-        ("WARDLINE_DB_SSLMODE", "disable".into()),
-        ("WARDLINE_JWKS_URL", format!("{base}/.well-known/jwks.json")),
-        ("WARDLINE_JWT_ISSUER", keys::ISSUER.into()),
-        ("WARDLINE_JWT_AUDIENCE", keys::AUDIENCE.into()),
-        (
-            "WARDLINE_NOTES_KEYS",
-            std::env::var("WARDLINE_NOTES_KEYS").unwrap_or_else(|_| DEV_NOTES_KEY.into()),
-        ),
-        // Portals at {slug}.portal.localhost: curl with -H 'Host: maple.portal.localhost'.
-        ("WARDLINE_PORTAL_SIGNING_KEY", portal_key.pem().to_owned()),
-        ("WARDLINE_OTP_KEY", DEV_OTP_KEY.into()),
-        ("WARDLINE_PORTAL_BASE_DOMAIN", "localhost".into()),
-        ("WARDLINE_TWILIO_AUTH_TOKEN", DEV_TWILIO_TOKEN.into()),
-        ("WARDLINE_MESSAGES_MODE", "log".into()),
-    ]);
-    // The local wiring wins; any other setting (WARDLINE_LOG, WARDLINE_MAX_BODY_BYTES, …)
-    // comes from the environment as in production.
-    let config = wardline_shared::config::Config::from_lookup(|k| {
-        env.get(k).cloned().or_else(|| std::env::var(k).ok())
-    })?;
+    let jwks_url = format!("{base}/.well-known/jwks.json");
     wardline_shared::telemetry::init();
-    let mut ctx = wardline_shared::Context::new(config)?;
-    // Kept alive (and stopped on exit) with the stack.
-    let _moto = match prescribing().await {
-        Ok((moto, outside)) => {
-            ctx.extensions.insert(outside);
-            Some(moto)
-        }
-        Err(e) => {
-            eprintln!("approve-and-send is off (moto could not start): {e:#}");
-            None
-        }
-    };
+    // The moto guard keeps S3 and Secrets Manager up (and stops them on exit) with the stack.
+    let (ctx, _moto) = stack::gateway_context(&stack, &jwks_url).await?;
     let ctx = Arc::new(ctx);
     let listener = tokio::net::TcpListener::bind(("127.0.0.1", port))
         .await
@@ -233,9 +153,7 @@ async fn local(port: u16) -> Result<()> {
 
     // message-sender runs every minute in production; here every 5 s, logging instead of
     // sending.
-    let settings = message_sender::Settings::from_lookup(|k| {
-        env.get(k).cloned().or_else(|| std::env::var(k).ok())
-    })?;
+    let settings = message_sender::Settings::from_lookup(stack.lookup(&jwks_url))?;
     let sender = message_sender::Sender::new(settings)?;
     let outbox = ctx.clone();
     tokio::spawn(async move {
@@ -255,9 +173,7 @@ async fn local(port: u16) -> Result<()> {
             }
         })
         .await?;
-    if let Some(cluster) = cluster {
-        cluster.stop()?;
-    }
+    stack.stop()?;
     println!("stopped");
     Ok(())
 }
@@ -274,37 +190,6 @@ fn bench(filter: Option<&str>) -> Result<()> {
         bail!("cargo xtask bench failed");
     }
     Ok(())
-}
-
-/// The local stack's prescription outside world: moto's S3 (bucket `wardline-prescriptions`)
-/// and Secrets Manager holding each demo clinic's pharmacy account, and the pharmacy stand-in.
-async fn prescribing() -> Result<(xtask::moto::Moto, provider_queue::Outside)> {
-    const BUCKET: &str = "wardline-prescriptions";
-    let moto = tokio::task::block_in_place(xtask::moto::Moto::start)?;
-    moto.create_bucket(BUCKET).await?;
-    let pharmacy = xtask::pharmacy::Pharmacy::start_on(&tokio::runtime::Handle::current()).await?;
-    for clinic in demo::CLINICS {
-        let (account, key) = (
-            format!("local-{}", clinic.slug),
-            format!("local-key-{}", clinic.slug),
-        );
-        let secret = serde_json::json!({ "accountId": account, "apiKey": key });
-        moto.create_secret(&demo::pharmacy_secret(clinic.slug), &secret.to_string())
-            .await?;
-        pharmacy.add_account(&account, &key);
-    }
-    let settings = provider_queue::Settings {
-        bucket: BUCKET.into(),
-        kms_key_id: None,
-        pharmacy_url: pharmacy.url.clone(),
-        aws_endpoint: Some(moto.endpoint.clone()),
-    };
-    let outside = provider_queue::Outside::new(&moto.sdk_config(), settings)?;
-    println!(
-        "prescriptions: s3://{BUCKET} on {}, pharmacy stand-in on {}",
-        moto.endpoint, pharmacy.url
-    );
-    Ok((moto, outside))
 }
 
 /// Everything CI runs.
