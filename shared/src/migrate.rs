@@ -197,3 +197,20 @@ fn name(file: &File<'_>) -> String {
 fn checksum(file: &File<'_>) -> String {
     hex::encode(Sha256::digest(file.contents()))
 }
+
+/// Gives `wardline_authenticator` the deployment's generated password (template.yaml's
+/// `AuthenticatorSecret`, which RDS Proxy logs in with). The SCRAM verifier is computed here,
+/// so the password itself never reaches the server or its statement log.
+pub async fn set_authenticator_password(
+    client: &Client,
+    password: &str,
+) -> Result<(), MigrateError> {
+    let verifier = postgres_protocol::password::scram_sha_256(password.as_bytes());
+    // A verifier is `SCRAM-SHA-256$<iterations>:<base64>$<base64>:<base64>`: no quotes.
+    client
+        .batch_execute(&format!(
+            "alter role wardline_authenticator password '{verifier}'"
+        ))
+        .await?;
+    Ok(())
+}

@@ -622,3 +622,25 @@ async fn reapplying_policies_removes_any_policy_the_files_do_not_declare() {
         .get(0);
     assert_eq!(left, 0);
 }
+
+#[tokio::test]
+async fn the_authenticator_password_is_stored_as_a_scram_verifier_never_as_text() {
+    let db = TestDb::new().await;
+    let password = "Generated0By0SecretsManager0Alphanumeric";
+    wardline_shared::migrate::set_authenticator_password(&db.admin, password)
+        .await
+        .unwrap();
+    let stored: String = db
+        .admin
+        .query_one(
+            "select rolpassword from pg_authid where rolname = 'wardline_authenticator'",
+            &[],
+        )
+        .await
+        .unwrap()
+        .get(0);
+    assert!(stored.starts_with("SCRAM-SHA-256$4096:"), "{stored}");
+    assert!(!stored.contains(password));
+    // The role keeps logging in (trust here; RDS Proxy presents the password in AWS).
+    db.authenticator().await;
+}
