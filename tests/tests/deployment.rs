@@ -61,11 +61,21 @@ fn authenticates_itself(path: &str) -> bool {
 fn staff_routes_are_behind_the_jwt_authorizer_and_only_self_authenticating_routes_are_not() {
     let template = template();
     let api = &resources_of(&template, "AWS::Serverless::HttpApi")[0].1["Properties"];
-    assert_eq!(api["Auth"]["DefaultAuthorizer"].as_str(), Some("WardlineJwt"));
+    assert_eq!(
+        api["Auth"]["DefaultAuthorizer"].as_str(),
+        Some("WardlineJwt")
+    );
     let jwt = &api["Auth"]["Authorizers"]["WardlineJwt"]["JwtConfiguration"];
-    let reference = |v: &Value| intrinsic(v, "Ref").and_then(Value::as_str).map(str::to_owned);
+    let reference = |v: &Value| {
+        intrinsic(v, "Ref")
+            .and_then(Value::as_str)
+            .map(str::to_owned)
+    };
     assert_eq!(reference(&jwt["issuer"]).as_deref(), Some("JwtIssuer"));
-    assert_eq!(reference(&jwt["audience"][0]).as_deref(), Some("JwtAudience"));
+    assert_eq!(
+        reference(&jwt["audience"][0]).as_deref(),
+        Some("JwtAudience")
+    );
     let mut routes = 0;
     for (name, function) in resources_of(&template, "AWS::Serverless::Function") {
         let Some(events) = function["Properties"]["Events"].as_mapping() else {
@@ -142,7 +152,11 @@ fn the_scheduled_jobs_run_every_minute_one_at_a_time() {
     let template = template();
     for name in ["HoldCleanupFunction", "MessageSenderFunction"] {
         let props = &template["Resources"][name]["Properties"];
-        assert_eq!(props["ReservedConcurrentExecutions"].as_u64(), Some(1), "{name}");
+        assert_eq!(
+            props["ReservedConcurrentExecutions"].as_u64(),
+            Some(1),
+            "{name}"
+        );
         let schedule = &props["Events"]["EveryMinute"];
         assert_eq!(schedule["Type"].as_str(), Some("ScheduleV2"), "{name}");
     }
