@@ -1,8 +1,10 @@
 //! The local gateway: every function behind one HTTP server with the production routes, plus
-//! the dev JWKS. Requests go through the same `dispatch` the Lambda runtime calls.
+//! the dev JWKS and the API description (`GET /openapi.json`). Requests go through the same
+//! `dispatch` the Lambda runtime calls.
 
-use crate::FUNCTIONS;
+use crate::{openapi, FUNCTIONS};
 use axum::{body::Body as AxumBody, extract::Request, response::Response};
+use http::{header::CONTENT_TYPE, HeaderValue, Method};
 use lambda_http::Body;
 use serde_json::Value;
 use std::sync::Arc;
@@ -27,6 +29,9 @@ async fn forward(ctx: &Context, request: Request) -> Response {
         Err(_) => problem_response(Error::payload_too_large(GATEWAY_BODY_LIMIT)),
         Ok(bytes) => {
             let path = parts.uri.path().to_owned();
+            if path == openapi::PATH {
+                return into_axum(api_description(&parts.method));
+            }
             let body = if bytes.is_empty() {
                 Body::Empty
             } else {
@@ -45,6 +50,27 @@ async fn forward(ctx: &Context, request: Request) -> Response {
             }
         }
     };
+    into_axum(response)
+}
+
+/// `GET /openapi.json`: openapi.yaml as JSON; other methods are a 405 like any route's.
+fn api_description(method: &Method) -> lambda_http::Response<Body> {
+    if method != Method::GET {
+        return problem_response(Error::method_not_allowed(&[&Method::GET]));
+    }
+    match openapi::json() {
+        Ok(json) => {
+            let mut response = lambda_http::Response::new(Body::Text(json.to_owned()));
+            response
+                .headers_mut()
+                .insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
+            response
+        }
+        Err(error) => problem_response(error),
+    }
+}
+
+fn into_axum(response: lambda_http::Response<Body>) -> Response {
     let (parts, body) = response.into_parts();
     let bytes = match body {
         Body::Empty => Vec::new(),

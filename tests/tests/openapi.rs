@@ -1,0 +1,294 @@
+//! openapi.yaml is the API's contract for web and mobile developers; these tests fail when it
+//! drifts from the code: its operations are exactly the functions' routes, every path
+//! parameter is declared, the operations without the staff JWT are exactly the routes the
+//! template opens to everyone, every error is the shared problem+json, and the local gateway
+//! serves the same document as JSON.
+
+use serde_json::{json, Value};
+use std::{collections::BTreeSet, sync::Arc};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use wardline_shared::{Context, Error};
+use wardline_tests::TestDb;
+use xtask::{openapi, workspace_root, FUNCTIONS};
+
+type Routes = BTreeSet<(String, String)>;
+
+const METHODS: &[&str] = &[
+    "get", "put", "post", "delete", "patch", "head", "options", "trace",
+];
+
+fn document() -> Value {
+    let text = std::fs::read_to_string(workspace_root().join("openapi.yaml")).unwrap();
+    serde_yaml::from_str(&text).expect("openapi.yaml is YAML")
+}
+
+/// Every operation as (METHOD, path, path item, operation).
+fn operations(doc: &Value) -> Vec<(String, String, &Value, &Value)> {
+    let paths = doc["paths"].as_object().expect("paths");
+    let mut all = Vec::new();
+    for (path, item) in paths {
+        for method in METHODS {
+            if let Some(operation) = item.get(*method) {
+                all.push((method.to_uppercase(), path.clone(), item, operation));
+            }
+        }
+    }
+    all
+}
+
+/// `value`, or what its `$ref` (`#/components/...`) points at.
+fn resolve<'a>(doc: &'a Value, value: &'a Value) -> &'a Value {
+    match value.get("$ref").and_then(Value::as_str) {
+        Some(reference) => {
+            let pointer = reference.strip_prefix('#').expect("a local $ref");
+            doc.pointer(pointer)
+                .unwrap_or_else(|| panic!("{reference} points at nothing"))
+        }
+        None => value,
+    }
+}
+
+fn declared_routes() -> Routes {
+    FUNCTIONS
+        .iter()
+        .flat_map(|f| f.routes.iter())
+        .map(|r| (r.method.to_string(), r.path.to_owned()))
+        .collect()
+}
+
+#[test]
+fn the_operations_are_exactly_the_functions_routes() {
+    let doc = document();
+    assert_eq!(doc["openapi"], json!("3.1.0"));
+    let documented: Routes = operations(&doc)
+        .into_iter()
+        .map(|(method, path, _, _)| (method, path))
+        .collect();
+    let declared = declared_routes();
+    assert_eq!(
+        documented.difference(&declared).collect::<Vec<_>>(),
+        Vec::<&(String, String)>::new(),
+        "documented but not routed"
+    );
+    assert_eq!(
+        declared.difference(&documented).collect::<Vec<_>>(),
+        Vec::<&(String, String)>::new(),
+        "routed but not documented"
+    );
+}
+
+#[test]
+fn operation_ids_are_unique() {
+    let doc = document();
+    let mut seen = BTreeSet::new();
+    for (method, path, _, operation) in operations(&doc) {
+        let id = operation["operationId"]
+            .as_str()
+            .unwrap_or_else(|| panic!("{method} {path} has no operationId"));
+        assert!(seen.insert(id.to_owned()), "{id} is used twice");
+    }
+}
+
+#[test]
+fn every_path_parameter_is_declared_and_required() {
+    let doc = document();
+    for (method, path, item, operation) in operations(&doc) {
+        let in_path: BTreeSet<&str> = path
+            .split('/')
+            .filter_map(|s| s.strip_prefix('{').and_then(|s| s.strip_suffix('}')))
+            .collect();
+        let mut declared = BTreeSet::new();
+        for list in [&item["parameters"], &operation["parameters"]] {
+            for parameter in list.as_array().into_iter().flatten() {
+                let parameter = resolve(&doc, parameter);
+                if parameter["in"] == json!("path") {
+                    let name = parameter["name"].as_str().expect("a parameter's name");
+                    assert_eq!(
+                        parameter["required"],
+                        json!(true),
+                        "{method} {path}: path parameter {name} must be required"
+                    );
+                    declared.insert(name);
+                }
+            }
+        }
+        assert_eq!(declared, in_path, "{method} {path}: path parameters");
+    }
+}
+
+/// The HttpApi events of template.yaml with `Auth: Authorizer: NONE`.
+fn open_in_template() -> Routes {
+    let text = std::fs::read_to_string(workspace_root().join("template.yaml")).unwrap();
+    let template: serde_yaml::Value = serde_yaml::from_str(&text).unwrap();
+    let mut open = Routes::new();
+    for (_, resource) in template["Resources"].as_mapping().expect("Resources") {
+        let Some(events) = resource["Properties"]["Events"].as_mapping() else {
+            continue;
+        };
+        for (_, event) in events {
+            let props = &event["Properties"];
+            if event["Type"].as_str() == Some("HttpApi")
+                && props["Auth"]["Authorizer"].as_str() == Some("NONE")
+            {
+                open.insert((
+                    props["Method"].as_str().unwrap().to_uppercase(),
+                    props["Path"].as_str().unwrap().to_owned(),
+                ));
+            }
+        }
+    }
+    open
+}
+
+#[test]
+fn operations_without_the_staff_jwt_are_the_templates_open_routes() {
+    let doc = document();
+    let schemes = doc["components"]["securitySchemes"]
+        .as_object()
+        .expect("securitySchemes");
+    let staff = &schemes["staffJwt"];
+    assert_eq!(
+        (&staff["type"], &staff["scheme"]),
+        (&json!("http"), &json!("bearer"))
+    );
+    let mut without_staff_jwt = Routes::new();
+    for (method, path, _, operation) in operations(&doc) {
+        // An operation's own `security` replaces the document's.
+        let security = operation.get("security").unwrap_or(&doc["security"]);
+        let requirements = security.as_array().expect("security is a list");
+        for requirement in requirements {
+            for scheme in requirement.as_object().expect("a requirement").keys() {
+                assert!(schemes.contains_key(scheme), "{method} {path}: {scheme}");
+            }
+        }
+        if !requirements.iter().any(|r| r.get("staffJwt").is_some()) {
+            without_staff_jwt.insert((method, path));
+        }
+    }
+    assert_eq!(without_staff_jwt, open_in_template());
+}
+
+#[test]
+fn every_error_is_the_shared_problem_json() {
+    let doc = document();
+    for (method, path, _, operation) in operations(&doc) {
+        let responses = operation["responses"].as_object().expect("responses");
+        let mut client_errors = 0;
+        for (status, response) in responses {
+            let code: u16 = status
+                .parse()
+                .unwrap_or_else(|_| panic!("{method} {path}: status {status} is a number"));
+            if code < 400 {
+                continue;
+            }
+            client_errors += usize::from(code < 500);
+            let content = resolve(&doc, response)["content"]
+                .as_object()
+                .unwrap_or_else(|| panic!("{method} {path} {status}: no content"));
+            let types: Vec<&String> = content.keys().collect();
+            assert_eq!(
+                types,
+                ["application/problem+json"],
+                "{method} {path} {status}"
+            );
+            assert_eq!(
+                content["application/problem+json"]["schema"]["$ref"],
+                json!("#/components/schemas/Problem"),
+                "{method} {path} {status}"
+            );
+        }
+        assert!(client_errors > 0, "{method} {path} documents no 4xx");
+    }
+}
+
+/// The member names of a JSON object.
+fn keys(value: &Value) -> BTreeSet<String> {
+    value
+        .as_object()
+        .map(|o| o.keys().cloned().collect())
+        .unwrap_or_default()
+}
+
+#[test]
+fn the_problem_schema_is_the_body_errors_have() {
+    let doc = document();
+    let problem = &doc["components"]["schemas"]["Problem"];
+    let with_fields = Error::invalid_field("start_time", "must be before end_time").body();
+    let documented = keys(&problem["properties"]);
+    assert!(
+        keys(&with_fields).is_subset(&documented),
+        "{with_fields} has members {documented:?} lacks"
+    );
+    let required: BTreeSet<String> = problem["required"]
+        .as_array()
+        .expect("Problem.required")
+        .iter()
+        .filter_map(|v| v.as_str().map(str::to_owned))
+        .collect();
+    assert_eq!(required, keys(&Error::not_found().body()));
+    assert_eq!(
+        keys(&with_fields["errors"][0]),
+        keys(&problem["properties"]["errors"]["items"]["properties"])
+    );
+}
+
+#[test]
+fn no_function_route_shadows_the_description() {
+    for function in FUNCTIONS {
+        for route in function.routes {
+            assert!(
+                wardline_shared::http::match_path(route.path, openapi::PATH).is_none(),
+                "{} {} shadows {}",
+                route.method,
+                route.path,
+                openapi::PATH
+            );
+        }
+    }
+}
+
+/// One HTTP/1.1 request to `addr`: (status line, headers, body).
+async fn http_request(
+    addr: std::net::SocketAddr,
+    method: &str,
+    path: &str,
+) -> (String, String, String) {
+    let mut stream = tokio::net::TcpStream::connect(addr).await.unwrap();
+    let request =
+        format!("{method} {path} HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n");
+    stream.write_all(request.as_bytes()).await.unwrap();
+    let mut response = String::new();
+    stream.read_to_string(&mut response).await.unwrap();
+    let (head, body) = response.split_once("\r\n\r\n").expect("a response");
+    let (status, headers) = head.split_once("\r\n").unwrap_or((head, ""));
+    (
+        status.to_owned(),
+        headers.to_ascii_lowercase(),
+        body.to_owned(),
+    )
+}
+
+#[tokio::test]
+async fn the_gateway_serves_the_document_as_json() {
+    let db = TestDb::new().await;
+    let ctx = Arc::new(Context::new(db.config(|_| {})).unwrap());
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let app = xtask::gateway::router(ctx, db.jwks());
+    tokio::spawn(async move { axum::serve(listener, app).await });
+
+    let (status, headers, body) = http_request(addr, "GET", openapi::PATH).await;
+    assert!(status.contains(" 200 "), "{status}");
+    assert!(
+        headers.contains("content-type: application/json"),
+        "{headers}"
+    );
+    let served: Value = serde_json::from_str(&body).expect("JSON");
+    assert_eq!(served, document());
+
+    let (status, headers, body) = http_request(addr, "POST", openapi::PATH).await;
+    assert!(status.contains(" 405 "), "{status}");
+    assert!(headers.contains("allow: get"), "{headers}");
+    let problem: Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(problem["code"], json!("method_not_allowed"));
+}
