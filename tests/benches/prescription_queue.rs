@@ -23,48 +23,7 @@ fn setup(rt: &Runtime) -> (Bench, Vec<(&'static str, String)>) {
     rt.block_on(async {
         let db = TestDb::new().await;
         let p = Prescribing::create(&db).await;
-        // 17 more clinics (A, B and C are the fixture's), each with a patient, then every
-        // clinic's work: waiting and handled. The prescriber works for A, B and C.
-        db.admin
-            .batch_execute(&format!(
-                "insert into app.clinics (slug, name)
-                 select 'bench-' || n, 'Bench clinic ' || n from generate_series(4, {CLINICS}) n;
-                 insert into app.patients (org_id, first_name, last_name)
-                 select id, 'Bench', 'Patient' from app.clinics where slug like 'bench-%';
-                 insert into app.provider_clinics (provider_id, org_id)
-                 values ('{provider}', '{c}');
-                 with clinic_patient as (
-                   select distinct on (org_id) org_id, id from app.patients order by org_id, id
-                 ), work as (
-                   select cp.org_id, cp.id as patient_id, n
-                   from clinic_patient cp, generate_series(1, {PER_KIND} * 2) n
-                 ), invoices as (
-                   insert into app.invoices (org_id, patient_id, description, amount_cents,
-                                             status, paid_at, prescription_status, processed_at)
-                   select org_id, patient_id, 'Visit', 10000, 'paid',
-                          now() - n * interval '1 minute',
-                          case when n % 2 = 0 then 'pending' else 'processed' end,
-                          case when n % 2 = 0 then null else now() end
-                   from work returning 1
-                 ), refills as (
-                   insert into app.refills (org_id, patient_id, medication, status, queued_at)
-                   select org_id, patient_id, 'Sertraline 50 mg',
-                          case when n % 2 = 0 then 'PENDING_PROVIDER' else 'PRESCRIBED' end,
-                          now() - n * interval '1 minute' - interval '20 seconds'
-                   from work returning 1
-                 )
-                 insert into app.orders (org_id, patient_id, medication, quantity, directions,
-                                         status, queued_at)
-                 select org_id, patient_id, 'Sertraline', '30 tablets', 'One daily',
-                        case when n % 2 = 0 then 'queued_for_provider' else 'cancelled' end,
-                        now() - n * interval '1 minute' - interval '40 seconds'
-                 from work;
-                 analyze;",
-                provider = p.provider,
-                c = p.clinic_c,
-            ))
-            .await
-            .expect("the bench data");
+        p.queue_workload(&db, CLINICS, PER_KIND).await;
         let token = db.token(&p.prescriber_at(p.w.clinic_a));
         let middle = {
             let reply = call_with(

@@ -20,7 +20,9 @@ pub use xtask::keys;
 
 pub mod booking;
 pub mod care;
+pub mod delay_proxy;
 pub mod latency;
+pub mod load;
 pub mod portal;
 pub mod prescribing;
 pub mod providers;

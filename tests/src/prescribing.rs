@@ -197,6 +197,52 @@ impl Prescribing {
         staff(self.super_admin, self.w.clinic_a, "super_admin")
     }
 
+    /// The benchmarks' queue: `clinics` clinics in all (A, B and C plus `bench-4…`), each with a
+    /// patient and `per_kind` waiting paid invoices, refills and orders (plus as many handled
+    /// ones); the prescriber works for A, B and C. Analyzed afterwards.
+    pub async fn queue_workload(&self, db: &TestDb, clinics: i32, per_kind: i32) {
+        db.admin
+            .batch_execute(&format!(
+                "insert into app.clinics (slug, name)
+                 select 'bench-' || n, 'Bench clinic ' || n from generate_series(4, {clinics}) n;
+                 insert into app.patients (org_id, first_name, last_name)
+                 select id, 'Bench', 'Patient' from app.clinics where slug like 'bench-%';
+                 insert into app.provider_clinics (provider_id, org_id)
+                 values ('{provider}', '{c}');
+                 with clinic_patient as (
+                   select distinct on (org_id) org_id, id from app.patients order by org_id, id
+                 ), work as (
+                   select cp.org_id, cp.id as patient_id, n
+                   from clinic_patient cp, generate_series(1, {per_kind} * 2) n
+                 ), invoices as (
+                   insert into app.invoices (org_id, patient_id, description, amount_cents,
+                                             status, paid_at, prescription_status, processed_at)
+                   select org_id, patient_id, 'Visit', 10000, 'paid',
+                          now() - n * interval '1 minute',
+                          case when n % 2 = 0 then 'pending' else 'processed' end,
+                          case when n % 2 = 0 then null else now() end
+                   from work returning 1
+                 ), refills as (
+                   insert into app.refills (org_id, patient_id, medication, status, queued_at)
+                   select org_id, patient_id, 'Sertraline 50 mg',
+                          case when n % 2 = 0 then 'PENDING_PROVIDER' else 'PRESCRIBED' end,
+                          now() - n * interval '1 minute' - interval '20 seconds'
+                   from work returning 1
+                 )
+                 insert into app.orders (org_id, patient_id, medication, quantity, directions,
+                                         status, queued_at)
+                 select org_id, patient_id, 'Sertraline', '30 tablets', 'One daily',
+                        case when n % 2 = 0 then 'queued_for_provider' else 'cancelled' end,
+                        now() - n * interval '1 minute' - interval '40 seconds'
+                 from work;
+                 analyze;",
+                provider = self.provider,
+                c = self.clinic_c,
+            ))
+            .await
+            .expect("the queue workload");
+    }
+
     /// The patient of `clinic` in this fixture.
     pub fn patient_of(&self, clinic: Uuid) -> Uuid {
         if clinic == self.w.clinic_a {

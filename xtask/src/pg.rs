@@ -69,7 +69,7 @@ impl Cluster {
             .arg("-l")
             .arg(dir.join("server.log"))
             .args(["-w", "-t", "60", "-o", &options, "start"]);
-        run_quiet(start).with_context(|| {
+        run_quiet(pinned(start)).with_context(|| {
             format!(
                 "starting PostgreSQL (log: {})",
                 dir.join("server.log").display()
@@ -183,6 +183,23 @@ fn as_service_user(program: &str) -> Command {
         command
     } else {
         Command::new(program)
+    }
+}
+
+/// `command` under `taskset -c $WARDLINE_PG_CPUS` when that is set (e.g. `0`): the server and
+/// every backend it forks stay on those CPUs, so a benchmark can keep them apart from its load.
+fn pinned(command: Command) -> Command {
+    match std::env::var("WARDLINE_PG_CPUS") {
+        Ok(cpus) => {
+            let mut taskset = Command::new("taskset");
+            taskset
+                .arg("-c")
+                .arg(cpus)
+                .arg(command.get_program())
+                .args(command.get_args());
+            taskset
+        }
+        Err(_) => command,
     }
 }
 
