@@ -7,6 +7,7 @@ use crate::{
     demo,
     keys::{self, DevKeys},
     stack::{Database, Stack},
+    target_dir,
     tools::python_tool,
     without_xtask_env, workspace_root, FUNCTIONS,
 };
@@ -158,8 +159,11 @@ async fn smoke(stack: &Stack, cargo_lambda: &std::path::Path) -> Result<()> {
     });
 
     let port = free_port()?;
-    // The functions inherit watch's environment; cargo-lambda finds cargo-zigbuild's zig and
-    // itself as `cargo lambda` through PATH.
+    let env_file = target_dir()
+        .join("tmp")
+        .join(format!("smoke-{}.env", std::process::id()));
+    write_env_file(&stack.env(&jwks_url), &env_file)?;
+    // cargo-lambda finds zig (for cross builds) and itself as `cargo lambda` through PATH.
     let venv_bin = cargo_lambda
         .parent()
         .context("cargo-lambda has no directory")?;
@@ -170,12 +174,37 @@ async fn smoke(stack: &Stack, cargo_lambda: &std::path::Path) -> Result<()> {
     without_xtask_env(&mut watch)
         .args(["lambda", "watch", "--ignore-changes", "--invoke-address"])
         .args(["127.0.0.1", "--invoke-port", &port.to_string()])
-        .args(["--timeout", "900"])
-        .envs(stack.env(&jwks_url))
+        .args(["--timeout", "900", "--env-file"])
+        .arg(&env_file)
         .env("PATH", path)
         .current_dir(workspace_root())
         .stdin(Stdio::null());
     std::os::unix::process::CommandExt::process_group(&mut watch, 0);
+    let outcome = call_every_function(stack, watch, port).await;
+    std::fs::remove_file(&env_file).with_context(|| format!("removing {}", env_file.display()))?;
+    outcome
+}
+
+/// Writes the functions' environment as an env file `cargo lambda watch --env-file` reads:
+/// single-quoted values, which may span lines (the portal's PEM key).
+pub fn write_env_file(env: &HashMap<&str, String>, path: &std::path::Path) -> Result<()> {
+    let mut names: Vec<_> = env.keys().collect();
+    names.sort();
+    let mut text = String::new();
+    for name in names {
+        let value = &env[name];
+        if value.contains('\'') {
+            bail!("{name} holds a single quote, which an env file cannot quote");
+        }
+        text.push_str(&format!("{name}='{value}'\n"));
+    }
+    if let Some(dir) = path.parent() {
+        std::fs::create_dir_all(dir)?;
+    }
+    std::fs::write(path, text).with_context(|| format!("writing {}", path.display()))
+}
+
+async fn call_every_function(stack: &Stack, mut watch: Command, port: u16) -> Result<()> {
     let _watch = Group(watch.spawn().context("starting cargo lambda watch")?);
 
     let base = format!("http://127.0.0.1:{port}");
