@@ -9,14 +9,24 @@
 //! - [`tools`]: Python tools from PyPI, installed on first use into `target/tools/venv`.
 //! - [`moto`]: moto's server, the local S3 and Secrets Manager.
 //! - [`pharmacy`]: a stand-in for the pharmacy's prescription API.
+//! - [`openapi`]: openapi.yaml, the API description the gateway serves at `/openapi.json`.
+//! - [`fuzz`]: `cargo xtask fuzz-api`, schemathesis against the local stack.
+//! - [`smoke`]: `cargo xtask smoke`, every HTTP function's binary behind `cargo lambda watch`.
+//! - [`runtime_api`]: a minimal Lambda Runtime API to run a function's binary as Lambda does.
+//! - [`cold_start`]: `cargo xtask bench cold-start`, spawn to first answer per release binary.
 //! - [`FUNCTIONS`]: the deployable functions, the registry the gateway and route checks use.
 
+pub mod cold_start;
 pub mod demo;
+pub mod fuzz;
 pub mod gateway;
 pub mod keys;
 pub mod moto;
+pub mod openapi;
 pub mod pg;
 pub mod pharmacy;
+pub mod runtime_api;
+pub mod smoke;
 pub mod stack;
 pub mod tools;
 
@@ -46,6 +56,32 @@ pub fn target_dir() -> std::path::PathBuf {
     std::env::var_os("CARGO_TARGET_DIR")
         .map(std::path::PathBuf::from)
         .unwrap_or_else(|| workspace_root().join("target"))
+}
+
+/// Removes what `cargo run` set for xtask itself (`CARGO_PKG_NAME`, `CARGO_MANIFEST_DIR`, …)
+/// from a command that runs cargo. Build scripts such as ring's declare `rerun-if-env-changed`
+/// on these, and cargo compares them with its own environment: a nested cargo that inherits
+/// them reruns those scripts and rebuilds everything above them, and so does the next cargo
+/// run from a shell.
+pub fn without_xtask_env(command: &mut std::process::Command) -> &mut std::process::Command {
+    for (name, _) in std::env::vars_os() {
+        let Some(name) = name.to_str() else { continue };
+        if name.starts_with("CARGO_PKG_")
+            || matches!(
+                name,
+                "CARGO_MANIFEST_DIR"
+                    | "CARGO_MANIFEST_PATH"
+                    | "CARGO_MANIFEST_LINKS"
+                    | "CARGO_CRATE_NAME"
+                    | "CARGO_BIN_NAME"
+                    | "CARGO_PRIMARY_PACKAGE"
+                    | "CARGO_RUSTC_CURRENT_DIR"
+            )
+        {
+            command.env_remove(name);
+        }
+    }
+    command
 }
 
 /// Connects with tokio-postgres over plain TCP (loopback only) and drives the connection.

@@ -14,7 +14,11 @@ const USAGE: &str = "usage:
   cargo xtask migrate                      apply sql/ and policies/ to DATABASE_URL (an admin URL)
   cargo xtask token --org <slug> --as <email> [--ttl <seconds>]
   cargo xtask test                         fmt, clippy -D warnings, every test
-  cargo xtask bench [<filter>]             the benchmarks (criterion), against a private PostgreSQL";
+  cargo xtask smoke                        every HTTP function's binary behind cargo lambda watch, called once
+  cargo xtask fuzz-api [--max-examples N]  schemathesis against the local stack, from /openapi.json
+  cargo xtask bench [<filter>]             the benchmarks (criterion), against a private PostgreSQL
+  cargo xtask bench throughput|delay|contention   load through the local gateway (tests/benches/load.rs)
+  cargo xtask bench cold-start [<fn>…]     release binaries: stripped sizes, spawn to first answer";
 
 fn main() -> Result<()> {
     let args: Vec<String> = std::env::args().skip(1).collect();
@@ -40,6 +44,17 @@ fn main() -> Result<()> {
         }
         Some("migrate") => tokio::runtime::Runtime::new()?.block_on(migrate()),
         Some("test") => test(),
+        Some("fuzz-api") => {
+            let max_examples = flag("--max-examples")
+                .unwrap_or_else(|| "25".into())
+                .parse()?;
+            tokio::runtime::Runtime::new()?.block_on(xtask::fuzz::run(max_examples))
+        }
+        Some("smoke") => tokio::runtime::Runtime::new()?.block_on(xtask::smoke::run()),
+        Some("bench") if args.get(1).is_some_and(|a| a == "cold-start") => {
+            pg::server_binaries()?;
+            tokio::runtime::Runtime::new()?.block_on(xtask::cold_start::run(&args[2..]))
+        }
         Some("bench") => bench(args.get(1).map(String::as_str)),
         _ => bail!("{USAGE}"),
     }
@@ -54,6 +69,10 @@ async fn migrate() -> Result<()> {
         "migrations applied: {:?}, policies applied: {:?}",
         report.migrations, report.policies
     );
+    if let Ok(password) = std::env::var("WARDLINE_AUTHENTICATOR_PASSWORD") {
+        wardline_shared::migrate::set_authenticator_password(&admin, &password).await?;
+        println!("wardline_authenticator's password set");
+    }
     Ok(())
 }
 
@@ -62,6 +81,9 @@ async fn local(port: u16) -> Result<()> {
     let keys = &stack.keys;
     let base = format!("http://127.0.0.1:{port}");
     let jwks_url = format!("{base}/.well-known/jwks.json");
+    // For `cargo lambda watch --env-file target/wardline-dev/watch.env` (README).
+    let watch_env = xtask::target_dir().join("wardline-dev").join("watch.env");
+    xtask::smoke::write_env_file(&stack.env(&jwks_url), &watch_env)?;
     wardline_shared::telemetry::init();
     // The moto guard keeps S3 and Secrets Manager up (and stops them on exit) with the stack.
     let (ctx, _moto) = stack::gateway_context(&stack, &jwks_url).await?;
@@ -183,9 +205,15 @@ fn bench(filter: Option<&str>) -> Result<()> {
     pg::server_binaries()?;
     let mut cargo = Command::new(env!("CARGO"));
     cargo
-        .args(["bench", "-p", "wardline-tests", "--benches", "--"])
-        .args(filter)
+        .args(["bench", "-p", "wardline-tests"])
         .current_dir(workspace_root());
+    match filter {
+        // The load benchmarks by name run only their own target (tests/benches/load.rs).
+        Some(load @ ("throughput" | "delay" | "contention")) => {
+            cargo.args(["--bench", "load", "--", load])
+        }
+        _ => cargo.args(["--benches", "--"]).args(filter),
+    };
     if !cargo.status().context("running cargo bench")?.success() {
         bail!("cargo xtask bench failed");
     }
@@ -236,10 +264,20 @@ fn test() -> Result<()> {
             bail!("cargo xtask test: {name} failed");
         }
     }
+    // The real binaries behind cargo-lambda's server and the workspace router (~15 s warm).
+    println!("== cargo xtask test: smoke");
+    tokio::runtime::Runtime::new()?.block_on(xtask::smoke::run())?;
     println!("== cargo xtask test: template");
     let mut lint = Command::new(python_tool("cfn-lint", "cfn-lint==1.58.0")?);
     lint.arg(root.join("template.yaml"));
     pg::run_quiet(lint).context("cfn-lint template.yaml")?;
+    println!("== cargo xtask test: API description");
+    let mut lint = Command::new(python_tool(
+        "openapi-spec-validator",
+        "openapi-spec-validator==0.9.0",
+    )?);
+    lint.arg(root.join("openapi.yaml"));
+    pg::run_quiet(lint).context("openapi-spec-validator openapi.yaml")?;
     println!("== cargo xtask test: all passed");
     println!("{passed} passed, {failed} failed");
     Ok(())
