@@ -26,25 +26,33 @@ const RUNS: usize = 10;
 /// The scheduled (EventBridge) functions, besides the HTTP ones in [`FUNCTIONS`].
 const SCHEDULED: &[&str] = &["hold-cleanup", "message-sender"];
 
-pub async fn run() -> Result<()> {
+/// Measures every function, or those named in `only` (confirm-booking needs sessions-hold's
+/// hold, so name both).
+pub async fn run(only: &[String]) -> Result<()> {
     let functions: Vec<&str> = FUNCTIONS
         .iter()
         .map(|f| f.name)
         .chain(SCHEDULED.iter().copied())
+        .filter(|name| only.is_empty() || only.iter().any(|o| o == name))
         .collect();
-    println!("building the release binaries (fat LTO; minutes on a cold target/)");
-    let mut build = Command::new(env!("CARGO"));
-    without_xtask_env(&mut build)
-        .args(["build", "--release"])
-        .current_dir(workspace_root());
-    for function in &functions {
-        build.args(["-p", function]);
+    if functions.len() < only.len() {
+        bail!("unknown function among {only:?}");
     }
-    if !tokio::task::block_in_place(|| build.status())
-        .context("running cargo build --release")?
-        .success()
-    {
-        bail!("cargo build --release failed");
+    // One build per function, as `cargo build --release -p <function>`: each binary with only
+    // its own dependencies' features (one build of all would unify them, and every binary
+    // would carry the union).
+    for function in &functions {
+        println!("building {function} (release: fat LTO, minutes on a cold target/)");
+        let mut build = Command::new(env!("CARGO"));
+        without_xtask_env(&mut build)
+            .args(["build", "--release", "-p", function])
+            .current_dir(workspace_root());
+        if !tokio::task::block_in_place(|| build.status())
+            .context("running cargo build --release")?
+            .success()
+        {
+            bail!("cargo build --release -p {function} failed");
+        }
     }
 
     let stack = Stack::start(Database::Throwaway).await?;
@@ -53,7 +61,7 @@ pub async fn run() -> Result<()> {
     let rows = outcome?;
     println!("\n{}", machine()?);
     println!(
-        "\n| function | stripped size x86_64 | arm64 | cold start p50 | max |\n|---|---:|---:|---:|---:|"
+        "\n| function | stripped size x86_64 | arm64 (cargo lambda) | cold start p50 | max |\n|---|---:|---:|---:|---:|"
     );
     for row in rows {
         println!("{row}");
@@ -116,18 +124,10 @@ async fn measure(stack: &Stack, functions: &[&str]) -> Result<Vec<String>> {
             times.push(elapsed);
         }
         times.sort();
-        let arm64 = target_dir()
-            .join("aarch64-unknown-linux-gnu")
-            .join("release")
-            .join(function);
         let row = format!(
             "| {function} | {} | {} | {:.1} ms | {:.1} ms |",
             size(&binary)?,
-            if arm64.exists() {
-                size(&arm64)?
-            } else {
-                "—".into()
-            },
+            arm64_size(function)?,
             ms(times[RUNS / 2]),
             ms(times[RUNS - 1]),
         );
@@ -233,6 +233,28 @@ fn size(binary: &Path) -> Result<String> {
         .with_context(|| format!("{} is missing", binary.display()))?
         .len();
     Ok(format!("{:.2} MiB", bytes as f64 / (1024.0 * 1024.0)))
+}
+
+/// The size of the arm64 `bootstrap` the last `cargo lambda build --release --arm64` left in
+/// `target/lambda/<function>/` (the deployed architecture), or a dash when there is none.
+fn arm64_size(function: &str) -> Result<String> {
+    /// ELF `e_machine` of AArch64, at offset 18 (little-endian).
+    const EM_AARCH64: [u8; 2] = [183, 0];
+    let bootstrap = target_dir().join("lambda").join(function).join("bootstrap");
+    let mut header = [0u8; 20];
+    let is_arm64 = match File::open(&bootstrap) {
+        Ok(mut file) => {
+            std::io::Read::read_exact(&mut file, &mut header)?;
+            header[..4] == *b"\x7fELF" && header[18..20] == EM_AARCH64
+        }
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => false,
+        Err(e) => return Err(e).with_context(|| format!("opening {}", bootstrap.display())),
+    };
+    if is_arm64 {
+        size(&bootstrap)
+    } else {
+        Ok("—".into())
+    }
 }
 
 fn ms(duration: Duration) -> f64 {
