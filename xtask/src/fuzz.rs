@@ -27,6 +27,47 @@ response_headers_conformance,response_schema_conformance,problem_json";
 /// The portal every fuzzed request names in `Host` (the demo's first clinic).
 const PORTAL_HOST: &str = "maple.portal.localhost";
 
+/// The demo data's ids by kind (a table of `app`), and the parameters and body members that
+/// hold such ids: generated requests name real rows half of the time, so they get past the
+/// 404s into the handlers' logic.
+const ID_KINDS: &[(&str, &[&str])] = &[
+    ("clinics", &["body.clinicId"]),
+    (
+        "clinicians",
+        &[
+            "path.therapistId",
+            "query.therapistId",
+            "query.clinicianId",
+            "body.therapist_id",
+            "body.targetDoctorId",
+            "body.additionalTherapistIds[*]",
+        ],
+    ),
+    (
+        "patients",
+        &["path.patientId", "body.patientId", "body.client_id"],
+    ),
+    (
+        "services",
+        &[
+            "body.session.serviceId",
+            "body.occurrences[*].session.serviceId",
+        ],
+    ),
+    ("providers", &["query.providerId"]),
+    ("invoices", &["path.invoiceId"]),
+    ("orders", &[]),
+];
+
+/// Operations whose `{id}` is of one kind.
+const PATH_IDS: &[(&str, &str)] = &[
+    (
+        r"^/api/(super-admin/)?providers/\{id\}/clinics$",
+        "providers",
+    ),
+    (r"^/api/orders/\{id\}/approve-and-send$", "orders"),
+];
+
 /// One run of schemathesis: who calls, and with which token.
 struct Caller {
     label: &'static str,
@@ -46,6 +87,11 @@ pub async fn run(max_examples: u32) -> Result<()> {
     // The moto guard keeps approve-and-send's S3 and Secrets Manager up for the run.
     let (ctx, _moto) = stack::gateway_context(&stack, &jwks_url).await?;
     let callers = callers(&stack, &ctx).await?;
+    let reports = target_dir().join("fuzz-api");
+    std::fs::create_dir_all(&reports).with_context(|| format!("creating {}", reports.display()))?;
+    let config = reports.join("schemathesis.toml");
+    std::fs::write(&config, demo_ids_config(&stack).await?)
+        .with_context(|| format!("writing {}", config.display()))?;
     let app = gateway::router(Arc::new(ctx), stack.keys.jwks()?);
     let server = tokio::spawn(async move { axum::serve(listener, app).await });
 
@@ -55,6 +101,8 @@ pub async fn run(max_examples: u32) -> Result<()> {
     for caller in &callers {
         println!("\n== cargo xtask fuzz-api: as {}", caller.label);
         let status = tokio::process::Command::new(&st)
+            .arg("--config-file")
+            .arg(&config)
             .arg("run")
             .arg(format!("{base}{}", openapi::PATH))
             .args(["--url", &base, "--checks", CHECKS])
@@ -86,6 +134,38 @@ pub async fn run(max_examples: u32) -> Result<()> {
     }
     println!("\n== cargo xtask fuzz-api: no failures");
     Ok(())
+}
+
+/// schemathesis's configuration: one dictionary of ids per kind in [`ID_KINDS`], drawn from
+/// half of the time by the fields that hold them.
+async fn demo_ids_config(stack: &Stack) -> Result<String> {
+    let admin = crate::connect(&stack.admin_url).await?;
+    let binding = |kind: &str| format!("{{ dictionary = \"{kind}\", probability = 0.5 }}");
+    let mut dictionaries = String::new();
+    let mut parameters = String::from("[parameters]\n");
+    for (kind, fields) in ID_KINDS {
+        let ids: Vec<String> = admin
+            .query(&format!("select id from app.{kind} order by id"), &[])
+            .await?
+            .iter()
+            .map(|row| format!("\"{}\"", row.get::<_, uuid::Uuid>(0)))
+            .collect();
+        dictionaries.push_str(&format!(
+            "[dictionaries.{kind}]\nvalues = [{}]\n\n",
+            ids.join(", ")
+        ));
+        for field in *fields {
+            parameters.push_str(&format!("\"{field}\" = {}\n", binding(kind)));
+        }
+    }
+    let mut config = dictionaries + &parameters;
+    for (path, kind) in PATH_IDS {
+        config.push_str(&format!(
+            "\n[[operations]]\ninclude-path-regex = '{path}'\nparameters = {{ \"path.id\" = {} }}\n",
+            binding(kind)
+        ));
+    }
+    Ok(config)
 }
 
 /// A prescriber in two clinics, a clinic admin, a super admin (made one in this throwaway
