@@ -204,7 +204,7 @@ async fn local(port: u16) -> Result<()> {
 fn bench(filter: Option<&str>) -> Result<()> {
     pg::server_binaries()?;
     let mut cargo = Command::new(env!("CARGO"));
-    cargo
+    xtask::without_xtask_env(&mut cargo)
         .args(["bench", "-p", "wardline-tests"])
         .current_dir(workspace_root());
     match filter {
@@ -242,7 +242,7 @@ fn test() -> Result<()> {
     let (mut passed, mut failed) = (0, 0);
     for (name, args) in steps {
         println!("== cargo xtask test: {name}");
-        let mut child = Command::new(env!("CARGO"))
+        let mut child = xtask::without_xtask_env(&mut Command::new(env!("CARGO")))
             .args(*args)
             .current_dir(&root)
             .stdout(std::process::Stdio::piped())
