@@ -95,14 +95,21 @@ create policy "prescribers read orders of the clinics they work for" on app.orde
   using ((select auth.cross_clinic()) and org_id = any ((select auth.my_org_ids())::uuid[])
          and (select auth.my_provider_id()) is not null);
 
--- Only queued orders: a sent one is history.
+-- Only queued orders: a sent one is history. Marking one sent needs, at that moment, an
+-- active assignment with DEA number and licence at the order's clinic (api.order_to_send
+-- checks the same before the pharmacy call; this holds even if it was revoked meanwhile).
 drop policy if exists "prescribers approve orders of the clinics they work for" on app.orders;
 create policy "prescribers approve orders of the clinics they work for" on app.orders
   for update to app_user
   using ((select auth.cross_clinic()) and org_id = any ((select auth.my_org_ids())::uuid[])
          and status = 'queued_for_provider' and (select auth.my_provider_id()) is not null)
   with check (org_id = any ((select auth.my_org_ids())::uuid[])
-              and (approved_by is null or approved_by = (select auth.my_provider_id())));
+              and (approved_by is null or approved_by = (select auth.my_provider_id()))
+              and (status <> 'sent' or exists (
+                select 1 from app.provider_clinics a
+                where a.provider_id = (select auth.my_provider_id()) and a.org_id = orders.org_id
+                  and a.active and a.dea_number is not null and a.license_number is not null
+                  and a.license_state is not null)));
 
 drop policy if exists "definer helpers read every order" on app.orders;
 create policy "definer helpers read every order" on app.orders

@@ -218,6 +218,13 @@ const SQLSTATE_TABLE: &[SqlStateRule] = &[
         code: "already_exists",
         detail: "That already exists.",
     },
+    // jsonb refuses \u0000 in any string a client sent; handlers check the fields they know.
+    SqlStateRule {
+        state: SqlState::UNTRANSLATABLE_CHARACTER,
+        status: StatusCode::BAD_REQUEST,
+        code: "invalid_input",
+        detail: "Text may not contain the character \\u0000.",
+    },
     SqlStateRule {
         state: SqlState::INSUFFICIENT_PRIVILEGE,
         status: StatusCode::FORBIDDEN,

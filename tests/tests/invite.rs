@@ -261,6 +261,8 @@ async fn admins_read_and_set_their_own_clinics_flags() {
         ),
         (json!({}), "body"),
         (json!([true]), "body"),
+        // PostgreSQL's jsonb refuses \u0000: caught before the database, not a 500.
+        (json!({"dark\u{0}Mode": true}), "body"),
     ] {
         let reply = db.care(&admin, Method::PUT, FLAGS, Some(&body)).await;
         reply.assert_problem(400, "invalid_input");

@@ -835,3 +835,47 @@ async fn super_admins_create_and_change_assignments_and_prescribers_read_their_o
         1
     );
 }
+
+#[tokio::test]
+async fn an_order_is_marked_sent_only_while_the_prescriber_is_credentialed_at_its_clinic() {
+    let db = TestDb::new().await;
+    let p = Prescribing::create(&db).await;
+    let order = queued_order(&db, p.w.clinic_a, p.w.patient_a, 5).await;
+    let send = "update app.orders set status = 'sent', approved_by = $2, approved_at = now(),
+                sent_at = now(), pharmacy_reference = 'rx-1', pdf_key = 'k'
+                where id = $1 returning id";
+    let mut user = db.authenticator().await;
+    let sent = as_user(
+        &mut user,
+        &cross_clinic(p.w.both),
+        send,
+        &[&order, &p.provider],
+    )
+    .await;
+    assert_eq!(
+        sent.unwrap().len(),
+        1,
+        "credentialed: the update goes through"
+    );
+    // The assignment is revoked while the pharmacy call runs: the database refuses the update.
+    db.admin
+        .execute(
+            "update app.provider_clinics set active = false where provider_id = $1 and org_id = $2",
+            &[&p.provider, &p.w.clinic_a],
+        )
+        .await
+        .unwrap();
+    let refused = as_user(
+        &mut user,
+        &cross_clinic(p.w.both),
+        send,
+        &[&order, &p.provider],
+    )
+    .await
+    .unwrap_err();
+    assert_eq!(
+        refused.code(),
+        Some(&tokio_postgres::error::SqlState::INSUFFICIENT_PRIVILEGE),
+        "{refused:?}"
+    );
+}

@@ -568,3 +568,16 @@ async fn an_hs256_deployment_accepts_only_hs256_tokens_with_its_secret() {
     .await
     .assert_problem(401, "invalid_token");
 }
+
+#[tokio::test]
+async fn text_the_database_cannot_store_is_a_400_not_a_500() {
+    let db = TestDb::new().await;
+    let refused = db
+        .admin
+        .query_one("select $1::jsonb", &[&json!({"reason": "a\u{0}b"})])
+        .await
+        .unwrap_err();
+    let error = wardline_shared::Error::from(refused);
+    assert_eq!(error.body()["status"], 400);
+    assert_eq!(error.body()["code"], "invalid_input");
+}

@@ -95,8 +95,6 @@ pub async fn run(max_examples: u32) -> Result<()> {
     let app = gateway::router(Arc::new(ctx), stack.keys.jwks()?);
     let server = tokio::spawn(async move { axum::serve(listener, app).await });
 
-    let reports = target_dir().join("fuzz-api");
-    std::fs::create_dir_all(&reports).with_context(|| format!("creating {}", reports.display()))?;
     let mut failed = Vec::new();
     for caller in &callers {
         println!("\n== cargo xtask fuzz-api: as {}", caller.label);

@@ -141,7 +141,7 @@ impl Stack {
 /// The local stack's prescription outside world: moto's S3 (bucket `wardline-prescriptions`)
 /// and Secrets Manager holding each demo clinic's pharmacy account, and the pharmacy stand-in.
 /// The returned moto server stops when dropped.
-pub async fn prescribing() -> Result<(crate::moto::Moto, provider_queue::Outside)> {
+async fn prescribing() -> Result<(crate::moto::Moto, provider_queue::Outside)> {
     const BUCKET: &str = "wardline-prescriptions";
     let moto = tokio::task::block_in_place(crate::moto::Moto::start)?;
     moto.create_bucket(BUCKET).await?;

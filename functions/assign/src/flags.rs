@@ -4,6 +4,7 @@
 
 use serde_json::{json, Map, Value};
 use wardline_shared::{
+    dates::check_text,
     db::Operation,
     http::{Incoming, Reply},
     operation, Context, Error,
@@ -24,6 +25,10 @@ pub async fn update(ctx: &Context, req: Incoming) -> Result<Reply, Error> {
     let flags: Map<String, Value> = req.json()?;
     if flags.is_empty() {
         return Err(Error::invalid_field("body", "Name at least one flag."));
+    }
+    // jsonb refuses NUL, so a name carrying one would fail in PostgreSQL as a 500.
+    for name in flags.keys() {
+        check_text("body", name)?;
     }
     if let Some((name, _)) = flags.iter().find(|(_, value)| !value.is_boolean()) {
         return Err(Error::invalid_field(
