@@ -1,5 +1,4 @@
-//! The migration runner embeds sql/ and policies/: rebuild when either changes.
+//! The migration runner embeds db/: rebuild when it changes.
 fn main() {
-    println!("cargo:rerun-if-changed=../sql");
-    println!("cargo:rerun-if-changed=../policies");
+    println!("cargo:rerun-if-changed=../db");
 }

@@ -1,6 +1,6 @@
 //! The database contract, generated from the catalog rather than a hand-kept list: RLS on every
 //! table, no privileges for the authenticator, no BYPASSRLS, tenant isolation on every table
-//! with an `org_id`, the append-only hash-chained audit log, and idempotent migrations.
+//! with an `org_id`, and the append-only hash-chained audit log.
 
 use serde_json::Value;
 use tokio_postgres::{error::SqlState, Client};
@@ -571,76 +571,4 @@ async fn a_caller_cannot_write_audit_events_as_someone_else() {
     )
     .await;
     assert!(is_denied(&forged), "{forged:?}");
-}
-
-#[tokio::test]
-async fn applying_migrations_twice_changes_nothing() {
-    let db = TestDb::new().await;
-    let fingerprint = "select md5(string_agg(x, '|' order by x)) from (
-        select format('%s.%s %s', n.nspname, p.proname, md5(p.prosrc)) as x
-          from pg_proc p join pg_namespace n on n.oid = p.pronamespace
-         where n.nspname in ('auth', 'api', 'app', 'audit')
-        union all
-        select format('%s %s %s %s', schemaname, tablename, policyname, qual) from pg_policies
-        union all
-        select format('%s %s', table_schema || '.' || table_name, column_name) from information_schema.columns
-         where table_schema in ('app', 'audit', 'wardline_meta')
-        union all
-        select applied_at::text || name from wardline_meta.applied
-    ) s";
-    let before: String = db.admin.query_one(fingerprint, &[]).await.unwrap().get(0);
-    let mut admin = db.admin;
-    let report = wardline_shared::migrate::apply(&mut admin).await.unwrap();
-    assert_eq!(report, wardline_shared::migrate::Report::default());
-    let after: String = admin.query_one(fingerprint, &[]).await.unwrap().get(0);
-    assert_eq!(before, after);
-}
-
-#[tokio::test]
-async fn reapplying_policies_removes_any_policy_the_files_do_not_declare() {
-    let db = TestDb::new().await;
-    db.admin
-        .batch_execute(
-            "create policy \"left behind\" on app.patients for select to app_user using (true);
-             delete from wardline_meta.applied where kind = 'policy' and name = 'patients.sql';",
-        )
-        .await
-        .unwrap();
-    let mut admin = db.admin;
-    let report = wardline_shared::migrate::apply(&mut admin).await.unwrap();
-    assert!(
-        report.policies.contains(&"patients.sql".to_owned()),
-        "{report:?}"
-    );
-    let left: i64 = admin
-        .query_one(
-            "select count(*) from pg_policies where policyname = 'left behind'",
-            &[],
-        )
-        .await
-        .unwrap()
-        .get(0);
-    assert_eq!(left, 0);
-}
-
-#[tokio::test]
-async fn the_authenticator_password_is_stored_as_a_scram_verifier_never_as_text() {
-    let db = TestDb::new().await;
-    let password = "Generated0By0SecretsManager0Alphanumeric";
-    wardline_shared::migrate::set_authenticator_password(&db.admin, password)
-        .await
-        .unwrap();
-    let stored: String = db
-        .admin
-        .query_one(
-            "select rolpassword from pg_authid where rolname = 'wardline_authenticator'",
-            &[],
-        )
-        .await
-        .unwrap()
-        .get(0);
-    assert!(stored.starts_with("SCRAM-SHA-256$4096:"), "{stored}");
-    assert!(!stored.contains(password));
-    // The role keeps logging in (trust here; RDS Proxy presents the password in AWS).
-    db.authenticator().await;
 }

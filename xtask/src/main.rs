@@ -11,7 +11,7 @@ use xtask::{
 
 const USAGE: &str = "usage:
   cargo xtask local [--port 3000]          private PostgreSQL + every function on 127.0.0.1
-  cargo xtask migrate                      apply sql/ and policies/ to DATABASE_URL (an admin URL)
+  cargo xtask migrate                      apply db/ to DATABASE_URL (an admin URL)
   cargo xtask token --org <slug> --as <email> [--ttl <seconds>]
   cargo xtask test                         fmt, clippy -D warnings, every test
   cargo xtask smoke                        every HTTP function's binary behind cargo lambda watch, called once
@@ -65,10 +65,7 @@ async fn migrate() -> Result<()> {
     let db = wardline_shared::db::Db::new(&config)?;
     let mut admin = db.client().await?;
     let report = wardline_shared::migrate::apply(&mut admin).await?;
-    println!(
-        "migrations applied: {:?}, policies applied: {:?}",
-        report.migrations, report.policies
-    );
+    println!("{report}");
     if let Ok(password) = std::env::var("WARDLINE_AUTHENTICATOR_PASSWORD") {
         wardline_shared::migrate::set_authenticator_password(&admin, &password).await?;
         println!("wardline_authenticator's password set");

@@ -35,7 +35,7 @@ pub struct Stack {
 }
 
 impl Stack {
-    /// Starts (or connects to) PostgreSQL, applies `sql/` and `policies/`, seeds the demo data.
+    /// Starts (or connects to) PostgreSQL, applies `db/`, seeds the demo data.
     pub async fn start(database: Database) -> Result<Stack> {
         let dev = target_dir().join("wardline-dev");
         let (admin_url, app_url, cluster) = match (database, std::env::var("DATABASE_URL")) {
@@ -76,11 +76,8 @@ impl Stack {
         let mut admin = crate::connect(&admin_url).await?;
         let report = wardline_shared::migrate::apply(&mut admin)
             .await
-            .context("applying sql/ and policies/")?;
-        println!(
-            "migrations applied: {:?}, policies applied: {:?}",
-            report.migrations, report.policies
-        );
+            .context("applying db/")?;
+        println!("{report}");
         demo::seed(&admin).await.context("seeding demo data")?;
         Ok(Stack {
             admin_url,

@@ -6,133 +6,107 @@
 alter table app.portal_sign_in enable row level security;
 alter table app.portal_sign_in force row level security;
 
-drop policy if exists "the portal keeps sign-in state of the clinic it serves" on app.portal_sign_in;
 create policy "the portal keeps sign-in state of the clinic it serves" on app.portal_sign_in
   for all to app_anon
   using (org_id = (select auth.org_id()))
   with check (org_id = (select auth.org_id()));
 
-
 alter table app.portal_rate enable row level security;
 alter table app.portal_rate force row level security;
 
-drop policy if exists "the portal counts requests to the clinic it serves" on app.portal_rate;
 create policy "the portal counts requests to the clinic it serves" on app.portal_rate
   for all to app_anon
   using (org_id = (select auth.org_id()))
   with check (org_id = (select auth.org_id()));
 
-
 alter table app.portal_refresh_tokens enable row level security;
 alter table app.portal_refresh_tokens force row level security;
 
-drop policy if exists "the portal keeps sessions of the clinic it serves" on app.portal_refresh_tokens;
 create policy "the portal keeps sessions of the clinic it serves" on app.portal_refresh_tokens
   for all to app_anon
   using (org_id = (select auth.org_id()))
   with check (org_id = (select auth.org_id()));
 
-
 alter table app.portal_consents enable row level security;
 alter table app.portal_consents force row level security;
 
-drop policy if exists "patients record their own consent" on app.portal_consents;
 create policy "patients record their own consent" on app.portal_consents
   for insert to app_user
   with check (org_id = (select auth.org_id()) and patient_id = (select auth.patient_id()));
 
-drop policy if exists "patients read their own consents" on app.portal_consents;
 create policy "patients read their own consents" on app.portal_consents
   for select to app_user
   using (org_id = (select auth.org_id()) and patient_id = (select auth.patient_id()));
 
-drop policy if exists "admins read their clinic's consents" on app.portal_consents;
 create policy "admins read their clinic's consents" on app.portal_consents
   for select to app_user
   using (org_id = (select auth.org_id()) and (select auth.is_admin()));
 
-
 alter table app.patient_preferences enable row level security;
 alter table app.patient_preferences force row level security;
 
-drop policy if exists "patients keep their own preferences" on app.patient_preferences;
 create policy "patients keep their own preferences" on app.patient_preferences
   for all to app_user
   using (org_id = (select auth.org_id()) and patient_id = (select auth.patient_id()))
   with check (org_id = (select auth.org_id()) and patient_id = (select auth.patient_id()));
 
-drop policy if exists "admins read their clinic's preferences" on app.patient_preferences;
 create policy "admins read their clinic's preferences" on app.patient_preferences
   for select to app_user
   using (org_id = (select auth.org_id()) and (select auth.is_admin()));
 
-
 alter table app.sms_opt_outs enable row level security;
 alter table app.sms_opt_outs force row level security;
 
-drop policy if exists "the portal keeps opt-outs of the clinic it serves" on app.sms_opt_outs;
 create policy "the portal keeps opt-outs of the clinic it serves" on app.sms_opt_outs
   for all to app_anon
   using (org_id = (select auth.org_id()))
   with check (org_id = (select auth.org_id()));
 
-drop policy if exists "patients read the opt-out of their own number" on app.sms_opt_outs;
 create policy "patients read the opt-out of their own number" on app.sms_opt_outs
   for select to app_user
   using (org_id = (select auth.org_id())
          and phone = (select p.phone from app.patients p where p.id = (select auth.patient_id())));
 
-drop policy if exists "staff read their clinic's opt-outs" on app.sms_opt_outs;
 create policy "staff read their clinic's opt-outs" on app.sms_opt_outs
   for select to app_user
   using (org_id = (select auth.org_id()) and (select auth.is_staff()));
 
-drop policy if exists "the sender reads every opt-out" on app.sms_opt_outs;
 create policy "the sender reads every opt-out" on app.sms_opt_outs
   for select to app_service
   using (true);
 
-
 alter table app.inbound_sms enable row level security;
 alter table app.inbound_sms force row level security;
 
-drop policy if exists "the webhook records texts to the clinic it serves" on app.inbound_sms;
 create policy "the webhook records texts to the clinic it serves" on app.inbound_sms
   for all to app_anon
   using (org_id = (select auth.org_id()))
   with check (org_id = (select auth.org_id()));
 
-
 -- The portal reads the clinic it serves; the sender every clinic it delivers for.
-drop policy if exists "the portal reads the clinic it serves" on app.clinics;
 create policy "the portal reads the clinic it serves" on app.clinics
   for select to app_anon
   using (id = (select auth.org_id()));
 
-drop policy if exists "the sender reads every clinic" on app.clinics;
 create policy "the sender reads every clinic" on app.clinics
   for select to app_service
   using (true);
 
 -- Signing in with an invite uses it up.
-drop policy if exists "the portal reads invites of the clinic it serves" on app.patient_invites;
 create policy "the portal reads invites of the clinic it serves" on app.patient_invites
   for select to app_anon
   using (org_id = (select auth.org_id()));
 
-drop policy if exists "the portal uses up invites of the clinic it serves" on app.patient_invites;
 create policy "the portal uses up invites of the clinic it serves" on app.patient_invites
   for update to app_anon
   using (org_id = (select auth.org_id()) and used_at is null)
   with check (org_id = (select auth.org_id()));
 
-drop policy if exists "definer helpers read every invite" on app.patient_invites;
 create policy "definer helpers read every invite" on app.patient_invites
   for select to wardline_auth
   using (true);
 
 -- Pre-login requests queue sign-in codes only.
-drop policy if exists "the portal queues sign-in codes of the clinic it serves" on app.outbox;
 create policy "the portal queues sign-in codes of the clinic it serves" on app.outbox
   for insert to app_anon
   with check (org_id = (select auth.org_id()) and kind = 'portal_otp' and created_by is null

@@ -5,27 +5,22 @@
 alter table app.services enable row level security;
 alter table app.services force row level security;
 
-drop policy if exists "members read their clinic's services" on app.services;
 create policy "members read their clinic's services" on app.services
   for select to app_user
   using (org_id = (select auth.org_id()));
 
-
 alter table app.sessions enable row level security;
 alter table app.sessions force row level security;
 
-drop policy if exists "admins read their clinic's sessions" on app.sessions;
 create policy "admins read their clinic's sessions" on app.sessions
   for select to app_user
   using (org_id = (select auth.org_id()) and (select auth.is_admin()));
 
-drop policy if exists "clinicians read their own sessions in the current clinic" on app.sessions;
 create policy "clinicians read their own sessions in the current clinic" on app.sessions
   for select to app_user
   using (org_id = (select auth.org_id()) and clinician_id = (select auth.uid())
          and (select auth.app_role()) = 'therapist');
 
-drop policy if exists "patients read their own booked sessions" on app.sessions;
 create policy "patients read their own booked sessions" on app.sessions
   for select to app_user
   using (org_id = (select auth.org_id()) and patient_id = (select auth.patient_id())
@@ -33,7 +28,6 @@ create policy "patients read their own booked sessions" on app.sessions
 
 -- Staff write the sessions they may read: a clinician their own, an admin the clinic's. New
 -- rows are holds, made by the caller.
-drop policy if exists "clinicians hold their own time, admins anyone's" on app.sessions;
 create policy "clinicians hold their own time, admins anyone's" on app.sessions
   for insert to app_user
   with check (
@@ -42,7 +36,6 @@ create policy "clinicians hold their own time, admins anyone's" on app.sessions
          or (clinician_id = (select auth.uid()) and (select auth.app_role()) = 'therapist'))
   );
 
-drop policy if exists "clinicians update their own sessions, admins their clinic's" on app.sessions;
 create policy "clinicians update their own sessions, admins their clinic's" on app.sessions
   for update to app_user
   using (
@@ -58,71 +51,59 @@ create policy "clinicians update their own sessions, admins their clinic's" on a
 
 -- The booking guard (app.slot_conflicts, as wardline_auth) must see time taken in any clinic;
 -- it tells the caller only that and when, never what or whose.
-drop policy if exists "the booking guard sees occupied time in every clinic" on app.sessions;
 create policy "the booking guard sees occupied time in every clinic" on app.sessions
   for select to wardline_auth
   using (status in ('held', 'scheduled'));
 
 -- Stale holds of any clinic must be expirable by whoever needs the slot, and by the sweeper.
 -- (An UPDATE's new row must pass the SELECT policy too, hence 'expired'.)
-drop policy if exists "the hold expirer sees holds of every clinic" on app.sessions;
 create policy "the hold expirer sees holds of every clinic" on app.sessions
   for select to wardline_auth, app_service
   using (status in ('held', 'expired'));
 
-drop policy if exists "the hold expirer expires stale holds" on app.sessions;
 create policy "the hold expirer expires stale holds" on app.sessions
   for update to wardline_auth, app_service
   using (status = 'held' and hold_expires_at <= now())
   with check (status = 'expired');
-
 
 -- Session notes: sealed text of a session, for the staff who manage that session only —
 -- never patients, never another clinic.
 alter table app.session_notes enable row level security;
 alter table app.session_notes force row level security;
 
-drop policy if exists "staff read notes of the sessions they manage" on app.session_notes;
 create policy "staff read notes of the sessions they manage" on app.session_notes
   for select to app_user
   using (org_id = (select auth.org_id()) and app.manages_session(session_id));
 
-drop policy if exists "staff write notes of the sessions they manage" on app.session_notes;
 create policy "staff write notes of the sessions they manage" on app.session_notes
   for insert to app_user
   with check (org_id = (select auth.org_id()) and updated_by = (select auth.uid())
               and app.manages_session(session_id));
 
-drop policy if exists "staff rewrite notes of the sessions they manage" on app.session_notes;
 create policy "staff rewrite notes of the sessions they manage" on app.session_notes
   for update to app_user
   using (org_id = (select auth.org_id()) and app.manages_session(session_id))
   with check (org_id = (select auth.org_id()) and updated_by = (select auth.uid()));
-
 
 -- Idempotency records: each caller's own, in the current clinic; the sweeper removes day-old
 -- ones and sees nothing younger.
 alter table app.idempotency_keys enable row level security;
 alter table app.idempotency_keys force row level security;
 
-drop policy if exists "callers use their own idempotency records" on app.idempotency_keys;
 create policy "callers use their own idempotency records" on app.idempotency_keys
   for all to app_user
   using (org_id = (select auth.org_id()) and caller_id = (select auth.uid()))
   with check (org_id = (select auth.org_id()) and caller_id = (select auth.uid()));
 
-drop policy if exists "the sweeper sees day-old idempotency records" on app.idempotency_keys;
 create policy "the sweeper sees day-old idempotency records" on app.idempotency_keys
   for select to app_service
   using (created_at < now() - interval '24 hours');
 
-drop policy if exists "the sweeper deletes day-old idempotency records" on app.idempotency_keys;
 create policy "the sweeper deletes day-old idempotency records" on app.idempotency_keys
   for delete to app_service
   using (created_at < now() - interval '24 hours');
 
 -- Lets the sweeper lock day-old records (FOR UPDATE SKIP LOCKED) but never change one.
-drop policy if exists "the sweeper locks day-old idempotency records" on app.idempotency_keys;
 create policy "the sweeper locks day-old idempotency records" on app.idempotency_keys
   for update to app_service
   using (created_at < now() - interval '24 hours')

@@ -1,44 +1,28 @@
--- Booking: holds with per-occurrence keys grouped per request, session notes sealed at rest,
--- idempotency records, and the api.* entry points of sessions-hold, confirm-booking, schedule
--- and hold-cleanup. Each entry point is one statement: begin the request, check, write, audit.
+-- Booking: holds, confirmations, cancellations, notes and the hold sweep (sessions-hold,
+-- confirm-booking, schedule, hold-cleanup), with the helpers they share: calendar locks, the
+-- cross-clinic conflict check, idempotency. Each entry point is one statement: begin the
+-- request, check, write, audit.
 
--- A request's holds share hold_group (the holdKey the client gets back); each occurrence also
--- has a hold_key of its own, so one occurrence can be confirmed or released alone.
-alter table app.sessions add column hold_group uuid;
-alter table app.sessions add constraint sessions_held_has_group
-  check (status <> 'held' or hold_group is not null);
-alter table app.sessions add constraint sessions_org_id_id_key unique (org_id, id);
--- The bounds the functions check, kept by the table too: a hold lasts at most 15 minutes
--- (hold_seconds ≤ 900) and a series has at most 200 occurrences.
-alter table app.sessions add constraint sessions_hold_at_most_15_minutes
-  check (hold_expires_at <= created_at + interval '15 minutes');
-alter table app.sessions add constraint sessions_at_most_200_occurrences
-  check (occurrence <= 200);
-drop index app.sessions_hold_key_idx;
-create unique index sessions_hold_key_key on app.sessions (hold_key) where hold_key is not null;
-create index sessions_hold_group_idx on app.sessions (hold_group) where hold_group is not null;
-
-grant insert (id, org_id, clinician_id, patient_id, status, during, hold_key, hold_group,
-              hold_expires_at, occurrence, created_by)
-  on app.sessions to app_user;
-grant update (status, service_id, cpt_code, cpt_units, cancel_reason, updated_at)
-  on app.sessions to app_user;
-
--- Notes are sealed by the function (AES-256-GCM) before they reach the database: the row holds
--- the key id, nonce and ciphertext, never the text.
-create table app.session_notes (
-  session_id  uuid primary key,
-  org_id      uuid not null references app.clinics (id) on delete cascade,
-  key_id      text not null check (key_id ~ '^[A-Za-z0-9._-]{1,64}$'),
-  nonce       bytea not null check (length(nonce) = 12),
-  ciphertext  bytea not null check (length(ciphertext) between 16 and 32784),
-  updated_by  uuid not null,
-  updated_at  timestamptz not null default now(),
-  foreign key (org_id, session_id) references app.sessions (org_id, id) on delete cascade
-);
-create index session_notes_org_idx on app.session_notes (org_id);
-grant select, insert, update (key_id, nonce, ciphertext, updated_by, updated_at)
-  on app.session_notes to app_user;
+-- Expires the stale holds standing in the way of new rows for this clinician or patient, so a
+-- hold past its expiry never blocks anyone. SECURITY DEFINER (as wardline_auth) because the
+-- stale hold may belong to another clinic the caller cannot see; it changes nothing but the
+-- status of holds already past their expiry. Returns how many it expired.
+create or replace function app.expire_holds_in_the_way(
+  clinician uuid, patient uuid, ranges tstzrange[]
+) returns integer
+language sql security definer
+set search_path = pg_catalog, pg_temp
+as $$
+  with expired as (
+    update app.sessions s set status = 'expired', updated_at = now()
+    where s.status = 'held' and s.hold_expires_at <= now()
+      and (s.clinician_id = clinician or s.patient_id = patient)
+      and s.during && any (ranges)
+    returning 1
+  )
+  select count(*)::integer from expired
+$$;
+grant execute on function app.expire_holds_in_the_way(uuid, uuid, tstzrange[]) to app_user;
 
 -- Whether the caller manages this session: its clinician, or an admin of its clinic. The
 -- notes policies' one test. Super admins are left out on purpose: platform staff do not
@@ -53,27 +37,10 @@ as $$
 $$;
 grant execute on function app.manages_session(uuid) to app_user;
 
--- One row per Idempotency-Key, scoped to caller, clinic and route. Inserted first in the
--- request's transaction, so a concurrent request with the same key waits on it, then replays.
-create table app.idempotency_keys (
-  org_id       uuid not null references app.clinics (id) on delete cascade,
-  caller_id    uuid not null,
-  route        text not null,
-  key          text not null check (length(key) between 1 and 255),
-  request_hash bytea not null,
-  response     jsonb,
-  created_at   timestamptz not null default now(),
-  primary key (org_id, caller_id, route, key)
-);
-create index idempotency_keys_created_idx on app.idempotency_keys (created_at);
-grant select, insert, update (response) on app.idempotency_keys to app_user;
-grant select, delete on app.idempotency_keys to app_service;
--- Row locks (FOR UPDATE SKIP LOCKED) need UPDATE; the policy lets app_service change nothing.
-grant update (created_at) on app.idempotency_keys to app_service;
-
--- Timestamps leave the database in one format whatever the connection's TimeZone.
+-- ISO 8601 in UTC. Declared STABLE, as its body is (to_char), so the planner inlines it
+-- instead of running it as a statement of its own for every row.
 create or replace function app.iso(t timestamptz) returns text
-language sql immutable
+language sql stable
 as $$ select to_char(t at time zone 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS"Z"') $$;
 
 -- CPT time units: whole minutes of the real (UTC) duration in 15-minute units with the
@@ -95,6 +62,8 @@ $$;
 
 grant execute on function app.iso(timestamptz), app.cpt_units(tstzrange),
   api.fail_with(integer, text, text, jsonb) to app_user, app_service, wardline_auth;
+-- The portal's pre-login calls (app_anon) raise and format times too.
+grant execute on function api.fail_with(integer, text, text, jsonb), app.iso(timestamptz) to app_anon;
 
 -- Every occurrence in `slots` that a live hold or a booked session of this clinician (in any
 -- clinic) or this patient overlaps, with the reason. retryAfter is given only when every
@@ -598,13 +567,14 @@ begin
 end
 $$;
 
--- The caller's clinic time zone, for functions that must read local times before they can
--- build the request.
+-- The caller's clinic time zone, for sessions-hold, which must read local times before it can
+-- build the request. Staff only, like every booking entry point.
 create or replace function api.clinic_time_zone(claims jsonb, input jsonb) returns jsonb
 language plpgsql
 as $$
 begin
   perform auth.begin_request(claims);
+  perform api.require_role('therapist', 'admin', 'super_admin');
   return jsonb_build_object('timeZone',
     (select c.time_zone from app.clinics c where c.id = (select auth.org_id())));
 end
@@ -659,7 +629,3 @@ grant execute on function api.hold_sessions(jsonb, jsonb), api.release_hold(json
   api.confirm_booking(jsonb, jsonb), api.schedule(jsonb, jsonb), api.cancel_session(jsonb, jsonb),
   api.save_session_notes(jsonb, jsonb), api.clinic_time_zone(jsonb, jsonb), api.sweep(jsonb, jsonb)
   to wardline_authenticator;
-
-grant create on schema app to wardline_auth;
-alter function app.slot_conflicts(uuid, uuid, tstzrange[]) owner to wardline_auth;
-revoke create on schema app from wardline_auth;

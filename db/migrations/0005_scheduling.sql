@@ -61,28 +61,3 @@ grant select on app.services, app.sessions to app_user;
 grant select, update (status, updated_at) on app.sessions to wardline_auth;
 grant select on app.sessions to app_service;
 grant update (status, updated_at) on app.sessions to app_service;
-
--- Expires the stale holds standing in the way of new rows for this clinician or patient, so a
--- hold past its expiry never blocks anyone. SECURITY DEFINER (as wardline_auth) because the
--- stale hold may belong to another clinic the caller cannot see; it changes nothing but the
--- status of holds already past their expiry. Returns how many it expired.
-create or replace function app.expire_holds_in_the_way(
-  clinician uuid, patient uuid, ranges tstzrange[]
-) returns integer
-language sql security definer
-set search_path = pg_catalog, pg_temp
-as $$
-  with expired as (
-    update app.sessions s set status = 'expired', updated_at = now()
-    where s.status = 'held' and s.hold_expires_at <= now()
-      and (s.clinician_id = clinician or s.patient_id = patient)
-      and s.during && any (ranges)
-    returning 1
-  )
-  select count(*)::integer from expired
-$$;
-grant execute on function app.expire_holds_in_the_way(uuid, uuid, tstzrange[]) to app_user;
-
-grant create on schema app to wardline_auth;
-alter function app.expire_holds_in_the_way(uuid, uuid, tstzrange[]) owner to wardline_auth;
-revoke create on schema app from wardline_auth;

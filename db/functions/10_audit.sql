@@ -1,34 +1,5 @@
--- audit.events: append-only, one row per state change and per sign-in, hash-chained per clinic
--- (events outside any clinic chain under the nil uuid). Each row's hash covers its content and
--- the previous row's hash, so editing or removing a row breaks every later link.
-
-create table audit.events (
-  id          bigint generated always as identity primary key,
-  -- NULL for events outside any clinic; the nil uuid is reserved as that chain's key.
-  org_id      uuid check (org_id <> '00000000-0000-0000-0000-000000000000'),
-  chain_seq   bigint not null,
-  actor_id    uuid,
-  actor_role  text,
-  action      text not null check (action ~ '^[a-z][a-z0-9_.]*$'),
-  target_type text,
-  target_id   text,
-  outcome     text not null default 'success' check (outcome in ('success', 'failure', 'denied')),
-  request_id  text,
-  occurred_at timestamptz not null default now(),
-  detail      jsonb not null default '{}' check (jsonb_typeof(detail) = 'object'),
-  prev_hash   bytea not null,
-  hash        bytea not null
-);
-create index events_org_idx on audit.events (org_id, chain_seq);
-comment on column audit.events.detail is 'Ids and codes only: never PHI.';
-
--- One row per chain: its length and last hash. Locked per insert, so a clinic's events are
--- chained in a single order even when written concurrently.
-create table audit.chain_heads (
-  chain_key uuid primary key,
-  last_seq  bigint not null,
-  last_hash bytea not null
-);
+-- The audit chain: the insert trigger that links every event to its clinic's previous one,
+-- the append-only guard, the chain's verification, and audit.record, the only way to write.
 
 create or replace function audit.event_digest(e audit.events) returns bytea
 language sql immutable
@@ -130,15 +101,4 @@ $$;
 grant execute on function audit.record(text, text, text, text, jsonb)
   to app_anon, app_user, app_service;
 grant execute on function audit.first_broken_link(uuid) to app_service;
-grant select on audit.events to app_user;
 grant execute on function audit.event_digest(audit.events), audit.genesis(uuid) to wardline_auth;
-grant select, insert on audit.events to wardline_auth;
-grant select, insert, update on audit.chain_heads to wardline_auth;
-
--- The SECURITY DEFINER helpers run as wardline_auth. Handing them over needs CREATE on the
--- schema for that moment only; grants made above carry over to the new owner.
-grant create on schema audit to wardline_auth;
-alter function audit.chain_event() owner to wardline_auth;
-alter function audit.first_broken_link(uuid) owner to wardline_auth;
-alter function audit.record(text, text, text, text, jsonb) owner to wardline_auth;
-revoke create on schema audit from wardline_auth;

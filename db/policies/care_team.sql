@@ -7,12 +7,10 @@
 alter table app.care_team enable row level security;
 alter table app.care_team force row level security;
 
-drop policy if exists "admins read their clinic's care teams" on app.care_team;
 create policy "admins read their clinic's care teams" on app.care_team
   for select to app_user
   using (org_id = (select auth.org_id()) and (select auth.is_admin()));
 
-drop policy if exists "clinicians read the care teams of patients in their care" on app.care_team;
 create policy "clinicians read the care teams of patients in their care" on app.care_team
   for select to app_user
   using (
@@ -23,7 +21,6 @@ create policy "clinicians read the care teams of patients in their care" on app.
          or patient_id in (select app.my_patients()))
   );
 
-drop policy if exists "admins and clinicians of the patient add care-team members" on app.care_team;
 create policy "admins and clinicians of the patient add care-team members" on app.care_team
   for insert to app_user
   with check (
@@ -38,7 +35,6 @@ create policy "admins and clinicians of the patient add care-team members" on ap
                   or app.created_in_this_request(patient_id))))
   );
 
-drop policy if exists "admins change care-team members, clinicians leave or re-add colleagues" on app.care_team;
 create policy "admins change care-team members, clinicians leave or re-add colleagues" on app.care_team
   for update to app_user
   using (
@@ -62,47 +58,39 @@ create policy "admins change care-team members, clinicians leave or re-add colle
                            or patient_id in (select app.my_patients()))))))
   );
 
-drop policy if exists "definer helpers read every care team" on app.care_team;
 create policy "definer helpers read every care team" on app.care_team
   for select to wardline_auth
   using (true);
-
 
 -- Invites: staff of the clinic create them; admins and their creator read them (never the
 -- token's hash, which is not granted).
 alter table app.patient_invites enable row level security;
 alter table app.patient_invites force row level security;
 
-drop policy if exists "staff invite patients to their current clinic" on app.patient_invites;
 create policy "staff invite patients to their current clinic" on app.patient_invites
   for insert to app_user
   with check (org_id = (select auth.org_id()) and (select auth.is_staff())
               and created_by = (select auth.uid()));
 
-drop policy if exists "admins and the inviter read invites" on app.patient_invites;
 create policy "admins and the inviter read invites" on app.patient_invites
   for select to app_user
   using (org_id = (select auth.org_id())
          and ((select auth.is_admin()) or created_by = (select auth.uid())));
-
 
 -- Outbox: requests queue messages for their own clinic and cannot read them back; only the
 -- sender (app_service) reads and updates them.
 alter table app.outbox enable row level security;
 alter table app.outbox force row level security;
 
-drop policy if exists "staff queue messages of their current clinic" on app.outbox;
 create policy "staff queue messages of their current clinic" on app.outbox
   for insert to app_user
   with check (org_id = (select auth.org_id()) and (select auth.is_staff())
               and created_by = (select auth.uid()) and status = 'pending');
 
-drop policy if exists "the sender reads every message" on app.outbox;
 create policy "the sender reads every message" on app.outbox
   for select to app_service
   using (true);
 
-drop policy if exists "the sender records deliveries" on app.outbox;
 create policy "the sender records deliveries" on app.outbox
   for update to app_service
   using (true) with check (true);

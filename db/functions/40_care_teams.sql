@@ -1,48 +1,5 @@
--- Care teams: which clinicians treat which patient. Who sees a patient follows from it (see
--- policies/patients.sql): an admin the whole clinic, a clinician the patients whose care team
--- they are active in (or the whole clinic with allActivePatientsDashboard), a patient
--- themselves. Also: invites (single-use, expiring, stored hashed), the outbox that carries the
--- invite message, feature flags, and the api.* entry points of the assign function.
-
--- Who created a patient: lets the inviter put the new patient in their care in the same request.
-alter table app.patients add column created_by uuid;
-create index patients_org_name_idx on app.patients (org_id, last_name, first_name, id)
-  where deleted_at is null;
-grant insert (id, org_id, first_name, last_name, email, phone, date_of_birth, created_by)
-  on app.patients to app_user;
-
-create table app.care_team (
-  org_id       uuid not null,
-  patient_id   uuid not null,
-  clinician_id uuid not null,
-  -- suspended: paused by an admin; inactive: removed (kept as history, reactivated on reassign).
-  status       text not null default 'active' check (status in ('active', 'suspended', 'inactive')),
-  notes        text check (length(notes) between 1 and 1000),
-  assigned_by  uuid not null,
-  assigned_at  timestamptz not null default now(),
-  updated_by   uuid not null,
-  updated_at   timestamptz not null default now(),
-  primary key (patient_id, clinician_id),
-  foreign key (org_id, patient_id) references app.patients (org_id, id) on delete cascade,
-  foreign key (org_id, clinician_id)
-    references app.clinic_memberships (org_id, clinician_id) on delete cascade
-);
-comment on table app.care_team is 'A clinician''s relationship with a patient; active ones grant access.';
--- The policies' columns: "my patients" (org, clinician, active) and the admin's whole clinic.
-create index care_team_active_clinician_idx on app.care_team (org_id, clinician_id, patient_id)
-  where status = 'active';
-create index care_team_org_idx on app.care_team (org_id);
-grant select, insert (org_id, patient_id, clinician_id, status, notes, assigned_by, updated_by)
-  on app.care_team to app_user;
-grant update (status, notes, assigned_by, assigned_at, updated_by, updated_at)
-  on app.care_team to app_user;
-grant select on app.care_team to wardline_auth;
-
--- ISO 8601 in UTC. Declared STABLE, as its body is (to_char), so the planner inlines it
--- instead of running it as a statement of its own for every row.
-create or replace function app.iso(t timestamptz) returns text
-language sql stable
-as $$ select to_char(t at time zone 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS"Z"') $$;
+-- Care teams and what follows from them (the assign function): feature flags, who sees which
+-- patient (app.my_patients), assigning and removing clinicians, the patient pages and invites.
 
 -- The flags an admin may set, with their defaults: the one list of them.
 create or replace function app.feature_flag_defaults() returns jsonb
@@ -59,14 +16,6 @@ as $$
 $$;
 grant execute on function app.feature_flag_defaults(), app.known_flags(jsonb) to app_user;
 
--- A flag is true or false, whoever writes it.
-create or replace function app.flags_are_booleans(flags jsonb) returns boolean
-language sql immutable
-as $$ select coalesce(bool_and(jsonb_typeof(f.value) = 'boolean'), true) from jsonb_each(flags) f $$;
-grant execute on function app.flags_are_booleans(jsonb) to app_user;
-alter table app.clinics add constraint clinics_flags_are_booleans
-  check (app.flags_are_booleans(feature_flags));
-
 -- Whether the caller's current clinic has `flag` on. Policies call it wrapped in (select …)
 -- so it runs once per statement.
 create or replace function app.flag_on(flag text) returns boolean
@@ -77,16 +26,6 @@ as $$
                    from app.clinics c where c.id = (select auth.org_id())), false)
 $$;
 grant execute on function app.flag_on(text) to app_user, app_service;
-
-create or replace function api.require_flag(flag text) returns void
-language plpgsql stable
-as $$
-begin
-  if not app.flag_on(flag) then
-    perform api.fail(403, 'feature_disabled', format('The clinic has not enabled %s.', flag));
-  end if;
-end
-$$;
 
 -- The patients whose care team the caller is a member of with this status (active by
 -- default; suspended ones are hidden even from the all-patients dashboard), in the current
@@ -116,48 +55,6 @@ as $$
 $$;
 
 grant execute on function app.my_patients(text), app.created_in_this_request(uuid) to app_user;
-grant create on schema app to wardline_auth;
-alter function app.my_patients(text) owner to wardline_auth;
-alter function app.created_in_this_request(uuid) owner to wardline_auth;
-revoke create on schema app from wardline_auth;
-
--- Single-use, expiring invites into the patient portal. Only the SHA-256 of the token is kept.
-create table app.patient_invites (
-  id          uuid primary key default gen_random_uuid(),
-  org_id      uuid not null,
-  patient_id  uuid not null,
-  token_hash  bytea not null unique check (length(token_hash) = 32),
-  expires_at  timestamptz not null,
-  used_at     timestamptz,
-  created_by  uuid not null,
-  created_at  timestamptz not null default now(),
-  check (expires_at > created_at),
-  foreign key (org_id, patient_id) references app.patients (org_id, id) on delete cascade
-);
-create index patient_invites_org_patient_idx on app.patient_invites (org_id, patient_id);
-grant select (id, org_id, patient_id, expires_at, used_at, created_by, created_at),
-  insert (id, org_id, patient_id, token_hash, expires_at, created_by)
-  on app.patient_invites to app_user;
-
--- Messages waiting to be delivered (SMS, e-mail) by message-sender. Written in the transaction
--- of the change that causes them, so a message is queued exactly when the change commits.
-create table app.outbox (
-  id          uuid primary key default gen_random_uuid(),
-  org_id      uuid not null references app.clinics (id) on delete cascade,
-  kind        text not null check (kind ~ '^[a-z][a-z0-9_.]*$'),
-  channel     text not null check (channel in ('email', 'sms')),
-  recipient   text not null check (length(recipient) between 3 and 320),
-  payload     jsonb not null check (jsonb_typeof(payload) = 'object'),
-  status      text not null default 'pending' check (status in ('pending', 'sent', 'failed')),
-  attempts    integer not null default 0 check (attempts >= 0),
-  created_by  uuid,
-  created_at  timestamptz not null default now(),
-  sent_at     timestamptz
-);
-create index outbox_org_idx on app.outbox (org_id);
-create index outbox_pending_idx on app.outbox (created_at) where status = 'pending';
-grant insert (id, org_id, kind, channel, recipient, payload, created_by) on app.outbox to app_user;
-grant select, update (status, attempts, sent_at, payload) on app.outbox to app_service;
 
 -- A care-team row as the API shows it.
 create or replace function app.care_team_json(

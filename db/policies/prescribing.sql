@@ -6,63 +6,51 @@
 alter table app.providers enable row level security;
 alter table app.providers force row level security;
 
-drop policy if exists "clinicians read their own prescriber profile" on app.providers;
 create policy "clinicians read their own prescriber profile" on app.providers
   for select to app_user
   using (clinician_id = (select auth.uid()) and (select auth.is_staff()));
 
-drop policy if exists "super admins read every prescriber profile" on app.providers;
 create policy "super admins read every prescriber profile" on app.providers
   for select to app_user
   using ((select auth.app_role()) = 'super_admin');
 
-drop policy if exists "definer helpers read every prescriber profile" on app.providers;
 create policy "definer helpers read every prescriber profile" on app.providers
   for select to wardline_auth
   using (true);
 
-
 alter table app.provider_clinics enable row level security;
 alter table app.provider_clinics force row level security;
 
-drop policy if exists "prescribers read their own assignments" on app.provider_clinics;
 create policy "prescribers read their own assignments" on app.provider_clinics
   for select to app_user
   using (provider_id in (select v.id from app.providers v
                          where v.clinician_id = (select auth.uid())));
 
-drop policy if exists "super admins read every assignment" on app.provider_clinics;
 create policy "super admins read every assignment" on app.provider_clinics
   for select to app_user
   using ((select auth.app_role()) = 'super_admin');
 
-drop policy if exists "super admins create assignments" on app.provider_clinics;
 create policy "super admins create assignments" on app.provider_clinics
   for insert to app_user
   with check ((select auth.app_role()) = 'super_admin' and updated_by = (select auth.uid()));
 
-drop policy if exists "super admins change assignments" on app.provider_clinics;
 create policy "super admins change assignments" on app.provider_clinics
   for update to app_user
   using ((select auth.app_role()) = 'super_admin')
   with check ((select auth.app_role()) = 'super_admin' and updated_by = (select auth.uid()));
 
-drop policy if exists "definer helpers read every assignment" on app.provider_clinics;
 create policy "definer helpers read every assignment" on app.provider_clinics
   for select to wardline_auth
   using (true);
 
-
 alter table app.invoices enable row level security;
 alter table app.invoices force row level security;
 
-drop policy if exists "prescribers read invoices of the clinics they work for" on app.invoices;
 create policy "prescribers read invoices of the clinics they work for" on app.invoices
   for select to app_user
   using ((select auth.cross_clinic()) and org_id = any ((select auth.my_org_ids())::uuid[])
          and (select auth.my_provider_id()) is not null);
 
-drop policy if exists "prescribers process invoices of the clinics they work for" on app.invoices;
 create policy "prescribers process invoices of the clinics they work for" on app.invoices
   for update to app_user
   using ((select auth.cross_clinic()) and org_id = any ((select auth.my_org_ids())::uuid[])
@@ -70,26 +58,21 @@ create policy "prescribers process invoices of the clinics they work for" on app
   with check (org_id = any ((select auth.my_org_ids())::uuid[])
               and processed_by = (select auth.my_provider_id()));
 
-drop policy if exists "definer helpers read every invoice" on app.invoices;
 create policy "definer helpers read every invoice" on app.invoices
   for select to wardline_auth
   using (true);
 
-
 alter table app.refills enable row level security;
 alter table app.refills force row level security;
 
-drop policy if exists "prescribers read refills of the clinics they work for" on app.refills;
 create policy "prescribers read refills of the clinics they work for" on app.refills
   for select to app_user
   using ((select auth.cross_clinic()) and org_id = any ((select auth.my_org_ids())::uuid[])
          and (select auth.my_provider_id()) is not null);
 
-
 alter table app.orders enable row level security;
 alter table app.orders force row level security;
 
-drop policy if exists "prescribers read orders of the clinics they work for" on app.orders;
 create policy "prescribers read orders of the clinics they work for" on app.orders
   for select to app_user
   using ((select auth.cross_clinic()) and org_id = any ((select auth.my_org_ids())::uuid[])
@@ -98,7 +81,6 @@ create policy "prescribers read orders of the clinics they work for" on app.orde
 -- Only queued orders: a sent one is history. Marking one sent needs, at that moment, an
 -- active assignment with DEA number and licence at the order's clinic (api.order_to_send
 -- checks the same before the pharmacy call; this holds even if it was revoked meanwhile).
-drop policy if exists "prescribers approve orders of the clinics they work for" on app.orders;
 create policy "prescribers approve orders of the clinics they work for" on app.orders
   for update to app_user
   using ((select auth.cross_clinic()) and org_id = any ((select auth.my_org_ids())::uuid[])
@@ -111,7 +93,6 @@ create policy "prescribers approve orders of the clinics they work for" on app.o
                   and a.active and a.dea_number is not null and a.license_number is not null
                   and a.license_state is not null)));
 
-drop policy if exists "definer helpers read every order" on app.orders;
 create policy "definer helpers read every order" on app.orders
   for select to wardline_auth
   using (true);

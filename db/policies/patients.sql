@@ -7,12 +7,10 @@
 alter table app.patients enable row level security;
 alter table app.patients force row level security;
 
-drop policy if exists "admins read their clinic's live patients" on app.patients;
 create policy "admins read their clinic's live patients" on app.patients
   for select to app_user
   using (org_id = (select auth.org_id()) and deleted_at is null and (select auth.is_admin()));
 
-drop policy if exists "clinicians read the live patients in their care" on app.patients;
 create policy "clinicians read the live patients in their care" on app.patients
   for select to app_user
   using (
@@ -23,7 +21,6 @@ create policy "clinicians read the live patients in their care" on app.patients
          or id in (select app.my_patients()))
   );
 
-drop policy if exists "patients read themselves" on app.patients;
 create policy "patients read themselves" on app.patients
   for select to app_user
   using (org_id = (select auth.org_id()) and deleted_at is null
@@ -31,7 +28,6 @@ create policy "patients read themselves" on app.patients
 
 -- Cross-clinic requests only (auth.my_org_ids() is empty elsewhere): the patients whose
 -- invoices, refills or orders a prescriber works on.
-drop policy if exists "prescribers read the patients of their queue items" on app.patients;
 create policy "prescribers read the patients of their queue items" on app.patients
   for select to app_user
   using (
@@ -42,13 +38,11 @@ create policy "prescribers read the patients of their queue items" on app.patien
          or exists (select 1 from app.invoices i where i.patient_id = patients.id))
   );
 
-drop policy if exists "staff add patients to their current clinic" on app.patients;
 create policy "staff add patients to their current clinic" on app.patients
   for insert to app_user
   with check (org_id = (select auth.org_id()) and (select auth.is_staff())
               and created_by = (select auth.uid()) and deleted_at is null);
 
-drop policy if exists "definer helpers read every patient" on app.patients;
 create policy "definer helpers read every patient" on app.patients
   for select to wardline_auth
   using (true);

@@ -1,0 +1,138 @@
+-- The request: claims helpers, the start of every request (auth.begin_request and the check
+-- that the caller holds the role their token claims), and the guards and error raisers every
+-- api.* function uses. Re-applied source (see shared/src/migrate.rs): edit in place.
+
+-- Claims helpers. Policies call them wrapped as (select auth.x()) so each is evaluated once per
+-- statement. They read the transaction-local setting that auth.begin_request writes, and treat
+-- '' (what current_setting returns once a local setting is gone) as NULL.
+
+create or replace function auth.claims() returns jsonb
+language sql stable
+as $$ select coalesce(nullif(current_setting('request.jwt.claims', true), '')::jsonb, '{}'::jsonb) $$;
+
+create or replace function auth.claim(name text) returns text
+language sql stable
+as $$ select nullif(auth.claims() ->> name, '') $$;
+
+create or replace function auth.uid() returns uuid
+language sql stable
+as $$ select auth.claim('sub')::uuid $$;
+
+create or replace function auth.org_id() returns uuid
+language sql stable
+as $$ select auth.claim('org_id')::uuid $$;
+
+create or replace function auth.app_role() returns text
+language sql stable
+as $$ select auth.claim('app_role') $$;
+
+create or replace function auth.patient_id() returns uuid
+language sql stable
+as $$ select auth.claim('patient_id')::uuid $$;
+
+create or replace function auth.request_id() returns text
+language sql stable
+as $$ select auth.claim('request_id') $$;
+
+-- Staff are the signed-in callers who are not patients.
+create or replace function auth.is_staff() returns boolean
+language sql stable
+as $$ select coalesce(auth.app_role() in ('therapist', 'admin', 'super_admin'), false) $$;
+
+create or replace function auth.is_admin() returns boolean
+language sql stable
+as $$ select coalesce(auth.app_role() in ('admin', 'super_admin'), false) $$;
+
+grant execute on function auth.claims(), auth.claim(text), auth.uid(), auth.org_id(),
+  auth.app_role(), auth.patient_id(), auth.request_id(), auth.is_staff(), auth.is_admin()
+  to app_anon, app_user, app_service, wardline_auth;
+
+-- Raises a Wardline error: SQLSTATE P0001, MESSAGE = stable code, HINT = HTTP status,
+-- COLUMN = the offending input field when there is one. shared::error maps it.
+create or replace function api.fail(status integer, code text, detail text, field text default null)
+returns void
+language plpgsql
+as $$
+begin
+  if field is null then
+    raise exception using errcode = 'P0001', message = code, detail = detail, hint = status::text;
+  else
+    raise exception using errcode = 'P0001', message = code, detail = detail, hint = status::text,
+      column = field;
+  end if;
+end
+$$;
+grant execute on function api.fail(integer, text, text, text)
+  to wardline_authenticator, app_anon, app_user, app_service;
+
+-- Whether the signed-in caller really holds the role their token claims in the clinic it names:
+-- an active, approved membership (with is_admin for admins) of an active clinician, or a live
+-- patient record. SECURITY DEFINER (as wardline_auth, which may read memberships of every
+-- clinic) because the caller cannot yet see anything: this is what stops a token for the wrong
+-- clinic at the door.
+create or replace function auth.caller_is_recognised() returns boolean
+language sql stable security definer
+set search_path = pg_catalog, pg_temp
+as $$
+  select coalesce(case auth.app_role()
+    when 'therapist' then exists (
+      select 1 from app.clinic_memberships m join app.clinicians c on c.id = m.clinician_id
+      where m.clinician_id = auth.uid() and m.org_id = auth.org_id() and m.active and m.approved
+        and c.active)
+    when 'admin' then exists (
+      select 1 from app.clinic_memberships m join app.clinicians c on c.id = m.clinician_id
+      where m.clinician_id = auth.uid() and m.org_id = auth.org_id() and m.active and m.approved
+        and m.is_admin and c.active)
+    when 'super_admin' then exists (
+      select 1 from app.clinicians c where c.id = auth.uid() and c.is_super_admin and c.active)
+    when 'patient' then auth.uid() = auth.patient_id() and exists (
+      select 1 from app.patients p
+      where p.id = auth.patient_id() and p.org_id = auth.org_id() and p.deleted_at is null)
+    else false
+  end, false)
+$$;
+grant execute on function auth.caller_is_recognised() to wardline_authenticator;
+
+-- claims: the verified, canonical claims built by shared::auth (sub, org_id, app_role,
+-- patient_id, request_id). app_role 'service' becomes app_service, no app_role app_anon.
+create or replace function auth.begin_request(claims jsonb) returns void
+language plpgsql
+as $$
+declare
+  request_role text := case
+    when claims ->> 'app_role' is null then 'app_anon'
+    when claims ->> 'app_role' = 'service' then 'app_service'
+    else 'app_user'
+  end;
+begin
+  perform set_config('request.jwt.claims', claims::text, true);
+  if request_role = 'app_user' and not auth.caller_is_recognised() then
+    perform api.fail(403, 'not_a_member',
+      'The signed-in user has no active role of that kind in this clinic.');
+  end if;
+  perform set_config('role', request_role, true);
+end
+$$;
+grant execute on function auth.begin_request(jsonb) to wardline_authenticator;
+
+-- Shared guards for api.* functions, called after begin_request.
+create or replace function api.require_role(variadic allowed text[]) returns void
+language plpgsql stable
+as $$
+begin
+  if not coalesce(auth.app_role() = any (allowed), false) then
+    perform api.fail(403, 'forbidden', 'This operation is not available to your role.');
+  end if;
+end
+$$;
+
+create or replace function api.require_flag(flag text) returns void
+language plpgsql stable
+as $$
+begin
+  if not app.flag_on(flag) then
+    perform api.fail(403, 'feature_disabled', format('The clinic has not enabled %s.', flag));
+  end if;
+end
+$$;
+grant execute on function api.require_role(text[]), api.require_flag(text) to app_user, app_service;
