@@ -341,7 +341,7 @@ begin
     where (s.hold_key = target or s.hold_group = target) and s.status = 'held'
     returning 1
   )
-  select count(*) into released from done;
+  select count(*)::integer into released from done;
   if released > 0 then
     perform audit.record('session.hold.release', 'hold', target::text, 'success',
       jsonb_build_object('released', released));
@@ -604,7 +604,7 @@ begin
     from stale where s.id = stale.id
     returning 1
   )
-  select count(*) into expired from done;
+  select count(*)::integer into expired from done;
   with old as (
     select k.org_id, k.caller_id, k.route, k.key from app.idempotency_keys k
     where k.created_at < now() - interval '24 hours'
@@ -616,7 +616,7 @@ begin
     where (k.org_id, k.caller_id, k.route, k.key) = (old.org_id, old.caller_id, old.route, old.key)
     returning 1
   )
-  select count(*) into deleted from gone;
+  select count(*)::integer into deleted from gone;
   if expired + deleted > 0 then
     perform audit.record('holds.sweep', null, null, 'success',
       jsonb_build_object('holdsExpired', expired, 'idempotencyKeysDeleted', deleted));

@@ -325,9 +325,8 @@ as $$
 declare
   patient uuid := (input ->> 'patientId')::uuid;
   additional uuid[];
-  team uuid[] := '{}';
+  team uuid[] := '{}'::uuid[];
   expires timestamptz := now() + interval '72 hours';
-  i integer;
 begin
   perform auth.begin_request(claims);
   perform api.require_role('therapist', 'admin', 'super_admin');

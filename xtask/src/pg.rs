@@ -128,30 +128,27 @@ impl Cluster {
     }
 }
 
-/// The directory holding `initdb` and `pg_ctl`, installing PostgreSQL with apt if needed.
+/// The directory holding `initdb` and `pg_ctl`, installing PostgreSQL with apt if needed, and
+/// the plpgsql_check extension for that version (the static check of every PL/pgSQL function
+/// that `cargo xtask test` runs).
 pub fn server_binaries() -> Result<PathBuf> {
-    if let Some(bin) = find_binaries() {
-        return Ok(bin);
+    let bin = match find_binaries() {
+        Some(bin) => bin,
+        None => {
+            crate::tools::apt_install(&["postgresql", "postgresql-contrib"])?;
+            find_binaries().context("PostgreSQL was installed but its binaries were not found")?
+        }
+    };
+    let version = bin
+        .parent()
+        .and_then(Path::file_name)
+        .and_then(|v| v.to_str())
+        .context("PostgreSQL's binaries are not under /usr/lib/postgresql/<version>/bin")?;
+    let control = format!("/usr/share/postgresql/{version}/extension/plpgsql_check.control");
+    if !Path::new(&control).exists() {
+        crate::tools::apt_install(&[&format!("postgresql-{version}-plpgsql-check")])?;
     }
-    if !is_root() {
-        bail!("PostgreSQL server binaries not found; install them with: sudo apt-get install -y postgresql postgresql-contrib");
-    }
-    eprintln!("PostgreSQL server binaries not found: installing them with apt-get");
-    let mut update = Command::new("apt-get");
-    update.arg("update");
-    run_quiet(update).context("apt-get update")?;
-    let mut install = Command::new("apt-get");
-    install
-        .args([
-            "install",
-            "-y",
-            "--no-install-recommends",
-            "postgresql",
-            "postgresql-contrib",
-        ])
-        .env("DEBIAN_FRONTEND", "noninteractive");
-    run_quiet(install).context("apt-get install postgresql")?;
-    find_binaries().context("PostgreSQL was installed but its binaries were not found")
+    Ok(bin)
 }
 
 fn find_binaries() -> Option<PathBuf> {
@@ -168,7 +165,7 @@ fn find_binaries() -> Option<PathBuf> {
     versions.pop().map(|(_, bin)| bin)
 }
 
-fn is_root() -> bool {
+pub(crate) fn is_root() -> bool {
     Command::new("id")
         .arg("-u")
         .output()

@@ -1,6 +1,6 @@
-//! Python command-line tools from PyPI (cfn-lint, moto's server), installed on first use into
-//! one virtual environment under `target/tools/venv`, so nothing outside `target/` changes
-//! beyond apt's `python3-venv` where Debian lacks it.
+//! What the developer tools install on first use: Debian packages with apt (as root), and
+//! Python command-line tools from PyPI (cfn-lint, moto's server) into one virtual environment
+//! under `target/tools/venv`, so nothing outside `target/` changes beyond apt's packages.
 
 use crate::{pg::run_quiet, target_dir};
 use anyhow::{Context as _, Result};
@@ -60,15 +60,27 @@ fn create_venv(venv: &Path) -> Result<()> {
     if run_quiet(create).is_ok() {
         return Ok(());
     }
+    apt_install(&["python3-venv"])?;
+    let mut create = Command::new("python3");
+    create.args(["-m", "venv", "--clear"]).arg(venv);
+    run_quiet(create).with_context(|| format!("creating {}", venv.display()))
+}
+
+/// Installs Debian packages with apt-get (after refreshing its lists). Only root may: anyone
+/// else is told the command to run.
+pub fn apt_install(packages: &[&str]) -> Result<()> {
+    let line = packages.join(" ");
+    if !crate::pg::is_root() {
+        anyhow::bail!("missing Debian packages; install them with: sudo apt-get install -y {line}");
+    }
+    eprintln!("installing with apt-get: {line}");
     let mut update = Command::new("apt-get");
     update.arg("update");
     run_quiet(update).context("apt-get update")?;
     let mut install = Command::new("apt-get");
     install
-        .args(["install", "-y", "--no-install-recommends", "python3-venv"])
+        .args(["install", "-y", "--no-install-recommends"])
+        .args(packages)
         .env("DEBIAN_FRONTEND", "noninteractive");
-    run_quiet(install).context("installing python3-venv")?;
-    let mut create = Command::new("python3");
-    create.args(["-m", "venv", "--clear"]).arg(venv);
-    run_quiet(create).with_context(|| format!("creating {}", venv.display()))
+    run_quiet(install).with_context(|| format!("apt-get install {line}"))
 }
