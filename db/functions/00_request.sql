@@ -34,7 +34,8 @@ create or replace function auth.request_id() returns text
 language sql stable
 as $$ select auth.claim('request_id') $$;
 
--- Staff are the signed-in callers who are not patients.
+-- The roles, each set defined once: guards, policies and helpers ask these. Staff are the
+-- signed-in callers who are not patients; admins include super admins.
 create or replace function auth.is_staff() returns boolean
 language sql stable
 as $$ select coalesce(auth.app_role() in ('therapist', 'admin', 'super_admin'), false) $$;
@@ -43,27 +44,82 @@ create or replace function auth.is_admin() returns boolean
 language sql stable
 as $$ select coalesce(auth.app_role() in ('admin', 'super_admin'), false) $$;
 
-grant execute on function auth.claims(), auth.claim(text), auth.uid(), auth.org_id(),
-  auth.app_role(), auth.patient_id(), auth.request_id(), auth.is_staff(), auth.is_admin()
-  to app_anon, app_user, app_service, wardline_auth;
+create or replace function auth.is_super_admin() returns boolean
+language sql stable
+as $$ select coalesce(auth.app_role() = 'super_admin', false) $$;
 
--- Raises a Wardline error: SQLSTATE P0001, MESSAGE = stable code, HINT = HTTP status,
--- COLUMN = the offending input field when there is one. shared::error maps it.
-create or replace function api.fail(status integer, code text, detail text, field text default null)
+create or replace function auth.is_patient() returns boolean
+language sql stable
+as $$ select coalesce(auth.app_role() = 'patient', false) $$;
+
+create or replace function auth.is_service() returns boolean
+language sql stable
+as $$ select coalesce(auth.app_role() = 'service', false) $$;
+
+-- A pre-login portal call or a signed webhook: no identity at all.
+create or replace function auth.is_anonymous() returns boolean
+language sql stable
+as $$ select auth.app_role() is null $$;
+
+grant execute on function auth.claims(), auth.claim(text), auth.uid(), auth.org_id(),
+  auth.app_role(), auth.patient_id(), auth.request_id(), auth.is_staff(), auth.is_admin(),
+  auth.is_super_admin(), auth.is_patient(), auth.is_service(), auth.is_anonymous()
+  to app_anon, app_user, app_service, wardline_auth, wardline_authenticator;
+
+-- Raises a Wardline error: SQLSTATE P0001, MESSAGE = the stable code, DETAIL = the text for
+-- the client, COLUMN = the offending input field when there is one. The HTTP status of each
+-- code is chosen in one table, shared::error::SQL_CODES; SQL never names a status.
+create or replace function api.fail(code text, detail text, field text default null)
 returns void
 language plpgsql
 as $$
 begin
   if field is null then
-    raise exception using errcode = 'P0001', message = code, detail = detail, hint = status::text;
+    raise exception using errcode = 'P0001', message = code, detail = detail;
   else
-    raise exception using errcode = 'P0001', message = code, detail = detail, hint = status::text,
-      column = field;
+    raise exception using errcode = 'P0001', message = code, detail = detail, column = field;
   end if;
 end
 $$;
-grant execute on function api.fail(integer, text, text, text)
-  to wardline_authenticator, app_anon, app_user, app_service;
+
+-- api.fail with RFC 9457 extension members (e.g. a 409's conflicts), as JSON in HINT. An
+-- extension retryAfterSeconds also becomes the Retry-After header.
+create or replace function api.fail_with(code text, detail text, extensions jsonb)
+returns void
+language plpgsql
+as $$
+begin
+  raise exception using errcode = 'P0001', message = code, detail = detail,
+    hint = extensions::text;
+end
+$$;
+
+-- api.fail for SQL functions: raises, and is typed as the jsonb the caller was to return.
+create or replace function api.fail_json(code text, detail text, field text default null)
+returns jsonb
+language plpgsql
+as $$
+begin
+  perform api.fail(code, detail, field);
+  return null;
+end
+$$;
+
+-- A failure whose work must still be kept (a counted wrong code, a revoked token family): the
+-- api function returns it instead of raising, the transaction commits, and shared::db turns it
+-- into the error response. extensions as in api.fail_with.
+create or replace function api.committed_failure(
+  code text, detail text, extensions jsonb default '{}'
+) returns jsonb
+language sql immutable
+as $$
+  select jsonb_build_object('committedProblem', extensions || jsonb_build_object(
+    'code', code, 'detail', detail))
+$$;
+
+grant execute on function api.fail(text, text, text), api.fail_with(text, text, jsonb),
+  api.fail_json(text, text, text), api.committed_failure(text, text, jsonb)
+  to wardline_authenticator, app_anon, app_user, app_service, wardline_auth;
 
 -- Whether the signed-in caller really holds the role their token claims in the clinic it names:
 -- an active, approved membership (with is_admin for admins) of an active clinician, or a live
@@ -107,7 +163,7 @@ declare
 begin
   perform set_config('request.jwt.claims', claims::text, true);
   if request_role = 'app_user' and not auth.caller_is_recognised() then
-    perform api.fail(403, 'not_a_member',
+    perform api.fail('not_a_member',
       'The signed-in user has no active role of that kind in this clinic.');
   end if;
   perform set_config('role', request_role, true);
@@ -115,13 +171,14 @@ end
 $$;
 grant execute on function auth.begin_request(jsonb) to wardline_authenticator;
 
--- Shared guards for api.* functions, called after begin_request.
-create or replace function api.require_role(variadic allowed text[]) returns void
+-- The guard every api.* entry point runs right after beginning its request, with one of the
+-- auth.is_* role sets: `perform api.require(auth.is_staff())`. A 403 unless allowed.
+create or replace function api.require(allowed boolean) returns void
 language plpgsql stable
 as $$
 begin
-  if not coalesce(auth.app_role() = any (allowed), false) then
-    perform api.fail(403, 'forbidden', 'This operation is not available to your role.');
+  if not coalesce(allowed, false) then
+    perform api.fail('forbidden', 'This operation is not available to your role.');
   end if;
 end
 $$;
@@ -131,8 +188,9 @@ language plpgsql stable
 as $$
 begin
   if not app.flag_on(flag) then
-    perform api.fail(403, 'feature_disabled', format('The clinic has not enabled %s.', flag));
+    perform api.fail('feature_disabled', format('The clinic has not enabled %s.', flag));
   end if;
 end
 $$;
-grant execute on function api.require_role(text[]), api.require_flag(text) to app_user, app_service;
+grant execute on function api.require(boolean), api.require_flag(text)
+  to app_anon, app_user, app_service;

@@ -83,10 +83,12 @@ as $$
   ) broken
 $$;
 
--- The only way to write an event: actor, clinic, role and request id come from the request's
--- claims, never from the caller, and the trigger stamps time and chain.
-create or replace function audit.record(
-  action text, target_type text default null, target_id text default null,
+-- The only way to write an event: actor, role and request id come from the request's claims,
+-- never from the caller, and the trigger stamps time and chain. `org` names the clinic's
+-- chain: cross-clinic requests write to the clinic of the item acted on, and the insert policy
+-- admits only a clinic of the caller's set (or any, for a super admin).
+create or replace function audit.record_in(
+  org uuid, action text, target_type text default null, target_id text default null,
   outcome text default 'success', detail jsonb default '{}'
 ) returns void
 language sql security definer
@@ -94,10 +96,19 @@ set search_path = pg_catalog, pg_temp
 as $$
   insert into audit.events (org_id, actor_id, actor_role, action, target_type, target_id,
                             outcome, request_id, detail, prev_hash, hash, chain_seq)
-  values (auth.org_id(), auth.uid(), auth.app_role(), action, target_type, target_id,
+  values (org, auth.uid(), auth.app_role(), action, target_type, target_id,
           outcome, auth.request_id(), detail, '', '', 0)
 $$;
+grant execute on function audit.record_in(uuid, text, text, text, text, jsonb) to app_user;
 
+-- An event in the chain of the request's own clinic.
+create or replace function audit.record(
+  action text, target_type text default null, target_id text default null,
+  outcome text default 'success', detail jsonb default '{}'
+) returns void
+language sql security definer
+set search_path = pg_catalog, pg_temp
+as $$ select audit.record_in(auth.org_id(), action, target_type, target_id, outcome, detail) $$;
 grant execute on function audit.record(text, text, text, text, jsonb)
   to app_anon, app_user, app_service;
 grant execute on function audit.first_broken_link(uuid) to app_service;

@@ -6,7 +6,7 @@ language plpgsql
 as $$
 begin
   perform auth.begin_request(claims);
-  perform api.require_role('therapist', 'admin', 'super_admin');
+  perform api.require(auth.is_staff());
   perform api.require_flag('therapistPatientAssignment');
   return coalesce((
     select jsonb_agg(jsonb_strip_nulls(jsonb_build_object(

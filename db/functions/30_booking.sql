@@ -49,21 +49,10 @@ create or replace function app.cpt_units(during tstzrange) returns integer
 language sql immutable
 as $$ select ((floor(extract(epoch from upper(during) - lower(during)) / 60)::integer + 7) / 15) $$;
 
--- Raises like api.fail, with RFC 9457 extension members after the status in HINT.
-create or replace function api.fail_with(status integer, code text, detail text, extensions jsonb)
-returns void
-language plpgsql
-as $$
-begin
-  raise exception using errcode = 'P0001', message = code, detail = detail,
-    hint = status::text || ' ' || extensions::text;
-end
-$$;
-
-grant execute on function app.iso(timestamptz), app.cpt_units(tstzrange),
-  api.fail_with(integer, text, text, jsonb) to app_user, app_service, wardline_auth;
--- The portal's pre-login calls (app_anon) raise and format times too.
-grant execute on function api.fail_with(integer, text, text, jsonb), app.iso(timestamptz) to app_anon;
+grant execute on function app.iso(timestamptz), app.cpt_units(tstzrange)
+  to app_user, app_service, wardline_auth;
+-- The portal's pre-login calls (app_anon) format times too.
+grant execute on function app.iso(timestamptz) to app_anon;
 
 -- Every occurrence in `slots` that a live hold or a booked session of this clinician (in any
 -- clinic) or this patient overlaps, with the reason. retryAfter is given only when every
@@ -127,7 +116,7 @@ begin
       select ceil(extract(epoch from max((c ->> 'retryAfter')::timestamptz) - now()))::integer
       from jsonb_array_elements(conflicts) c));
   end if;
-  perform api.fail_with(409, 'slot_unavailable', format(
+  perform api.fail_with('slot_unavailable', format(
     '%s of the requested occurrences overlap a hold or a booked session; nothing was held.',
     jsonb_array_length(conflicts)), extensions);
 end
@@ -142,7 +131,7 @@ language plpgsql stable
 as $$
 begin
   if clinician is distinct from (select auth.uid()) and not (select auth.is_admin()) then
-    perform api.fail(403, 'forbidden',
+    perform api.fail('forbidden',
       'A clinician books only for themselves; an admin books for any clinician.', clinician_field);
   end if;
   if not exists (
@@ -150,14 +139,14 @@ begin
     where m.org_id = (select auth.org_id()) and m.clinician_id = clinician
       and m.active and m.approved and m.kind in ('therapist', 'prescriber')
   ) then
-    perform api.fail(422, 'clinician_not_active',
+    perform api.fail('clinician_not_active',
       'The clinician is not an active clinician of this clinic.', clinician_field);
   end if;
   if not exists (
     select 1 from app.patients p
     where p.org_id = (select auth.org_id()) and p.id = patient and p.deleted_at is null
   ) then
-    perform api.fail(422, 'patient_not_active',
+    perform api.fail('patient_not_active',
       'The patient is not an active patient of this clinic.', patient_field);
   end if;
 end
@@ -199,11 +188,11 @@ begin
   where k.org_id = (select auth.org_id()) and k.caller_id = (select auth.uid())
     and k.route = idempotency_replay.route and k.key = request_key;
   if stored.request_hash is distinct from hash then
-    perform api.fail(422, 'idempotency_key_reused',
+    perform api.fail('idempotency_key_reused',
       'This Idempotency-Key was used with a different request body.', 'Idempotency-Key');
   end if;
   if stored.response is null then
-    perform api.fail(409, 'idempotency_key_in_flight',
+    perform api.fail('idempotency_key_in_flight',
       'A request with this Idempotency-Key is still being processed. Retry shortly.',
       'Idempotency-Key');
   end if;
@@ -261,7 +250,7 @@ declare
   result jsonb;
 begin
   perform auth.begin_request(claims);
-  perform api.require_role('therapist', 'admin', 'super_admin');
+  perform api.require(auth.is_staff());
   result := app.idempotency_replay('POST /sessions-hold', input);
   if result is not null then
     return result;
@@ -274,7 +263,7 @@ begin
   from jsonb_array_elements(input -> 'occurrences') with ordinality as t (o, n);
 
   if coalesce(cardinality(slots), 0) = 0 then
-    perform api.fail(400, 'invalid_input', 'Nothing to hold.', 'start_time');
+    perform api.fail('invalid_input', 'Nothing to hold.', 'start_time');
   end if;
   -- Hold requests for one clinician or one patient take turns (locks taken in one order, so
   -- they never deadlock): the check below then sees every earlier winner, and the exclusion
@@ -331,10 +320,10 @@ declare
   released integer;
 begin
   perform auth.begin_request(claims);
-  perform api.require_role('therapist', 'admin', 'super_admin');
+  perform api.require(auth.is_staff());
   if not exists (select 1 from app.sessions s where s.hold_key = target or s.hold_group = target)
   then
-    perform api.fail(404, 'hold_not_found', 'No hold with this key is visible to you.', 'holdKey');
+    perform api.fail('hold_not_found', 'No hold with this key is visible to you.', 'holdKey');
   end if;
   with done as (
     update app.sessions s set status = 'released', updated_at = now()
@@ -385,7 +374,7 @@ declare
   result jsonb;
 begin
   perform auth.begin_request(claims);
-  perform api.require_role('therapist', 'admin', 'super_admin');
+  perform api.require(auth.is_staff());
   result := app.idempotency_replay('POST /sessions-confirm', input);
   if result is not null then
     return result;
@@ -404,7 +393,7 @@ begin
                        or s.hold_group = (i ->> 'holdKey')::uuid)
   order by n limit 1;
   if found then
-    perform api.fail(404, 'hold_not_found', 'No hold with this key is visible to you.', bad);
+    perform api.fail('hold_not_found', 'No hold with this key is visible to you.', bad);
   end if;
 
   -- The sessions concerned, worked out once (see app.confirm_targets).
@@ -427,7 +416,7 @@ begin
     limit 1;
   end if;
   if found then
-    perform api.fail(409, 'hold_expired',
+    perform api.fail('hold_expired',
       'A hold has expired, was released or is already confirmed; nothing was booked. Hold the slot again.',
       bad);
   end if;
@@ -437,7 +426,7 @@ begin
   where not exists (select 1 from app.services sv where sv.id = t.service_id and sv.active)
   limit 1;
   if found then
-    perform api.fail(422, 'service_not_available',
+    perform api.fail('service_not_available',
       'The service is not an active service of this clinic.', bad);
   end if;
 
@@ -482,6 +471,7 @@ declare
   therapist uuid := (input ->> 'therapistId')::uuid;
 begin
   perform auth.begin_request(claims);
+  perform api.require(auth.is_staff() or auth.is_patient());
   return jsonb_build_object('sessions', coalesce((
     select jsonb_agg(app.session_json(s) || case when n.session_id is null then '{}'::jsonb
              else jsonb_build_object('sealedNotes', jsonb_build_object(
@@ -511,18 +501,18 @@ declare
   result jsonb;
 begin
   perform auth.begin_request(claims);
-  perform api.require_role('therapist', 'admin', 'super_admin');
+  perform api.require(auth.is_staff());
   select s.id, s.status, app.session_json(s) as shown into target
   from app.sessions s where s.id = (input ->> 'sessionId')::uuid
   for update;
   if not found then
-    perform api.fail(404, 'session_not_found', 'No session with this id is visible to you.', 'id');
+    perform api.fail('session_not_found', 'No session with this id is visible to you.', 'id');
   end if;
   if target.status = 'cancelled' then
     return target.shown;
   end if;
   if target.status <> 'scheduled' then
-    perform api.fail(409, 'not_cancellable', format(
+    perform api.fail('not_cancellable', format(
       'A %s session cannot be cancelled (release a hold instead).', target.status), 'id');
   end if;
   update app.sessions s
@@ -544,14 +534,14 @@ declare
   saved record;
 begin
   perform auth.begin_request(claims);
-  perform api.require_role('therapist', 'admin', 'super_admin');
+  perform api.require(auth.is_staff());
   select s.id, s.org_id, s.status into target
   from app.sessions s where s.id = (input ->> 'sessionId')::uuid;
   if not found then
-    perform api.fail(404, 'session_not_found', 'No session with this id is visible to you.', 'id');
+    perform api.fail('session_not_found', 'No session with this id is visible to you.', 'id');
   end if;
   if target.status not in ('scheduled', 'completed', 'cancelled') then
-    perform api.fail(409, 'not_a_session', 'Notes belong to booked sessions, not to holds.', 'id');
+    perform api.fail('not_a_session', 'Notes belong to booked sessions, not to holds.', 'id');
   end if;
   insert into app.session_notes (session_id, org_id, key_id, nonce, ciphertext, updated_by)
   values (target.id, target.org_id, input ->> 'keyId', decode(input ->> 'nonce', 'base64'),
@@ -574,7 +564,7 @@ language plpgsql
 as $$
 begin
   perform auth.begin_request(claims);
-  perform api.require_role('therapist', 'admin', 'super_admin');
+  perform api.require(auth.is_staff());
   return jsonb_build_object('timeZone',
     (select c.time_zone from app.clinics c where c.id = (select auth.org_id())));
 end
@@ -592,7 +582,7 @@ declare
   deleted integer;
 begin
   perform auth.begin_request(claims);
-  perform api.require_role('service');
+  perform api.require(auth.is_service());
   with stale as (
     select s.id from app.sessions s
     where s.status = 'held' and s.hold_expires_at <= now()

@@ -94,16 +94,16 @@ begin
   from app.clinic_memberships cm
   where cm.org_id = (select auth.org_id()) and cm.clinician_id = clinician;
   if not found then
-    perform api.fail(422, 'clinician_not_found',
+    perform api.fail('clinician_not_found',
       format('%s is not a clinician of this clinic.', clinician), field);
   elsif m.kind not in ('therapist', 'prescriber') then
-    perform api.fail(422, 'not_a_clinician',
+    perform api.fail('not_a_clinician',
       format('%s works here but is not a clinician.', clinician), field);
   elsif not m.active then
-    perform api.fail(422, 'clinician_inactive',
+    perform api.fail('clinician_inactive',
       format('%s is no longer active in this clinic.', clinician), field);
   elsif not m.approved then
-    perform api.fail(422, 'clinician_not_approved',
+    perform api.fail('clinician_not_approved',
       format('%s has not been approved in this clinic yet.', clinician), field);
   end if;
 end
@@ -122,11 +122,11 @@ declare
   r record;
 begin
   perform auth.begin_request(claims);
-  perform api.require_role('therapist', 'admin', 'super_admin');
+  perform api.require(auth.is_staff());
   perform api.require_flag('therapistPatientAssignment');
   target := coalesce((input ->> 'targetDoctorId')::uuid, (select auth.uid()));
   if not exists (select 1 from app.patients p where p.id = patient) then
-    perform api.fail(422, 'patient_not_found',
+    perform api.fail('unknown_patient',
       'No patient with this id is visible to you in this clinic.', 'patientId');
   end if;
   perform app.require_clinician(target, 'targetDoctorId');
@@ -148,7 +148,7 @@ begin
   select t.status, t.notes, t.assigned_by, t.assigned_at into r
   from app.care_team t where t.patient_id = patient and t.clinician_id = target;
   if r.status is distinct from 'active' then
-    perform api.fail(409, 'care_team_member_suspended',
+    perform api.fail('care_team_member_suspended',
       'This clinician is suspended from the patient''s care team; an admin can reactivate them.',
       'targetDoctorId');
   end if;
@@ -171,21 +171,21 @@ declare
   r record;
 begin
   perform auth.begin_request(claims);
-  perform api.require_role('therapist', 'admin', 'super_admin');
+  perform api.require(auth.is_staff());
   perform api.require_flag('therapistPatientAssignment');
   if not (select auth.is_admin()) and (wanted <> 'inactive' or clinician <> (select auth.uid())) then
-    perform api.fail(403, 'forbidden',
+    perform api.fail('forbidden',
       'A clinician may remove only themselves from a care team; admins change any member.');
   end if;
   select t.status into r from app.care_team t
   where t.patient_id = patient and t.clinician_id = clinician;
   if not found then
-    perform api.fail(404, 'care_team_member_not_found',
+    perform api.fail('care_team_member_not_found',
       'This clinician is not on a care team of this patient visible to you.', 'therapistId');
   end if;
   if wanted = 'active' then
     if not exists (select 1 from app.patients p where p.id = patient) then
-      perform api.fail(404, 'patient_not_found', 'No live patient with this id is visible to you.',
+      perform api.fail('patient_not_found', 'No live patient with this id is visible to you.',
         'patientId');
     end if;
     perform app.require_clinician(clinician, 'therapistId');
@@ -204,7 +204,7 @@ begin
     select t.status, t.notes, t.assigned_by, t.assigned_at, false as changed into r
     from app.care_team t where t.patient_id = patient and t.clinician_id = clinician;
     if r.status <> wanted then
-      perform api.fail(409, 'care_team_member_suspended',
+      perform api.fail('care_team_member_suspended',
         'A suspended care-team member is changed only by an admin.', 'therapistId');
     end if;
   end if;
@@ -214,17 +214,6 @@ end
 $$;
 grant execute on function api.set_care_team_status(jsonb, jsonb) to wardline_authenticator;
 
--- api.fail for SQL functions: raises, and is typed as the jsonb the caller was to return.
-create or replace function api.fail_json(status integer, code text, detail text, field text default null)
-returns jsonb
-language plpgsql
-as $$
-begin
-  perform api.fail(status, code, detail, field);
-  return null;
-end
-$$;
-grant execute on function api.fail_json(integer, text, text, text) to app_user;
 
 -- GET /v2/doctor/patients/all (scope 'all') and /summary (scope 'mine'). input: {scope, limit,
 -- after?, search?}. One statement per page: the care teams come from a correlated subquery,
@@ -237,7 +226,7 @@ declare
   connected boolean;
 begin
   perform auth.begin_request(claims);
-  perform api.require_role('therapist', 'admin', 'super_admin');
+  perform api.require(auth.is_staff());
   if scope = 'all' then
     perform api.require_flag('allActivePatientsDashboard');
     connected := true;
@@ -304,7 +293,7 @@ as $$
   )
   select case
     when after is not null and not exists (select 1 from anchor) then
-      api.fail_json(400, 'invalid_input',
+      api.fail_json('invalid_input',
         'The patient this cursor points at is no longer listed; start from the first page.',
         'cursor')
     else jsonb_build_object(
@@ -329,7 +318,7 @@ declare
   expires timestamptz := now() + interval '72 hours';
 begin
   perform auth.begin_request(claims);
-  perform api.require_role('therapist', 'admin', 'super_admin');
+  perform api.require(auth.is_staff());
   -- Each clinician once, never the inviter (who joins anyway), in the order given.
   additional := array(
     select id from (
@@ -350,7 +339,7 @@ begin
             input ->> 'email', input ->> 'phone', (input ->> 'dateOfBirth')::date,
             (select auth.uid()));
   exception when unique_violation then
-    perform api.fail(409, 'patient_exists',
+    perform api.fail('patient_exists',
       'This clinic already has a patient with this e-mail address.', 'email');
   end;
   if app.is_active_clinician((select auth.uid())) then
@@ -390,7 +379,7 @@ language plpgsql
 as $$
 begin
   perform auth.begin_request(claims);
-  perform api.require_role('admin', 'super_admin');
+  perform api.require(auth.is_admin());
   return (select app.known_flags(c.feature_flags) from app.clinics c
           where c.id = (select auth.org_id()));
 end
@@ -408,11 +397,11 @@ declare
   changed jsonb;
 begin
   perform auth.begin_request(claims);
-  perform api.require_role('admin', 'super_admin');
+  perform api.require(auth.is_admin());
   select k into unknown from jsonb_object_keys(input -> 'flags') k
   where not app.feature_flag_defaults() ? k limit 1;
   if unknown is not null then
-    perform api.fail(400, 'invalid_input', format('Unknown feature flag; the flags are %s.',
+    perform api.fail('invalid_input', format('Unknown feature flag; the flags are %s.',
       (select string_agg(k, ', ') from jsonb_object_keys(app.feature_flag_defaults()) k)), unknown);
   end if;
   select c.feature_flags into before from app.clinics c where c.id = (select auth.org_id())

@@ -1,20 +1,6 @@
 -- The patient portal (portal-otp) and its sender (message-sender): which clinic a host names,
 -- sign-in codes, refresh tokens, consent and preferences, inbound texts, the outbox.
 
--- A failure whose work must still be kept (a counted wrong code, a revoked token family): the
--- api function returns it instead of raising, the transaction commits, and shared::db turns it
--- into the error response. extensions as in api.fail_with.
-create or replace function api.committed_failure(
-  status integer, code text, detail text, extensions jsonb default '{}'
-) returns jsonb
-language sql immutable
-as $$
-  select jsonb_build_object('committedProblem', extensions || jsonb_build_object(
-    'status', status, 'code', code, 'detail', detail))
-$$;
-grant execute on function api.committed_failure(integer, text, text, jsonb)
-  to app_anon, app_user, app_service;
-
 -- Whether two 32-byte digests are equal, looking at every byte whatever the first difference:
 -- no early exit for a timing attack to measure.
 create or replace function app.digests_equal(a bytea, b bytea) returns boolean
@@ -122,13 +108,13 @@ begin
   if input ? 'inviteHash' then
     select * into invited from app.portal_invite(decode(input ->> 'inviteHash', 'hex'));
     if invited.org_id is null or invited.org_id is distinct from coalesce(org, invited.org_id) then
-      perform api.fail(400, 'invalid_invite',
+      perform api.fail('invalid_invite',
         'This invite link is used, expired or for another clinic.', 'inviteToken');
     end if;
     org := invited.org_id;
   end if;
   if org is null then
-    perform api.fail(404, 'unknown_portal', 'No clinic''s portal is at this address.');
+    perform api.fail('unknown_portal', 'No clinic''s portal is at this address.');
   end if;
   perform auth.enter_clinic(org);
   return org;
@@ -143,9 +129,9 @@ declare
   org uuid := app.portal_clinic(host);
 begin
   if org is null then
-    perform api.fail(404, 'unknown_portal', 'No clinic''s portal is at this address.');
+    perform api.fail('unknown_portal', 'No clinic''s portal is at this address.');
   elsif org <> (select auth.org_id()) then
-    perform api.fail(401, 'invalid_token', 'This sign-in belongs to another clinic''s portal.');
+    perform api.fail('invalid_token', 'This sign-in belongs to another clinic''s portal.');
   end if;
 end
 $$;
@@ -170,7 +156,7 @@ begin
                         else t.requests + 1 end
   returning t.requests, t.window_start into r;
   if r.requests > per_hour then
-    perform api.fail_with(429, 'rate_limited',
+    perform api.fail_with('rate_limited',
       'Too many requests from this address. Try again later.',
       jsonb_build_object('retryAfterSeconds',
         ceil(extract(epoch from r.window_start + interval '1 hour' - now()))::integer));
@@ -218,6 +204,7 @@ declare
   outcome text;
 begin
   perform auth.begin_request(claims);
+  perform api.require(auth.is_anonymous());
   perform app.portal_enter(input);
   perform app.portal_count('otp', input ->> 'sourceIp', 30);
   patient := app.portal_patient(via, address);
@@ -269,6 +256,7 @@ declare
   expires timestamptz := now() + interval '30 days';
 begin
   perform auth.begin_request(claims);
+  perform api.require(auth.is_anonymous());
   org := app.portal_enter(input);
   perform app.portal_count('verify', input ->> 'sourceIp', 60);
   patient := app.portal_patient(via, input ->> 'identifier');
@@ -276,7 +264,7 @@ begin
   if r.locked_until > now() then
     perform audit.record('portal.sign_in', 'patient', patient::text, 'denied',
                          jsonb_build_object('channel', via, 'reason', 'locked_out'));
-    return api.committed_failure(429, 'locked_out',
+    return api.committed_failure('locked_out',
       'Too many wrong codes. Try again later.',
       jsonb_build_object('retryAfterSeconds',
         ceil(extract(epoch from r.locked_until - now()))::integer));
@@ -299,7 +287,7 @@ begin
       perform audit.record('portal.lock_out', 'patient', patient::text, 'denied',
                            jsonb_build_object('channel', via, 'minutes', 15));
     end if;
-    return api.committed_failure(401, 'invalid_code',
+    return api.committed_failure('invalid_code',
       'The code is wrong, expired or already used. Request a new one.');
   end if;
   update app.portal_sign_in s
@@ -332,22 +320,23 @@ declare
   expires timestamptz := now() + interval '30 days';
 begin
   perform auth.begin_request(claims);
+  perform api.require(auth.is_anonymous());
   org := app.portal_enter(input - 'inviteHash');
   perform app.portal_count('refresh', input ->> 'sourceIp', 120);
   select * into t from app.portal_refresh_tokens x
   where x.token_hash = decode(input ->> 'refreshHash', 'hex') for update;
   if not found or t.revoked_at is not null or t.expires_at <= now() then
-    perform api.fail(401, 'invalid_refresh_token', 'Sign in again.');
+    perform api.fail('invalid_refresh_token', 'Sign in again.');
   end if;
   if t.rotated_at is not null then
     update app.portal_refresh_tokens x set revoked_at = now()
     where x.family_id = t.family_id and x.revoked_at is null;
     perform audit.record('portal.refresh_reuse', 'patient', t.patient_id::text, 'denied',
                          jsonb_build_object('family', t.family_id));
-    return api.committed_failure(401, 'invalid_refresh_token', 'Sign in again.');
+    return api.committed_failure('invalid_refresh_token', 'Sign in again.');
   end if;
   if not app.portal_patient_live(t.patient_id) then
-    perform api.fail(401, 'invalid_refresh_token', 'Sign in again.');
+    perform api.fail('invalid_refresh_token', 'Sign in again.');
   end if;
   update app.portal_refresh_tokens x set rotated_at = now() where x.id = t.id;
   insert into app.portal_refresh_tokens (org_id, patient_id, family_id, token_hash, expires_at)
@@ -369,6 +358,7 @@ declare
   t record;
 begin
   perform auth.begin_request(claims);
+  perform api.require(auth.is_anonymous());
   perform app.portal_enter(input - 'inviteHash');
   select * into t from app.portal_refresh_tokens x
   where x.token_hash = decode(input ->> 'refreshHash', 'hex');
@@ -417,7 +407,7 @@ language plpgsql
 as $$
 begin
   perform auth.begin_request(claims);
-  perform api.require_role('patient');
+  perform api.require(auth.is_patient());
   perform app.portal_require_host(input -> 'host');
   return (
     select jsonb_build_object(
@@ -441,7 +431,7 @@ declare
   recorded timestamptz;
 begin
   perform auth.begin_request(claims);
-  perform api.require_role('patient');
+  perform api.require(auth.is_patient());
   perform app.portal_require_host(input -> 'host');
   insert into app.portal_consents (org_id, patient_id, consent_type, version, granted,
                                    source_ip, user_agent)
@@ -467,7 +457,7 @@ language plpgsql
 as $$
 begin
   perform auth.begin_request(claims);
-  perform api.require_role('patient');
+  perform api.require(auth.is_patient());
   perform app.portal_require_host(input -> 'host');
   return app.portal_preferences_json();
 end
@@ -483,7 +473,7 @@ declare
   changed jsonb;
 begin
   perform auth.begin_request(claims);
-  perform api.require_role('patient');
+  perform api.require(auth.is_patient());
   perform app.portal_require_host(input -> 'host');
   before := app.portal_preferences_json();
   insert into app.patient_preferences as p (patient_id, org_id, sms, email, portal)
@@ -519,6 +509,7 @@ declare
   help text;
 begin
   perform auth.begin_request(claims);
+  perform api.require(auth.is_anonymous());
   org := app.clinic_by_sms_number(input ->> 'to');
   if org is null then
     return jsonb_build_object('reply', null, 'known', false);
@@ -557,7 +548,7 @@ declare
   claimed jsonb;
 begin
   perform auth.begin_request(claims);
-  perform api.require_role('service');
+  perform api.require(auth.is_service());
   with due as (
     select o.id from app.outbox o
     where o.status = 'pending' and o.next_attempt_at <= now()
@@ -618,7 +609,7 @@ declare
   settled jsonb;
 begin
   perform auth.begin_request(claims);
-  perform api.require_role('service');
+  perform api.require(auth.is_service());
   with results as (
     select (e ->> 'id')::uuid as id, e ->> 'outcome' as outcome, left(e ->> 'error', 500) as error
     from jsonb_array_elements(input -> 'results') e

@@ -49,7 +49,6 @@ as $$
 $$;
 grant execute on function auth.org_sources(uuid) to app_user;
 
-
 -- The caller's active prescriber profile, if they have one.
 create or replace function auth.my_provider_id() returns uuid
 language sql stable security definer
@@ -57,7 +56,7 @@ set search_path = pg_catalog, pg_temp
 as $$
   select v.id from app.providers v join app.clinicians c on c.id = v.clinician_id
   where v.clinician_id = auth.uid() and v.active and c.active
-    and auth.app_role() in ('therapist', 'admin', 'super_admin')
+    and auth.is_staff()
 $$;
 grant execute on function auth.my_provider_id() to app_user;
 
@@ -94,13 +93,13 @@ create or replace function auth.begin_cross_clinic_request(claims jsonb) returns
 language plpgsql
 as $$
 begin
-  if not coalesce(claims ->> 'app_role' in ('therapist', 'admin', 'super_admin'), false) then
-    perform api.fail(403, 'forbidden', 'This operation is for clinicians.');
-  end if;
   perform set_config('request.jwt.claims',
     ((claims - 'org_id') || '{"scope": "cross_clinic"}')::text, true);
+  if not auth.is_staff() then
+    perform api.fail('forbidden', 'This operation is for clinicians.');
+  end if;
   if not auth.clinician_is_recognised() then
-    perform api.fail(403, 'not_a_member', 'The signed-in user is not an active clinician.');
+    perform api.fail('not_a_member', 'The signed-in user is not an active clinician.');
   end if;
   perform set_config('role', 'app_user', true);
 end
@@ -113,31 +112,12 @@ create or replace function auth.my_org_ids() returns uuid[]
 language sql stable security definer
 set search_path = pg_catalog, pg_temp
 as $$
-  select case when auth.cross_clinic()
-                   and auth.app_role() in ('therapist', 'admin', 'super_admin') then
+  select case when auth.cross_clinic() and auth.is_staff() then
     (select coalesce(array_agg(distinct s.org_id), '{}')
      from auth.org_sources(auth.uid()) s where s.counted)
   else '{}' end
 $$;
 grant execute on function auth.my_org_ids() to app_user, wardline_auth;
-
--- An audit event in a named clinic's chain: for cross-clinic requests, whose events belong
--- to the clinic of the item acted on. The insert policy admits only a clinic of the caller's
--- set (or any, for a super admin).
-create or replace function audit.record_in(
-  org uuid, action text, target_type text default null, target_id text default null,
-  outcome text default 'success', detail jsonb default '{}'
-) returns void
-language sql security definer
-set search_path = pg_catalog, pg_temp
-as $$
-  insert into audit.events (org_id, actor_id, actor_role, action, target_type, target_id,
-                            outcome, request_id, detail, prev_hash, hash, chain_seq)
-  values (org, auth.uid(), auth.app_role(), action, target_type, target_id,
-          outcome, auth.request_id(), detail, '', '', 0)
-$$;
-grant execute on function audit.record_in(uuid, text, text, text, text, jsonb) to app_user;
-
 
 -- ---------------------------------------------------------------------------------------
 -- The routes of provider-queue. Every one is a cross-clinic request. The api.* functions are
@@ -151,7 +131,7 @@ declare
   provider uuid := auth.my_provider_id();
 begin
   if provider is null then
-    perform api.fail(403, 'not_a_prescriber', 'This operation is for active prescribers.');
+    perform api.fail('not_a_prescriber', 'This operation is for active prescribers.');
   end if;
   return provider;
 end
@@ -167,9 +147,9 @@ declare
   org uuid := auth.clinic_of(kind, id);
 begin
   if org is null then
-    perform api.fail(404, 'not_found', format('There is no such %s.', kind));
+    perform api.fail('not_found', format('There is no such %s.', kind));
   elsif not org = any (auth.my_org_ids()) then
-    perform api.fail(403, 'clinic_not_in_set',
+    perform api.fail('clinic_not_in_set',
       format('This %s belongs to a clinic you do not work for.', kind));
   end if;
   return org;
@@ -267,7 +247,7 @@ begin
   perform api.require_prescriber();
   orgs := auth.my_org_ids();
   if cardinality(orgs) = 0 then
-    perform api.fail(400, 'no_clinics', 'Provider must be associated with at least one clinic');
+    perform api.fail('no_clinics', 'Provider must be associated with at least one clinic');
   end if;
   return app.prescription_queue_page(orgs, (input ->> 'limit')::integer,
                                      (input ->> 'afterMicros')::bigint,
@@ -309,10 +289,10 @@ begin
   if current.prescription_status = wanted then
     return (select app.invoice_json(i, false) from app.invoices i where i.id = invoice);
   elsif current.prescription_status <> 'pending' then
-    perform api.fail(409, 'already_processed',
+    perform api.fail('already_processed',
       format('This invoice was already %s.', current.prescription_status), 'status');
   elsif current.status <> 'paid' then
-    perform api.fail(409, 'invoice_not_paid', 'Only paid invoices can be processed.');
+    perform api.fail('invoice_not_paid', 'Only paid invoices can be processed.');
   end if;
   update app.invoices i
   set prescription_status = wanted, status_reason = input ->> 'reason', processed_at = now(),
@@ -350,7 +330,7 @@ begin
   left join app.patients p on p.id = x.patient_id
   where x.id = target;
   if o.status <> 'queued_for_provider' then
-    perform api.fail_with(409, 'order_not_queued',
+    perform api.fail_with('order_not_queued',
       format('This order is %s, not queued for a prescriber.', o.status),
       jsonb_build_object('status', o.status));
   end if;
@@ -362,11 +342,11 @@ begin
   join app.clinicians c on c.id = v.clinician_id
   where a.provider_id = provider and a.org_id = org and a.active;
   if cred.dea_number is null or cred.license_number is null or cred.license_state is null then
-    perform api.fail(409, 'not_credentialed', format(
+    perform api.fail('not_credentialed', format(
       'You have no active assignment with a DEA number and licence at %s.', o.clinic_name));
   end if;
   if not o.pharmacy_enabled or o.pharmacy_secret_ref is null then
-    perform api.fail(409, 'pharmacy_not_configured',
+    perform api.fail('pharmacy_not_configured',
       format('%s has no pharmacy connection.', o.clinic_name));
   end if;
   return jsonb_build_object(
@@ -427,7 +407,7 @@ begin
   into o from app.orders x where x.id = target;
   if input ->> 'outcome' = 'sent'
      and o.pharmacy_reference is distinct from input ->> 'pharmacyReference' then
-    perform api.fail_with(409, 'order_not_queued',
+    perform api.fail_with('order_not_queued',
       format('This order is %s, not queued for a prescriber.', o.status),
       jsonb_build_object('status', o.status));
   end if;
@@ -473,12 +453,11 @@ declare
   provider uuid := (input ->> 'providerId')::uuid;
 begin
   perform auth.begin_cross_clinic_request(claims);
-  if (input ->> 'superAdmin')::boolean then
-    perform api.require_role('super_admin');
-  end if;
+  perform api.require(not coalesce((input ->> 'superAdmin')::boolean, false)
+                      or auth.is_super_admin());
   -- RLS shows a profile to its owner and to super admins only.
   if not exists (select 1 from app.providers v where v.id = provider) then
-    perform api.fail(404, 'not_found', 'There is no such provider.');
+    perform api.fail('not_found', 'There is no such provider.');
   end if;
   return app.provider_clinics_json(provider);
 end
@@ -499,12 +478,12 @@ declare
   demoted record;
 begin
   perform auth.begin_cross_clinic_request(claims);
-  perform api.require_role('super_admin');
+  perform api.require(auth.is_super_admin());
   if not exists (select 1 from app.providers v where v.id = provider) then
-    perform api.fail(404, 'not_found', 'There is no such provider.');
+    perform api.fail('not_found', 'There is no such provider.');
   end if;
   if not exists (select 1 from app.clinics c where c.id = org) then
-    perform api.fail(422, 'unknown_clinic', 'There is no clinic with this id.', 'clinicId');
+    perform api.fail('unknown_clinic', 'There is no clinic with this id.', 'clinicId');
   end if;
   select app.provider_clinic_json(a, c) into before
   from app.provider_clinics a join app.clinics c on c.id = a.org_id
@@ -560,13 +539,13 @@ declare
   who record;
 begin
   perform auth.begin_cross_clinic_request(claims);
-  perform api.require_role('super_admin');
+  perform api.require(auth.is_super_admin());
   select c.id as clinician_id, c.active, v.id as provider_id, v.active as provider_active
   into who
   from app.clinicians c left join app.providers v on v.clinician_id = c.id
   where c.id = (input ->> 'clinicianId')::uuid or v.id = (input ->> 'providerId')::uuid;
   if who.clinician_id is null then
-    perform api.fail(404, 'not_found', 'There is no such provider or clinician.');
+    perform api.fail('not_found', 'There is no such provider or clinician.');
   end if;
   return (
     with sources as (

@@ -1,8 +1,6 @@
 //! The pool and the one runner every request's SQL goes through. A request is one statement,
 //! `SELECT api.<operation>($claims, $input)`, whose SQL function begins the request itself
-//! (`auth.begin_request`), all in the statement's own transaction. Where Rust must run several
-//! statements, [`Db::pipeline`] sends `BEGIN`, `auth.begin_request` and the statements in one
-//! round trip, then `COMMIT` (or `ROLLBACK` on any error) in a second. Claims and role are
+//! (`auth.begin_request`), all in the statement's own transaction. Claims and role are
 //! transaction-local, so a pooled connection never carries one caller into the next request.
 
 use crate::auth::Claims;
@@ -12,8 +10,8 @@ use deadpool_postgres::{
     HookError, Manager, ManagerConfig, Object, Pool, RecyclingMethod, Runtime,
 };
 use serde_json::Value;
-use std::{future::Future, sync::Arc, task::Poll, time::Duration};
-use tokio_postgres::{error::SqlState, types::ToSql, types::Type, Row};
+use std::{sync::Arc, time::Duration};
+use tokio_postgres::types::Type;
 
 /// A Wardline SQL entry point `api.<name>(claims jsonb, input jsonb) returns jsonb`. Build it
 /// with [`operation!`](crate::operation), which writes its SQL at compile time.
@@ -54,14 +52,6 @@ macro_rules! operation {
     ($name:literal) => {
         $crate::db::Operation::new($name, concat!("select api.", $name, "($1, $2)"))
     };
-}
-
-/// One statement of a [`Db::pipeline`]. `sql` must be a constant written in the code, with all
-/// input in `params`: the connection's login role may switch roles and claims, so SQL built
-/// from input could step around `auth.begin_request` — the one trust boundary in Rust.
-pub struct Statement<'a> {
-    pub sql: &'a str,
-    pub params: &'a [(&'a (dyn ToSql + Sync), Type)],
 }
 
 /// The pool, built once per container. Connections are made on first use.
@@ -146,82 +136,6 @@ impl Db {
             None => Ok(Value::Null),
         }
     }
-
-    /// Runs several statements as one transaction in two round trips: `BEGIN`,
-    /// `auth.begin_request` and every statement pipelined, then `COMMIT` when all succeeded or
-    /// `ROLLBACK` when any failed (the first error is returned). Nothing is ever half-done.
-    pub async fn pipeline(
-        &self,
-        claims: &Claims,
-        statements: &[Statement<'_>],
-    ) -> Result<Vec<Vec<Row>>, Error> {
-        let claims = claims_json(claims)?;
-        // Until COMMIT or ROLLBACK has finished, a dropped (cancelled) pipeline takes its
-        // connection out of the pool instead of returning it mid-transaction.
-        let mut guard = InTransaction(Some(self.client().await?));
-        let client = guard
-            .0
-            .as_ref()
-            .ok_or_else(|| Error::internal("pipeline without a connection"))?;
-        let begin_request: [(&(dyn ToSql + Sync), Type); 1] = [(&claims, Type::JSONB)];
-        let mut sent = Vec::with_capacity(statements.len() + 2);
-        sent.push(client.query_typed("begin", &[]));
-        sent.push(client.query_typed("select auth.begin_request($1)", &begin_request));
-        for statement in statements {
-            sent.push(client.query_typed(statement.sql, statement.params));
-        }
-        let mut rows = Vec::with_capacity(statements.len());
-        let mut errors = Vec::new();
-        for (index, result) in in_wire_order(sent).await.into_iter().enumerate() {
-            match result {
-                Ok(statement_rows) if index >= 2 => rows.push(statement_rows),
-                Ok(_) => {}
-                Err(err) => errors.push(err),
-            }
-        }
-        // The cause, not the "current transaction is aborted" that follows it.
-        let cause = errors
-            .iter()
-            .position(|e| e.code() != Some(&SqlState::IN_FAILED_SQL_TRANSACTION))
-            .unwrap_or(0);
-        let ended = client
-            .batch_execute(if errors.is_empty() {
-                "commit"
-            } else {
-                "rollback"
-            })
-            .await;
-        match &ended {
-            Ok(()) => guard.finished(),
-            Err(e) => {
-                tracing::error!(error = %e, "ending a transaction failed; dropping the connection")
-            }
-        }
-        if errors.is_empty() {
-            ended?;
-            Ok(rows)
-        } else {
-            Err(errors.swap_remove(cause).into())
-        }
-    }
-}
-
-/// A pooled connection inside a transaction: dropped with the connection unless
-/// [`finished`](InTransaction::finished) says the transaction ended.
-struct InTransaction(Option<Object>);
-
-impl InTransaction {
-    fn finished(&mut self) {
-        self.0.take();
-    }
-}
-
-impl Drop for InTransaction {
-    fn drop(&mut self) {
-        if let Some(client) = self.0.take() {
-            drop(Object::take(client));
-        }
-    }
 }
 
 /// What `auth.begin_request` receives. An anonymous call has no identity at all: only its
@@ -231,32 +145,6 @@ fn claims_json(claims: &Claims) -> Result<Value, Error> {
         return Ok(serde_json::json!({ "request_id": claims.request_id }));
     }
     serde_json::to_value(claims).map_err(Error::internal)
-}
-
-/// Awaits every future, polling each for the first time in the order given. tokio-postgres
-/// sends a request on its future's first poll, so this is what makes a pipeline's statements
-/// reach the server in order.
-async fn in_wire_order<F: Future>(futures: Vec<F>) -> Vec<F::Output> {
-    let mut pending: Vec<_> = futures.into_iter().map(Box::pin).collect();
-    let mut outputs: Vec<Option<F::Output>> = pending.iter().map(|_| None).collect();
-    std::future::poll_fn(|cx| {
-        let mut done = true;
-        for (future, output) in pending.iter_mut().zip(outputs.iter_mut()) {
-            if output.is_none() {
-                match future.as_mut().poll(cx) {
-                    Poll::Ready(value) => *output = Some(value),
-                    Poll::Pending => done = false,
-                }
-            }
-        }
-        if done {
-            Poll::Ready(())
-        } else {
-            Poll::Pending
-        }
-    })
-    .await;
-    outputs.into_iter().flatten().collect()
 }
 
 fn tls_config(config: &DbConfig) -> Result<rustls::ClientConfig, Error> {

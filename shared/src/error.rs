@@ -185,8 +185,8 @@ struct SqlStateRule {
     detail: &'static str,
 }
 
-/// The SQLSTATE table (DESIGN.md, request path, step 5). `P0001` is handled apart: Wardline's
-/// own SQL functions name the status and code themselves (`api.fail`).
+/// The SQLSTATE table. `P0001` is handled apart: Wardline's own SQL functions raise a stable
+/// code (`api.fail`), whose status [`SQL_CODES`] gives.
 const SQLSTATE_TABLE: &[SqlStateRule] = &[
     SqlStateRule {
         state: SqlState::EXCLUSION_VIOLATION,
@@ -254,27 +254,72 @@ impl From<tokio_postgres::Error> for Error {
     }
 }
 
-/// A `P0001` from `api.fail`: MESSAGE is the code, HINT the status (4xx only), optionally
-/// followed by a JSON object of extension members (`api.fail_with`), DETAIL the client-facing
-/// text, COLUMN the input field. An extension `retryAfterSeconds` also becomes `Retry-After`.
-/// Anything else raised is a 500.
+/// Every stable code Wardline's SQL raises (`api.fail`, `api.fail_with`,
+/// `api.committed_failure`) with the status it answers with: SQL names the condition, this
+/// table alone chooses its status (PostgREST's model). `tests/tests/sql_check.rs` fails when
+/// `db/` raises a code missing here, or when a code here is raised nowhere.
+pub const SQL_CODES: &[(&str, StatusCode)] = &[
+    ("invalid_input", StatusCode::BAD_REQUEST),
+    ("invalid_invite", StatusCode::BAD_REQUEST),
+    ("no_clinics", StatusCode::BAD_REQUEST),
+    ("invalid_code", StatusCode::UNAUTHORIZED),
+    ("invalid_refresh_token", StatusCode::UNAUTHORIZED),
+    ("invalid_token", StatusCode::UNAUTHORIZED),
+    ("clinic_not_in_set", StatusCode::FORBIDDEN),
+    ("feature_disabled", StatusCode::FORBIDDEN),
+    ("forbidden", StatusCode::FORBIDDEN),
+    ("not_a_member", StatusCode::FORBIDDEN),
+    ("not_a_prescriber", StatusCode::FORBIDDEN),
+    ("care_team_member_not_found", StatusCode::NOT_FOUND),
+    ("hold_not_found", StatusCode::NOT_FOUND),
+    ("not_found", StatusCode::NOT_FOUND),
+    ("patient_not_found", StatusCode::NOT_FOUND),
+    ("session_not_found", StatusCode::NOT_FOUND),
+    ("unknown_portal", StatusCode::NOT_FOUND),
+    ("already_processed", StatusCode::CONFLICT),
+    ("care_team_member_suspended", StatusCode::CONFLICT),
+    ("hold_expired", StatusCode::CONFLICT),
+    ("idempotency_key_in_flight", StatusCode::CONFLICT),
+    ("invoice_not_paid", StatusCode::CONFLICT),
+    ("not_a_session", StatusCode::CONFLICT),
+    ("not_cancellable", StatusCode::CONFLICT),
+    ("not_credentialed", StatusCode::CONFLICT),
+    ("order_not_queued", StatusCode::CONFLICT),
+    ("patient_exists", StatusCode::CONFLICT),
+    ("pharmacy_not_configured", StatusCode::CONFLICT),
+    ("slot_unavailable", StatusCode::CONFLICT),
+    ("clinician_inactive", StatusCode::UNPROCESSABLE_ENTITY),
+    ("clinician_not_active", StatusCode::UNPROCESSABLE_ENTITY),
+    ("clinician_not_approved", StatusCode::UNPROCESSABLE_ENTITY),
+    ("clinician_not_found", StatusCode::UNPROCESSABLE_ENTITY),
+    ("idempotency_key_reused", StatusCode::UNPROCESSABLE_ENTITY),
+    ("not_a_clinician", StatusCode::UNPROCESSABLE_ENTITY),
+    ("patient_not_active", StatusCode::UNPROCESSABLE_ENTITY),
+    ("service_not_available", StatusCode::UNPROCESSABLE_ENTITY),
+    ("unknown_clinic", StatusCode::UNPROCESSABLE_ENTITY),
+    ("unknown_patient", StatusCode::UNPROCESSABLE_ENTITY),
+    ("locked_out", StatusCode::TOO_MANY_REQUESTS),
+    ("rate_limited", StatusCode::TOO_MANY_REQUESTS),
+];
+
+/// The status of a code SQL raises; `None` for a code not in [`SQL_CODES`].
+pub fn sql_code_status(code: &str) -> Option<StatusCode> {
+    SQL_CODES
+        .iter()
+        .find(|(known, _)| *known == code)
+        .map(|(_, status)| *status)
+}
+
+/// A `P0001` from `api.fail`: MESSAGE is the code, DETAIL the client-facing text, COLUMN the
+/// input field, HINT (from `api.fail_with`) a JSON object of extension members. Anything else
+/// raised, or a code not in [`SQL_CODES`], is a 500.
 fn wardline_raise(db: &tokio_postgres::error::DbError) -> Option<Error> {
-    let (status, extensions) = match db.hint()?.split_once(' ') {
-        Some((status, extensions)) => (status, Some(extensions)),
-        None => (db.hint()?, None),
-    };
-    let status = status
-        .parse::<u16>()
-        .ok()
-        .and_then(|s| StatusCode::from_u16(s).ok())
-        .filter(StatusCode::is_client_error)?;
-    let extensions = match extensions.map(serde_json::from_str::<Value>) {
+    let extensions = match db.hint().map(serde_json::from_str::<Value>) {
         None => serde_json::Map::new(),
         Some(Ok(Value::Object(members))) => members,
         Some(_) => return None,
     };
     Error::raised(
-        status,
         db.message(),
         db.detail().unwrap_or(""),
         db.column(),
@@ -283,34 +328,25 @@ fn wardline_raise(db: &tokio_postgres::error::DbError) -> Option<Error> {
 }
 
 impl Error {
-    /// An `api.committed_failure` answer (`{"committedProblem": {status, code, detail, …}}`):
-    /// the SQL function kept its work and reports a 4xx. `None` for any other value.
+    /// An `api.committed_failure` answer (`{"committedProblem": {code, detail, …}}`): the SQL
+    /// function kept its work and reports a 4xx. `None` for any other value.
     pub fn committed(value: &Value) -> Option<Error> {
         let Value::Object(mut members) = value.get("committedProblem")?.clone() else {
             return None;
         };
-        let status = members
-            .remove("status")
-            .and_then(|s| s.as_u64())
-            .and_then(|s| u16::try_from(s).ok())
-            .and_then(|s| StatusCode::from_u16(s).ok())
-            .filter(StatusCode::is_client_error)?;
         let code = members.remove("code")?.as_str()?.to_owned();
         let detail = members.remove("detail")?.as_str()?.to_owned();
-        Error::raised(status, &code, &detail, None, members)
+        Error::raised(&code, &detail, None, members)
     }
 
-    /// A Wardline error raised or reported by SQL; `None` when the code is not a stable one.
+    /// A Wardline error raised or reported by SQL; `None` when the code is not in the table.
     fn raised(
-        status: StatusCode,
         code: &str,
         detail: &str,
         field: Option<&str>,
         extensions: serde_json::Map<String, Value>,
     ) -> Option<Error> {
-        if code.is_empty() || !code.bytes().all(|b| b.is_ascii_lowercase() || b == b'_') {
-            return None;
-        }
+        let status = sql_code_status(code)?;
         let mut error = Error::new(status, code, detail);
         if let Some(field) = field {
             error.errors.push(FieldError {

@@ -142,7 +142,7 @@ async fn assign_self_and_others_reactivate_repeat_unassign_and_suspend() {
     // Suspension hides the patient from them, even on the dashboard…
     db.care(&me, Method::POST, ASSIGN, Some(&json!({"patientId": p})))
         .await
-        .assert_problem(422, "patient_not_found");
+        .assert_problem(422, "unknown_patient");
     // …assigning does not lift it (PATCH does)…
     db.care(
         &admin,
@@ -259,7 +259,7 @@ async fn bad_targets_and_foreign_patients_are_4xx_and_write_nothing() {
                 Some(&json!({"patientId": patient, "targetDoctorId": w.therapist_a})),
             )
             .await;
-        reply.assert_problem(422, "patient_not_found");
+        reply.assert_problem(422, "unknown_patient");
         assert_eq!(reply.body["errors"][0]["field"], "patientId");
     }
     for (body, field) in [
@@ -292,7 +292,7 @@ async fn bad_targets_and_foreign_patients_are_4xx_and_write_nothing() {
         Some(&json!({"patientId": w.patient_a, "targetDoctorId": w.both})),
     )
     .await
-    .assert_problem(422, "patient_not_found");
+    .assert_problem(422, "unknown_patient");
 
     // An admin cannot reactivate a member who no longer works here.
     db.admin
@@ -427,7 +427,7 @@ async fn who_sees_which_patient_through_the_api() {
     // Without the dashboard a clinician cannot even name a patient outside their care.
     db.care(&me, Method::POST, ASSIGN, Some(&json!({"patientId": p})))
         .await
-        .assert_problem(422, "patient_not_found");
+        .assert_problem(422, "unknown_patient");
     let summary = db
         .care(&me, Method::GET, "/v2/doctor/patients/summary", None)
         .await;

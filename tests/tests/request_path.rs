@@ -1,15 +1,14 @@
 //! The request path below the handlers: claims that never outlive their transaction on a
-//! pooled connection, the pipelined runner's all-or-nothing behaviour, and the JWT table.
+//! pooled connection, and the JWT table.
 
 use base64::{engine::general_purpose::URL_SAFE_NO_PAD, Engine};
 use http::Method;
 use serde_json::{json, Value};
 use std::{sync::atomic::Ordering, time::Duration};
 use tenant_doctors::FUNCTION;
-use tokio_postgres::types::Type;
 use wardline_shared::{
     auth::{AppRole, Claims},
-    db::Statement,
+    db::Operation,
     Context,
 };
 use wardline_tests::{call_with, keys, serve_jwks, TestDb, World};
@@ -40,8 +39,7 @@ async fn leftover(ctx: &Context) -> (String, String, i32) {
     (row.get(0), row.get(1), row.get(2))
 }
 
-const WHO_AM_I: &str =
-    "select current_setting('request.jwt.claims', true)::jsonb ->> 'request_id', current_user::text, pg_backend_pid()";
+const TENANT_DOCTORS: Operation = wardline_shared::operation!("tenant_doctors");
 
 #[tokio::test]
 async fn claims_never_outlive_their_transaction_on_a_pooled_connection() {
@@ -50,164 +48,54 @@ async fn claims_never_outlive_their_transaction_on_a_pooled_connection() {
     let ctx = Context::new(db.config(|c| c.db.pool_size = 1)).unwrap();
     let first = claims(w.therapist_a, w.clinic_a, AppRole::Therapist, "request-1");
     let second = claims(w.admin_b, w.clinic_b, AppRole::Admin, "request-2");
+    let clean = |pid| (String::new(), "wardline_authenticator".to_owned(), pid);
+    let (_, _, pid) = leftover(&ctx).await;
 
     // After a commit.
-    let rows = ctx
-        .db
-        .pipeline(
-            &first,
-            &[Statement {
-                sql: WHO_AM_I,
-                params: &[],
-            }],
+    ctx.db
+        .call(TENANT_DOCTORS, &first, &json!({}))
+        .await
+        .unwrap();
+    assert_eq!(leftover(&ctx).await, clean(pid));
+
+    // After an error raised once the claims and role were set (the clinic's flag is off).
+    db.admin
+        .execute(
+            "update app.clinics set feature_flags = '{}' where id = $1",
+            &[&w.clinic_a],
         )
         .await
         .unwrap();
-    let (request_id, role, pid): (String, String, i32) =
-        (rows[0][0].get(0), rows[0][0].get(1), rows[0][0].get(2));
-    assert_eq!(
-        (request_id.as_str(), role.as_str()),
-        ("request-1", "app_user")
-    );
-    assert_eq!(
-        leftover(&ctx).await,
-        (String::new(), "wardline_authenticator".into(), pid)
-    );
-
-    // After an error mid-transaction (rolled back): the first statement ran, the second failed.
     let failed = ctx
         .db
-        .pipeline(
-            &first,
-            &[
-                Statement {
-                    sql: WHO_AM_I,
-                    params: &[],
-                },
-                Statement {
-                    sql: "select 1 / 0",
-                    params: &[],
-                },
-                Statement {
-                    sql: WHO_AM_I,
-                    params: &[],
-                },
-            ],
-        )
-        .await;
-    assert_eq!(failed.unwrap_err().status.as_u16(), 500);
+        .call(TENANT_DOCTORS, &first, &json!({}))
+        .await
+        .unwrap_err();
     assert_eq!(
-        leftover(&ctx).await,
-        (String::new(), "wardline_authenticator".into(), pid)
+        (failed.status.as_u16(), failed.code.as_str()),
+        (403, "feature_disabled")
     );
+    assert_eq!(leftover(&ctx).await, clean(pid));
 
-    // After a rollback asked for by the database (begin_request refusing a stranger).
+    // After begin_request refused a stranger.
     let stranger = claims(w.therapist_a, w.clinic_b, AppRole::Therapist, "request-x");
     let refused = ctx
         .db
-        .pipeline(
-            &stranger,
-            &[Statement {
-                sql: WHO_AM_I,
-                params: &[],
-            }],
-        )
+        .call(TENANT_DOCTORS, &stranger, &json!({}))
         .await
         .unwrap_err();
     assert_eq!(
         (refused.status.as_u16(), refused.code.as_str()),
         (403, "not_a_member")
     );
-    assert_eq!(
-        leftover(&ctx).await,
-        (String::new(), "wardline_authenticator".into(), pid)
-    );
+    assert_eq!(leftover(&ctx).await, clean(pid));
 
-    // The one-statement path, and a second caller on the same connection.
+    // A second caller on the same connection.
     ctx.db
-        .call(
-            wardline_shared::operation!("tenant_doctors"),
-            &first,
-            &json!({}),
-        )
+        .call(TENANT_DOCTORS, &second, &json!({}))
         .await
         .unwrap();
-    assert_eq!(
-        leftover(&ctx).await,
-        (String::new(), "wardline_authenticator".into(), pid)
-    );
-    let rows = ctx
-        .db
-        .pipeline(
-            &second,
-            &[Statement {
-                sql: WHO_AM_I,
-                params: &[],
-            }],
-        )
-        .await
-        .unwrap();
-    let (request_id, pid_2): (String, i32) = (rows[0][0].get(0), rows[0][0].get(2));
-    assert_eq!((request_id.as_str(), pid_2), ("request-2", pid));
-}
-
-#[tokio::test]
-async fn a_failing_pipeline_leaves_nothing_behind() {
-    let db = TestDb::new().await;
-    let w = World::create(&db).await;
-    let admin = claims(w.admin_a, w.clinic_a, AppRole::Admin, "r");
-    let flags = json!({"therapistPatientAssignment": false});
-    let result = db
-        .ctx
-        .db
-        .pipeline(
-            &admin,
-            &[
-                Statement {
-                    sql: "update app.clinics set feature_flags = $1 where id = auth.org_id()",
-                    params: &[(&flags, Type::JSONB)],
-                },
-                Statement {
-                    sql: "select 1 / 0",
-                    params: &[],
-                },
-            ],
-        )
-        .await;
-    assert!(result.is_err());
-    let kept: Value = db
-        .admin
-        .query_one(
-            "select feature_flags from app.clinics where id = $1",
-            &[&w.clinic_a],
-        )
-        .await
-        .unwrap()
-        .get(0);
-    assert_eq!(kept, json!({"therapistPatientAssignment": true}));
-
-    // The same change without the failure commits: the rollback above was the runner's doing.
-    db.ctx
-        .db
-        .pipeline(
-            &admin,
-            &[Statement {
-                sql: "update app.clinics set feature_flags = $1 where id = auth.org_id()",
-                params: &[(&flags, Type::JSONB)],
-            }],
-        )
-        .await
-        .unwrap();
-    let changed: Value = db
-        .admin
-        .query_one(
-            "select feature_flags from app.clinics where id = $1",
-            &[&w.clinic_a],
-        )
-        .await
-        .unwrap()
-        .get(0);
-    assert_eq!(changed, flags);
+    assert_eq!(leftover(&ctx).await, clean(pid));
 }
 
 fn now() -> u64 {
@@ -417,83 +305,6 @@ async fn jwks_is_cached_and_an_unknown_kid_refetches_at_most_once_per_interval()
         4,
         "keys past their maximum age are fetched again"
     );
-}
-
-#[tokio::test]
-async fn a_cancelled_pipeline_never_returns_its_connection_mid_transaction() {
-    let db = TestDb::new().await;
-    let w = World::create(&db).await;
-    let ctx = Context::new(db.config(|c| c.db.pool_size = 1)).unwrap();
-    let who = claims(w.therapist_a, w.clinic_a, AppRole::Therapist, "cancelled");
-    let (_, _, first_pid) = leftover(&ctx).await;
-    let cancelled = tokio::time::timeout(
-        Duration::from_millis(200),
-        ctx.db.pipeline(
-            &who,
-            &[Statement {
-                sql: "select pg_sleep(2)",
-                params: &[],
-            }],
-        ),
-    )
-    .await;
-    assert!(
-        cancelled.is_err(),
-        "the pipeline should have been cancelled"
-    );
-    // The next request gets a clean connection: a new one, outside any transaction.
-    let (claims_left, role, pid) = leftover(&ctx).await;
-    assert_eq!(
-        (claims_left.as_str(), role.as_str()),
-        ("", "wardline_authenticator")
-    );
-    assert_ne!(
-        pid, first_pid,
-        "the cancelled connection must not be reused"
-    );
-    let reply = ctx
-        .db
-        .call(
-            wardline_shared::operation!("tenant_doctors"),
-            &who,
-            &json!({}),
-        )
-        .await;
-    assert!(reply.is_ok(), "{reply:?}");
-}
-
-#[tokio::test]
-async fn a_pipeline_reports_the_cause_not_the_aborted_transaction_after_it() {
-    let db = TestDb::new().await;
-    let w = World::create(&db).await;
-    let who = claims(w.therapist_a, w.clinic_a, AppRole::Therapist, "r");
-    let err = db
-        .ctx
-        .db
-        .pipeline(
-            &who,
-            &[
-                Statement {
-                    sql: "select 1",
-                    params: &[],
-                },
-                Statement {
-                    sql: "select api.fail(409, 'slot_taken', 'That slot is taken.', 'start_time')",
-                    params: &[],
-                },
-                Statement {
-                    sql: "select 2",
-                    params: &[],
-                },
-            ],
-        )
-        .await
-        .unwrap_err();
-    assert_eq!(
-        (err.status.as_u16(), err.code.as_str()),
-        (409, "slot_taken")
-    );
-    assert_eq!(err.errors[0].field, "start_time");
 }
 
 #[tokio::test]

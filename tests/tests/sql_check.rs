@@ -1,8 +1,12 @@
-//! plpgsql_check over every PL/pgSQL function and trigger of Wardline's schemas, with its
-//! extra and performance warnings: any error, or any warning not accepted below with a reason,
-//! fails. (`cargo xtask test` installs Debian's `postgresql-<version>-plpgsql-check`.)
+//! The SQL checked statically: plpgsql_check over every PL/pgSQL function and trigger (with its
+//! extra and performance warnings; `cargo xtask test` installs Debian's
+//! `postgresql-<version>-plpgsql-check`), every `api.*` entry point beginning its request and
+//! guarding its role, and every error code SQL raises having its status in one table.
 
+use std::collections::BTreeSet;
+use wardline_shared::error::SQL_CODES;
 use wardline_tests::TestDb;
+use xtask::workspace_root;
 
 /// Findings accepted on purpose: (function, or a schema prefix such as `api.`; the message;
 /// why it stays).
@@ -13,12 +17,12 @@ const ACCEPTED: &[(&str, &str, &str)] = &[
         "every api.* entry point takes (claims, input): one shape for shared::db::Db::call",
     ),
     (
-        "api.fail(integer,text,text,text)",
+        "api.fail(text,text,text)",
         "routine is marked as VOLATILE, should be IMMUTABLE",
         "it raises: an IMMUTABLE function may be evaluated once at plan time",
     ),
     (
-        "api.fail_with(integer,text,text,jsonb)",
+        "api.fail_with(text,text,jsonb)",
         "routine is marked as VOLATILE, should be IMMUTABLE",
         "it raises: an IMMUTABLE function may be evaluated once at plan time",
     ),
@@ -91,5 +95,67 @@ async fn every_plpgsql_function_passes_plpgsql_check() {
     assert!(
         stale.is_empty(),
         "accepted but no longer reported (remove): {stale:?}"
+    );
+}
+
+#[tokio::test]
+async fn every_entry_point_begins_its_request_then_guards_its_role() {
+    let db = TestDb::new().await;
+    let rows = db
+        .admin
+        .query(
+            "select p.proname::text,
+                    p.prosrc ~ ('perform auth\\.begin_(request|cross_clinic_request)\\(claims\\);\\s*'
+                                || '(perform api\\.require(_prescriber)?\\(|[a-z_]+ := api\\.require_prescriber\\(\\);)')
+             from pg_proc p join pg_namespace n on n.oid = p.pronamespace
+             where n.nspname = 'api'
+               and pg_get_function_identity_arguments(p.oid) = 'claims jsonb, input jsonb'",
+            &[],
+        )
+        .await
+        .unwrap();
+    assert!(rows.len() > 30, "{} entry points", rows.len());
+    let unguarded: Vec<String> = rows
+        .iter()
+        .filter(|r| !r.get::<_, bool>(1))
+        .map(|r| r.get(0))
+        .collect();
+    assert!(
+        unguarded.is_empty(),
+        "entry points that do not begin with auth.begin_request(claims) and then \
+         api.require(<role set>) (or api.require_prescriber()): {unguarded:?}"
+    );
+}
+
+#[test]
+fn every_code_sql_raises_has_one_status_and_every_listed_code_is_raised() {
+    let mut raised = BTreeSet::new();
+    for entry in std::fs::read_dir(workspace_root().join("db/functions")).unwrap() {
+        let text = std::fs::read_to_string(entry.unwrap().path()).unwrap();
+        for raiser in [
+            "api.fail(",
+            "api.fail_with(",
+            "api.fail_json(",
+            "api.committed_failure(",
+        ] {
+            for call in text.split(raiser).skip(1) {
+                let call = call.trim_start();
+                if let Some(quoted) = call.strip_prefix('\'') {
+                    raised.insert(quoted.split('\'').next().unwrap().to_owned());
+                }
+            }
+        }
+    }
+    let listed: BTreeSet<String> = SQL_CODES.iter().map(|(c, _)| c.to_string()).collect();
+    assert_eq!(listed.len(), SQL_CODES.len(), "a code listed twice");
+    let missing: Vec<_> = raised.difference(&listed).collect();
+    let unused: Vec<_> = listed.difference(&raised).collect();
+    assert!(
+        missing.is_empty(),
+        "raised but not in SQL_CODES: {missing:?}"
+    );
+    assert!(
+        unused.is_empty(),
+        "in SQL_CODES but raised nowhere: {unused:?}"
     );
 }
