@@ -423,6 +423,64 @@ end
 $$;
 grant execute on function api.portal_me(jsonb, jsonb) to wardline_authenticator;
 
+-- GET /api/portal/appointments. input: {host, when: 'upcoming' | 'past', limit, after}. The
+-- signed-in patient's booked sessions as RLS shows them (their own, never holds, never notes):
+-- upcoming (not yet ended) soonest first, or past latest first, a page at a time. nextCursor
+-- is the id of the page's last session, so no time or name ends up in a URL.
+create or replace function api.portal_appointments(claims jsonb, input jsonb) returns jsonb
+language plpgsql
+as $$
+declare
+  upcoming boolean := input ->> 'when' = 'upcoming';
+  page_size integer := (input ->> 'limit')::integer;
+  after uuid := (input ->> 'after')::uuid;
+  after_start timestamptz;
+  result jsonb;
+begin
+  perform auth.begin_request(claims);
+  perform api.require(auth.is_patient());
+  perform app.portal_require_host(input -> 'host');
+  if after is not null then
+    select lower(s.during) into after_start from app.sessions s where s.id = after;
+    if not found then
+      perform api.fail('invalid_input', 'Pass back the nextCursor of a page.', 'cursor');
+    end if;
+  end if;
+  with page as (
+    select row_number() over (order by
+             case when upcoming then lower(s.during) end, case when upcoming then s.id end,
+             lower(s.during) desc, s.id desc) as n,
+           jsonb_strip_nulls(jsonb_build_object(
+             'id', s.id,
+             'status', s.status,
+             'startTime', app.iso(lower(s.during)),
+             'endTime', app.iso(upper(s.during)),
+             'clinician', jsonb_build_object('id', s.clinician_id, 'firstName', c.first_name,
+                                             'lastName', c.last_name),
+             'service', case when sv.id is not null
+                             then jsonb_build_object('id', sv.id, 'name', sv.name) end)) as item
+    from app.sessions s
+    left join app.clinicians c on c.id = s.clinician_id
+    left join app.services sv on sv.id = s.service_id
+    where (upper(s.during) > now()) = upcoming
+      and (after is null
+           or (upcoming and (lower(s.during), s.id) > (after_start, after))
+           or (not upcoming and (lower(s.during), s.id) < (after_start, after)))
+    order by 1
+    limit page_size + 1
+  )
+  select jsonb_build_object(
+           'items', coalesce(jsonb_agg(p.item order by p.n) filter (where p.n <= page_size),
+                             '[]'::jsonb),
+           'nextCursor', case when count(*) > page_size
+                              then (array_agg(p.item -> 'id' order by p.n))[page_size] end)
+  into result
+  from page p;
+  return result;
+end
+$$;
+grant execute on function api.portal_appointments(jsonb, jsonb) to wardline_authenticator;
+
 -- PUT /api/portal/consent. input: {host, type, version, granted, sourceIp, userAgent}.
 create or replace function api.portal_record_consent(claims jsonb, input jsonb) returns jsonb
 language plpgsql

@@ -23,7 +23,7 @@ as $$
   with person as (
     select c.id, c.home_org_id, c.active from app.clinicians c
     where c.id = clinician
-      and (clinician = auth.uid() or auth.app_role() = 'super_admin')
+      and (clinician = auth.uid() or auth.is_super_admin())
   )
   select p.home_org_id, 'user_record', p.active,
          jsonb_build_object('clinicianActive', p.active)
@@ -83,7 +83,7 @@ as $$
   select exists (
     select 1 from app.clinicians c
     where c.id = auth.uid() and c.active
-      and (auth.app_role() <> 'super_admin' or c.is_super_admin))
+      and (not auth.is_super_admin() or c.is_super_admin))
 $$;
 grant execute on function auth.clinician_is_recognised() to wardline_authenticator;
 

@@ -13,7 +13,7 @@ create policy "prescribers read the clinics they work for" on app.clinics
 
 create policy "super admins read every clinic" on app.clinics
   for select to app_user
-  using ((select auth.app_role()) = 'super_admin');
+  using ((select auth.is_super_admin()));
 
 create policy "admins update their clinic" on app.clinics
   for update to app_user
@@ -37,9 +37,19 @@ create policy "staff read themselves and colleagues of their current clinic" on 
         where m.clinician_id = clinicians.id and m.org_id = (select auth.org_id())))
   );
 
+-- What a patient's appointments show of their clinician: the clinicians of their own booked
+-- sessions (as the sessions policy shows those to them).
+create policy "patients read the clinicians of their own sessions" on app.clinicians
+  for select to app_user
+  using (
+    (select auth.is_patient()) and exists (
+      select 1 from app.sessions s
+      where s.clinician_id = clinicians.id and s.patient_id = (select auth.patient_id()))
+  );
+
 create policy "super admins read every clinician" on app.clinicians
   for select to app_user
-  using ((select auth.app_role()) = 'super_admin');
+  using ((select auth.is_super_admin()));
 
 create policy "definer helpers read every clinician" on app.clinicians
   for select to wardline_auth

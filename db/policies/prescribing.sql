@@ -12,7 +12,7 @@ create policy "clinicians read their own prescriber profile" on app.providers
 
 create policy "super admins read every prescriber profile" on app.providers
   for select to app_user
-  using ((select auth.app_role()) = 'super_admin');
+  using ((select auth.is_super_admin()));
 
 create policy "definer helpers read every prescriber profile" on app.providers
   for select to wardline_auth
@@ -28,16 +28,16 @@ create policy "prescribers read their own assignments" on app.provider_clinics
 
 create policy "super admins read every assignment" on app.provider_clinics
   for select to app_user
-  using ((select auth.app_role()) = 'super_admin');
+  using ((select auth.is_super_admin()));
 
 create policy "super admins create assignments" on app.provider_clinics
   for insert to app_user
-  with check ((select auth.app_role()) = 'super_admin' and updated_by = (select auth.uid()));
+  with check ((select auth.is_super_admin()) and updated_by = (select auth.uid()));
 
 create policy "super admins change assignments" on app.provider_clinics
   for update to app_user
-  using ((select auth.app_role()) = 'super_admin')
-  with check ((select auth.app_role()) = 'super_admin' and updated_by = (select auth.uid()));
+  using ((select auth.is_super_admin()))
+  with check ((select auth.is_super_admin()) and updated_by = (select auth.uid()));
 
 create policy "definer helpers read every assignment" on app.provider_clinics
   for select to wardline_auth

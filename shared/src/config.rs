@@ -1,24 +1,9 @@
 //! Configuration, read once per container from the environment. Every variable is listed in
 //! README.md; a missing or malformed one fails the cold start with a message naming it.
 
+use crate::error::ConfigError;
 use jsonwebtoken::Algorithm;
 use std::{path::PathBuf, str::FromStr, time::Duration};
-
-#[derive(Debug, thiserror::Error)]
-#[error("configuration: {name}: {problem}")]
-pub struct ConfigError {
-    pub name: &'static str,
-    pub problem: String,
-}
-
-impl ConfigError {
-    pub fn new(name: &'static str, problem: impl Into<String>) -> Self {
-        ConfigError {
-            name,
-            problem: problem.into(),
-        }
-    }
-}
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum SslMode {

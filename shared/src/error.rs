@@ -7,6 +7,25 @@ use serde::Serialize;
 use serde_json::{json, Value};
 use tokio_postgres::error::SqlState;
 
+/// A variable of the environment that is missing or malformed: fails the cold start with a
+/// message naming it. Here rather than in `config`, so the modules that parse their own
+/// settings (`portal`, `sealed`) need not import the module that reads them.
+#[derive(Debug, thiserror::Error)]
+#[error("configuration: {name}: {problem}")]
+pub struct ConfigError {
+    pub name: &'static str,
+    pub problem: String,
+}
+
+impl ConfigError {
+    pub fn new(name: &'static str, problem: impl Into<String>) -> Self {
+        ConfigError {
+            name,
+            problem: problem.into(),
+        }
+    }
+}
+
 /// One problem with one input field, named as the client sent it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct FieldError {

@@ -3,7 +3,7 @@
 //! the HMAC key that codes and identifiers are stored under, which clinic a `Host` names, and
 //! the session cookies.
 
-use crate::config::ConfigError;
+use crate::error::ConfigError;
 use crate::error::Error;
 use hmac::{Hmac, Mac};
 use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header};

@@ -4,7 +4,7 @@
 //! rotate without rewriting old rows. The associated data binds a value to the row it was
 //! written for: a ciphertext copied to another session or clinic does not open.
 
-use crate::config::ConfigError;
+use crate::error::ConfigError;
 use crate::error::Error;
 use aes_gcm::{
     aead::{Aead, AeadCore, KeyInit, OsRng, Payload},
