@@ -459,10 +459,11 @@ begin
 end
 $$;
 
--- GET /schedule. input: {from, to, therapistId?}. What a caller sees is RLS's decision: a
--- clinician their own sessions and holds in the current clinic, an admin the whole clinic, a
--- patient their own booked sessions. Notes come sealed (staff only, by RLS) for the function
--- to open. Holds past their expiry are left out: they block nobody.
+-- GET /schedule (staff; patients read theirs through api.portal_appointments). input: {from,
+-- to, therapistId?}. What a caller sees is RLS's decision: a clinician their own sessions and
+-- holds in the current clinic, an admin the whole clinic. Notes come sealed (by RLS, to those
+-- who manage the session) for the function to open. Holds past their expiry are left out:
+-- they block nobody.
 create or replace function api.schedule(claims jsonb, input jsonb) returns jsonb
 language plpgsql
 as $$
@@ -471,7 +472,7 @@ declare
   therapist uuid := (input ->> 'therapistId')::uuid;
 begin
   perform auth.begin_request(claims);
-  perform api.require(auth.is_staff() or auth.is_patient());
+  perform api.require(auth.is_staff());
   return jsonb_build_object('sessions', coalesce((
     select jsonb_agg(app.session_json(s) || case when n.session_id is null then '{}'::jsonb
              else jsonb_build_object('sealedNotes', jsonb_build_object(
