@@ -274,7 +274,7 @@ async fn the_gateway_serves_the_document_as_json() {
     let ctx = Arc::new(Context::new(db.config(|_| {})).unwrap());
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
-    let app = xtask::gateway::router(ctx, db.jwks());
+    let app = xtask::gateway::router(ctx, db.jwks()).unwrap();
     tokio::spawn(async move { axum::serve(listener, app).await });
 
     let (status, headers, body) = http_request(addr, "GET", openapi::PATH).await;

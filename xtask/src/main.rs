@@ -190,7 +190,7 @@ async fn local(port: u16) -> Result<()> {
         }
     });
 
-    axum::serve(listener, xtask::gateway::router(ctx, keys.jwks()?))
+    axum::serve(listener, xtask::gateway::router(ctx, keys.jwks()?)?)
         .with_graceful_shutdown(async {
             if let Err(e) = tokio::signal::ctrl_c().await {
                 eprintln!("waiting for Ctrl-C failed: {e}");
