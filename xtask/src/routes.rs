@@ -122,8 +122,11 @@ fn events(function: &Function, indent: &str) -> String {
     out
 }
 
+/// Regenerates a file's text from its current text.
+pub type Generate = fn(&str) -> Result<String>;
+
 /// The two generated files: (name, regenerate).
-pub const FILES: &[(&str, fn(&str) -> Result<String>)] =
+pub const FILES: &[(&str, Generate)] =
     &[("Cargo.toml", cargo_toml), ("template.yaml", template_yaml)];
 
 /// `cargo xtask routes`: rewrites both files where they differ from the route tables.
