@@ -1,8 +1,13 @@
-//! The HTTP edge of a function: its route table, matching, the body limit, typed JSON input
-//! with field-named 400s, JSON and problem+json output, the request id, and one log line per
-//! request (never PHI: the route template is logged, not the path).
+//! The HTTP edge of a function: its route table (each route's method, path, name, access and
+//! handler), matching, the body limit, authentication and the role check before any parsing,
+//! typed JSON input with field-named 400s, JSON and problem+json output, the request id, and
+//! one log line per request (never PHI: the route template is logged, not the path).
 
-use crate::{error::Error, Context};
+use crate::{
+    auth::{AppRole, Claims},
+    error::Error,
+    Context,
+};
 use bytes::Bytes;
 use http::{HeaderMap, HeaderValue, Method, StatusCode};
 use lambda_http::{Body, RequestExt};
@@ -12,32 +17,90 @@ use std::{future::Future, pin::Pin, time::Instant};
 
 pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
 
-/// What every handler is: parse → authorize → one transaction → respond.
-pub type Handler = for<'a> fn(&'a Context, Incoming) -> BoxFuture<'a, Result<Reply, Error>>;
+/// What every handler is, called once [`dispatch`] has authenticated the caller and checked
+/// their role: parse → one transaction → respond.
+pub type Handler = for<'a> fn(&'a Context, Claims, Incoming) -> BoxFuture<'a, Result<Reply, Error>>;
 
-/// Turns `async fn name(&Context, Incoming) -> Result<Reply, Error>` into a [`Handler`].
+/// Turns `async fn name(&Context, Claims, Incoming) -> Result<Reply, Error>` into a
+/// [`Handler`].
 #[macro_export]
 macro_rules! handler {
     ($name:path) => {{
         fn boxed<'a>(
             ctx: &'a $crate::Context,
+            caller: $crate::auth::Claims,
             req: $crate::http::Incoming,
         ) -> $crate::http::BoxFuture<
             'a,
             ::std::result::Result<$crate::http::Reply, $crate::error::Error>,
         > {
-            ::std::boxed::Box::pin($name(ctx, req))
+            ::std::boxed::Box::pin($name(ctx, caller, req))
         }
         boxed as $crate::http::Handler
     }};
 }
 
-/// One route: the single declaration that the Lambda router, the local gateway, template.yaml
-/// and the cargo-lambda router are all checked against.
+/// Every clinician role: what a staff route allows unless its SQL narrows it.
+pub const CLINICIANS: &[AppRole] = &[AppRole::Therapist, AppRole::Admin, AppRole::SuperAdmin];
+/// Clinic admins (and super admins).
+pub const ADMINS: &[AppRole] = &[AppRole::Admin, AppRole::SuperAdmin];
+/// Super admins only.
+pub const SUPER_ADMINS: &[AppRole] = &[AppRole::SuperAdmin];
+
+/// How a route's caller proves who they are, and who may call it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Access {
+    /// A staff token from the identity provider, whose `app_role` is one of these (the roles
+    /// the route's `api.*` function admits). In AWS the HTTP API's JWT authorizer checks it
+    /// before the function runs; the function verifies it again.
+    Staff(&'static [AppRole]),
+    /// A patient signed in to the portal: a token Wardline's portal issued, as a bearer token
+    /// or the access cookie. A staff token is a 403 `patients_only`.
+    Patient,
+    /// Twilio's webhook: the handler verifies `X-Twilio-Signature` itself.
+    TwilioSignature,
+    /// Nobody is signed in yet (the portal's sign-in routes); the handler gets
+    /// [`Claims::anonymous`].
+    Public,
+}
+
+impl Access {
+    /// Whether API Gateway's JWT authorizer (the identity provider's tokens) guards the route.
+    pub fn staff_jwt(self) -> bool {
+        matches!(self, Access::Staff(_))
+    }
+
+    /// The verified caller, or the 401/403 that stops the request before its input is read.
+    pub async fn authenticate(self, ctx: &Context, request: &Incoming) -> Result<Claims, Error> {
+        match self {
+            Access::Staff(roles) => {
+                let caller = ctx
+                    .auth
+                    .verify_header(&request.headers, &request.request_id)
+                    .await?;
+                if !roles.contains(&caller.app_role) {
+                    return Err(Error::forbidden(
+                        "forbidden",
+                        "This operation is not available to your role.",
+                    ));
+                }
+                Ok(caller)
+            }
+            Access::Patient => ctx.patient(request).await,
+            Access::TwilioSignature | Access::Public => Ok(Claims::anonymous(&request.request_id)),
+        }
+    }
+}
+
+/// One route: the single declaration that the Lambda router, the local gateway, template.yaml's
+/// events and the cargo-lambda router are generated from or checked against.
 pub struct Route {
     pub method: Method,
     /// API Gateway syntax: `/sessions/{id}/cancel`.
     pub path: &'static str,
+    /// The route's name in template.yaml (its HttpApi event), e.g. `CancelSession`.
+    pub name: &'static str,
+    pub access: Access,
     pub handler: Handler,
 }
 
@@ -287,7 +350,8 @@ impl Reply {
     }
 }
 
-/// Routes, runs and answers one request; never fails (errors become problem+json).
+/// Routes, authenticates and authorizes (by the route's [`Access`]), runs and answers one
+/// request; never fails (errors become problem+json).
 pub async fn dispatch(
     function: &Function,
     ctx: &Context,
@@ -320,7 +384,10 @@ pub async fn dispatch(
                 &request_id,
                 ctx.config.max_body_bytes,
             ) {
-                Ok(incoming) => (matched.route.handler)(ctx, incoming).await,
+                Ok(incoming) => match matched.route.access.authenticate(ctx, &incoming).await {
+                    Ok(caller) => (matched.route.handler)(ctx, caller, incoming).await,
+                    Err(error) => Err(error),
+                },
                 Err(error) => Err(error),
             };
             (template, result)

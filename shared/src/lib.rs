@@ -1,7 +1,8 @@
 //! What every Wardline function shares. A request passes through these modules in order:
 //!
-//! - [`http`]: the function's routes, matching, body limit, typed JSON input with field-named
-//!   400s, and the response (JSON or problem+json) with one log line.
+//! - [`http`]: the function's routes, matching, body limit, the caller authenticated and their
+//!   role checked by the route's access, typed JSON input with field-named 400s, and the
+//!   response (JSON or problem+json) with one log line.
 //! - [`auth`]: the bearer token, verified into canonical [`auth::Claims`].
 //! - [`db`]: the pool and the one runner that executes the request's SQL with those claims,
 //!   in one transaction.
@@ -84,15 +85,20 @@ impl Context {
         })
     }
 
-    /// The signed-in patient of a portal request: a token Wardline's portal issued, from the
-    /// `Authorization` header or the access cookie. Staff tokens are refused with a 403.
-    pub async fn patient(&self, request: &http::Incoming) -> Result<auth::Claims, Error> {
+    /// The signed-in patient of a portal request ([`http::Access::Patient`]): a token
+    /// Wardline's portal issued, from the `Authorization` header or the access cookie. Staff
+    /// tokens are refused with a 403.
+    async fn patient(&self, request: &http::Incoming) -> Result<auth::Claims, Error> {
         self.portal()?;
         let claims = match request.cookie(portal::ACCESS_COOKIE) {
             Some(token) if !request.headers.contains_key(::http::header::AUTHORIZATION) => {
                 self.auth.verify(token, &request.request_id).await?
             }
-            _ => self.caller(request).await?,
+            _ => {
+                self.auth
+                    .verify_header(&request.headers, &request.request_id)
+                    .await?
+            }
         };
         if !claims.portal_issued || claims.app_role != auth::AppRole::Patient {
             return Err(Error::forbidden(
@@ -101,12 +107,5 @@ impl Context {
             ));
         }
         Ok(claims)
-    }
-
-    /// The caller of a request, verified.
-    pub async fn caller(&self, request: &http::Incoming) -> Result<auth::Claims, Error> {
-        self.auth
-            .verify_header(&request.headers, &request.request_id)
-            .await
     }
 }

@@ -96,7 +96,7 @@ impl Gateway {
     pub async fn serve(ctx: Context, jwks: Value) -> Result<Gateway> {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
         let base = format!("http://{}", listener.local_addr()?);
-        let app = xtask::gateway::router(Arc::new(ctx), jwks);
+        let app = xtask::gateway::router(Arc::new(ctx), jwks)?;
         let server = tokio::spawn(async move {
             if let Err(e) = axum::serve(listener, app).await {
                 eprintln!("gateway: {e}");

@@ -1,5 +1,6 @@
-//! Who may do what with bookings, proven through the functions: patients read only their own
-//! booked sessions (no notes, no holds) and write nothing; another clinic's staff can neither
+//! Who may do what with bookings, proven through the functions: patients get no staff route
+//! (the database would show them only their own booked sessions, without notes or holds) and
+//! write nothing; another clinic's staff can neither
 //! see nor touch clinic A's sessions and holds, even knowing their ids; clinicians book only for
 //! themselves and only this clinic's clinicians and patients; a therapist's schedule is their
 //! own, an admin's the whole clinic's.
@@ -7,7 +8,7 @@
 use http::Method;
 use serde_json::{json, Value};
 use uuid::Uuid;
-use wardline_tests::{booking::slot, staff, Reply, TestDb, World};
+use wardline_tests::{booking::slot, claims_json, staff, Reply, TestDb, World};
 
 /// The week every session of these tests falls in.
 const WEEK: &str = "from=2027-03-01T00:00:00Z&to=2027-03-08T00:00:00Z";
@@ -100,9 +101,33 @@ async fn a_patient_reads_only_their_booked_sessions_without_notes_and_writes_not
     );
 
     let patient = w.patient_of_a();
-    let mine = db.schedule(&patient, WEEK).await;
-    assert_eq!(ids(&mine), vec![booked.clone()], "{mine:?}");
-    let session = mine.body["sessions"][0].as_object().unwrap();
+    // The schedule route is for staff: a patient's token is refused before the function reads
+    // anything (deployed, API Gateway's JWT authorizer refuses it first).
+    db.schedule(&patient, WEEK)
+        .await
+        .assert_problem(403, "forbidden");
+    // Underneath, the database shows a patient only their own booked sessions, without notes.
+    let mine: Value = db
+        .authenticator()
+        .await
+        .query_one(
+            "select api.schedule($1, $2)",
+            &[
+                &claims_json(&patient),
+                &json!({"from": "2027-03-01T00:00:00Z", "to": "2027-03-08T00:00:00Z"}),
+            ],
+        )
+        .await
+        .unwrap()
+        .get(0);
+    let listed: Vec<&str> = mine["sessions"]
+        .as_array()
+        .expect("a sessions array")
+        .iter()
+        .map(|s| s["id"].as_str().expect("a session id"))
+        .collect();
+    assert_eq!(listed, [booked.as_str()], "{mine:?}");
+    let session = mine["sessions"][0].as_object().unwrap();
     assert_eq!(session["status"], "scheduled");
     for member in [
         "notes",
@@ -117,7 +142,7 @@ async fn a_patient_reads_only_their_booked_sessions_without_notes_and_writes_not
         );
     }
     assert!(
-        !mine.body.to_string().contains("panic"),
+        !mine.to_string().contains("panic"),
         "notes text reached the patient: {mine:?}"
     );
 

@@ -1,13 +1,14 @@
 //! openapi.yaml is the API's contract for web and mobile developers; these tests fail when it
 //! drifts from the code: its operations are exactly the functions' routes, every path
-//! parameter is declared, the operations without the staff JWT are exactly the routes the
-//! template opens to everyone, every error is the shared problem+json, and the local gateway
-//! serves the same document as JSON.
+//! parameter is declared, each operation's security is its route's access (staff JWT, portal
+//! token or cookie, Twilio's signature, none), every error is the shared problem+json (but
+//! the gateway authorizer's 401 on staff routes), and the local gateway serves the same
+//! document as JSON.
 
 use serde_json::{json, Value};
 use std::{collections::BTreeSet, sync::Arc};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use wardline_shared::{Context, Error};
+use wardline_shared::{auth::AppRole, http::Access, Context, Error};
 use wardline_tests::{send, TestDb};
 use xtask::{demo, keys::Identity, openapi, workspace_root, FUNCTIONS};
 
@@ -116,56 +117,52 @@ fn every_path_parameter_is_declared_and_required() {
     }
 }
 
-/// The HttpApi events of template.yaml with `Auth: Authorizer: NONE`.
-fn open_in_template() -> Routes {
-    let text = std::fs::read_to_string(workspace_root().join("template.yaml")).unwrap();
-    let template: serde_yaml::Value = serde_yaml::from_str(&text).unwrap();
-    let mut open = Routes::new();
-    for (_, resource) in template["Resources"].as_mapping().expect("Resources") {
-        let Some(events) = resource["Properties"]["Events"].as_mapping() else {
-            continue;
-        };
-        for (_, event) in events {
-            let props = &event["Properties"];
-            if event["Type"].as_str() == Some("HttpApi")
-                && props["Auth"]["Authorizer"].as_str() == Some("NONE")
-            {
-                open.insert((
-                    props["Method"].as_str().unwrap().to_uppercase(),
-                    props["Path"].as_str().unwrap().to_owned(),
-                ));
-            }
-        }
-    }
-    open
+/// How the route of an operation is authenticated, from the functions' route tables.
+fn access_of(method: &str, path: &str) -> Access {
+    FUNCTIONS
+        .iter()
+        .flat_map(|f| f.routes.iter())
+        .find(|r| r.method.as_str() == method && r.path == path)
+        .unwrap_or_else(|| panic!("{method} {path} is not routed"))
+        .access
+}
+
+/// The security schemes an operation documents (its own `security`, else the document's).
+fn schemes<'a>(doc: &'a Value, operation: &'a Value) -> BTreeSet<&'a str> {
+    let security = operation.get("security").unwrap_or(&doc["security"]);
+    security
+        .as_array()
+        .expect("security is a list")
+        .iter()
+        .flat_map(|r| r.as_object().expect("a requirement").keys())
+        .map(String::as_str)
+        .collect()
 }
 
 #[test]
-fn operations_without_the_staff_jwt_are_the_templates_open_routes() {
+fn each_operations_security_is_its_routes_access() {
     let doc = document();
-    let schemes = doc["components"]["securitySchemes"]
+    let declared = doc["components"]["securitySchemes"]
         .as_object()
         .expect("securitySchemes");
-    let staff = &schemes["staffJwt"];
+    let staff = &declared["staffJwt"];
     assert_eq!(
         (&staff["type"], &staff["scheme"]),
         (&json!("http"), &json!("bearer"))
     );
-    let mut without_staff_jwt = Routes::new();
     for (method, path, _, operation) in operations(&doc) {
-        // An operation's own `security` replaces the document's.
-        let security = operation.get("security").unwrap_or(&doc["security"]);
-        let requirements = security.as_array().expect("security is a list");
-        for requirement in requirements {
-            for scheme in requirement.as_object().expect("a requirement").keys() {
-                assert!(schemes.contains_key(scheme), "{method} {path}: {scheme}");
-            }
+        let documented = schemes(&doc, operation);
+        for scheme in &documented {
+            assert!(declared.contains_key(*scheme), "{method} {path}: {scheme}");
         }
-        if !requirements.iter().any(|r| r.get("staffJwt").is_some()) {
-            without_staff_jwt.insert((method, path));
-        }
+        let expected: BTreeSet<&str> = match access_of(&method, &path) {
+            Access::Staff(_) => ["staffJwt"].into(),
+            Access::Patient => ["portalToken", "portalCookie"].into(),
+            Access::TwilioSignature => ["twilioSignature"].into(),
+            Access::Public => BTreeSet::new(),
+        };
+        assert_eq!(documented, expected, "{method} {path}");
     }
-    assert_eq!(without_staff_jwt, open_in_template());
 }
 
 #[test]
@@ -182,6 +179,15 @@ fn every_error_is_the_shared_problem_json() {
                 continue;
             }
             client_errors += usize::from(code < 500);
+            // The gateway's JWT authorizer answers a staff route's 401 in its own shape.
+            if code == 401 && access_of(&method, &path).staff_jwt() {
+                assert_eq!(
+                    response["$ref"],
+                    json!("#/components/responses/StaffUnauthorized"),
+                    "{method} {path}"
+                );
+                continue;
+            }
             let content = resolve(&doc, response)["content"]
                 .as_object()
                 .unwrap_or_else(|| panic!("{method} {path} {status}: no content"));
@@ -199,6 +205,17 @@ fn every_error_is_the_shared_problem_json() {
         }
         assert!(client_errors > 0, "{method} {path} documents no 4xx");
     }
+    let gateway = &doc["components"]["responses"]["StaffUnauthorized"]["content"];
+    assert_eq!(
+        (
+            &gateway["application/json"]["schema"]["$ref"],
+            &gateway["application/problem+json"]["schema"]["$ref"]
+        ),
+        (
+            &json!("#/components/schemas/GatewayUnauthorized"),
+            &json!("#/components/schemas/Problem")
+        )
+    );
 }
 
 /// The member names of a JSON object.
@@ -274,7 +291,7 @@ async fn the_gateway_serves_the_document_as_json() {
     let ctx = Arc::new(Context::new(db.config(|_| {})).unwrap());
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
-    let app = xtask::gateway::router(ctx, db.jwks());
+    let app = xtask::gateway::router(ctx, db.jwks()).unwrap();
     tokio::spawn(async move { axum::serve(listener, app).await });
 
     let (status, headers, body) = http_request(addr, "GET", openapi::PATH).await;
@@ -301,31 +318,24 @@ fn pointer_segment(text: &str) -> String {
         .replace('}', "%7D")
 }
 
-/// The demo identity an operation's example is sent as, by the security it documents and its
-/// path: none, Jordan on Maple's portal, Avery (admin, or super admin), or Dana.
-fn example_caller(doc: &Value, path: &str, operation: &Value) -> Option<Identity> {
-    let security = operation.get("security").unwrap_or(&doc["security"]);
-    let schemes: Vec<&str> = security
-        .as_array()
-        .into_iter()
-        .flatten()
-        .filter_map(Value::as_object)
-        .flat_map(|r| r.keys().map(String::as_str))
-        .collect();
+/// The demo identity an operation's example is sent as, by its route's access: none, Jordan
+/// on Maple's portal, Avery (admin, or super admin) where the route's roles need one, or Dana.
+fn example_caller(method: &str, path: &str, operation: &Value) -> Option<Identity> {
     let maple = |email| demo::identity("maple", email).unwrap();
-    if schemes.contains(&"portalToken") {
-        Some(maple(demo::PATIENTS[0].email))
-    } else if !schemes.contains(&"staffJwt") {
-        None
-    } else if path.starts_with("/api/super-admin/") || path == "/api/providers/debug" {
-        Some(Identity {
+    match access_of(method, path) {
+        Access::Patient => Some(maple(demo::PATIENTS[0].email)),
+        Access::Public | Access::TwilioSignature => None,
+        Access::Staff(roles) if !roles.contains(&AppRole::Admin) => Some(Identity {
             app_role: "super_admin",
             ..maple("avery@maple.example")
-        })
-    } else if path.starts_with("/api/admin/") || operation["operationId"] == "setCareTeamStatus" {
-        Some(maple("avery@maple.example"))
-    } else {
-        Some(maple("dana@wardline.example"))
+        }),
+        Access::Staff(roles)
+            if !roles.contains(&AppRole::Therapist)
+                || operation["operationId"] == "setCareTeamStatus" =>
+        {
+            Some(maple("avery@maple.example"))
+        }
+        Access::Staff(_) => Some(maple("dana@wardline.example")),
     }
 }
 
@@ -352,7 +362,7 @@ const EXAMPLES_NOT_2XX: &[(&str, u16, &str)] = &[
 
 /// Every operation with a complete example (its body and every required parameter but
 /// `Idempotency-Key`) is sent as documented, against the demo data, as the demo caller its
-/// security and path call for; the answer must be a documented status whose body conforms to
+/// route's access calls for; the answer must be a documented status whose body conforms to
 /// the documented schema, and 2xx unless listed in [`EXAMPLES_NOT_2XX`].
 #[tokio::test]
 async fn documented_examples_get_documented_answers() {
@@ -408,7 +418,7 @@ async fn documented_examples_get_documented_answers() {
         if !query.is_empty() {
             uri = format!("{uri}?{}", query.join("&"));
         }
-        let caller = example_caller(&doc, &path, operation);
+        let caller = example_caller(&method, &path, operation);
         let token = caller.as_ref().map(|who| db.token(who));
         let function = FUNCTIONS
             .iter()

@@ -7,6 +7,7 @@ use serde_json::{json, Value};
 use uuid::Uuid;
 use wardline_tests::{
     as_user,
+    load::Gateway,
     portal::{
         age_sends, form, fresh_code, host, queued_codes, request_code, twilio_signature, verify,
         Call, CONSENT, LOGOUT, ME, PREFERENCES, REFRESH, TWILIO,
@@ -713,6 +714,76 @@ async fn patient_tokens_open_no_staff_route_and_staff_tokens_no_portal_route() {
         .send(&db)
         .await
         .assert_problem(401, "invalid_token");
+}
+
+/// Through the local gateway, as deployed: API Gateway's JWT authorizer refuses a patient
+/// token (or none) on a staff route before the function runs, lets staff tokens through and
+/// stays off the portal's routes; the client's own address reaches the function as
+/// `sourceIp`.
+#[tokio::test]
+async fn the_gateway_authorizes_staff_routes_first_and_passes_the_source_address() {
+    let db = TestDb::new().await;
+    let w = world(&db).await;
+    let ctx = wardline_shared::Context::new(db.config(|_| {})).unwrap();
+    let gateway = Gateway::serve(ctx, db.jwks()).await.unwrap();
+    let from = |ip: [u8; 4]| {
+        reqwest::Client::builder()
+            .local_address(std::net::IpAddr::from(ip))
+            .build()
+            .unwrap()
+    };
+    let schedule = format!(
+        "{}/schedule?from=2027-03-01T00:00:00Z&to=2027-03-08T00:00:00Z",
+        gateway.base
+    );
+    let patient = db.token(&w.patient_of_a());
+    for token in [Some(patient.as_str()), None, Some("not.a.jwt")] {
+        let mut request = from([127, 0, 0, 1]).get(&schedule);
+        if let Some(token) = token {
+            request = request.bearer_auth(token);
+        }
+        let refused = request.send().await.unwrap();
+        assert_eq!(refused.status(), 401, "{token:?}: {refused:?}");
+        // Every answer of a function carries its request id; the authorizer's does not.
+        assert!(
+            refused.headers().get("x-request-id").is_none(),
+            "{refused:?}"
+        );
+        assert_eq!(
+            refused.headers().get("www-authenticate").is_some(),
+            token.is_some(),
+            "{refused:?}"
+        );
+        let body: Value = refused.json().await.unwrap();
+        assert_eq!(body, json!({"message": "Unauthorized"}));
+    }
+    let staff = from([127, 0, 0, 1])
+        .get(&schedule)
+        .bearer_auth(db.token(&w.therapist_of_a()))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(staff.status(), 200, "{staff:?}");
+
+    let consent = from([127, 0, 0, 2])
+        .put(format!("{}{CONSENT}", gateway.base))
+        .header("host", host("alpha"))
+        .bearer_auth(&patient)
+        .json(&json!({"type": "terms", "version": "2026-01", "granted": true}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(consent.status(), 200, "{consent:?}");
+    let recorded: String = db
+        .admin
+        .query_one(
+            "select source_ip from app.portal_consents where patient_id = $1",
+            &[&w.patient_a],
+        )
+        .await
+        .unwrap()
+        .get(0);
+    assert_eq!(recorded, "127.0.0.2");
 }
 
 /// A webhook call as Twilio makes it, with `signature` (if any) on the header.

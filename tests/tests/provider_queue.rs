@@ -696,21 +696,31 @@ async fn super_admins_create_and_change_assignments_and_prescribers_read_their_o
     let (a, c) = (p.w.clinic_a, p.clinic_c);
     let admin_path = format!("/api/super-admin/providers/{}/clinics", p.provider);
 
-    // Not for clinic admins or the prescriber.
-    for who in [p.w.admin_of_a(), p.prescriber_at(a)] {
-        call(
-            &db,
-            &who,
-            Method::POST,
-            &admin_path,
-            Some(json!({ "clinicId": c })),
-        )
-        .await
-        .assert_problem(403, "forbidden");
+    // Not for clinic admins, therapists or the prescriber — refused before the body is read,
+    // so a mistyped DEA number is a 403 for them, not a 400.
+    for who in [p.w.admin_of_a(), p.w.therapist_of_a(), p.prescriber_at(a)] {
+        for body in [
+            json!({ "clinicId": c }),
+            json!({ "clinicId": c, "deaNumber": "AB1234564" }),
+        ] {
+            call(&db, &who, Method::POST, &admin_path, Some(body))
+                .await
+                .assert_problem(403, "forbidden");
+        }
         call(&db, &who, Method::GET, &admin_path, None)
             .await
             .assert_problem(403, "forbidden");
     }
+    // No token: a 401 whatever the body says.
+    db.call(
+        &provider_queue::FUNCTION,
+        Method::POST,
+        &admin_path,
+        None,
+        Some(r#"{"clinicId": "not an id", "deaNumber": "AB1234564"}"#),
+    )
+    .await
+    .assert_problem(401, "invalid_token");
     let body = json!({ "clinicId": c, "isPrimary": true, "titleLine": "Bea Both, MD - Gamma",
                        "deaNumber": "fb1111119", "licenseNumber": "CT-333", "licenseState": "ct" });
     let created = call(&db, &p.super_admin(), Method::POST, &admin_path, Some(body)).await;

@@ -1,5 +1,6 @@
-//! The route table is declared once, in each function's `ROUTES`; template.yaml and the
-//! cargo-lambda router in Cargo.toml must say the same, or this fails.
+//! The route table is declared once, in each function's `FUNCTION.routes`; template.yaml's
+//! events and the cargo-lambda router in Cargo.toml are written from it by `cargo xtask
+//! routes`, and this fails when the committed files are not what it writes.
 
 use std::collections::BTreeSet;
 use xtask::{workspace_root, FUNCTIONS};
@@ -63,6 +64,32 @@ fn in_cargo_lambda_router() -> RouteSet {
         }
     }
     routes
+}
+
+#[test]
+fn the_generated_files_are_what_the_route_tables_write() {
+    for (name, generate) in xtask::routes::FILES {
+        let committed = std::fs::read_to_string(workspace_root().join(name)).unwrap();
+        let generated = generate(&committed).unwrap();
+        assert!(
+            generated == committed,
+            "{name} differs from the route tables: run `{}` and commit the result",
+            xtask::routes::COMMAND
+        );
+    }
+}
+
+#[test]
+fn route_names_are_unique_event_names() {
+    let mut seen = BTreeSet::new();
+    for route in FUNCTIONS.iter().flat_map(|f| f.routes.iter()) {
+        assert!(
+            route.name.bytes().all(|b| b.is_ascii_alphanumeric()),
+            "{}: an event name is alphanumeric",
+            route.name
+        );
+        assert!(seen.insert(route.name), "{} is used twice", route.name);
+    }
 }
 
 #[test]

@@ -118,7 +118,9 @@ async fn a_token_for_a_clinic_the_caller_does_not_work_for_is_refused() {
     list(&db, &staff(w.therapist_a, w.clinic_a, "admin"))
         .await
         .assert_problem(403, "not_a_member");
-    // Nor does a patient token (signed with the portal's key) whose sub is not the patient.
+    // Nor does a patient token (signed with the portal's key) whose sub is not the patient:
+    // this staff route refuses every patient before it runs, and the database refuses this
+    // one on the patient's own route.
     let mut impostor = keys::claims_for(&w.patient_of_a(), 600);
     impostor["sub"] = json!(w.therapist_a);
     impostor["iss"] = json!(wardline_shared::portal::ISSUER);
@@ -126,7 +128,16 @@ async fn a_token_for_a_clinic_the_caller_does_not_work_for_is_refused() {
     let token = db.sign_as_portal(&impostor);
     db.call(&FUNCTION, Method::GET, PATH, Some(&token), None)
         .await
-        .assert_problem(403, "not_a_member");
+        .assert_problem(403, "forbidden");
+    db.call(
+        &portal_otp::FUNCTION,
+        Method::GET,
+        "/api/portal/me",
+        Some(&token),
+        None,
+    )
+    .await
+    .assert_problem(403, "not_a_member");
     // An unapproved membership does not open the door yet…
     db.admin
         .execute(

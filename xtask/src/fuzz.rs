@@ -92,7 +92,7 @@ pub async fn run(max_examples: u32) -> Result<()> {
     let config = reports.join("schemathesis.toml");
     std::fs::write(&config, demo_ids_config(&stack).await?)
         .with_context(|| format!("writing {}", config.display()))?;
-    let app = gateway::router(Arc::new(ctx), stack.keys.jwks()?);
+    let app = gateway::router(Arc::new(ctx), stack.keys.jwks()?)?;
     let server = tokio::spawn(async move { axum::serve(listener, app).await });
 
     let mut failed = Vec::new();

@@ -10,11 +10,14 @@
 //! - [`moto`]: moto's server, the local S3 and Secrets Manager.
 //! - [`pharmacy`]: a stand-in for the pharmacy's prescription API.
 //! - [`openapi`]: openapi.yaml, the API description the gateway serves at `/openapi.json`.
+//! - [`routes`]: `cargo xtask routes`, the cargo-lambda router and template.yaml's events from
+//!   the route tables.
 //! - [`fuzz`]: `cargo xtask fuzz-api`, schemathesis against the local stack.
 //! - [`smoke`]: `cargo xtask smoke`, every HTTP function's binary behind `cargo lambda watch`.
 //! - [`runtime_api`]: a minimal Lambda Runtime API to run a function's binary as Lambda does.
 //! - [`cold_start`]: `cargo xtask bench cold-start`, spawn to first answer per release binary.
-//! - [`FUNCTIONS`]: the deployable functions, the registry the gateway and route checks use.
+//! - [`FUNCTIONS`]: the deployable functions, the registry the gateway, the route generator and
+//!   the route checks use.
 
 pub mod cold_start;
 pub mod demo;
@@ -25,6 +28,7 @@ pub mod moto;
 pub mod openapi;
 pub mod pg;
 pub mod pharmacy;
+pub mod routes;
 pub mod runtime_api;
 pub mod smoke;
 pub mod stack;

@@ -1,4 +1,4 @@
-//! `cargo xtask local | token | test | bench` — see README.md.
+//! `cargo xtask local | token | routes | test | bench` — see README.md.
 
 use anyhow::{bail, Context as _, Result};
 use std::{process::Command, sync::Arc};
@@ -13,6 +13,7 @@ const USAGE: &str = "usage:
   cargo xtask local [--port 3000]          private PostgreSQL + every function on 127.0.0.1
   cargo xtask migrate                      apply db/ to DATABASE_URL (an admin URL)
   cargo xtask token --org <slug> --as <email> [--ttl <seconds>]
+  cargo xtask routes                       write Cargo.toml's router and template.yaml's events from the route tables
   cargo xtask test                         fmt, clippy -D warnings, every test
   cargo xtask smoke                        every HTTP function's binary behind cargo lambda watch, called once
   cargo xtask fuzz-api [--max-examples N]  schemathesis against the local stack, from /openapi.json
@@ -43,6 +44,7 @@ fn main() -> Result<()> {
             Ok(())
         }
         Some("migrate") => tokio::runtime::Runtime::new()?.block_on(migrate()),
+        Some("routes") => xtask::routes::write(),
         Some("test") => test(),
         Some("fuzz-api") => {
             let max_examples = flag("--max-examples")
@@ -185,7 +187,7 @@ async fn local(port: u16) -> Result<()> {
         }
     });
 
-    axum::serve(listener, xtask::gateway::router(ctx, keys.jwks()?))
+    axum::serve(listener, xtask::gateway::router(ctx, keys.jwks()?)?)
         .with_graceful_shutdown(async {
             if let Err(e) = tokio::signal::ctrl_c().await {
                 eprintln!("waiting for Ctrl-C failed: {e}");

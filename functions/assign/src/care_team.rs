@@ -8,6 +8,7 @@ use serde::Deserialize;
 use serde_json::json;
 use uuid::Uuid;
 use wardline_shared::{
+    auth::Claims,
     dates::required_text,
     db::Operation,
     http::{Incoming, Reply},
@@ -30,14 +31,13 @@ struct AssignBody {
 }
 
 /// Adds a clinician (the caller by default) to a patient's care team, or reactivates them.
-pub async fn assign(ctx: &Context, req: Incoming) -> Result<Reply, Error> {
+pub async fn assign(ctx: &Context, caller: Claims, req: Incoming) -> Result<Reply, Error> {
     let body: AssignBody = req.json()?;
     let notes = body
         .notes
         .as_deref()
         .map(|text| required_text("notes", text, MAX_NOTES))
         .transpose()?;
-    let caller = ctx.caller(&req).await?;
     let input = json!({
         "patientId": body.patient_id,
         "targetDoctorId": body.target_doctor_id,
@@ -48,10 +48,10 @@ pub async fn assign(ctx: &Context, req: Incoming) -> Result<Reply, Error> {
 
 /// Removes a clinician from a patient's care team (kept as history, status `inactive`). A
 /// clinician may remove themselves; an admin anyone.
-pub async fn remove(ctx: &Context, req: Incoming) -> Result<Reply, Error> {
+pub async fn remove(ctx: &Context, caller: Claims, req: Incoming) -> Result<Reply, Error> {
     let (patient, therapist) = member(&req)?;
     req.expect_nothing()?;
-    change(ctx, &req, patient, therapist, "inactive").await
+    change(ctx, &caller, patient, therapist, "inactive").await
 }
 
 #[derive(Debug, Deserialize)]
@@ -68,14 +68,14 @@ struct StatusBody {
 }
 
 /// Suspends or reactivates a care-team member (admins only).
-pub async fn set_status(ctx: &Context, req: Incoming) -> Result<Reply, Error> {
+pub async fn set_status(ctx: &Context, caller: Claims, req: Incoming) -> Result<Reply, Error> {
     let (patient, therapist) = member(&req)?;
     let body: StatusBody = req.json()?;
     let status = match body.status {
         Status::Suspended => "suspended",
         Status::Active => "active",
     };
-    change(ctx, &req, patient, therapist, status).await
+    change(ctx, &caller, patient, therapist, status).await
 }
 
 fn member(req: &Incoming) -> Result<(Uuid, Uuid), Error> {
@@ -84,12 +84,11 @@ fn member(req: &Incoming) -> Result<(Uuid, Uuid), Error> {
 
 async fn change(
     ctx: &Context,
-    req: &Incoming,
+    caller: &Claims,
     patient: Uuid,
     therapist: Uuid,
     status: &str,
 ) -> Result<Reply, Error> {
-    let caller = ctx.caller(req).await?;
     let input = json!({ "patientId": patient, "therapistId": therapist, "status": status });
-    Ok(Reply::ok(ctx.db.call(SET_STATUS, &caller, &input).await?))
+    Ok(Reply::ok(ctx.db.call(SET_STATUS, caller, &input).await?))
 }

@@ -4,6 +4,7 @@
 
 use serde_json::{json, Map, Value};
 use wardline_shared::{
+    auth::Claims,
     dates::check_text,
     db::Operation,
     http::{Incoming, Reply},
@@ -14,14 +15,13 @@ const READ: Operation = operation!("feature_flags");
 const UPDATE: Operation = operation!("update_feature_flags");
 
 /// Every known flag with its value.
-pub async fn read(ctx: &Context, req: Incoming) -> Result<Reply, Error> {
+pub async fn read(ctx: &Context, caller: Claims, req: Incoming) -> Result<Reply, Error> {
     req.expect_nothing()?;
-    let caller = ctx.caller(&req).await?;
     Ok(Reply::ok(ctx.db.call(READ, &caller, &json!({})).await?))
 }
 
 /// Sets the flags named in the body.
-pub async fn update(ctx: &Context, req: Incoming) -> Result<Reply, Error> {
+pub async fn update(ctx: &Context, caller: Claims, req: Incoming) -> Result<Reply, Error> {
     let flags: Map<String, Value> = req.json()?;
     if flags.is_empty() {
         return Err(Error::invalid_field("body", "Name at least one flag."));
@@ -36,7 +36,6 @@ pub async fn update(ctx: &Context, req: Incoming) -> Result<Reply, Error> {
             "A flag is true or false.",
         ));
     }
-    let caller = ctx.caller(&req).await?;
     let input = json!({ "flags": flags });
     Ok(Reply::ok(ctx.db.call(UPDATE, &caller, &input).await?))
 }

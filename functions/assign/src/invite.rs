@@ -12,6 +12,7 @@ use serde::Deserialize;
 use serde_json::json;
 use uuid::Uuid;
 use wardline_shared::{
+    auth::Claims,
     contact,
     dates::{check_year, required_text},
     db::Operation,
@@ -36,7 +37,7 @@ struct InviteBody {
     additional_therapist_ids: Option<Vec<Uuid>>,
 }
 
-pub async fn invite(ctx: &Context, req: Incoming) -> Result<Reply, Error> {
+pub async fn invite(ctx: &Context, caller: Claims, req: Incoming) -> Result<Reply, Error> {
     let body: InviteBody = req.json()?;
     let first_name = name("firstName", &body.first_name)?;
     let last_name = name("lastName", &body.last_name)?;
@@ -49,7 +50,6 @@ pub async fn invite(ctx: &Context, req: Incoming) -> Result<Reply, Error> {
     let date_of_birth = body.date_of_birth.as_deref().map(birth_date).transpose()?;
     let additional = body.additional_therapist_ids.unwrap_or_default();
     let keys = ctx.sealing_keys()?;
-    let caller = ctx.caller(&req).await?;
     check_additional(&additional, caller.sub)?;
     let patient = Uuid::new_v4();
     let token = secret::token();

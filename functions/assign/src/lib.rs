@@ -16,7 +16,7 @@ pub mod patients;
 use http::Method;
 use wardline_shared::{
     handler,
-    http::{Function, Route},
+    http::{Access, Function, Route, ADMINS, CLINICIANS},
 };
 
 pub const FUNCTION: Function = Function {
@@ -25,41 +25,57 @@ pub const FUNCTION: Function = Function {
         Route {
             method: Method::POST,
             path: "/v2/doctor/patients/assign",
+            name: "AssignPatient",
+            access: Access::Staff(CLINICIANS),
             handler: handler!(care_team::assign),
         },
         Route {
             method: Method::DELETE,
             path: "/v2/doctor/patients/{patientId}/therapists/{therapistId}",
+            name: "RemoveCareTeamMember",
+            access: Access::Staff(CLINICIANS),
             handler: handler!(care_team::remove),
         },
         Route {
             method: Method::PATCH,
             path: "/v2/doctor/patients/{patientId}/therapists/{therapistId}",
+            name: "ChangeCareTeamMember",
+            access: Access::Staff(CLINICIANS),
             handler: handler!(care_team::set_status),
         },
         Route {
             method: Method::GET,
             path: "/v2/doctor/patients/all",
+            name: "ListAllPatients",
+            access: Access::Staff(CLINICIANS),
             handler: handler!(patients::all),
         },
         Route {
             method: Method::GET,
             path: "/v2/doctor/patients/summary",
+            name: "ListMyPatients",
+            access: Access::Staff(CLINICIANS),
             handler: handler!(patients::summary),
         },
         Route {
             method: Method::POST,
             path: "/v2/doctor/patients/invite",
+            name: "InvitePatient",
+            access: Access::Staff(CLINICIANS),
             handler: handler!(invite::invite),
         },
         Route {
             method: Method::GET,
             path: "/api/admin/feature-flags",
+            name: "ReadFeatureFlags",
+            access: Access::Staff(ADMINS),
             handler: handler!(flags::read),
         },
         Route {
             method: Method::PUT,
             path: "/api/admin/feature-flags",
+            name: "UpdateFeatureFlags",
+            access: Access::Staff(ADMINS),
             handler: handler!(flags::update),
         },
     ],

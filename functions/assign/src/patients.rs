@@ -7,6 +7,7 @@
 
 use serde_json::Value;
 use wardline_shared::{
+    auth::Claims,
     db::Operation,
     http::{Incoming, Reply},
     operation,
@@ -17,18 +18,17 @@ use wardline_shared::{
 const PAGE: Operation = operation!("patients_page");
 
 /// Every active patient of the clinic.
-pub async fn all(ctx: &Context, req: Incoming) -> Result<Reply, Error> {
-    list(ctx, req, "all").await
+pub async fn all(ctx: &Context, caller: Claims, req: Incoming) -> Result<Reply, Error> {
+    list(ctx, caller, req, "all").await
 }
 
 /// The patients the caller is an active care-team member of.
-pub async fn summary(ctx: &Context, req: Incoming) -> Result<Reply, Error> {
-    list(ctx, req, "mine").await
+pub async fn summary(ctx: &Context, caller: Claims, req: Incoming) -> Result<Reply, Error> {
+    list(ctx, caller, req, "mine").await
 }
 
-async fn list(ctx: &Context, req: Incoming, scope: &str) -> Result<Reply, Error> {
+async fn list(ctx: &Context, caller: Claims, req: Incoming, scope: &str) -> Result<Reply, Error> {
     let page = Page::from_query(&req)?;
-    let caller = ctx.caller(&req).await?;
     let mut input = page.input();
     input["scope"] = Value::from(scope);
     Ok(Reply::ok(ctx.db.call(PAGE, &caller, &input).await?))

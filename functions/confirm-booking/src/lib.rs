@@ -7,9 +7,10 @@ use serde::Deserialize;
 use serde_json::json;
 use uuid::Uuid;
 use wardline_shared::{
+    auth::Claims,
     db::Operation,
     handler,
-    http::{Function, Incoming, Reply, Route},
+    http::{Access, Function, Incoming, Reply, Route, CLINICIANS},
     operation, Context, Error,
 };
 
@@ -18,6 +19,8 @@ pub const FUNCTION: Function = Function {
     routes: &[Route {
         method: Method::POST,
         path: "/sessions-confirm",
+        name: "ConfirmBooking",
+        access: Access::Staff(CLINICIANS),
         handler: handler!(confirm),
     }],
 };
@@ -54,7 +57,7 @@ struct SessionBody {
 
 /// `POST /sessions-confirm` → `{sessions: [session]}`. Requires `Idempotency-Key`; a retried
 /// confirmation replays the first one's answer and books nothing twice.
-async fn confirm(ctx: &Context, req: Incoming) -> Result<Reply, Error> {
+async fn confirm(ctx: &Context, caller: Claims, req: Incoming) -> Result<Reply, Error> {
     let body: ConfirmBody = req.json()?;
     let key = req.idempotency_key()?;
     if body.occurrences.len() > MAX_OCCURRENCES {
@@ -63,7 +66,6 @@ async fn confirm(ctx: &Context, req: Incoming) -> Result<Reply, Error> {
             format!("At most {MAX_OCCURRENCES} occurrences."),
         ));
     }
-    let caller = ctx.caller(&req).await?;
     let mut items = vec![json!({
         "holdKey": body.hold_key,
         "serviceId": body.session.service_id,

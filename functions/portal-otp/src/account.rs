@@ -1,12 +1,13 @@
 //! The signed-in patient's own data: `GET /api/portal/me`, `PUT /api/portal/consent` (an
 //! append-only history with time, address and client) and `GET|PUT /api/portal/preferences`
-//! (SMS, e-mail, portal). Only a token Wardline's portal issued gets in
-//! ([`Context::patient`]); RLS lets it see only its own rows.
+//! (SMS, e-mail, portal). Only a token Wardline's portal issued gets in (the routes'
+//! `Access::Patient`); RLS lets it see only its own rows.
 
 use crate::portal_input;
 use serde::Deserialize;
 use serde_json::{json, Value};
 use wardline_shared::{
+    auth::Claims,
     dates::required_text,
     db::Operation,
     http::{Incoming, Reply},
@@ -38,18 +39,16 @@ struct Preferences {
     portal: bool,
 }
 
-pub async fn me(ctx: &Context, req: Incoming) -> Result<Reply, Error> {
+pub async fn me(ctx: &Context, patient: Claims, req: Incoming) -> Result<Reply, Error> {
     req.expect_nothing()?;
-    let patient = ctx.patient(&req).await?;
     let input = Value::Object(portal_input(ctx.portal()?, &req));
     Ok(Reply::ok(ctx.db.call(ME, &patient, &input).await?))
 }
 
-pub async fn record_consent(ctx: &Context, req: Incoming) -> Result<Reply, Error> {
+pub async fn record_consent(ctx: &Context, patient: Claims, req: Incoming) -> Result<Reply, Error> {
     let body: Consent = req.json()?;
     let consent_type = consent_type(&body.consent_type)?;
     let version = required_text("version", &body.version, 50)?;
-    let patient = ctx.patient(&req).await?;
     let mut input = portal_input(ctx.portal()?, &req);
     input.extend([
         ("type".into(), json!(consent_type)),
@@ -64,16 +63,18 @@ pub async fn record_consent(ctx: &Context, req: Incoming) -> Result<Reply, Error
     Ok(Reply::ok(recorded))
 }
 
-pub async fn preferences(ctx: &Context, req: Incoming) -> Result<Reply, Error> {
+pub async fn preferences(ctx: &Context, patient: Claims, req: Incoming) -> Result<Reply, Error> {
     req.expect_nothing()?;
-    let patient = ctx.patient(&req).await?;
     let input = Value::Object(portal_input(ctx.portal()?, &req));
     Ok(Reply::ok(ctx.db.call(PREFERENCES, &patient, &input).await?))
 }
 
-pub async fn update_preferences(ctx: &Context, req: Incoming) -> Result<Reply, Error> {
+pub async fn update_preferences(
+    ctx: &Context,
+    patient: Claims,
+    req: Incoming,
+) -> Result<Reply, Error> {
     let body: Preferences = req.json()?;
-    let patient = ctx.patient(&req).await?;
     let mut input = portal_input(ctx.portal()?, &req);
     input.extend([
         ("sms".into(), json!(body.sms)),

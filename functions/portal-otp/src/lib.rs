@@ -18,7 +18,7 @@ use http::Method;
 use serde_json::{Map, Value};
 use wardline_shared::{
     handler,
-    http::{Function, Incoming, Route},
+    http::{Access, Function, Incoming, Route},
     portal::{self, PortalConfig},
 };
 
@@ -28,46 +28,64 @@ pub const FUNCTION: Function = Function {
         Route {
             method: Method::POST,
             path: "/api/portal/auth/otp",
+            name: "RequestSignInCode",
+            access: Access::Public,
             handler: handler!(sign_in::request_code),
         },
         Route {
             method: Method::POST,
             path: "/api/portal/auth/verify",
+            name: "VerifySignInCode",
+            access: Access::Public,
             handler: handler!(sign_in::verify_code),
         },
         Route {
             method: Method::POST,
             path: "/api/portal/auth/refresh",
+            name: "RefreshPortalSession",
+            access: Access::Public,
             handler: handler!(session::refresh),
         },
         Route {
             method: Method::POST,
             path: "/api/portal/auth/logout",
+            name: "SignOutOfPortal",
+            access: Access::Public,
             handler: handler!(session::logout),
         },
         Route {
             method: Method::GET,
             path: "/api/portal/me",
+            name: "ReadPortalProfile",
+            access: Access::Patient,
             handler: handler!(account::me),
         },
         Route {
             method: Method::PUT,
             path: "/api/portal/consent",
+            name: "RecordConsent",
+            access: Access::Patient,
             handler: handler!(account::record_consent),
         },
         Route {
             method: Method::GET,
             path: "/api/portal/preferences",
+            name: "ReadPreferences",
+            access: Access::Patient,
             handler: handler!(account::preferences),
         },
         Route {
             method: Method::PUT,
             path: "/api/portal/preferences",
+            name: "UpdatePreferences",
+            access: Access::Patient,
             handler: handler!(account::update_preferences),
         },
         Route {
             method: Method::POST,
             path: "/api/webhooks/twilio",
+            name: "TwilioInboundSms",
+            access: Access::TwilioSignature,
             handler: handler!(twilio::inbound),
         },
     ],

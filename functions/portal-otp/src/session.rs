@@ -34,7 +34,7 @@ struct RefreshBody {
     refresh_token: Option<String>,
 }
 
-pub async fn refresh(ctx: &Context, req: Incoming) -> Result<Reply, Error> {
+pub async fn refresh(ctx: &Context, caller: Claims, req: Incoming) -> Result<Reply, Error> {
     let presented = refresh_token(&req)?.ok_or_else(|| {
         Error::invalid_field(
             "refreshToken",
@@ -46,32 +46,18 @@ pub async fn refresh(ctx: &Context, req: Incoming) -> Result<Reply, Error> {
     let mut input = portal_input(portal, &req);
     input.insert("refreshHash".into(), json!(secret::digest(&presented)));
     input.insert("newRefreshHash".into(), json!(secret::digest(&next)));
-    let session = ctx
-        .db
-        .call(
-            REFRESH,
-            &Claims::anonymous(&req.request_id),
-            &Value::Object(input),
-        )
-        .await?;
+    let session = ctx.db.call(REFRESH, &caller, &Value::Object(input)).await?;
     signed_in(portal, &session, &next)
 }
 
-pub async fn logout(ctx: &Context, req: Incoming) -> Result<Reply, Error> {
+pub async fn logout(ctx: &Context, caller: Claims, req: Incoming) -> Result<Reply, Error> {
     let presented = refresh_token(&req)?;
     let portal = ctx.portal()?;
     let mut input = portal_input(portal, &req);
     if let Some(token) = presented {
         input.insert("refreshHash".into(), json!(secret::digest(&token)));
     }
-    let done = ctx
-        .db
-        .call(
-            LOGOUT,
-            &Claims::anonymous(&req.request_id),
-            &Value::Object(input),
-        )
-        .await?;
+    let done = ctx.db.call(LOGOUT, &caller, &Value::Object(input)).await?;
     Reply::ok(done)
         .with_header(
             SET_COOKIE,

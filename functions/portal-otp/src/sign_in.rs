@@ -42,7 +42,7 @@ struct CodeVerification {
     invite_token: Option<String>,
 }
 
-pub async fn request_code(ctx: &Context, req: Incoming) -> Result<Reply, Error> {
+pub async fn request_code(ctx: &Context, caller: Claims, req: Incoming) -> Result<Reply, Error> {
     let body: CodeRequest = req.json()?;
     let (channel, address) = identifier(body.email.as_deref(), body.phone.as_deref())?;
     let invite = body.invite_token.as_deref().map(invite_hash).transpose()?;
@@ -74,11 +74,7 @@ pub async fn request_code(ctx: &Context, req: Incoming) -> Result<Reply, Error> 
         input.insert("inviteHash".into(), json!(hash));
     }
     ctx.db
-        .call(
-            REQUEST_CODE,
-            &Claims::anonymous(&req.request_id),
-            &Value::Object(input),
-        )
+        .call(REQUEST_CODE, &caller, &Value::Object(input))
         .await?;
     Ok(Reply::accepted(json!({
         "status": "accepted",
@@ -86,7 +82,7 @@ pub async fn request_code(ctx: &Context, req: Incoming) -> Result<Reply, Error> 
     })))
 }
 
-pub async fn verify_code(ctx: &Context, req: Incoming) -> Result<Reply, Error> {
+pub async fn verify_code(ctx: &Context, caller: Claims, req: Incoming) -> Result<Reply, Error> {
     let body: CodeVerification = req.json()?;
     let (channel, address) = identifier(body.email.as_deref(), body.phone.as_deref())?;
     let code = code(&body.code)?;
@@ -110,11 +106,7 @@ pub async fn verify_code(ctx: &Context, req: Incoming) -> Result<Reply, Error> {
     }
     let session = ctx
         .db
-        .call(
-            VERIFY_CODE,
-            &Claims::anonymous(&req.request_id),
-            &Value::Object(input),
-        )
+        .call(VERIFY_CODE, &caller, &Value::Object(input))
         .await?;
     session::signed_in(portal, &session, &refresh)
 }

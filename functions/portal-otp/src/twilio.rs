@@ -36,7 +36,7 @@ const OPT_OUT: &[&str] = &[
 const OPT_IN: &[&str] = &["START", "YES", "UNSTOP"];
 const HELP: &[&str] = &["HELP", "INFO"];
 
-pub async fn inbound(ctx: &Context, req: Incoming) -> Result<Reply, Error> {
+pub async fn inbound(ctx: &Context, caller: Claims, req: Incoming) -> Result<Reply, Error> {
     let portal = ctx.portal()?;
     let auth_token = portal.twilio_auth_token.as_deref().ok_or_else(|| {
         Error::unavailable(
@@ -78,10 +78,7 @@ pub async fn inbound(ctx: &Context, req: Incoming) -> Result<Reply, Error> {
         "to": param("To")?,
         "keyword": keyword,
     });
-    let done = ctx
-        .db
-        .call(INBOUND, &Claims::anonymous(&req.request_id), &input)
-        .await?;
+    let done = ctx.db.call(INBOUND, &caller, &input).await?;
     let reply = done.get("reply").and_then(|r| r.as_str());
     Ok(Reply::text("text/xml", twiml(reply)))
 }

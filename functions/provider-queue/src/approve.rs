@@ -17,6 +17,7 @@ use base64::Engine;
 use serde::Deserialize;
 use serde_json::{json, Value};
 use wardline_shared::{
+    auth::Claims,
     db::Operation,
     http::{Incoming, Reply},
     operation, Context, Error,
@@ -30,13 +31,16 @@ const SETTLE: Operation = operation!("settle_order");
 #[serde(deny_unknown_fields)]
 struct Nothing {}
 
-pub async fn approve_and_send(ctx: &Context, req: Incoming) -> Result<Reply, Error> {
+pub async fn approve_and_send(
+    ctx: &Context,
+    caller: Claims,
+    req: Incoming,
+) -> Result<Reply, Error> {
     let order = req.uuid_param("id")?;
     if !req.body.is_empty() {
         req.json::<Nothing>()?;
     }
     req.query_params(&[])?;
-    let caller = ctx.caller(&req).await?;
     // Authorized (and the order checked) before anything else can answer.
     let found = ctx
         .db

@@ -12,6 +12,7 @@
 
 use serde_json::{json, Map, Value};
 use wardline_shared::{
+    auth::Claims,
     dates::check_text,
     db::Operation,
     http::{Incoming, Reply},
@@ -22,29 +23,36 @@ const CLINICS: Operation = operation!("provider_clinics");
 const SAVE: Operation = operation!("save_provider_clinic");
 const DEBUG: Operation = operation!("provider_debug");
 
-pub async fn list(ctx: &Context, req: Incoming) -> Result<Reply, Error> {
-    read(ctx, req, false).await
+pub async fn list(ctx: &Context, caller: Claims, req: Incoming) -> Result<Reply, Error> {
+    read(ctx, caller, req, false).await
 }
 
-pub async fn list_for_super_admin(ctx: &Context, req: Incoming) -> Result<Reply, Error> {
-    read(ctx, req, true).await
+pub async fn list_for_super_admin(
+    ctx: &Context,
+    caller: Claims,
+    req: Incoming,
+) -> Result<Reply, Error> {
+    read(ctx, caller, req, true).await
 }
 
-async fn read(ctx: &Context, req: Incoming, super_admin: bool) -> Result<Reply, Error> {
+async fn read(
+    ctx: &Context,
+    caller: Claims,
+    req: Incoming,
+    super_admin: bool,
+) -> Result<Reply, Error> {
     let provider = req.uuid_param("id")?;
     req.expect_nothing()?;
-    let caller = ctx.caller(&req).await?;
     let input = json!({ "providerId": provider, "superAdmin": super_admin });
     Ok(Reply::ok(ctx.db.call(CLINICS, &caller, &input).await?))
 }
 
 /// Creates or changes the prescriber's assignment to one clinic.
-pub async fn save(ctx: &Context, req: Incoming) -> Result<Reply, Error> {
+pub async fn save(ctx: &Context, caller: Claims, req: Incoming) -> Result<Reply, Error> {
     let provider = req.uuid_param("id")?;
     let body: Map<String, Value> = req.json()?;
     let mut input = assignment(body)?;
     input.insert("providerId".into(), json!(provider));
-    let caller = ctx.caller(&req).await?;
     let saved = ctx.db.call(SAVE, &caller, &Value::Object(input)).await?;
     let created = saved["created"].as_bool().unwrap_or(false);
     let assignment = saved["assignment"].clone();
@@ -149,7 +157,7 @@ fn license_state(text: &str) -> Result<String, Error> {
 }
 
 /// How a prescriber's set of clinics is derived, for support.
-pub async fn debug(ctx: &Context, req: Incoming) -> Result<Reply, Error> {
+pub async fn debug(ctx: &Context, caller: Claims, req: Incoming) -> Result<Reply, Error> {
     let params = req.query_params(&["providerId", "clinicianId"])?;
     let [(name, value)] = params.as_slice() else {
         return Err(Error::invalid_field(
@@ -161,7 +169,6 @@ pub async fn debug(ctx: &Context, req: Incoming) -> Result<Reply, Error> {
         .parse()
         .map_err(|_| Error::invalid_field(*name, "An id is a UUID."))?;
     req.expect_no_body()?;
-    let caller = ctx.caller(&req).await?;
     let input = Value::Object(Map::from_iter([((*name).to_owned(), json!(id))]));
     Ok(Reply::ok(ctx.db.call(DEBUG, &caller, &input).await?))
 }

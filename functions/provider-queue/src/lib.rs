@@ -22,7 +22,7 @@ pub use outside::{Outside, Settings};
 use http::Method;
 use wardline_shared::{
     handler,
-    http::{Function, Route},
+    http::{Access, Function, Route, CLINICIANS, SUPER_ADMINS},
 };
 
 pub const FUNCTION: Function = Function {
@@ -31,36 +31,50 @@ pub const FUNCTION: Function = Function {
         Route {
             method: Method::GET,
             path: "/api/provider/prescription-queue",
+            name: "ReadPrescriptionQueue",
+            access: Access::Staff(CLINICIANS),
             handler: handler!(queue::list),
         },
         Route {
             method: Method::PATCH,
             path: "/api/provider/prescription-queue/{invoiceId}",
+            name: "ProcessInvoice",
+            access: Access::Staff(CLINICIANS),
             handler: handler!(queue::process_invoice),
         },
         Route {
             method: Method::POST,
             path: "/api/orders/{id}/approve-and-send",
+            name: "ApproveAndSendOrder",
+            access: Access::Staff(CLINICIANS),
             handler: handler!(approve::approve_and_send),
         },
         Route {
             method: Method::GET,
             path: "/api/super-admin/providers/{id}/clinics",
+            name: "ReadProviderClinicsAsSuperAdmin",
+            access: Access::Staff(SUPER_ADMINS),
             handler: handler!(clinics::list_for_super_admin),
         },
         Route {
             method: Method::POST,
             path: "/api/super-admin/providers/{id}/clinics",
+            name: "SaveProviderClinic",
+            access: Access::Staff(SUPER_ADMINS),
             handler: handler!(clinics::save),
         },
         Route {
             method: Method::GET,
             path: "/api/providers/{id}/clinics",
+            name: "ReadProviderClinics",
+            access: Access::Staff(CLINICIANS),
             handler: handler!(clinics::list),
         },
         Route {
             method: Method::GET,
             path: "/api/providers/debug",
+            name: "ExplainProviderClinics",
+            access: Access::Staff(SUPER_ADMINS),
             handler: handler!(clinics::debug),
         },
     ],

@@ -10,6 +10,7 @@ use serde::Deserialize;
 use serde_json::{json, Value};
 use uuid::Uuid;
 use wardline_shared::{
+    auth::Claims,
     dates::check_text,
     db::Operation,
     http::{Incoming, Reply},
@@ -23,7 +24,7 @@ const PROCESS: Operation = operation!("process_invoice");
 const MAX_REASON: usize = 1000;
 
 /// One page of the merged queue.
-pub async fn list(ctx: &Context, req: Incoming) -> Result<Reply, Error> {
+pub async fn list(ctx: &Context, caller: Claims, req: Incoming) -> Result<Reply, Error> {
     let mut input = json!({ "limit": page::DEFAULT_LIMIT });
     for (name, value) in req.query_params(&["limit", "cursor"])? {
         if name == "limit" {
@@ -35,7 +36,6 @@ pub async fn list(ctx: &Context, req: Incoming) -> Result<Reply, Error> {
         }
     }
     req.expect_no_body()?;
-    let caller = ctx.caller(&req).await?;
     Ok(Reply::ok(ctx.db.call(QUEUE, &caller, &input).await?))
 }
 
@@ -67,7 +67,7 @@ enum Status {
 }
 
 /// Marks a paid invoice processed or declined.
-pub async fn process_invoice(ctx: &Context, req: Incoming) -> Result<Reply, Error> {
+pub async fn process_invoice(ctx: &Context, caller: Claims, req: Incoming) -> Result<Reply, Error> {
     let invoice = req.uuid_param("invoiceId")?;
     let decision: Decision = req.json()?;
     let reason = match decision.reason.as_deref().map(str::trim) {
@@ -93,7 +93,6 @@ pub async fn process_invoice(ctx: &Context, req: Incoming) -> Result<Reply, Erro
         Status::Declined => "declined",
         Status::Processed => "processed",
     };
-    let caller = ctx.caller(&req).await?;
     let input = json!({ "invoiceId": invoice, "status": status, "reason": reason });
     Ok(Reply::ok(ctx.db.call(PROCESS, &caller, &input).await?))
 }

@@ -13,7 +13,7 @@ use wardline_shared::{
     dates::{check_text, check_year, required_text},
     db::Operation,
     handler,
-    http::{Function, Incoming, Reply, Route},
+    http::{Access, Function, Incoming, Reply, Route, CLINICIANS},
     operation,
     sealed::{self, Sealed},
     Context, Error,
@@ -25,16 +25,22 @@ pub const FUNCTION: Function = Function {
         Route {
             method: Method::GET,
             path: "/schedule",
+            name: "ReadSchedule",
+            access: Access::Staff(CLINICIANS),
             handler: handler!(list),
         },
         Route {
             method: Method::POST,
             path: "/sessions/{id}/cancel",
+            name: "CancelSession",
+            access: Access::Staff(CLINICIANS),
             handler: handler!(cancel),
         },
         Route {
             method: Method::PUT,
             path: "/sessions/{id}/notes",
+            name: "SaveSessionNotes",
+            access: Access::Staff(CLINICIANS),
             handler: handler!(save_notes),
         },
     ],
@@ -50,7 +56,7 @@ const MAX_NOTES_BYTES: usize = 32_768;
 
 /// `GET /schedule?from&to&therapistId?` → `{sessions: [session]}` overlapping `[from, to)`,
 /// in start order; staff also get each session's `notes` and `notesUpdatedAt`.
-async fn list(ctx: &Context, req: Incoming) -> Result<Reply, Error> {
+async fn list(ctx: &Context, caller: Claims, req: Incoming) -> Result<Reply, Error> {
     let mut from = None;
     let mut to = None;
     let mut therapist = None;
@@ -77,7 +83,6 @@ async fn list(ctx: &Context, req: Incoming) -> Result<Reply, Error> {
         ));
     }
     req.expect_no_body()?;
-    let caller = ctx.caller(&req).await?;
     let input = json!({ "from": from, "to": to, "therapistId": therapist });
     let mut schedule = ctx.db.call(SCHEDULE, &caller, &input).await?;
     if let Some(sessions) = schedule.get_mut("sessions").and_then(Value::as_array_mut) {
@@ -132,11 +137,10 @@ struct CancelBody {
 }
 
 /// `POST /sessions/{id}/cancel` with `{reason}` → the session, now `cancelled`.
-async fn cancel(ctx: &Context, req: Incoming) -> Result<Reply, Error> {
+async fn cancel(ctx: &Context, caller: Claims, req: Incoming) -> Result<Reply, Error> {
     let id = session_id(&req)?;
     let body: CancelBody = req.json()?;
     let reason = required_text("reason", &body.reason, 1000)?;
-    let caller = ctx.caller(&req).await?;
     let input = json!({ "sessionId": id, "reason": reason });
     Ok(Reply::ok(ctx.db.call(CANCEL, &caller, &input).await?))
 }
@@ -149,7 +153,7 @@ struct NotesBody {
 
 /// `PUT /sessions/{id}/notes` with `{notes}` → `{sessionId, updatedAt, updatedBy}`. The text
 /// is sealed bound to the clinic and session, so it cannot be moved to another row.
-async fn save_notes(ctx: &Context, req: Incoming) -> Result<Reply, Error> {
+async fn save_notes(ctx: &Context, caller: Claims, req: Incoming) -> Result<Reply, Error> {
     let id = session_id(&req)?;
     let body: NotesBody = req.json()?;
     if body.notes.len() > MAX_NOTES_BYTES {
@@ -160,7 +164,6 @@ async fn save_notes(ctx: &Context, req: Incoming) -> Result<Reply, Error> {
     }
     check_text("notes", &body.notes)?;
     let keys = ctx.sealing_keys()?;
-    let caller = ctx.caller(&req).await?;
     let mut input = keys
         .seal(&notes_context(&caller, &id.to_string()), &body.notes)?
         .to_json();

@@ -13,9 +13,10 @@ use http::Method;
 use serde_json::{json, Value};
 use uuid::Uuid;
 use wardline_shared::{
+    auth::Claims,
     db::Operation,
     handler,
-    http::{Function, Incoming, Reply, Route},
+    http::{Access, Function, Incoming, Reply, Route, CLINICIANS},
     operation, Context, Error,
 };
 
@@ -25,11 +26,15 @@ pub const FUNCTION: Function = Function {
         Route {
             method: Method::POST,
             path: "/sessions-hold",
+            name: "HoldSessions",
+            access: Access::Staff(CLINICIANS),
             handler: handler!(hold),
         },
         Route {
             method: Method::DELETE,
             path: "/sessions-hold/{holdKey}",
+            name: "ReleaseHold",
+            access: Access::Staff(CLINICIANS),
             handler: handler!(release),
         },
     ],
@@ -44,7 +49,7 @@ const HOLD_SECONDS: (i64, i64, i64) = (30, 300, 900);
 
 /// `POST /sessions-hold` → `{holdKey, expiresAt, holds: [{holdKey, sessionId, occurrence,
 /// startTime, endTime, expiresAt}]}`. Requires `Idempotency-Key`.
-async fn hold(ctx: &Context, req: Incoming) -> Result<Reply, Error> {
+async fn hold(ctx: &Context, caller: Claims, req: Incoming) -> Result<Reply, Error> {
     let body: HoldBody = req.json()?;
     let key = req.idempotency_key()?;
     let (min, default, max) = HOLD_SECONDS;
@@ -56,7 +61,6 @@ async fn hold(ctx: &Context, req: Incoming) -> Result<Reply, Error> {
         ));
     }
     let requested = times::requested_zone(&body)?;
-    let caller = ctx.caller(&req).await?;
     // Only when the request names no zone but needs one: the clinic's (a second round trip).
     let zone = match requested {
         None if times::needs_zone(&body) => Some(clinic_zone(ctx, &caller).await?),
@@ -77,10 +81,7 @@ async fn hold(ctx: &Context, req: Incoming) -> Result<Reply, Error> {
     Ok(Reply::ok(ctx.db.call(HOLD, &caller, &input).await?))
 }
 
-async fn clinic_zone(
-    ctx: &Context,
-    caller: &wardline_shared::auth::Claims,
-) -> Result<chrono_tz::Tz, Error> {
+async fn clinic_zone(ctx: &Context, caller: &Claims) -> Result<chrono_tz::Tz, Error> {
     let found = ctx.db.call(CLINIC_TIME_ZONE, caller, &json!({})).await?;
     found
         .get("timeZone")
@@ -96,13 +97,12 @@ async fn clinic_zone(
 
 /// `DELETE /sessions-hold/{holdKey}` → `{holdKey, released}`; a group key releases every
 /// occurrence still held. Releasing again releases nothing and is not an error.
-async fn release(ctx: &Context, req: Incoming) -> Result<Reply, Error> {
+async fn release(ctx: &Context, caller: Claims, req: Incoming) -> Result<Reply, Error> {
     req.expect_nothing()?;
     let hold_key: Uuid = req
         .param("holdKey")
         .parse()
         .map_err(|_| Error::invalid_field("holdKey", "A hold key is a UUID."))?;
-    let caller = ctx.caller(&req).await?;
     let released = ctx
         .db
         .call(RELEASE, &caller, &json!({ "holdKey": hold_key }))

@@ -6,9 +6,10 @@
 use http::Method;
 use serde_json::json;
 use wardline_shared::{
+    auth::Claims,
     db::Operation,
     handler,
-    http::{Function, Incoming, Reply, Route},
+    http::{Access, Function, Incoming, Reply, Route, CLINICIANS},
     operation, Context, Error,
 };
 
@@ -17,6 +18,8 @@ pub const FUNCTION: Function = Function {
     routes: &[Route {
         method: Method::GET,
         path: "/v2/doctor/patients/tenant-doctors",
+        name: "ListTenantDoctors",
+        access: Access::Staff(CLINICIANS),
         handler: handler!(list),
     }],
 };
@@ -25,9 +28,8 @@ const LIST: Operation = operation!("tenant_doctors");
 
 /// `GET /v2/doctor/patients/tenant-doctors` →
 /// `[{id, firstName, lastName, email?, specialization?}]`, sorted by name.
-async fn list(ctx: &Context, req: Incoming) -> Result<Reply, Error> {
+async fn list(ctx: &Context, caller: Claims, req: Incoming) -> Result<Reply, Error> {
     req.expect_nothing()?;
-    let caller = ctx.caller(&req).await?;
     let doctors = ctx.db.call(LIST, &caller, &json!({})).await?;
     Ok(Reply::ok(doctors))
 }
