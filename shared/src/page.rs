@@ -29,11 +29,7 @@ impl Page {
         for (name, value) in req.query_params(&["limit", "cursor", "search"])? {
             match name {
                 "limit" => page.limit = limit(value)?,
-                "cursor" => {
-                    page.after = Some(value.parse().map_err(|_| {
-                        Error::invalid_field("cursor", "Pass back the nextCursor of a page.")
-                    })?)
-                }
+                "cursor" => page.after = Some(cursor(value)?),
                 _ => {
                     check_text("search", value)?;
                     let text = value.trim();
@@ -55,6 +51,13 @@ impl Page {
     pub fn input(&self) -> Value {
         json!({ "limit": self.limit, "after": self.after, "search": self.search })
     }
+}
+
+/// A `cursor` query parameter: the `nextCursor` (an id) of the previous page.
+pub fn cursor(value: &str) -> Result<Uuid, Error> {
+    value
+        .parse()
+        .map_err(|_| Error::invalid_field("cursor", "Pass back the nextCursor of a page."))
 }
 
 /// A `limit` query parameter: 1 to [`MAX_LIMIT`].

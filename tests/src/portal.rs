@@ -17,6 +17,7 @@ pub const LOGOUT: &str = "/api/portal/auth/logout";
 pub const ME: &str = "/api/portal/me";
 pub const CONSENT: &str = "/api/portal/consent";
 pub const PREFERENCES: &str = "/api/portal/preferences";
+pub const APPOINTMENTS: &str = "/api/portal/appointments";
 pub const TWILIO: &str = "/api/webhooks/twilio";
 
 /// The portal host of clinic `slug`.

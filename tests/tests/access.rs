@@ -106,10 +106,10 @@ async fn a_patient_reads_only_their_booked_sessions_without_notes_and_writes_not
     db.schedule(&patient, WEEK)
         .await
         .assert_problem(403, "forbidden");
-    // Underneath, the database shows a patient only their own booked sessions, without notes.
-    let mine: Value = db
-        .authenticator()
-        .await
+    // Underneath, the database refuses the staff schedule too, and shows a patient only their
+    // own booked sessions, without notes, through the portal's appointments.
+    let user = db.authenticator().await;
+    let refused = user
         .query_one(
             "select api.schedule($1, $2)",
             &[
@@ -118,16 +118,30 @@ async fn a_patient_reads_only_their_booked_sessions_without_notes_and_writes_not
             ],
         )
         .await
+        .unwrap_err();
+    assert_eq!(
+        refused.as_db_error().map(|e| e.message()),
+        Some("forbidden")
+    );
+    let mine: Value = user
+        .query_one(
+            "select api.portal_appointments($1, $2)",
+            &[
+                &claims_json(&patient),
+                &json!({"host": {"slug": "alpha"}, "when": "upcoming", "limit": 50}),
+            ],
+        )
+        .await
         .unwrap()
         .get(0);
-    let listed: Vec<&str> = mine["sessions"]
+    let listed: Vec<&str> = mine["items"]
         .as_array()
-        .expect("a sessions array")
+        .expect("an items array")
         .iter()
         .map(|s| s["id"].as_str().expect("a session id"))
         .collect();
     assert_eq!(listed, [booked.as_str()], "{mine:?}");
-    let session = mine["sessions"][0].as_object().unwrap();
+    let session = mine["items"][0].as_object().unwrap();
     assert_eq!(session["status"], "scheduled");
     for member in [
         "notes",

@@ -10,7 +10,7 @@ use wardline_tests::{
     load::Gateway,
     portal::{
         age_sends, form, fresh_code, host, queued_codes, request_code, twilio_signature, verify,
-        Call, CONSENT, LOGOUT, ME, PREFERENCES, REFRESH, TWILIO,
+        Call, APPOINTMENTS, CONSENT, LOGOUT, ME, PREFERENCES, REFRESH, TWILIO,
     },
     Reply, TestDb, World, TWILIO_WEBHOOK_URL,
 };
@@ -883,4 +883,127 @@ async fn twilio_webhooks_are_signed_idempotent_and_stop_blocks_sms_codes() {
     request_code(&db, "alpha", json!({"phone": PIA_PHONE})).await;
     assert_eq!(queued_codes(&db, PIA_PHONE).await.len(), 1);
     assert_eq!(audit(&db, "sms.opt_in", "success").await, 1);
+}
+
+/// A patient's own appointments through the local gateway, where the route has no staff
+/// authorizer: their booked sessions only (no hold, no one else's, nothing of clinic B, no
+/// notes), upcoming soonest first and past latest first, a page at a time by cursor.
+#[tokio::test]
+async fn a_patient_lists_their_own_appointments_upcoming_and_past_in_pages() {
+    let db = TestDb::new().await;
+    let w = world(&db).await;
+    let other = Uuid::new_v4();
+    db.admin
+        .execute(
+            "insert into app.patients (id, org_id, first_name, last_name) values ($1, $2, 'Oli', 'Other')",
+            &[&other, &w.clinic_a],
+        )
+        .await
+        .unwrap();
+    // (patient, clinic, clinician, status, hours from now): the first four are Pia's and shown.
+    let rows = [
+        (w.patient_a, w.clinic_a, w.therapist_a, "scheduled", 48),
+        (w.patient_a, w.clinic_a, w.both, "cancelled", 24),
+        (w.patient_a, w.clinic_a, w.therapist_a, "scheduled", 72),
+        (w.patient_a, w.clinic_a, w.therapist_a, "completed", -24),
+        (w.patient_a, w.clinic_a, w.therapist_a, "held", 96),
+        (other, w.clinic_a, w.therapist_a, "scheduled", 30),
+        (w.patient_b, w.clinic_b, w.therapist_b, "scheduled", 36),
+    ];
+    let mut ids = Vec::new();
+    for (patient, clinic, clinician, status, hours) in rows {
+        let id: Uuid = db
+            .admin
+            .query_one(
+                "insert into app.sessions (org_id, clinician_id, patient_id, status, during,
+                   hold_key, hold_group, hold_expires_at, service_id, cancel_reason, created_by)
+                 select $1::uuid, $2::uuid, $3::uuid, $4::text,
+                        tstzrange(t, t + interval '50 minutes'),
+                        case when $4 = 'held' then gen_random_uuid() end,
+                        case when $4 = 'held' then gen_random_uuid() end,
+                        case when $4 = 'held' then now() + interval '5 minutes' end,
+                        case when $1 = $6 then $7::uuid end,
+                        case when $4 = 'cancelled' then 'Unwell' end, $2
+                 from (select date_trunc('hour', now()) + make_interval(hours => $5::int) as t) x
+                 returning id",
+                &[
+                    &clinic,
+                    &clinician,
+                    &patient,
+                    &status,
+                    &hours,
+                    &w.clinic_a,
+                    &w.service_a,
+                ],
+            )
+            .await
+            .unwrap()
+            .get(0);
+        ids.push(id);
+    }
+    let ctx = wardline_shared::Context::new(db.config(|_| {})).unwrap();
+    let gateway = Gateway::serve(ctx, db.jwks()).await.unwrap();
+    let client = reqwest::Client::new();
+    let patient = db.token(&w.patient_of_a());
+    let get = |query: String, token: String| {
+        let request = client
+            .get(format!("{}{APPOINTMENTS}{query}", gateway.base))
+            .header("host", host("alpha"))
+            .bearer_auth(token);
+        async move {
+            let reply = request.send().await.unwrap();
+            (
+                reply.status().as_u16(),
+                reply.json::<Value>().await.unwrap(),
+            )
+        }
+    };
+    let listed = |page: &Value| -> Vec<Value> {
+        page["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|i| i["id"].clone())
+            .collect()
+    };
+
+    let (status, first) = get("?limit=2".into(), patient.clone()).await;
+    assert_eq!(status, 200, "{first}");
+    assert_eq!(listed(&first), [json!(ids[1]), json!(ids[0])]);
+    assert_eq!(first["items"][0]["status"], "cancelled");
+    assert_eq!(first["items"][1]["clinician"]["lastName"], "Alpha");
+    assert_eq!(first["items"][1]["service"]["name"], "Psychotherapy");
+    assert!(
+        first["items"][0].get("notes").is_none() && first["items"][0].get("sealedNotes").is_none()
+    );
+    let cursor = first["nextCursor"].as_str().unwrap().to_owned();
+    let (_, second) = get(format!("?limit=2&cursor={cursor}"), patient.clone()).await;
+    assert_eq!(listed(&second), [json!(ids[2])]);
+    assert_eq!(second["nextCursor"], Value::Null);
+
+    let (_, past) = get("?when=past".into(), patient.clone()).await;
+    assert_eq!(listed(&past), [json!(ids[3])]);
+
+    for (query, field) in [
+        ("?when=soon", "when"),
+        ("?limit=0", "limit"),
+        ("?cursor=x", "cursor"),
+        ("?sort=asc", "sort"),
+    ] {
+        let (status, problem) = get(query.into(), patient.clone()).await;
+        assert_eq!(
+            (status, problem["errors"][0]["field"].as_str()),
+            (400, Some(field)),
+            "{query}: {problem}"
+        );
+    }
+    // Another patient's session is no cursor of Pia's.
+    let (status, _) = get(format!("?cursor={}", ids[5]), patient).await;
+    assert_eq!(status, 400);
+    // A staff token is not a portal session.
+    let (status, problem) = get(String::new(), db.token(&w.therapist_of_a())).await;
+    assert_eq!(
+        (status, problem["code"].as_str()),
+        (403, Some("patients_only"))
+    );
 }

@@ -12,7 +12,7 @@ use reqwest::{header, StatusCode};
 use serde_json::{json, Value};
 use std::time::Duration;
 use uuid::Uuid;
-use wardline_shared::{config::ConfigError, contact, Error};
+use wardline_shared::{contact, error::ConfigError, Error};
 
 /// Every provider call gives up after this long (and is retried later).
 pub const HTTP_TIMEOUT: Duration = Duration::from_secs(10);

@@ -7,9 +7,11 @@
 //! - [`sign_in`]: request a code, verify it (pre-login, as `app_anon`).
 //! - [`session`]: refresh and sign out; the tokens and cookies a sign-in answers with.
 //! - [`account`]: the signed-in patient's profile, consent history and preferences.
+//! - [`appointments`]: the signed-in patient's own sessions, upcoming or past.
 //! - [`twilio`]: inbound texts — STOP/START opt-outs and HELP — signed by Twilio.
 
 pub mod account;
+pub mod appointments;
 pub mod session;
 pub mod sign_in;
 pub mod twilio;
@@ -80,6 +82,13 @@ pub const FUNCTION: Function = Function {
             name: "UpdatePreferences",
             access: Access::Patient,
             handler: handler!(account::update_preferences),
+        },
+        Route {
+            method: Method::GET,
+            path: "/api/portal/appointments",
+            name: "ListPortalAppointments",
+            access: Access::Patient,
+            handler: handler!(appointments::list),
         },
         Route {
             method: Method::POST,
