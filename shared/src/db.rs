@@ -136,6 +136,23 @@ impl Db {
             None => Ok(Value::Null),
         }
     }
+
+    /// [`Db::call`] for answers Rust reads field by field: deserialized into `T`, so a renamed
+    /// or missing key is a 500 naming the operation, never a silent default.
+    pub async fn answer<T: serde::de::DeserializeOwned>(
+        &self,
+        op: Operation,
+        claims: &Claims,
+        input: &Value,
+    ) -> Result<T, Error> {
+        let value = self.call(op, claims, input).await?;
+        serde_json::from_value(value).map_err(|e| {
+            Error::internal(format!(
+                "api.{} answered in an unexpected shape: {e}",
+                op.name()
+            ))
+        })
+    }
 }
 
 /// What `auth.begin_request` receives. An anonymous call has no identity at all: only its

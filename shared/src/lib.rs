@@ -25,6 +25,7 @@ pub mod db;
 pub mod error;
 pub mod http;
 pub mod lambda;
+pub mod limits;
 #[cfg(feature = "migrate")]
 pub mod migrate;
 pub mod page;

@@ -159,3 +159,31 @@ fn every_code_sql_raises_has_one_status_and_every_listed_code_is_raised() {
         "in SQL_CODES but raised nowhere: {unused:?}"
     );
 }
+
+#[tokio::test]
+async fn the_limits_rust_checks_are_the_limits_the_tables_keep() {
+    use wardline_shared::limits::{HOLD_SECONDS_MAX, MAX_OCCURRENCES};
+    let db = TestDb::new().await;
+    let definition = |name: &'static str| {
+        let admin = &db.admin;
+        async move {
+            admin
+                .query_one(
+                    "select pg_get_constraintdef(oid) from pg_constraint where conname = $1",
+                    &[&name],
+                )
+                .await
+                .unwrap()
+                .get::<_, String>(0)
+        }
+    };
+    assert_eq!(
+        definition("sessions_at_most_200_occurrences").await,
+        format!("CHECK ((occurrence <= {MAX_OCCURRENCES}))")
+    );
+    let minutes = HOLD_SECONDS_MAX / 60;
+    assert_eq!(
+        definition("sessions_hold_at_most_15_minutes").await,
+        format!("CHECK ((hold_expires_at <= (created_at + '00:{minutes:02}:00'::interval)))")
+    );
+}

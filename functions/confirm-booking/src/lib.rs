@@ -11,7 +11,7 @@ use wardline_shared::{
     db::Operation,
     handler,
     http::{Access, Function, Incoming, Reply, Route, CLINICIANS},
-    operation, Context, Error,
+    limits, operation, Context, Error,
 };
 
 pub const FUNCTION: Function = Function {
@@ -26,9 +26,6 @@ pub const FUNCTION: Function = Function {
 };
 
 const CONFIRM: Operation = operation!("confirm_booking");
-
-/// No more occurrence entries than a series may have.
-const MAX_OCCURRENCES: usize = 200;
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
@@ -60,10 +57,10 @@ struct SessionBody {
 async fn confirm(ctx: &Context, caller: Claims, req: Incoming) -> Result<Reply, Error> {
     let body: ConfirmBody = req.json()?;
     let key = req.idempotency_key()?;
-    if body.occurrences.len() > MAX_OCCURRENCES {
+    if body.occurrences.len() > limits::MAX_OCCURRENCES {
         return Err(Error::invalid_field(
             "occurrences",
-            format!("At most {MAX_OCCURRENCES} occurrences."),
+            format!("At most {} occurrences.", limits::MAX_OCCURRENCES),
         ));
     }
     let mut items = vec![json!({

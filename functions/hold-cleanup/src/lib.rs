@@ -23,21 +23,26 @@ pub struct Report {
     pub batches: usize,
 }
 
+/// One batch's answer from `api.sweep`.
+#[derive(serde::Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+struct Swept {
+    holds_expired: u64,
+    idempotency_keys_deleted: u64,
+}
+
 /// Sweeps until a batch comes back short (nothing left) or `MAX_BATCHES` have run.
 pub async fn sweep(ctx: &Context, request_id: &str) -> Result<Report, Error> {
     let claims = Claims::service(request_id);
     let mut report = Report::default();
     while report.batches < MAX_BATCHES {
-        let done = ctx
+        let Swept {
+            holds_expired: expired,
+            idempotency_keys_deleted: deleted,
+        } = ctx
             .db
-            .call(SWEEP, &claims, &json!({ "batchSize": BATCH_SIZE }))
+            .answer(SWEEP, &claims, &json!({ "batchSize": BATCH_SIZE }))
             .await?;
-        let count = |name: &str| {
-            done.get(name)
-                .and_then(serde_json::Value::as_u64)
-                .unwrap_or(0)
-        };
-        let (expired, deleted) = (count("holdsExpired"), count("idempotencyKeysDeleted"));
         report.batches += 1;
         report.holds_expired += expired;
         report.idempotency_keys_deleted += deleted;

@@ -72,22 +72,15 @@ pub async fn deliver(ctx: &Context, sender: &Sender, request_id: &str) -> Result
     while report.batches < MAX_BATCHES
         && (report.batches == 0 || started.elapsed() < BATCH_START_WINDOW)
     {
-        let claimed = ctx
+        let Claimed { messages } = ctx
             .db
-            .call(
+            .answer(
                 CLAIM,
                 &claims,
                 &json!({ "batchSize": BATCH_SIZE, "leaseSeconds": LEASE_SECONDS }),
             )
             .await?;
         report.batches += 1;
-        let messages = match claimed {
-            Value::Object(mut answer) => match answer.remove("messages") {
-                Some(Value::Array(messages)) => messages,
-                _ => Vec::new(),
-            },
-            _ => Vec::new(),
-        };
         let claimed_count = messages.len();
         if claimed_count == 0 {
             break;
@@ -169,29 +162,51 @@ async fn settle(
         return Ok(());
     }
     let input = json!({ "results": results, "maxAttempts": MAX_ATTEMPTS });
-    let settled = match ctx.db.call(SETTLE, claims, &input).await {
+    let settled: Settled = match ctx.db.answer(SETTLE, claims, &input).await {
         Ok(settled) => settled,
         Err(first) => {
             tracing::warn!(error = %first, messages = results.len(), "settling failed; trying again");
             tokio::time::sleep(Duration::from_secs(1)).await;
-            ctx.db.call(SETTLE, claims, &input).await.inspect_err(|e| {
-                tracing::error!(
-                    error = %e,
-                    messages = results.len(),
-                    "settling failed twice; the batch is redelivered when its lease ends"
-                )
-            })?
+            ctx.db
+                .answer(SETTLE, claims, &input)
+                .await
+                .inspect_err(|e| {
+                    tracing::error!(
+                        error = %e,
+                        messages = results.len(),
+                        "settling failed twice; the batch is redelivered when its lease ends"
+                    )
+                })?
         }
     };
-    if let Some(statuses) = settled.get("settled").and_then(Value::as_object) {
-        for status in statuses.values() {
-            match status.as_str() {
-                Some("sent") => report.sent += 1,
-                Some("pending") => report.retried += 1,
-                Some("failed") => report.failed += 1,
-                _ => {}
-            }
+    for status in settled.settled.values() {
+        match status {
+            Status::Sent => report.sent += 1,
+            Status::Pending => report.retried += 1,
+            Status::Failed => report.failed += 1,
         }
     }
     Ok(())
+}
+
+/// `api.outbox_claim`'s answer: the messages leased to this run.
+#[derive(serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Claimed {
+    messages: Vec<Value>,
+}
+
+/// `api.outbox_settle`'s answer: each message's state after the settle, by id.
+#[derive(serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Settled {
+    settled: std::collections::BTreeMap<String, Status>,
+}
+
+#[derive(serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+enum Status {
+    Sent,
+    Pending,
+    Failed,
 }

@@ -46,8 +46,11 @@ pub async fn refresh(ctx: &Context, caller: Claims, req: Incoming) -> Result<Rep
     let mut input = portal_input(portal, &req);
     input.insert("refreshHash".into(), json!(secret::digest(&presented)));
     input.insert("newRefreshHash".into(), json!(secret::digest(&next)));
-    let session = ctx.db.call(REFRESH, &caller, &Value::Object(input)).await?;
-    signed_in(portal, &session, &next)
+    let session = ctx
+        .db
+        .answer(REFRESH, &caller, &Value::Object(input))
+        .await?;
+    signed_in(portal, session, &next)
 }
 
 pub async fn logout(ctx: &Context, caller: Claims, req: Incoming) -> Result<Reply, Error> {
@@ -69,25 +72,27 @@ pub async fn logout(ctx: &Context, caller: Claims, req: Incoming) -> Result<Repl
         )
 }
 
+/// What `api.portal_verify_code` and `api.portal_refresh` answer: whose session it is and
+/// until when its refresh token lives.
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct Started {
+    patient_id: Uuid,
+    org_id: Uuid,
+    refresh_expires_at: String,
+}
+
 /// The answer to a sign-in or refresh: a new access token for the session's patient, the new
 /// refresh token, both also as cookies. `session` is `{patientId, orgId, refreshExpiresAt}`.
-pub fn signed_in(portal: &PortalConfig, session: &Value, refresh: &str) -> Result<Reply, Error> {
-    let id = |name: &str| {
-        session
-            .get(name)
-            .and_then(Value::as_str)
-            .and_then(|s| Uuid::parse_str(s).ok())
-            .ok_or_else(|| Error::internal(format!("a session without {name}")))
-    };
-    let (patient, org) = (id("patientId")?, id("orgId")?);
-    let access = portal.signing.issue(patient, org)?;
+pub fn signed_in(portal: &PortalConfig, session: Started, refresh: &str) -> Result<Reply, Error> {
+    let access = portal.signing.issue(session.patient_id, session.org_id)?;
     Reply::ok(json!({
         "accessToken": access,
         "tokenType": "Bearer",
         "expiresIn": ACCESS_TTL.as_secs(),
         "refreshToken": refresh,
-        "refreshExpiresAt": session.get("refreshExpiresAt"),
-        "patientId": patient,
+        "refreshExpiresAt": session.refresh_expires_at,
+        "patientId": session.patient_id,
     }))
     .with_header(
         SET_COOKIE,

@@ -106,9 +106,9 @@ pub async fn verify_code(ctx: &Context, caller: Claims, req: Incoming) -> Result
     }
     let session = ctx
         .db
-        .call(VERIFY_CODE, &caller, &Value::Object(input))
+        .answer(VERIFY_CODE, &caller, &Value::Object(input))
         .await?;
-    session::signed_in(portal, &session, &refresh)
+    session::signed_in(portal, session, &refresh)
 }
 
 /// Which channel and normalised address the body names: exactly one of `email` and `phone`.

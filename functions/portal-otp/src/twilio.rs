@@ -78,9 +78,12 @@ pub async fn inbound(ctx: &Context, caller: Claims, req: Incoming) -> Result<Rep
         "to": param("To")?,
         "keyword": keyword,
     });
-    let done = ctx.db.call(INBOUND, &caller, &input).await?;
-    let reply = done.get("reply").and_then(|r| r.as_str());
-    Ok(Reply::text("text/xml", twiml(reply)))
+    #[derive(serde::Deserialize)]
+    struct Inbound {
+        reply: Option<String>,
+    }
+    let done: Inbound = ctx.db.answer(INBOUND, &caller, &input).await?;
+    Ok(Reply::text("text/xml", twiml(done.reply.as_deref())))
 }
 
 /// Twilio's request validation: base64 HMAC-SHA1 of the URL and the sorted parameters.

@@ -53,14 +53,20 @@ pub async fn save(ctx: &Context, caller: Claims, req: Incoming) -> Result<Reply,
     let body: Map<String, Value> = req.json()?;
     let mut input = assignment(body)?;
     input.insert("providerId".into(), json!(provider));
-    let saved = ctx.db.call(SAVE, &caller, &Value::Object(input)).await?;
-    let created = saved["created"].as_bool().unwrap_or(false);
-    let assignment = saved["assignment"].clone();
-    Ok(if created {
-        Reply::created(assignment)
+    let saved: Saved = ctx.db.answer(SAVE, &caller, &Value::Object(input)).await?;
+    Ok(if saved.created {
+        Reply::created(saved.assignment)
     } else {
-        Reply::ok(assignment)
+        Reply::ok(saved.assignment)
     })
+}
+
+/// `api.save_provider_clinic`'s answer: the assignment, and whether it is new (201).
+#[derive(serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Saved {
+    created: bool,
+    assignment: Value,
 }
 
 /// The body checked field by field (kept as given, so "left out" and `null` stay apart).

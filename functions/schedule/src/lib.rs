@@ -110,7 +110,11 @@ fn open_notes(ctx: &Context, caller: &Claims, session: &mut Value) -> Result<(),
         return Ok(());
     };
     let stored = Sealed::from_json(&sealed)?;
-    let id = session["id"].as_str().unwrap_or_default().to_owned();
+    let id = session
+        .get("id")
+        .and_then(Value::as_str)
+        .ok_or_else(|| Error::internal("api.schedule answered a session without an id"))?
+        .to_owned();
     let notes = ctx
         .sealing_keys()?
         .open(&notes_context(caller, &id), &stored)?;

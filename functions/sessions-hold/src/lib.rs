@@ -10,14 +10,14 @@ pub mod times;
 
 use body::HoldBody;
 use http::Method;
-use serde_json::{json, Value};
+use serde_json::json;
 use uuid::Uuid;
 use wardline_shared::{
     auth::Claims,
     db::Operation,
     handler,
     http::{Access, Function, Incoming, Reply, Route, CLINICIANS},
-    operation, Context, Error,
+    limits, operation, Context, Error,
 };
 
 pub const FUNCTION: Function = Function {
@@ -44,16 +44,13 @@ const HOLD: Operation = operation!("hold_sessions");
 const RELEASE: Operation = operation!("release_hold");
 const CLINIC_TIME_ZONE: Operation = operation!("clinic_time_zone");
 
-/// Holds last 300 seconds unless asked otherwise, within these bounds.
-const HOLD_SECONDS: (i64, i64, i64) = (30, 300, 900);
-
 /// `POST /sessions-hold` → `{holdKey, expiresAt, holds: [{holdKey, sessionId, occurrence,
 /// startTime, endTime, expiresAt}]}`. Requires `Idempotency-Key`.
 async fn hold(ctx: &Context, caller: Claims, req: Incoming) -> Result<Reply, Error> {
     let body: HoldBody = req.json()?;
     let key = req.idempotency_key()?;
-    let (min, default, max) = HOLD_SECONDS;
-    let hold_seconds = body.hold_seconds.unwrap_or(default);
+    let (min, max) = (limits::HOLD_SECONDS_MIN, limits::HOLD_SECONDS_MAX);
+    let hold_seconds = body.hold_seconds.unwrap_or(limits::HOLD_SECONDS_DEFAULT);
     if !(min..=max).contains(&hold_seconds) {
         return Err(Error::invalid_field(
             "hold_seconds",
@@ -82,17 +79,18 @@ async fn hold(ctx: &Context, caller: Claims, req: Incoming) -> Result<Reply, Err
 }
 
 async fn clinic_zone(ctx: &Context, caller: &Claims) -> Result<chrono_tz::Tz, Error> {
-    let found = ctx.db.call(CLINIC_TIME_ZONE, caller, &json!({})).await?;
-    found
-        .get("timeZone")
-        .and_then(Value::as_str)
-        .and_then(|name| name.parse().ok())
-        .ok_or_else(|| {
-            Error::invalid_field(
-                "time_zone",
-                "The clinic's time zone cannot be used here; send time_zone.",
-            )
-        })
+    #[derive(serde::Deserialize)]
+    #[serde(rename_all = "camelCase", deny_unknown_fields)]
+    struct ClinicZone {
+        time_zone: String,
+    }
+    let found: ClinicZone = ctx.db.answer(CLINIC_TIME_ZONE, caller, &json!({})).await?;
+    found.time_zone.parse().map_err(|_| {
+        Error::invalid_field(
+            "time_zone",
+            "The clinic's time zone cannot be used here; send time_zone.",
+        )
+    })
 }
 
 /// `DELETE /sessions-hold/{holdKey}` → `{holdKey, released}`; a group key releases every

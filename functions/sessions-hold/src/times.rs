@@ -12,10 +12,8 @@ use chrono::{
     Offset, TimeZone, Utc,
 };
 use chrono_tz::Tz;
-use wardline_shared::{dates::check_year, Error};
+use wardline_shared::{dates::check_year, limits::MAX_OCCURRENCES, Error};
 
-/// The most occurrences one request may hold.
-pub const MAX_OCCURRENCES: usize = 200;
 /// The longest session.
 pub const MAX_LENGTH: Duration = Duration::hours(12);
 

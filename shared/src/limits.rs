@@ -1,0 +1,12 @@
+//! Bounds that Rust checks before the database does (to name the field in a 400), and that the
+//! tables keep too. Each is defined here once; `tests/tests/sql_check.rs` reads the matching
+//! constraint back from the catalog and fails when the two differ.
+
+/// The most occurrences one booking (a series) may have: `sessions_at_most_200_occurrences`.
+pub const MAX_OCCURRENCES: usize = 200;
+
+/// How long a hold lasts, in seconds: at least, unless asked otherwise, and at most
+/// (`sessions_hold_at_most_15_minutes`).
+pub const HOLD_SECONDS_MIN: i64 = 30;
+pub const HOLD_SECONDS_DEFAULT: i64 = 300;
+pub const HOLD_SECONDS_MAX: i64 = 900;
