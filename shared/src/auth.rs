@@ -20,7 +20,7 @@ use std::{
 use tokio::sync::{Mutex, RwLock};
 use uuid::Uuid;
 
-/// The roles a signed-in caller can hold (DESIGN.md, database contract).
+/// The roles a signed-in caller can hold (ARCHITECTURE.md, "Database contract").
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum AppRole {

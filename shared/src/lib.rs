@@ -4,18 +4,22 @@
 //!   role checked by the route's access, typed JSON input with field-named 400s, and the
 //!   response (JSON or problem+json) with one log line.
 //! - [`auth`]: the bearer token, verified into canonical [`auth::Claims`].
+//! - [`portal`]: the patient portal's own tokens (signing key), the clinic a `Host` names, and
+//!   its cookies.
 //! - [`db`]: the pool and the one runner that executes the request's SQL with those claims,
 //!   in one transaction.
-//! - [`error`]: every status Wardline returns, and the SQLSTATE table.
-//! - [`dates`]: the bounds every client date and free text must keep.
+//! - [`error`]: every status Wardline returns: problem+json, the SQLSTATE table and the table
+//!   of the codes SQL raises.
+//! - [`dates`]: the bounds every client date and free text must keep; [`limits`]: the bounds
+//!   the tables keep too.
 //! - [`page`]: keyset pagination parameters of list routes.
 //! - [`contact`]: the e-mail and phone shapes patients are created and sign in with.
 //!
 //! Built once per container: [`config`] (from the environment), [`telemetry`] (JSON logs) and
 //! the [`Context`] that holds the pool and the key cache. [`lambda::run`] is `main.rs`'s one
-//! call. [`sealed`] seals text at rest (session notes) with the configured keyring;
-//! [`secret`] makes the random tokens Wardline hands out (invite links). With
-//! the `migrate` feature, [`migrate`] applies `sql/` and `policies/`.
+//! call. [`sealed`] seals text at rest (session notes, queued codes) with the configured
+//! keyring; [`secret`] makes the random tokens Wardline hands out (invite links, refresh
+//! tokens). With the `migrate` feature, [`migrate`] applies `db/`.
 
 pub mod auth;
 pub mod config;

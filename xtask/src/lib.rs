@@ -36,7 +36,7 @@ pub mod tools;
 
 use wardline_shared::http::Function;
 
-/// Every HTTP function, in the order of DESIGN.md's route table.
+/// Every HTTP function: the route table is their `routes`.
 pub const FUNCTIONS: &[&Function] = &[
     &tenant_doctors::FUNCTION,
     &sessions_hold::FUNCTION,

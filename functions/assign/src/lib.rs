@@ -1,6 +1,6 @@
 //! `assign`: care teams — which clinicians treat which patient — and what follows from them.
-//! Who may see and change which patient is decided by RLS (`policies/patients.sql`,
-//! `policies/care_team.sql`); the handlers parse, name bad input, and make one call each.
+//! Who may see and change which patient is decided by RLS (`db/policies/patients.sql`,
+//! `db/policies/care_team.sql`); the handlers parse, name bad input, and make one call each.
 //!
 //! - [`care_team`]: assign (self or a colleague), remove, suspend and reactivate.
 //! - [`patients`]: the clinic's patients and "my patients", a page at a time, with their

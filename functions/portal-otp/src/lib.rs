@@ -2,7 +2,7 @@
 //! `{slug}.portal.<base domain>` or the clinic's own domain, sign in with a one-time code sent
 //! by SMS or e-mail, and hold a 15-minute access token renewed by a rotating refresh token.
 //! Every call is scoped to exactly one clinic, resolved in the database from the `Host` (or an
-//! invite); what each caller may touch is decided by RLS (`policies/portal.sql`).
+//! invite); what each caller may touch is decided by RLS (`db/policies/portal.sql`).
 //!
 //! - [`sign_in`]: request a code, verify it (pre-login, as `app_anon`).
 //! - [`session`]: refresh and sign out; the tokens and cookies a sign-in answers with.

@@ -3,7 +3,7 @@
 //! clinic: its branding, its pharmacy account, their credentials there. Every route is a
 //! cross-clinic request (`auth.begin_cross_clinic_request`): the token's current clinic is set
 //! aside and `auth.my_org_ids()` — the clinics the prescriber works for, from four sources —
-//! decides what RLS shows (`policies/prescribing.sql`).
+//! decides what RLS shows (`db/policies/prescribing.sql`).
 //!
 //! - [`queue`]: the merged queue, and processing or declining a paid invoice.
 //! - [`approve`]: approve-and-send an order — PDF to S3, prescription to the pharmacy.
