@@ -6,6 +6,11 @@ use std::collections::BTreeMap;
 use wardline_tests::TestDb;
 use xtask::workspace_root;
 
+/// The one number `sql` counts.
+async fn count(client: &tokio_postgres::Client, sql: &str) -> i64 {
+    client.query_one(sql, &[]).await.unwrap().get(0)
+}
+
 /// `schema.name` of every `create [or replace] function` in `db/`, with the files naming it.
 fn function_definitions() -> BTreeMap<String, Vec<String>> {
     let pattern = "create or replace function ";
@@ -73,15 +78,11 @@ async fn every_security_definer_function_runs_as_wardline_auth() {
         .map(|r| r.get(0))
         .collect();
     assert!(others.is_empty(), "{others:?}");
-    let definers: i64 = db
-        .admin
-        .query_one(
-            "select count(*) from pg_proc where prosecdef and proowner = 'wardline_auth'::regrole",
-            &[],
-        )
-        .await
-        .unwrap()
-        .get(0);
+    let definers = count(
+        &db.admin,
+        "select count(*) from pg_proc where prosecdef and proowner = 'wardline_auth'::regrole",
+    )
+    .await;
     assert!(definers > 10, "{definers}");
 }
 
@@ -114,24 +115,18 @@ async fn a_changed_function_file_is_applied_again_and_a_stale_function_dropped()
         .unwrap()
         .get(0);
     assert_eq!(iso, "2026-11-27T10:00:00Z");
-    let left: i64 = admin
-        .query_one(
-            "select count(*) from pg_proc where proname = 'left_behind'",
-            &[],
-        )
-        .await
-        .unwrap()
-        .get(0);
+    let left = count(
+        &admin,
+        "select count(*) from pg_proc where proname = 'left_behind'",
+    )
+    .await;
     assert_eq!(left, 0);
     // The constraint's function is part of its table: kept, not dropped.
-    let kept: i64 = admin
-        .query_one(
-            "select count(*) from pg_proc where proname = 'is_time_zone'",
-            &[],
-        )
-        .await
-        .unwrap()
-        .get(0);
+    let kept = count(
+        &admin,
+        "select count(*) from pg_proc where proname = 'is_time_zone'",
+    )
+    .await;
     assert_eq!(kept, 1);
 }
 
@@ -174,14 +169,11 @@ async fn reapplying_policies_removes_any_policy_the_files_do_not_declare() {
         report.policies.contains(&"patients.sql".to_owned()),
         "{report:?}"
     );
-    let left: i64 = admin
-        .query_one(
-            "select count(*) from pg_policies where policyname = 'left behind'",
-            &[],
-        )
-        .await
-        .unwrap()
-        .get(0);
+    let left = count(
+        &admin,
+        "select count(*) from pg_policies where policyname = 'left behind'",
+    )
+    .await;
     assert_eq!(left, 0);
 }
 
