@@ -27,6 +27,10 @@ pub struct DbConfig {
     /// container may come back to a connection the proxy has closed).
     pub verify_after_idle: Duration,
     pub connect_timeout: Duration,
+    /// How long one request's statement may run before it is cancelled (a 503).
+    pub statement_timeout: Duration,
+    /// How long one request may wait for a lock before it gives up (a 503).
+    pub lock_timeout: Duration,
 }
 
 /// Which JWT claim holds each value Wardline reads (identity providers namespace custom claims).
@@ -109,6 +113,14 @@ impl<F: Fn(&str) -> Option<String>> Lookup<F> {
     fn seconds(&self, name: &'static str, default: u64) -> Result<Duration, ConfigError> {
         self.number(name, default).map(Duration::from_secs)
     }
+
+    /// A positive number of milliseconds (PostgreSQL reads 0 as "no limit": not allowed here).
+    fn millis(&self, name: &'static str, default: u64) -> Result<Duration, ConfigError> {
+        match self.number(name, default)? {
+            0 => Err(ConfigError::new(name, "must be at least 1")),
+            ms => Ok(Duration::from_millis(ms)),
+        }
+    }
 }
 
 impl Config {
@@ -184,6 +196,8 @@ impl DbConfig {
             ca_file: env.get("WARDLINE_DB_CA_FILE").map(PathBuf::from),
             verify_after_idle: env.seconds("WARDLINE_DB_VERIFY_AFTER_IDLE_SECS", 30)?,
             connect_timeout: env.seconds("WARDLINE_DB_CONNECT_TIMEOUT_SECS", 5)?,
+            statement_timeout: env.millis("WARDLINE_DB_STATEMENT_TIMEOUT_MS", 5000)?,
+            lock_timeout: env.millis("WARDLINE_DB_LOCK_TIMEOUT_MS", 2000)?,
         })
     }
 }
@@ -274,6 +288,8 @@ mod tests {
         let config = Config::from_lookup(lookup(BASE)).unwrap();
         assert_eq!(config.db.pool_size, 2);
         assert_eq!(config.db.ssl_mode, SslMode::VerifyFull);
+        assert_eq!(config.db.statement_timeout, Duration::from_secs(5));
+        assert_eq!(config.db.lock_timeout, Duration::from_secs(2));
         assert_eq!(
             config.jwt.algorithms,
             vec![Algorithm::ES256, Algorithm::RS256]
@@ -295,5 +311,10 @@ mod tests {
         pairs.push(("WARDLINE_DB_SSLMODE", "prefer"));
         let err = Config::from_lookup(lookup(&pairs)).unwrap_err();
         assert_eq!(err.name, "WARDLINE_DB_SSLMODE");
+
+        let mut pairs = BASE.to_vec();
+        pairs.push(("WARDLINE_DB_LOCK_TIMEOUT_MS", "0"));
+        let err = Config::from_lookup(lookup(&pairs)).unwrap_err();
+        assert_eq!(err.name, "WARDLINE_DB_LOCK_TIMEOUT_MS");
     }
 }

@@ -2,16 +2,34 @@
 //! `SELECT api.<operation>($claims, $input)`, whose SQL function begins the request itself
 //! (`auth.begin_request`), all in the statement's own transaction. Claims and role are
 //! transaction-local, so a pooled connection never carries one caller into the next request.
+//!
+//! Faults: a connection that failed never goes back to the pool, and its failure retires every
+//! idle connection too (after a restart or a failover they are all dead, and finding that out
+//! one request at a time is a 503 each). A read, or a write the SQL keys by its
+//! `Idempotency-Key`, is then run once more on a fresh connection; other writes are not, since
+//! a connection lost mid-statement may have committed them.
 
 use crate::auth::Claims;
 use crate::config::{DbConfig, SslMode};
-use crate::error::Error;
+use crate::error::{is_connection_failure, Error};
 use deadpool_postgres::{
     HookError, Manager, ManagerConfig, Object, Pool, RecyclingMethod, Runtime,
 };
 use serde_json::Value;
 use std::{sync::Arc, time::Duration};
-use tokio_postgres::types::Type;
+use tokio_postgres::types::{ToSql, Type};
+
+/// Whether an operation may run again after its connection failed under it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Rerun {
+    /// It only reads: running it twice changes nothing.
+    Read,
+    /// A write whose SQL stores its answer under the request's `Idempotency-Key`
+    /// (`app.idempotency_replay`): a second run replays the first one's answer if it committed.
+    Idempotent,
+    /// Any other write: a lost connection may have committed it, so it is not repeated.
+    Never,
+}
 
 /// A Wardline SQL entry point `api.<name>(claims jsonb, input jsonb) returns jsonb`. Build it
 /// with [`operation!`](crate::operation), which writes its SQL at compile time.
@@ -19,11 +37,12 @@ use tokio_postgres::types::Type;
 pub struct Operation {
     name: &'static str,
     sql: &'static str,
+    rerun: Rerun,
 }
 
 impl Operation {
     /// Checked at compile time when used in a `const`: the name must be a plain identifier.
-    pub const fn new(name: &'static str, sql: &'static str) -> Operation {
+    pub const fn new(name: &'static str, rerun: Rerun, sql: &'static str) -> Operation {
         let bytes = name.as_bytes();
         assert!(!bytes.is_empty(), "operation name is empty");
         let mut i = 0;
@@ -34,7 +53,7 @@ impl Operation {
             );
             i += 1;
         }
-        Operation { name, sql }
+        Operation { name, sql, rerun }
     }
 
     pub fn name(&self) -> &'static str {
@@ -44,13 +63,41 @@ impl Operation {
     pub fn sql(&self) -> &'static str {
         self.sql
     }
+
+    pub fn rerun(&self) -> Rerun {
+        self.rerun
+    }
 }
 
-/// `operation!("tenant_doctors")` is the entry point `api.tenant_doctors`.
+/// `operation!("assign_patient")` is the entry point `api.assign_patient`, a write that is
+/// never run twice; `operation!(read "tenant_doctors")` only reads, and
+/// `operation!(idempotent "hold_sessions")` is keyed by its `Idempotency-Key` (see [`Rerun`]).
+///
+/// The statement sets the request's `lock_timeout` transaction-locally before the entry point
+/// runs (`$3`; a volatile sub-select in `FROM` is evaluated first): PostgreSQL reads
+/// `lock_timeout` whenever a lock wait begins, so it applies to this very statement, and a
+/// `set_config(…, true)` inside a statement leaves no session state for RDS Proxy to pin on.
 #[macro_export]
 macro_rules! operation {
     ($name:literal) => {
-        $crate::db::Operation::new($name, concat!("select api.", $name, "($1, $2)"))
+        $crate::operation!(@ $name, Never)
+    };
+    (read $name:literal) => {
+        $crate::operation!(@ $name, Read)
+    };
+    (idempotent $name:literal) => {
+        $crate::operation!(@ $name, Idempotent)
+    };
+    (@ $name:literal, $rerun:ident) => {
+        $crate::db::Operation::new(
+            $name,
+            $crate::db::Rerun::$rerun,
+            concat!(
+                "select api.",
+                $name,
+                "($1, $2) from (select set_config('lock_timeout', $3, true)) as request"
+            ),
+        )
     };
 }
 
@@ -58,6 +105,23 @@ macro_rules! operation {
 #[derive(Clone)]
 pub struct Db {
     pool: Pool,
+    /// The TLS a cancel request is sent with: the same as the connections'.
+    cancel_tls: Option<tokio_postgres_rustls::MakeRustlsConnect>,
+    statement_timeout: Duration,
+    /// `lock_timeout` as the statement sets it, in milliseconds.
+    lock_timeout: String,
+}
+
+/// After cancelling a statement at its deadline, how long its answer (normally 57014) may take
+/// before the connection is given up instead.
+const CANCEL_GRACE: Duration = Duration::from_secs(1);
+
+/// Why one attempt at a statement failed.
+enum Failure {
+    /// The connection failed under the statement: it may run again on a fresh one.
+    Lost(tokio_postgres::Error),
+    /// Anything else: the request's answer.
+    Final(Error),
 }
 
 impl Db {
@@ -73,12 +137,18 @@ impl Db {
         let manager_config = ManagerConfig {
             recycling_method: RecyclingMethod::Fast,
         };
-        let manager = match config.ssl_mode {
-            SslMode::Disable => Manager::from_config(pg, tokio_postgres::NoTls, manager_config),
+        let (manager, cancel_tls) = match config.ssl_mode {
+            SslMode::Disable => (
+                Manager::from_config(pg, tokio_postgres::NoTls, manager_config),
+                None,
+            ),
             SslMode::VerifyFull => {
                 pg.ssl_mode(tokio_postgres::config::SslMode::Require);
                 let tls = tokio_postgres_rustls::MakeRustlsConnect::new(tls_config(config)?);
-                Manager::from_config(pg, tls, manager_config)
+                (
+                    Manager::from_config(pg, tls.clone(), manager_config),
+                    Some(tls),
+                )
             }
         };
         let verify_after = config.verify_after_idle;
@@ -98,7 +168,12 @@ impl Db {
             }))
             .build()
             .map_err(|e| Error::internal(format!("database pool: {e}")))?;
-        Ok(Db { pool })
+        Ok(Db {
+            pool,
+            cancel_tls,
+            statement_timeout: config.statement_timeout,
+            lock_timeout: config.lock_timeout.as_millis().to_string(),
+        })
     }
 
     /// A pooled connection as `wardline_authenticator`, with no claims: it can call `api.*`
@@ -106,16 +181,15 @@ impl Db {
     pub async fn client(&self) -> Result<Object, Error> {
         self.pool.get().await.map_err(|e| {
             tracing::error!(error = %e, "database connection unavailable");
-            Error::unavailable(
-                "database_unavailable",
-                "The database cannot be reached right now. Try again shortly.",
-            )
+            Error::database_unavailable(format!("database pool: {e}"))
         })
     }
 
     /// Runs a request as one statement in one round trip: `SELECT api.<op>($claims, $input)`.
     /// A committed failure (`api.committed_failure`: the work is kept, e.g. a counted wrong
-    /// code) comes back as its error.
+    /// code) comes back as its error. When the connection fails under the statement, an
+    /// operation that may run again ([`Rerun`]) runs once more on a fresh connection; anything
+    /// else that fails to reach the database is a 503 `database_unavailable`.
     pub async fn call(
         &self,
         op: Operation,
@@ -123,11 +197,18 @@ impl Db {
         input: &Value,
     ) -> Result<Value, Error> {
         let claims = claims_json(claims)?;
-        let client = self.client().await?;
-        let row = client
-            .query_typed_one(op.sql(), &[(&claims, Type::JSONB), (input, Type::JSONB)])
-            .await?;
-        let value: Option<Value> = row.try_get(0)?;
+        let value = match self.attempt(op, &claims, input).await {
+            Err(Failure::Lost(first)) if op.rerun() != Rerun::Never => {
+                tracing::warn!(operation = op.name(), error = %first, "database connection lost; running the request again");
+                self.attempt(op, &claims, input).await
+            }
+            other => other,
+        };
+        let value = match value {
+            Ok(value) => value,
+            Err(Failure::Lost(e)) => return Err(Error::database_unavailable(e)),
+            Err(Failure::Final(error)) => return Err(error),
+        };
         match value {
             Some(value) => match Error::committed(&value) {
                 Some(error) => Err(error),
@@ -135,6 +216,72 @@ impl Db {
             },
             None => Ok(Value::Null),
         }
+    }
+
+    /// One run of the statement, under the statement deadline. At the deadline the server is
+    /// asked to cancel it (its answer is then 57014, or the result if it won the race), and a
+    /// connection that does not answer within [`CANCEL_GRACE`] is dropped. The deadline is kept
+    /// here, not as a `statement_timeout` setting: PostgreSQL arms that timer when a statement
+    /// starts, so a value set inside the one statement a request is would only apply to the
+    /// next, and a session-level `SET` would pin the connection in RDS Proxy. The role's own
+    /// `statement_timeout` (db/migrations/0001_roles.sql) stays the server's backstop.
+    async fn attempt(
+        &self,
+        op: Operation,
+        claims: &Value,
+        input: &Value,
+    ) -> Result<Option<Value>, Failure> {
+        let client = self.client().await.map_err(Failure::Final)?;
+        let cancel = client.cancel_token();
+        let answered = {
+            let params: [(&(dyn ToSql + Sync), Type); 3] = [
+                (claims, Type::JSONB),
+                (input, Type::JSONB),
+                (&self.lock_timeout, Type::TEXT),
+            ];
+            let query = client.query_typed_one(op.sql(), &params);
+            tokio::pin!(query);
+            match tokio::time::timeout(self.statement_timeout, &mut query).await {
+                Ok(result) => Some(result),
+                Err(_) => {
+                    let sent = match &self.cancel_tls {
+                        None => cancel.cancel_query(tokio_postgres::NoTls).await,
+                        Some(tls) => cancel.cancel_query(tls.clone()).await,
+                    };
+                    if let Err(e) = sent {
+                        tracing::warn!(operation = op.name(), error = %e, "cancel request failed");
+                    }
+                    tokio::time::timeout(CANCEL_GRACE, &mut query).await.ok()
+                }
+            }
+        };
+        match answered {
+            Some(Ok(row)) => row.try_get(0).map_err(|e| Failure::Final(e.into())),
+            Some(Err(e)) if is_connection_failure(&e) || client.is_closed() => {
+                self.retire(client);
+                Err(Failure::Lost(e))
+            }
+            Some(Err(e)) => Err(Failure::Final(e.into())),
+            None => {
+                drop(Object::take(client));
+                Err(Failure::Final(Error::statement_timeout(format!(
+                    "api.{} passed its deadline and did not answer the cancel",
+                    op.name()
+                ))))
+            }
+        }
+    }
+
+    /// Takes a failed connection out of the pool for good, and every idle one with it: what
+    /// broke one (a restart, a failover, a proxy dropping its clients) has almost always broken
+    /// them all, and each would otherwise cost a request its answer.
+    fn retire(&self, client: Object) {
+        drop(Object::take(client));
+        let retired = self.pool.retain(|_, _| false).removed.len();
+        tracing::warn!(
+            retired,
+            "database connection lost; idle connections retired"
+        );
     }
 
     /// [`Db::call`] for answers Rust reads field by field: deserialized into `T`, so a renamed

@@ -140,6 +140,32 @@ impl Error {
         Error::new(StatusCode::SERVICE_UNAVAILABLE, code, detail)
     }
 
+    /// 503 `database_unavailable` with `Retry-After`: the connection failed (refused, reset,
+    /// closed, the server shutting down or starting, no connection free in time). Nothing
+    /// about SQL or data is shown; the cause is logged.
+    pub fn database_unavailable(cause: impl std::fmt::Display) -> Self {
+        let mut error = Error::unavailable(
+            "database_unavailable",
+            "The database cannot be reached right now. Try again shortly.",
+        )
+        .retry_after(RETRY_AFTER_SECONDS);
+        error.internal = Some(cause.to_string());
+        error
+    }
+
+    /// 503 `busy` with `Retry-After`: the request hit its statement deadline
+    /// (`WARDLINE_DB_STATEMENT_TIMEOUT_MS`) and was cancelled; nothing it did was kept.
+    pub fn statement_timeout(cause: impl std::fmt::Display) -> Self {
+        let mut error =
+            Error::unavailable("busy", QUERY_CANCELED_DETAIL).retry_after(RETRY_AFTER_SECONDS);
+        error.internal = Some(cause.to_string());
+        error
+    }
+
+    fn retry_after(self, seconds: u64) -> Self {
+        self.with_header(http::header::RETRY_AFTER, HeaderValue::from(seconds))
+    }
+
     /// 502: a service Wardline depends on (e.g. a pharmacy) failed the request.
     pub fn bad_gateway(code: &str, detail: impl Into<String>) -> Self {
         Error::new(StatusCode::BAD_GATEWAY, code, detail)
@@ -225,8 +251,17 @@ const SQLSTATE_TABLE: &[SqlStateRule] = &[
         code: "conflict",
         detail: "A concurrent request changed the same data. Try again.",
     },
+    // Wardline cancels only at the statement deadline (shared::db); the role's own
+    // statement_timeout (db/migrations/0001_roles.sql) raises the same.
     SqlStateRule {
         state: SqlState::QUERY_CANCELED,
+        status: StatusCode::SERVICE_UNAVAILABLE,
+        code: "busy",
+        detail: QUERY_CANCELED_DETAIL,
+    },
+    // lock_timeout (`WARDLINE_DB_LOCK_TIMEOUT_MS`, set per request by shared::db).
+    SqlStateRule {
+        state: SqlState::LOCK_NOT_AVAILABLE,
         status: StatusCode::SERVICE_UNAVAILABLE,
         code: "busy",
         detail: "The request waited too long on concurrent work. Try again.",
@@ -252,8 +287,45 @@ const SQLSTATE_TABLE: &[SqlStateRule] = &[
     },
 ];
 
+/// Seconds a client is asked to wait after a 503 of the database: a restart or a failover is
+/// noticed by the next request (shared::db retires the pool), so a second is enough.
+const RETRY_AFTER_SECONDS: u64 = 1;
+
+const QUERY_CANCELED_DETAIL: &str = "The request took too long. Try again shortly.";
+
+/// Whether `err` is the connection failing rather than the statement: the socket refused,
+/// reset or closed, the session ended by the server (any FATAL or PANIC, e.g. 57P01
+/// `admin_shutdown` from `pg_terminate_backend` or a fast shutdown), a crash restart (57P02),
+/// a server starting up (57P03), a connection exception (class 08), or no slot free (53300).
+/// Such an error says nothing about the request, so it is a retryable 503, never a 500.
+pub fn is_connection_failure(err: &tokio_postgres::Error) -> bool {
+    use tokio_postgres::error::Severity;
+    match err.as_db_error() {
+        Some(db) => {
+            matches!(
+                db.parsed_severity(),
+                Some(Severity::Fatal | Severity::Panic)
+            ) || db.code().code().starts_with("08")
+                || [
+                    SqlState::ADMIN_SHUTDOWN,
+                    SqlState::CRASH_SHUTDOWN,
+                    SqlState::CANNOT_CONNECT_NOW,
+                    SqlState::TOO_MANY_CONNECTIONS,
+                ]
+                .contains(db.code())
+        }
+        None => {
+            err.is_closed()
+                || std::error::Error::source(err).is_some_and(|cause| cause.is::<std::io::Error>())
+        }
+    }
+}
+
 impl From<tokio_postgres::Error> for Error {
     fn from(err: tokio_postgres::Error) -> Self {
+        if is_connection_failure(&err) {
+            return Error::database_unavailable(format!("database connection: {err}"));
+        }
         let Some(db) = err.as_db_error() else {
             return Error::internal(format!("database: {err}"));
         };
@@ -265,6 +337,9 @@ impl From<tokio_postgres::Error> for Error {
         match SQLSTATE_TABLE.iter().find(|rule| rule.state == *db.code()) {
             Some(rule) => {
                 let mut error = Error::new(rule.status, rule.code, rule.detail);
+                if rule.status == StatusCode::SERVICE_UNAVAILABLE {
+                    error = error.retry_after(RETRY_AFTER_SECONDS);
+                }
                 error.internal = Some(format!("{}: {}", db.code().code(), db.message()));
                 error
             }

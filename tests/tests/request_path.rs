@@ -39,7 +39,7 @@ async fn leftover(ctx: &Context) -> (String, String, i32) {
     (row.get(0), row.get(1), row.get(2))
 }
 
-const TENANT_DOCTORS: Operation = wardline_shared::operation!("tenant_doctors");
+const TENANT_DOCTORS: Operation = wardline_shared::operation!(read "tenant_doctors");
 
 #[tokio::test]
 async fn claims_never_outlive_their_transaction_on_a_pooled_connection() {

@@ -11,7 +11,7 @@ use wardline_shared::{
     operation, Context, Error,
 };
 
-const READ: Operation = operation!("feature_flags");
+const READ: Operation = operation!(read "feature_flags");
 const UPDATE: Operation = operation!("update_feature_flags");
 
 /// Every known flag with its value.

@@ -15,7 +15,7 @@ use wardline_shared::{
     Context, Error,
 };
 
-const PAGE: Operation = operation!("patients_page");
+const PAGE: Operation = operation!(read "patients_page");
 
 /// Every active patient of the clinic.
 pub async fn all(ctx: &Context, caller: Claims, req: Incoming) -> Result<Reply, Error> {

@@ -25,7 +25,7 @@ pub const FUNCTION: Function = Function {
     }],
 };
 
-const CONFIRM: Operation = operation!("confirm_booking");
+const CONFIRM: Operation = operation!(idempotent "confirm_booking");
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]

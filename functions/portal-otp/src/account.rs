@@ -14,9 +14,9 @@ use wardline_shared::{
     operation, Context, Error,
 };
 
-const ME: Operation = operation!("portal_me");
+const ME: Operation = operation!(read "portal_me");
 const RECORD_CONSENT: Operation = operation!("portal_record_consent");
-const PREFERENCES: Operation = operation!("portal_preferences");
+const PREFERENCES: Operation = operation!(read "portal_preferences");
 const UPDATE_PREFERENCES: Operation = operation!("portal_update_preferences");
 
 /// The user agent kept with a consent, cut to this many bytes.

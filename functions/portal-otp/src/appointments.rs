@@ -12,7 +12,7 @@ use wardline_shared::{
     operation, page, Context, Error,
 };
 
-const APPOINTMENTS: Operation = operation!("portal_appointments");
+const APPOINTMENTS: Operation = operation!(read "portal_appointments");
 
 pub async fn list(ctx: &Context, patient: Claims, req: Incoming) -> Result<Reply, Error> {
     let mut input = portal_input(ctx.portal()?, &req);

@@ -23,7 +23,7 @@ use wardline_shared::{
     operation, Context, Error,
 };
 
-const TO_SEND: Operation = operation!("order_to_send");
+const TO_SEND: Operation = operation!(read "order_to_send");
 const SETTLE: Operation = operation!("settle_order");
 
 /// An optional body, which says nothing: `{}`.

@@ -19,9 +19,9 @@ use wardline_shared::{
     operation, Context, Error,
 };
 
-const CLINICS: Operation = operation!("provider_clinics");
+const CLINICS: Operation = operation!(read "provider_clinics");
 const SAVE: Operation = operation!("save_provider_clinic");
-const DEBUG: Operation = operation!("provider_debug");
+const DEBUG: Operation = operation!(read "provider_debug");
 
 pub async fn list(ctx: &Context, caller: Claims, req: Incoming) -> Result<Reply, Error> {
     read(ctx, caller, req, false).await

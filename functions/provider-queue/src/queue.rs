@@ -17,7 +17,7 @@ use wardline_shared::{
     operation, page, Context, Error,
 };
 
-const QUEUE: Operation = operation!("prescription_queue");
+const QUEUE: Operation = operation!(read "prescription_queue");
 const PROCESS: Operation = operation!("process_invoice");
 
 /// The longest reason, in characters.

@@ -46,7 +46,7 @@ pub const FUNCTION: Function = Function {
     ],
 };
 
-const SCHEDULE: Operation = operation!("schedule");
+const SCHEDULE: Operation = operation!(read "schedule");
 const CANCEL: Operation = operation!("cancel_session");
 const SAVE_NOTES: Operation = operation!("save_session_notes");
 

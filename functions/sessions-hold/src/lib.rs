@@ -40,9 +40,9 @@ pub const FUNCTION: Function = Function {
     ],
 };
 
-const HOLD: Operation = operation!("hold_sessions");
+const HOLD: Operation = operation!(idempotent "hold_sessions");
 const RELEASE: Operation = operation!("release_hold");
-const CLINIC_TIME_ZONE: Operation = operation!("clinic_time_zone");
+const CLINIC_TIME_ZONE: Operation = operation!(read "clinic_time_zone");
 
 /// `POST /sessions-hold` → `{holdKey, expiresAt, holds: [{holdKey, sessionId, occurrence,
 /// startTime, endTime, expiresAt}]}`. Requires `Idempotency-Key`.

@@ -24,7 +24,7 @@ pub const FUNCTION: Function = Function {
     }],
 };
 
-const LIST: Operation = operation!("tenant_doctors");
+const LIST: Operation = operation!(read "tenant_doctors");
 
 /// `GET /v2/doctor/patients/tenant-doctors` →
 /// `[{id, firstName, lastName, email?, specialization?}]`, sorted by name.
