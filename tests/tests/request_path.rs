@@ -4,7 +4,10 @@
 use base64::{engine::general_purpose::URL_SAFE_NO_PAD, Engine};
 use http::Method;
 use serde_json::{json, Value};
-use std::{sync::atomic::Ordering, time::Duration};
+use std::{
+    sync::atomic::Ordering,
+    time::{Duration, Instant},
+};
 use tenant_doctors::FUNCTION;
 use wardline_shared::{
     auth::{AppRole, Claims},
@@ -391,4 +394,70 @@ async fn text_the_database_cannot_store_is_a_400_not_a_500() {
     let error = wardline_shared::Error::from(refused);
     assert_eq!(error.body()["status"], 400);
     assert_eq!(error.body()["code"], "invalid_input");
+}
+
+/// A request stuck behind a lock, past its `lock_timeout` (set inside its own statement) or,
+/// with a longer one, past its statement deadline (then cancelled): a 503 `busy` with
+/// `Retry-After` that names no SQL, nothing left waiting, and the connection serves the next.
+#[tokio::test]
+async fn waiting_past_lock_timeout_or_the_statement_deadline_is_a_503_busy() {
+    let db = TestDb::new().await;
+    let w = World::create(&db).await;
+    let caller = claims(w.therapist_a, w.clinic_a, AppRole::Therapist, "stuck");
+    let mut locker = db.superuser().await;
+    let lock = locker.transaction().await.unwrap();
+    lock.batch_execute("lock table app.clinic_memberships in access exclusive mode")
+        .await
+        .unwrap();
+    let ms = Duration::from_millis;
+    let mut contexts = Vec::new();
+    for (lock_timeout, statement_timeout, cause) in [(200, 60_000, "55P03"), (60_000, 300, "57014")]
+    {
+        let ctx = Context::new(db.config(|c| {
+            c.db.pool_size = 1;
+            c.db.lock_timeout = ms(lock_timeout);
+            c.db.statement_timeout = ms(statement_timeout);
+        }))
+        .unwrap();
+        let started = Instant::now();
+        let error = ctx
+            .db
+            .call(TENANT_DOCTORS, &caller, &json!({}))
+            .await
+            .unwrap_err();
+        let waited = started.elapsed();
+        assert_eq!((error.status.as_u16(), error.code.as_str()), (503, "busy"));
+        assert!(
+            error
+                .headers
+                .iter()
+                .any(|(name, value)| name == "retry-after" && value == "1"),
+            "{error:?}"
+        );
+        assert!(
+            error.internal.as_deref().unwrap_or("").starts_with(cause),
+            "{error:?}"
+        );
+        assert!(!error.body().to_string().contains("clinic_memberships"));
+        assert!(
+            waited < ms(lock_timeout.min(statement_timeout) + 1500),
+            "{waited:?}"
+        );
+        contexts.push(ctx);
+    }
+    let waiting = db
+        .count(
+            "select count(*) from pg_stat_activity
+             where usename = 'wardline_authenticator' and wait_event_type = 'Lock'",
+            &[],
+        )
+        .await;
+    assert_eq!(waiting, 0, "a timed-out statement is still waiting");
+    lock.rollback().await.unwrap();
+    for ctx in &contexts {
+        ctx.db
+            .call(TENANT_DOCTORS, &caller, &json!({}))
+            .await
+            .unwrap();
+    }
 }
