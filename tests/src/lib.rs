@@ -37,7 +37,7 @@ struct Shared {
     jwks_url: String,
     /// The runtime that serves JWKS for the whole binary.
     runtime: tokio::runtime::Handle,
-    _cluster: Option<xtask::pg::Cluster>,
+    cluster: Option<xtask::pg::Cluster>,
 }
 
 static SHARED: OnceLock<Shared> = OnceLock::new();
@@ -121,7 +121,7 @@ async fn start(runtime: tokio::runtime::Handle) -> Result<Shared> {
         portal_key: DevKeys::generate()?,
         jwks_url,
         runtime,
-        _cluster: cluster,
+        cluster,
     })
 }
 
@@ -152,6 +152,11 @@ async fn serve_jwks_on(
 /// The runtime that lives as long as the test binary: for stand-ins shared by its tests.
 pub fn runtime() -> tokio::runtime::Handle {
     shared().runtime.clone()
+}
+
+/// This binary's own cluster; `None` with `DATABASE_URL` (a server the tests must not restart).
+pub fn cluster() -> Option<&'static xtask::pg::Cluster> {
+    shared().cluster.as_ref()
 }
 
 /// A JWKS endpoint of its own, counting its requests (for cache and refetch tests).
