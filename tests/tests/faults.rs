@@ -142,7 +142,7 @@ async fn client(
 
 /// Runs the load, `fault` in the middle of it (it answers when PostgreSQL serves again), then
 /// checks and prints everything the file's header promises.
-async fn under_load<F: Future<Output = Instant>>(name: &str, db: &TestDb, fault: F) {
+async fn under_load(name: &str, db: &TestDb, fault: impl Future<Output = Instant>) {
     let w = World::create(db).await;
     let patients = db.patients(w.clinic_a, CLIENTS).await;
     let token = db.token(&w.therapist_of_a());
@@ -177,9 +177,17 @@ async fn under_load<F: Future<Output = Instant>>(name: &str, db: &TestDb, fault:
         .map(|a| a.at)
         .max();
     let late = last_failure.map_or(Duration::ZERO, |at| at.saturating_duration_since(back));
+    let last = match last_failure {
+        Some(at) => format!(
+            "last failure {:.2} s after it began = {:.2} s after the fault was over",
+            at.saturating_duration_since(started).as_secs_f64(),
+            late.as_secs_f64()
+        ),
+        None => "no failure".to_owned(),
+    };
     println!(
         "{name}: {} requests, {} acknowledged confirmations ({} sessions), {} × 409, {} × 503, \
-         {} × 500; PostgreSQL back {:.2} s after the fault began, last failure {:.2} s after that",
+         {} × 500; fault over (PostgreSQL serving) {:.2} s after it began, {last}",
         seen.answers.len(),
         seen.confirmations,
         seen.acknowledged.len(),
@@ -187,7 +195,6 @@ async fn under_load<F: Future<Output = Instant>>(name: &str, db: &TestDb, fault:
         count(503),
         count(500),
         (back - started).as_secs_f64(),
-        late.as_secs_f64(),
     );
     for answer in &seen.answers {
         let retryable = answer.status == 503
@@ -246,6 +253,20 @@ async fn under_load<F: Future<Output = Instant>>(name: &str, db: &TestDb, fault:
     assert_eq!(broken, 0, "{name}: an audit chain no longer verifies");
 }
 
+/// Stalls every booking behind an exclusive lock on `app.sessions` for a moment, so that each
+/// client has a statement in flight when the fault strikes (left alone, this load spends
+/// most of its time outside PostgreSQL). The lock lasts as long as the returned connection's
+/// transaction.
+async fn stall_bookings(db: &TestDb) -> tokio_postgres::Client {
+    let blocker = db.superuser().await;
+    blocker
+        .batch_execute("begin; lock table app.sessions in access exclusive mode")
+        .await
+        .unwrap();
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    blocker
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_restart_under_load_loses_nothing_and_answers_no_500() {
     let _turn = EXCLUSIVE.lock().await;
@@ -256,6 +277,7 @@ async fn a_restart_under_load_loses_nothing_and_answers_no_500() {
     let db = TestDb::new().await;
     let url = cluster.admin_url(&db.name);
     under_load("restart", &db, async {
+        let _stalled = stall_bookings(&db).await;
         let restart = tokio::task::spawn_blocking(|| cluster.restart());
         // When PostgreSQL accepts connections again: the first one after the first refused.
         let mut down = false;
@@ -280,6 +302,7 @@ async fn terminated_backends_under_load_lose_nothing_and_answer_no_500() {
     under_load("pg_terminate_backend", &db, async {
         let mut terminated = 0;
         for _ in 0..5 {
+            let stalled = stall_bookings(&db).await;
             let row = db
                 .admin
                 .query_one(
@@ -291,6 +314,7 @@ async fn terminated_backends_under_load_lose_nothing_and_answer_no_500() {
                 .await
                 .unwrap();
             terminated += row.get::<_, i64>(0);
+            stalled.batch_execute("rollback").await.unwrap();
             tokio::time::sleep(Duration::from_millis(200)).await;
         }
         println!("pg_terminate_backend: {terminated} backends terminated in 5 rounds");
