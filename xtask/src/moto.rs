@@ -1,7 +1,10 @@
 //! A local S3 and Secrets Manager: moto's server on a free loopback port, so the
 //! provider-queue tests and the local stack need no AWS account.
 
-use crate::{target_dir, tools::python_tool};
+use crate::{
+    target_dir,
+    tools::{python_tool, when_gone},
+};
 use anyhow::{Context as _, Result};
 use std::{
     fs::File,
@@ -21,7 +24,7 @@ const READY_TIMEOUT: Duration = Duration::from_secs(30);
 /// Attempts with a fresh port when another process takes the chosen one first.
 const PORT_ATTEMPTS: usize = 3;
 
-/// A running `moto_server`, stopped when dropped.
+/// A running `moto_server`, stopped when dropped or, at the latest, when this process ends.
 pub struct Moto {
     /// `http://127.0.0.1:PORT`, the endpoint URL for every AWS client.
     pub endpoint: String,
@@ -113,11 +116,20 @@ impl Moto {
             .spawn()
             .with_context(|| format!("starting {}", server.display()))
             .map_err(Exit::Other)?;
-        // From here on, dropping `moto` (on any error) stops the child.
+        // From here on, dropping `moto` (on any error) stops the child, and the watchdog stops
+        // it when nothing drops it (the tests keep theirs in a static). It checks the pid is
+        // still moto's first, since it may run long after the child was stopped and reaped.
+        let pid = child.id();
         let mut moto = Moto {
             endpoint: format!("http://127.0.0.1:{port}"),
             child,
         };
+        when_gone(
+            Command::new("sh"),
+            std::process::id(),
+            &format!("grep -q moto_server /proc/{pid}/cmdline 2>/dev/null && kill {pid}"),
+        )
+        .map_err(Exit::Other)?;
         let addr = SocketAddr::from(([127, 0, 0, 1], port));
         let deadline = Instant::now() + READY_TIMEOUT;
         loop {

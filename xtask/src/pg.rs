@@ -116,29 +116,18 @@ impl Cluster {
         run_quiet(pinned(restart)).context("restarting PostgreSQL")
     }
 
-    /// A detached shell that stops the server (and removes a throwaway cluster) once `pid`
-    /// is gone.
+    /// A watchdog that stops the server (and removes a throwaway cluster) once `pid` is gone.
     fn watch(&self, pid: u32, remove: bool) -> Result<()> {
-        let pg_ctl = self.bin.join("pg_ctl");
-        let data = self.dir.join("data");
-        let mut script = format!(
-            "while [ -d /proc/{pid} ]; do sleep 0.5; done; '{}' -D '{}' -m immediate stop >/dev/null 2>&1",
-            pg_ctl.display(),
-            data.display()
+        let mut then = format!(
+            "'{}' -D '{}' -m immediate stop >/dev/null 2>&1",
+            self.bin.join("pg_ctl").display(),
+            self.dir.join("data").display()
         );
         if remove {
-            script.push_str(&format!("; rm -rf '{}'", self.dir.display()));
+            then.push_str(&format!("; rm -rf '{}'", self.dir.display()));
         }
-        let mut watchdog = as_service_user("sh");
-        watchdog
-            .args(["-c", &script])
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::null());
-        // setsid: the watchdog must outlive Ctrl-C sent to our process group.
-        std::os::unix::process::CommandExt::process_group(&mut watchdog, 0);
-        watchdog.spawn().context("starting the cluster watchdog")?;
-        Ok(())
+        crate::tools::when_gone(as_service_user("sh"), pid, &then)
+            .context("starting the cluster watchdog")
     }
 }
 

@@ -7,8 +7,27 @@ use anyhow::{Context as _, Result};
 use std::{
     fs::File,
     path::{Path, PathBuf},
-    process::Command,
+    process::{Command, Stdio},
 };
+
+/// Runs `then` with `shell` (`sh`, as whichever user must run it) once process `pid` is gone,
+/// from a detached watchdog: what xtask starts (a cluster, moto's server) is stopped however
+/// the process that started it ends — a panic, Ctrl-C, or a test binary's statics, which Rust
+/// never drops. The watchdog has a process group of its own, so Ctrl-C sent to ours does not
+/// stop it first.
+pub(crate) fn when_gone(mut shell: Command, pid: u32, then: &str) -> Result<()> {
+    shell
+        .args([
+            "-c",
+            &format!("while [ -d /proc/{pid} ]; do sleep 0.5; done; {then}"),
+        ])
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null());
+    std::os::unix::process::CommandExt::process_group(&mut shell, 0);
+    shell.spawn().context("starting a watchdog")?;
+    Ok(())
+}
 
 /// The path of `command` from PyPI's `requirement` (e.g. `"cfn-lint==1.58.0"`), installing it
 /// into `target/tools/venv` when it is missing. Safe to call from several processes at once
