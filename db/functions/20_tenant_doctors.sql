@@ -1,5 +1,5 @@
 -- GET /v2/doctor/patients/tenant-doctors: the active, approved clinicians of the caller's
--- current clinic, except the caller. There is no org filter here on purpose: RLS on
+-- current clinic (an active membership of an active clinician record), except the caller. There is no org filter here on purpose: RLS on
 -- app.clinic_memberships shows only the current clinic's rows.
 create or replace function api.tenant_doctors(claims jsonb, input jsonb) returns jsonb
 language plpgsql
@@ -18,7 +18,7 @@ begin
            order by c.last_name, c.first_name, c.id)
     from app.clinic_memberships m
     join app.clinicians c on c.id = m.clinician_id
-    where m.active and m.approved and m.kind in ('therapist', 'prescriber')
+    where m.active and m.approved and c.active and m.kind in ('therapist', 'prescriber')
       and m.clinician_id <> (select auth.uid())
   ), '[]'::jsonb);
 end

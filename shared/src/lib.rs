@@ -19,7 +19,8 @@
 //! the [`Context`] that holds the pool and the key cache. [`lambda::run`] is `main.rs`'s one
 //! call. [`sealed`] seals text at rest (session notes, queued codes) with the configured
 //! keyring; [`secret`] makes the random tokens Wardline hands out (invite links, refresh
-//! tokens). With the `migrate` feature, [`migrate`] applies `db/`.
+//! tokens). With the `migrate` feature, [`migrate`] applies `db/`; with `times`, [`times`] reads
+//! the times booking clients send.
 
 pub mod auth;
 pub mod config;
@@ -37,6 +38,8 @@ pub mod portal;
 pub mod sealed;
 pub mod secret;
 pub mod telemetry;
+#[cfg(feature = "times")]
+pub mod times;
 
 pub use error::Error;
 

@@ -233,6 +233,16 @@ impl TestDb {
         self.connect_as(None).await
     }
 
+    /// The first broken link of `clinic`'s audit chain (`audit.first_broken_link`); `None`
+    /// when the chain verifies.
+    pub async fn first_broken_link(&self, clinic: Uuid) -> Option<i64> {
+        self.admin
+            .query_one("select audit.first_broken_link($1)", &[&clinic])
+            .await
+            .unwrap()
+            .get(0)
+    }
+
     /// A connection as `wardline_authenticator`, the role functions log in as.
     pub async fn authenticator(&self) -> Client {
         self.connect_as(Some("wardline_authenticator")).await

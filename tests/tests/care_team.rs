@@ -552,11 +552,7 @@ async fn who_sees_which_patient_in_sql_as_app_user() {
         &[&w.clinic_a, &p, &w.therapist_a],
     )
     .await;
-    assert_eq!(
-        claim.unwrap_err().code(),
-        Some(&SqlState::INSUFFICIENT_PRIVILEGE),
-        "a clinician put an unseen patient in their own care"
-    );
+    assert_refused(claim, "a clinician put an unseen patient in their own care");
     let revived = as_user(
         &mut user,
         &me,
@@ -565,9 +561,9 @@ async fn who_sees_which_patient_in_sql_as_app_user() {
         &[&w.patient_a, &w.therapist_a],
     )
     .await;
-    assert!(
-        revived.is_err() || revived.as_ref().is_ok_and(|rows| rows.is_empty()),
-        "a clinician revived their own removed relationship: {revived:?}"
+    assert_refused(
+        revived,
+        "a clinician revived their own removed relationship",
     );
     let both = w.both_at(w.clinic_a);
     let ousted = as_user(
@@ -578,10 +574,7 @@ async fn who_sees_which_patient_in_sql_as_app_user() {
         &[&w.patient_a, &w.both, &w.therapist_a],
     )
     .await;
-    assert!(
-        ousted.is_err() || ousted.as_ref().is_ok_and(|rows| rows.is_empty()),
-        "a clinician removed a colleague: {ousted:?}"
-    );
+    assert_refused(ousted, "a clinician removed a colleague");
     let suspended = as_user(
         &mut user,
         &both,
@@ -590,10 +583,7 @@ async fn who_sees_which_patient_in_sql_as_app_user() {
         &[&w.patient_a, &w.both],
     )
     .await;
-    assert!(
-        suspended.is_err(),
-        "a clinician suspended themselves: {suspended:?}"
-    );
+    assert_refused(suspended, "a clinician suspended themselves");
     // Another clinic's admin cannot read or write A's care teams.
     let seen = as_user(
         &mut user,
@@ -604,4 +594,37 @@ async fn who_sees_which_patient_in_sql_as_app_user() {
     .await
     .unwrap();
     assert_eq!(seen[0].get::<_, i64>(0), 0);
+    let added = as_user(
+        &mut user,
+        &w.admin_of_b(),
+        "insert into app.care_team (org_id, patient_id, clinician_id, assigned_by, updated_by)
+         values ($1, $2, $3, $4, $4)",
+        &[&w.clinic_a, &w.patient_a, &w.therapist_a, &w.admin_b],
+    )
+    .await;
+    assert_refused(added, "another clinic's admin added to A's care team");
+    let changed = as_user(
+        &mut user,
+        &w.admin_of_b(),
+        "update app.care_team set status = 'suspended', updated_by = $2
+         where org_id = $1 returning 1",
+        &[&w.clinic_a, &w.admin_b],
+    )
+    .await
+    .unwrap();
+    assert!(
+        changed.is_empty(),
+        "another clinic's admin changed A's care team"
+    );
+}
+
+/// A write the policies refuse: 42501, which is also what a WITH CHECK violation raises
+/// ("new row violates row-level security policy"), not some other error.
+fn assert_refused(result: Result<Vec<tokio_postgres::Row>, tokio_postgres::Error>, what: &str) {
+    let code = result.as_ref().err().and_then(|e| e.code());
+    assert_eq!(
+        code,
+        Some(&SqlState::INSUFFICIENT_PRIVILEGE),
+        "{what}: {result:?}"
+    );
 }

@@ -1,8 +1,12 @@
 //! The hold-cleanup sweep: it expires exactly the holds past their expiry (in every clinic),
 //! deletes exactly the idempotency records older than a day, reports what it did, audits it,
-//! finds nothing the second time, and two sweeps at once expire each stale hold exactly once.
+//! finds nothing the second time, and two sweeps at once (released by a barrier, held inside
+//! their first batch until both got there) both do work and expire each stale hold exactly
+//! once, with the audit chain intact.
 
 use serde_json::{json, Value};
+use std::time::Duration;
+use tokio::sync::Barrier;
 use uuid::Uuid;
 use wardline_shared::Context;
 use wardline_tests::{TestDb, World};
@@ -200,14 +204,61 @@ async fn two_concurrent_sweeps_expire_each_stale_hold_exactly_once() {
     .await;
     assert_eq!(stale.len(), 1200);
 
-    // Two containers, each with its own pool, as two overlapping scheduled runs would be.
-    let first = Context::new(db.config(|_| {})).unwrap();
-    let second = Context::new(db.config(|_| {})).unwrap();
-    let (one, two) = futures::join!(
-        hold_cleanup::sweep(&first, "sweep-1"),
-        hold_cleanup::sweep(&second, "sweep-2"),
+    // Two containers, each with its own pool opened beforehand, as two overlapping scheduled
+    // runs would be, released together. Both must work at the same time, not one after the
+    // other: the superuser holds the sweeps' audit chain head, where each sweep's first batch
+    // waits after locking its rows (SKIP LOCKED: disjoint ones), and lets go only once both
+    // wait there.
+    let (first, second) = (
+        Context::new(db.config(|_| {})).unwrap(),
+        Context::new(db.config(|_| {})).unwrap(),
+    );
+    drop((
+        first.db.client().await.unwrap(),
+        second.db.client().await.unwrap(),
+    ));
+    let mut head = db.superuser().await;
+    let gate = head.transaction().await.unwrap();
+    gate.batch_execute(
+        "insert into audit.chain_heads (chain_key, last_seq, last_hash)
+         values ($$00000000-0000-0000-0000-000000000000$$, 0, audit.genesis($$00000000-0000-0000-0000-000000000000$$)) on conflict do nothing;
+         select 1 from audit.chain_heads where chain_key = $$00000000-0000-0000-0000-000000000000$$ for update",
+    )
+    .await
+    .unwrap();
+    let barrier = Barrier::new(2);
+    async fn run(
+        ctx: &Context,
+        barrier: &Barrier,
+        id: &str,
+    ) -> Result<hold_cleanup::Report, wardline_shared::Error> {
+        barrier.wait().await;
+        hold_cleanup::sweep(ctx, id).await
+    }
+    let release = async {
+        while db
+            .count(
+                "select count(*) from pg_stat_activity
+                 where datname = current_database() and wait_event_type = 'Lock'",
+                &[],
+            )
+            .await
+            < 2
+        {
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        gate.commit().await.unwrap();
+    };
+    let (one, two, ()) = futures::join!(
+        run(&first, &barrier, "sweep-1"),
+        run(&second, &barrier, "sweep-2"),
+        release
     );
     let (one, two) = (one.unwrap(), two.unwrap());
+    assert!(
+        one.holds_expired > 0 && two.holds_expired > 0,
+        "{one:?} {two:?}"
+    );
     assert_eq!(
         one.holds_expired + two.holds_expired,
         1200,
@@ -223,6 +274,8 @@ async fn two_concurrent_sweeps_expire_each_stale_hold_exactly_once() {
         .map(|(_, _, _, detail)| detail["holdsExpired"].as_i64().unwrap())
         .sum();
     assert_eq!(audited, 1200);
+
+    assert_eq!(db.first_broken_link(Uuid::nil()).await, None);
 
     let after = hold_cleanup::sweep(&first, "sweep-3").await.unwrap();
     assert_eq!(after.holds_expired, 0, "{after:?}");

@@ -1,10 +1,12 @@
-//! No double booking under contention: 64 concurrent hold requests for overlapping slots,
-//! through the functions and a pool of 64 connections. Exactly one wins; the rest are 409s
-//! that name the clash; no two rows that occupy time overlap. Prints the hold rate it saw.
+//! No double booking under contention: 64 hold requests for overlapping slots, released
+//! together by a barrier over a pool of 64 connections opened beforehand, through the
+//! functions. Exactly one wins; the rest are 409s that name the clash; SQL finds one row and
+//! no two rows that occupy time overlap; the audit chains still verify. Prints the hold rate.
 
 use futures::future::join_all;
 use serde_json::Value;
-use std::time::Instant;
+use std::{sync::Arc, time::Instant};
+use tokio::sync::Barrier;
 use uuid::Uuid;
 use wardline_shared::Context;
 use wardline_tests::{
@@ -29,22 +31,40 @@ fn chrono_like(minutes: usize) -> String {
     format!("2027-05-{day:02}T{:02}:{:02}:00Z", minute / 60, minute % 60)
 }
 
-/// Fires every request at once on a context with a connection per writer.
+/// Fires every request at once on a context with a connection per writer: the pool's
+/// connections are opened first, then one task per request waits on a barrier and all are
+/// released together. Asserts they overlapped in time (more than one request was sent before
+/// the first answer came back), so a run that serialized them would fail.
 async fn race(db: &TestDb, requests: Vec<(Identity, Value)>) -> Vec<Reply> {
-    let ctx = Context::new(db.config(|c| c.db.pool_size = WRITERS)).unwrap();
-    let tokens: Vec<String> = requests.iter().map(|(who, _)| db.token(who)).collect();
+    let ctx = Arc::new(Context::new(db.config(|c| c.db.pool_size = WRITERS)).unwrap());
+    let opened = join_all((0..WRITERS).map(|_| ctx.db.client())).await;
+    assert!(opened.iter().all(Result::is_ok), "opening the pool");
+    drop(opened);
+    let barrier = Arc::new(Barrier::new(requests.len()));
     let started = Instant::now();
-    let replies = join_all(
-        requests
-            .iter()
-            .zip(&tokens)
-            .map(|((_, body), token)| async { hold_on(&ctx, token, body, &key()).await }),
-    )
-    .await;
+    let tasks = requests.iter().map(|(who, body)| {
+        let (ctx, barrier, token, body) =
+            (ctx.clone(), barrier.clone(), db.token(who), body.clone());
+        tokio::spawn(async move {
+            barrier.wait().await;
+            let sent = Instant::now();
+            let reply = hold_on(&ctx, &token, &body, &key()).await;
+            (sent, Instant::now(), reply)
+        })
+    });
+    let timed: Vec<_> = join_all(tasks)
+        .await
+        .into_iter()
+        .map(Result::unwrap)
+        .collect();
     let elapsed = started.elapsed().as_secs_f64();
+    let first_answer = timed.iter().map(|t| t.1).min().unwrap();
+    let overlapping = timed.iter().filter(|t| t.0 < first_answer).count();
+    assert!(overlapping > 1, "the requests ran one after another");
+    let replies: Vec<Reply> = timed.into_iter().map(|t| t.2).collect();
     let conflicts = replies.iter().filter(|r| r.status == 409).count();
     println!(
-        "contention: {} hold requests in {:.3} s = {:.0} requests/s; {} × 409 ({:.1}%)",
+        "contention: {} hold requests ({overlapping} sent before the first answer) in {:.3} s = {:.0} requests/s; {} × 409 ({:.1}%)",
         replies.len(),
         elapsed,
         replies.len() as f64 / elapsed,
@@ -201,6 +221,8 @@ async fn one_clinician_in_two_clinics_one_winner_and_the_loser_learns_nothing() 
     let rows = db.occupied(w.both).await;
     assert_eq!(rows.len(), 1);
     assert_no_overlaps(&rows);
+    assert_eq!(db.first_broken_link(w.clinic_a).await, None);
+    assert_eq!(db.first_broken_link(w.clinic_b).await, None);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -227,4 +249,10 @@ async fn uncontended_holds_all_succeed_and_never_overlap() {
     let rows = db.occupied(w.therapist_a).await;
     assert_eq!(rows.len(), WRITERS);
     assert_no_overlaps(&rows);
+    // 64 writers appended to one clinic's audit chain at once: one event each, chain intact.
+    assert_eq!(
+        db.audit_count(w.clinic_a, "session.hold").await,
+        WRITERS as i64
+    );
+    assert_eq!(db.first_broken_link(w.clinic_a).await, None);
 }

@@ -5,6 +5,7 @@
 
 use http::Method;
 use serde_json::{json, Value};
+use tokio_postgres::error::SqlState;
 use uuid::Uuid;
 use wardline_tests::{
     as_user, cross_clinic,
@@ -323,13 +324,7 @@ async fn invoices_are_processed_or_declined_once_with_an_audit_event_in_their_cl
         audited(&db, p.w.clinic_a, "invoice.processed", "success").await,
         0
     );
-    let chain_ok: Option<i64> = db
-        .admin
-        .query_one("select audit.first_broken_link($1)", &[&b])
-        .await
-        .unwrap()
-        .get(0);
-    assert_eq!(chain_ok, None);
+    assert_eq!(db.first_broken_link(b).await, None);
 
     // Processed invoices leave the queue.
     let reply = queue(&db, &who, "").await;
@@ -568,17 +563,21 @@ async fn each_source_of_clinic_membership_alone_grants_the_queue_and_an_inactive
     let c = p.clinic_c;
     let item = queued_order(&db, c, p.patient_c, 10).await;
     // Where the token says the prescriber is: any clinic; the set decides.
-    for (source, grant, revoke) in [
+    // Revoked: an inactive clinician is no member of anything and an inactive provider record
+    // no prescriber (403); an inactive membership or assignment leaves no clinics (400).
+    for (source, grant, revoke, (status, code)) in [
         (
             "user_record",
             "update app.clinicians set home_org_id = $2 where id = $1",
             "update app.clinicians set active = false where id = $1",
+            (403, "not_a_member"),
         ),
         (
             "user_clinic_access",
             "insert into app.clinic_memberships (org_id, clinician_id, kind, approved)
              values ($2, $1, 'prescriber', true)",
             "update app.clinic_memberships set active = false where clinician_id = $1",
+            (400, "no_clinics"),
         ),
         (
             "provider_assignment",
@@ -586,11 +585,13 @@ async fn each_source_of_clinic_membership_alone_grants_the_queue_and_an_inactive
              select id, $2 from app.providers where clinician_id = $1",
             "update app.provider_clinics set active = false
              where provider_id = (select id from app.providers where clinician_id = $1)",
+            (400, "no_clinics"),
         ),
         (
             "provider_record",
             "update app.providers set legacy_org_id = $2 where clinician_id = $1",
             "update app.providers set active = false where clinician_id = $1",
+            (403, "not_a_prescriber"),
         ),
     ] {
         let person = Uuid::new_v4();
@@ -636,11 +637,7 @@ async fn each_source_of_clinic_membership_alone_grants_the_queue_and_an_inactive
 
         db.admin.execute(revoke, &[&person]).await.unwrap();
         let revoked = queue(&db, &who, "").await;
-        assert!(
-            matches!(revoked.status.as_u16(), 400 | 403),
-            "{source}: {revoked:?}"
-        );
-        assert_ne!(revoked.status, 200);
+        revoked.assert_problem(status, code);
         let debug = call(
             &db,
             &p.super_admin(),
@@ -805,7 +802,14 @@ async fn super_admins_create_and_change_assignments_and_prescribers_read_their_o
                 &[&c, &dea],
             )
             .await;
-        assert!(refused.is_err(), "{dea} stored");
+        let refused = refused.expect_err(dea);
+        let error = refused.as_db_error().expect("a database error");
+        assert_eq!(error.code(), &SqlState::CHECK_VIOLATION, "{dea}");
+        assert_eq!(
+            error.constraint(),
+            Some("provider_clinics_dea_number_check"),
+            "{dea}"
+        );
     }
     call(
         &db,
@@ -885,7 +889,7 @@ async fn an_order_is_marked_sent_only_while_the_prescriber_is_credentialed_at_it
     .unwrap_err();
     assert_eq!(
         refused.code(),
-        Some(&tokio_postgres::error::SqlState::INSUFFICIENT_PRIVILEGE),
+        Some(&SqlState::INSUFFICIENT_PRIVILEGE),
         "{refused:?}"
     );
 }

@@ -464,14 +464,6 @@ async fn no_wardline_role_can_update_delete_or_truncate_audit_events() {
     assert_eq!(left, 2);
 }
 
-async fn first_broken_link(db: &TestDb, clinic: Uuid) -> Option<i64> {
-    db.admin
-        .query_one("select audit.first_broken_link($1)", &[&clinic])
-        .await
-        .unwrap()
-        .get(0)
-}
-
 #[tokio::test]
 async fn the_audit_chain_verifies_and_a_broken_chain_is_detected() {
     let db = TestDb::new().await;
@@ -509,7 +501,7 @@ async fn the_audit_chain_verifies_and_a_broken_chain_is_detected() {
         vec![1, 2, 3, 4]
     );
     assert!(chain.iter().all(|c| c.1 == w.therapist_a && c.2 == "test"));
-    assert_eq!(first_broken_link(&db, w.clinic_a).await, None);
+    assert_eq!(db.first_broken_link(w.clinic_a).await, None);
 
     // Only a superuser with triggers switched off can tamper; the chain still tells.
     db.admin
@@ -521,8 +513,8 @@ async fn the_audit_chain_verifies_and_a_broken_chain_is_detected() {
         ))
         .await
         .unwrap();
-    assert_eq!(first_broken_link(&db, w.clinic_a).await, Some(3));
-    assert_eq!(first_broken_link(&db, w.clinic_b).await, None);
+    assert_eq!(db.first_broken_link(w.clinic_a).await, Some(3));
+    assert_eq!(db.first_broken_link(w.clinic_b).await, None);
 
     db.admin
         .batch_execute(&format!(
@@ -534,7 +526,7 @@ async fn the_audit_chain_verifies_and_a_broken_chain_is_detected() {
         ))
         .await
         .unwrap();
-    assert_eq!(first_broken_link(&db, w.clinic_a).await, Some(3));
+    assert_eq!(db.first_broken_link(w.clinic_a).await, Some(3));
 }
 
 #[tokio::test]
@@ -543,7 +535,7 @@ async fn removing_the_newest_audit_events_is_detected() {
     let w = World::create(&db).await;
     populate_every_tenant_table(&db, &w).await;
     populate_every_tenant_table(&db, &w).await;
-    assert_eq!(first_broken_link(&db, w.clinic_a).await, None);
+    assert_eq!(db.first_broken_link(w.clinic_a).await, None);
     db.admin
         .batch_execute(&format!(
             "begin; set local session_replication_role = replica;
@@ -553,8 +545,8 @@ async fn removing_the_newest_audit_events_is_detected() {
         ))
         .await
         .unwrap();
-    assert_eq!(first_broken_link(&db, w.clinic_a).await, Some(2));
-    assert_eq!(first_broken_link(&db, w.clinic_b).await, None);
+    assert_eq!(db.first_broken_link(w.clinic_a).await, Some(2));
+    assert_eq!(db.first_broken_link(w.clinic_b).await, None);
 }
 
 #[tokio::test]

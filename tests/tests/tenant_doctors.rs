@@ -34,16 +34,20 @@ async fn lists_active_approved_colleagues_of_the_current_clinic_except_the_calle
     let inactive = Uuid::new_v4();
     let unapproved = Uuid::new_v4();
     let front_desk = Uuid::new_v4();
+    let departed = Uuid::new_v4();
     db.admin
         .batch_execute(&format!(
             "insert into app.clinicians (id, email, first_name, last_name) values
                ('{inactive}', 'gone@test.example', 'Gus', 'Gone'),
                ('{unapproved}', 'new@test.example', 'Nia', 'New'),
                ('{front_desk}', 'desk@test.example', 'Dee', 'Desk');
+             insert into app.clinicians (id, email, first_name, last_name, active) values
+               ('{departed}', 'left@test.example', 'Lou', 'Left', false);
              insert into app.clinic_memberships (org_id, clinician_id, kind, active, approved) values
                ('{a}', '{inactive}', 'therapist', false, true),
                ('{a}', '{unapproved}', 'therapist', true, false),
-               ('{a}', '{front_desk}', 'staff', true, true);",
+               ('{a}', '{front_desk}', 'staff', true, true),
+               ('{a}', '{departed}', 'therapist', true, true);",
             a = w.clinic_a
         ))
         .await
@@ -51,7 +55,8 @@ async fn lists_active_approved_colleagues_of_the_current_clinic_except_the_calle
 
     let reply = list(&db, &w.therapist_of_a()).await;
     assert_eq!(reply.status, 200, "{reply:?}");
-    // Sorted by last name: Admin, Both — the caller (Alpha) is left out.
+    // Sorted by last name: Admin, Both — the caller (Alpha) is left out, and so is Left, whose
+    // membership is active but whose clinician record is not.
     assert_eq!(ids(&reply.body), vec![w.admin_a, w.both]);
     let both = &reply.body[1];
     assert_eq!(

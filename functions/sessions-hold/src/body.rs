@@ -19,9 +19,11 @@ pub struct HoldBody {
     /// winter is -300).
     pub start_time_offset_minutes: Option<i32>,
     pub end_time_offset_minutes: Option<i32>,
-    /// IANA zone in which times without an offset, and a recurrence, are read.
+    /// IANA zone in which times without an offset, and a recurrence, are read; an offset sent
+    /// beside it must be its offset at that time (422 otherwise).
     pub time_zone: Option<String>,
-    /// Further occurrences, held together with the first.
+    /// Every slot, the primary first (as the seed web client sends it), or only the slots
+    /// after the primary; held together, all or none.
     pub occurrences: Option<Vec<OccurrenceBody>>,
     pub recurrence: Option<RecurrenceBody>,
 }

@@ -1,18 +1,18 @@
-//! From the times the client sends to the instants that are held. A time is an instant (RFC
-//! 3339 with an offset), or a wall-clock time read with its `*_offset_minutes` or in a zone
-//! (the request's, else the clinic's). Wall-clock times follow RFC 5545 §3.3.5: a time that a
-//! spring-forward skips is read with the offset before the gap (02:30 becomes 03:30), one that
-//! a fall-back repeats is the first. A recurrence is expanded by `rrule` in wall-clock time, so
-//! 10:00 stays 10:00 local across DST changes, and each occurrence lasts exactly as long as the
-//! first.
+//! From the times the client sends to the instants that are held, read by
+//! [`wardline_shared::times`] with the request's zone, else the clinic's. An offset sent beside
+//! the request's own `time_zone` must be that zone's at that instant. A recurrence is expanded
+//! by `rrule` in wall-clock time, so 10:00 stays 10:00 local across DST changes, and each
+//! occurrence lasts exactly as long as the first.
 
 use crate::body::{HoldBody, OccurrenceBody, RecurrenceBody};
-use chrono::{
-    DateTime, Datelike, Duration, FixedOffset, LocalResult, NaiveDate, NaiveDateTime, NaiveTime,
-    Offset, TimeZone, Utc,
-};
+use chrono::{DateTime, Datelike, Duration, NaiveDate, NaiveDateTime, NaiveTime, Utc};
 use chrono_tz::Tz;
-use wardline_shared::{dates::check_year, limits::MAX_OCCURRENCES, Error};
+use wardline_shared::{
+    dates::check_year,
+    limits::MAX_OCCURRENCES,
+    times::{self, localize, zone, Sent},
+    Error,
+};
 
 /// The longest session.
 pub const MAX_LENGTH: Duration = Duration::hours(12);
@@ -23,93 +23,6 @@ pub struct Slot {
     pub start: DateTime<Utc>,
     pub end: DateTime<Utc>,
     pub field: String,
-}
-
-/// A time as sent.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Sent {
-    Instant(DateTime<Utc>),
-    Wall(NaiveDateTime),
-}
-
-impl Sent {
-    fn parse(field: &str, raw: &str, offset_minutes: Option<i32>) -> Result<Sent, Error> {
-        let offset = match offset_minutes {
-            None => None,
-            Some(minutes) if (-720..=840).contains(&minutes) => FixedOffset::east_opt(minutes * 60),
-            Some(_) => {
-                return Err(Error::invalid_field(
-                    format!("{field}_offset_minutes"),
-                    "An offset is between -720 and 840 minutes east of UTC.",
-                ))
-            }
-        };
-        if let Ok(instant) = DateTime::parse_from_rfc3339(raw) {
-            check_year(field, instant.year())?;
-            if offset.is_some_and(|o| o != *instant.offset()) {
-                return Err(Error::invalid_field(
-                    format!("{field}_offset_minutes"),
-                    format!("Disagrees with the offset written in {field}."),
-                ));
-            }
-            return Ok(Sent::Instant(instant.to_utc()));
-        }
-        let wall = ["%Y-%m-%dT%H:%M:%S%.f", "%Y-%m-%dT%H:%M", "%Y-%m-%d %H:%M:%S%.f", "%Y-%m-%d %H:%M"]
-            .iter()
-            .find_map(|format| NaiveDateTime::parse_from_str(raw, format).ok())
-            .ok_or_else(|| {
-                Error::invalid_field(
-                    field,
-                    "Expected an RFC 3339 date-time such as 2027-03-02T10:00:00-05:00, or a local one such as 2027-03-02T10:00.",
-                )
-            })?;
-        check_year(field, wall.year())?;
-        Ok(match offset {
-            Some(offset) => Sent::Instant((wall - offset.fix()).and_utc()),
-            None => Sent::Wall(wall),
-        })
-    }
-
-    fn instant(self, zone: Option<Tz>, field: &str) -> Result<DateTime<Utc>, Error> {
-        match (self, zone) {
-            (Sent::Instant(instant), _) => Ok(instant),
-            (Sent::Wall(wall), Some(zone)) => Ok(localize(zone, wall)),
-            (Sent::Wall(_), None) => Err(Error::invalid_field(
-                field,
-                "A time without an offset needs a time zone.",
-            )),
-        }
-    }
-
-    fn wall_in(self, zone: Tz) -> NaiveDateTime {
-        match self {
-            Sent::Instant(instant) => instant.with_timezone(&zone).naive_local(),
-            Sent::Wall(wall) => wall,
-        }
-    }
-}
-
-/// A wall-clock time in `zone` as an instant, by RFC 5545 §3.3.5.
-pub fn localize(zone: Tz, wall: NaiveDateTime) -> DateTime<Utc> {
-    match zone.from_local_datetime(&wall) {
-        LocalResult::Single(t) => t.to_utc(),
-        LocalResult::Ambiguous(first, _) => first.to_utc(),
-        LocalResult::None => {
-            // In a gap: the offset in force before it. Gaps last hours and transitions are
-            // months apart, so the offset a day earlier is the one before this gap.
-            let before = zone
-                .offset_from_utc_datetime(&(wall - Duration::days(1)))
-                .fix();
-            (wall - before).and_utc()
-        }
-    }
-}
-
-/// An IANA zone name from the request; a 400 naming `field` when it is unknown.
-pub fn zone(field: &str, name: &str) -> Result<Tz, Error> {
-    name.parse::<Tz>().map_err(|_| {
-        Error::invalid_field(field, format!("{name:?} is not a known IANA time zone."))
-    })
 }
 
 /// The zone the request names itself, if any.
@@ -149,7 +62,8 @@ pub fn needs_zone(body: &HoldBody) -> bool {
 }
 
 /// Every slot the body asks for, checked: each 0 < length <= 12 h, at most 200, none
-/// overlapping another.
+/// overlapping another. `occurrences` that begins with the primary slot is the whole list (the
+/// seed web client sends it so); otherwise it lists the slots after the primary.
 pub fn slots(body: &HoldBody, zone: Option<Tz>) -> Result<Vec<Slot>, Error> {
     if body.occurrences.is_some() && body.recurrence.is_some() {
         return Err(Error::invalid_field(
@@ -157,23 +71,28 @@ pub fn slots(body: &HoldBody, zone: Option<Tz>) -> Result<Vec<Slot>, Error> {
             "Send occurrences or a recurrence, not both.",
         ));
     }
+    let named = requested_zone(body)?;
     let first = slot(
         "",
         (&body.start_time, body.start_time_offset_minutes),
         (&body.end_time, body.end_time_offset_minutes),
-        zone,
+        (zone, named),
     )?;
     let mut slots = match (&body.occurrences, &body.recurrence) {
-        (Some(more), _) => {
-            if more.len() >= MAX_OCCURRENCES {
+        (Some(listed), _) => {
+            let mut slots = listed
+                .iter()
+                .enumerate()
+                .map(|(i, o)| occurrence(i, o, (zone, named)))
+                .collect::<Result<Vec<_>, _>>()?;
+            if slots.first().map(|s| (s.start, s.end)) != Some((first.start, first.end)) {
+                slots.insert(0, first);
+            }
+            if slots.len() > MAX_OCCURRENCES {
                 return Err(Error::invalid_field(
                     "occurrences",
                     format!("At most {MAX_OCCURRENCES} occurrences in all."),
                 ));
-            }
-            let mut slots = vec![first];
-            for (i, o) in more.iter().enumerate() {
-                slots.push(occurrence(i, o, zone)?);
             }
             slots
         }
@@ -184,7 +103,7 @@ pub fn slots(body: &HoldBody, zone: Option<Tz>) -> Result<Vec<Slot>, Error> {
             let start = Sent::parse(
                 "start_time",
                 &body.start_time,
-                body.start_time_offset_minutes,
+                ("start_time_offset_minutes", body.start_time_offset_minutes),
             )?;
             expand(series, zone, start.wall_in(zone), first.end - first.start)?
         }
@@ -194,12 +113,16 @@ pub fn slots(body: &HoldBody, zone: Option<Tz>) -> Result<Vec<Slot>, Error> {
     Ok(slots)
 }
 
-fn occurrence(i: usize, o: &OccurrenceBody, zone: Option<Tz>) -> Result<Slot, Error> {
+/// The zone times without an offset are read in, and the zone the request named (offsets
+/// must agree with it).
+type Zones = (Option<Tz>, Option<Tz>);
+
+fn occurrence(i: usize, o: &OccurrenceBody, zones: Zones) -> Result<Slot, Error> {
     slot(
         &format!("occurrences[{i}]."),
         (&o.start_time, o.start_time_offset_minutes),
         (&o.end_time, o.end_time_offset_minutes),
-        zone,
+        zones,
     )
 }
 
@@ -207,12 +130,16 @@ fn slot(
     prefix: &str,
     (start, start_offset): (&str, Option<i32>),
     (end, end_offset): (&str, Option<i32>),
-    zone: Option<Tz>,
+    (zone, named): Zones,
 ) -> Result<Slot, Error> {
     let start_field = format!("{prefix}start_time");
     let end_field = format!("{prefix}end_time");
-    let start = Sent::parse(&start_field, start, start_offset)?.instant(zone, &start_field)?;
-    let end = Sent::parse(&end_field, end, end_offset)?.instant(zone, &end_field)?;
+    let read = |field: &str, raw: &str, offset: Option<i32>| {
+        let offset_field = format!("{field}_offset_minutes");
+        times::instant(field, raw, (&offset_field, offset), zone, named)
+    };
+    let start = read(&start_field, start, start_offset)?;
+    let end = read(&end_field, end, end_offset)?;
     if end == start {
         return Err(Error::invalid_field(
             end_field,
@@ -305,7 +232,7 @@ fn until_wall(raw: &str, zone: Tz) -> Result<NaiveDateTime, Error> {
         check_year("recurrence.until", date.year())?;
         return Ok(date.and_time(NaiveTime::from_hms_opt(23, 59, 59).unwrap_or_default()));
     }
-    Ok(Sent::parse("recurrence.until", raw, None)?.wall_in(zone))
+    Ok(Sent::parse("recurrence.until", raw, ("recurrence.until", None))?.wall_in(zone))
 }
 
 /// Occurrences of one request must not overlap each other (the database would refuse the
@@ -414,6 +341,45 @@ mod tests {
             "start_time": "2027-01-05T10:00:00Z", "end_time": "2027-01-05T10:30"
         }));
         assert!(needs_zone(&b));
+    }
+
+    #[test]
+    fn occurrences_beginning_with_the_primary_are_the_whole_list() {
+        let slot = |day: u32| {
+            serde_json::json!({"start_time": format!("2027-01-{day:02}T10:00:00"),
+                               "end_time": format!("2027-01-{day:02}T10:50:00"),
+                               "start_time_offset_minutes": -300, "end_time_offset_minutes": -300})
+        };
+        let mut b = slot(5);
+        b["time_zone"] = "America/New_York".into();
+        b["occurrences"] = serde_json::json!([slot(5), slot(12)]);
+        let b = body(b);
+        let held = slots(&b, requested_zone(&b).unwrap()).unwrap();
+        let fields: Vec<_> = held.iter().map(|s| s.field.as_str()).collect();
+        assert_eq!(
+            fields,
+            ["occurrences[0].start_time", "occurrences[1].start_time"]
+        );
+        assert_eq!(held[0].start.to_rfc3339(), "2027-01-05T15:00:00+00:00");
+    }
+
+    #[test]
+    fn an_offset_must_be_the_named_zones_at_that_time() {
+        let mut b = serde_json::json!({
+            "start_time": "2027-07-06T10:00:00", "end_time": "2027-07-06T10:50:00",
+            "start_time_offset_minutes": -240, "end_time_offset_minutes": -300,
+            "time_zone": "America/New_York"
+        });
+        let err = {
+            let b = body(b.clone());
+            slots(&b, requested_zone(&b).unwrap()).unwrap_err()
+        };
+        assert_eq!(err.status, http::StatusCode::UNPROCESSABLE_ENTITY);
+        assert_eq!(err.errors[0].field, "end_time_offset_minutes");
+        // Minutes west (JavaScript's getTimezoneOffset) are not minutes east.
+        b["end_time_offset_minutes"] = (-240).into();
+        b["start_time_offset_minutes"] = 240.into();
+        assert_eq!(field_of(b), "start_time_offset_minutes");
     }
 
     #[test]
