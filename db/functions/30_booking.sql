@@ -421,6 +421,34 @@ begin
       bad);
   end if;
 
+  -- What each item restates of its hold (the seed client's session row, in UTC) must be what
+  -- is held: a 422 naming the first member that differs. A group key's row restates the
+  -- group's first occurrence still held.
+  select concat_ws('.', nullif(d.field, ''), d.member) into bad
+  from (
+    select i.n, i.item ->> 'field' as field,
+           case
+             when (r.v ->> 'sessionId')::uuid <> s.id then 'session.id'
+             when (r.v ->> 'clinicianId')::uuid <> s.clinician_id then 'session.therapist_id'
+             when (r.v ->> 'patientId')::uuid <> s.patient_id then 'session.client_id'
+             when (r.v ->> 'start')::timestamptz <> lower(s.during) then 'session.start_time'
+             when (r.v ->> 'end')::timestamptz <> upper(s.during) then 'session.end_time'
+           end as member
+    from jsonb_array_elements(items) with ordinality as i (item, n)
+    cross join lateral (select coalesce(i.item -> 'restates', '{}'::jsonb)) as r (v)
+    cross join lateral (
+      select s.id, s.clinician_id, s.patient_id, s.during from app.sessions s
+      where s.hold_key = (i.item ->> 'holdKey')::uuid
+         or (s.hold_group = (i.item ->> 'holdKey')::uuid and s.status = 'held')
+      order by s.hold_key = (i.item ->> 'holdKey')::uuid desc, s.occurrence
+      limit 1) s
+  ) d
+  where d.member is not null
+  order by d.n limit 1;
+  if found then
+    perform api.fail('contradicts_hold', 'Differs from what was held; nothing was booked.', bad);
+  end if;
+
   select concat_ws('.', nullif(t.field, ''), 'session.serviceId') into bad
   from unnest(target_services, target_fields) as t (service_id, field)
   where not exists (select 1 from app.services sv where sv.id = t.service_id and sv.active)

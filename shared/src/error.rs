@@ -80,6 +80,17 @@ impl Error {
         error
     }
 
+    /// 422 naming `field`: well-formed, but contradicting what it restates.
+    pub fn unprocessable(code: &str, field: &str, detail: impl Into<String>) -> Self {
+        let detail = detail.into();
+        let mut error = Error::new(StatusCode::UNPROCESSABLE_ENTITY, code, detail.clone());
+        error.errors.push(FieldError {
+            field: field.to_owned(),
+            detail,
+        });
+        error
+    }
+
     /// 401 with the `WWW-Authenticate` challenge RFC 6750 asks for.
     pub fn unauthorized(detail: impl Into<String>) -> Self {
         Error::new(StatusCode::UNAUTHORIZED, "invalid_token", detail).with_header(
@@ -383,6 +394,7 @@ pub const SQL_CODES: &[(&str, StatusCode)] = &[
     ("pharmacy_not_configured", StatusCode::CONFLICT),
     ("slot_unavailable", StatusCode::CONFLICT),
     ("clinician_inactive", StatusCode::UNPROCESSABLE_ENTITY),
+    ("contradicts_hold", StatusCode::UNPROCESSABLE_ENTITY),
     ("clinician_not_active", StatusCode::UNPROCESSABLE_ENTITY),
     ("clinician_not_approved", StatusCode::UNPROCESSABLE_ENTITY),
     ("clinician_not_found", StatusCode::UNPROCESSABLE_ENTITY),

@@ -4,15 +4,11 @@
 //! spring-forward skips is read with the offset before the gap (02:30 becomes 03:30), one that
 //! a fall-back repeats is the first.
 
-use crate::{
-    dates::check_year,
-    error::{Error, FieldError},
-};
+use crate::{dates::check_year, error::Error};
 use chrono::{
     DateTime, Datelike, Duration, FixedOffset, LocalResult, NaiveDateTime, Offset, TimeZone, Utc,
 };
 use chrono_tz::Tz;
-use http::StatusCode;
 
 /// A time as sent.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -136,7 +132,7 @@ fn offset_agrees(
                 "{zone} is {} minutes east of UTC at that time, not {minutes}.",
                 in_force.local_minus_utc() / 60
             );
-            Err(unprocessable(
+            Err(Error::unprocessable(
                 "offset_contradicts_time_zone",
                 offset_field,
                 detail,
@@ -144,15 +140,4 @@ fn offset_agrees(
         }
         _ => Ok(()),
     }
-}
-
-/// 422 naming `field`: well-formed, but contradicting what it restates.
-pub fn unprocessable(code: &str, field: &str, detail: impl Into<String>) -> Error {
-    let detail = detail.into();
-    let mut error = Error::new(StatusCode::UNPROCESSABLE_ENTITY, code, detail.clone());
-    error.errors.push(FieldError {
-        field: field.to_owned(),
-        detail,
-    });
-    error
 }

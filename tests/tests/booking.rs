@@ -882,7 +882,6 @@ async fn an_offset_that_contradicts_the_time_zone_is_a_422_naming_it() {
 /// Needs `api.confirm_booking` to compare each item's `restates` with the hold (a change to
 /// db/functions/30_booking.sql and `contradicts_hold` in shared::error::SQL_CODES).
 #[tokio::test]
-#[ignore = "needs the restated-row check in api.confirm_booking (30_booking.sql)"]
 async fn a_confirmation_whose_row_contradicts_the_hold_is_a_422_naming_the_member() {
     let db = TestDb::new().await;
     let w = World::create(&db).await;

@@ -17,9 +17,7 @@ use wardline_shared::{
     db::Operation,
     handler,
     http::{Access, Function, Incoming, Reply, Route, CLINICIANS},
-    limits, operation,
-    times::{self, unprocessable},
-    Context, Error,
+    limits, operation, times, Context, Error,
 };
 
 pub const FUNCTION: Function = Function {
@@ -103,14 +101,14 @@ async fn confirm(ctx: &Context, caller: Claims, req: Incoming) -> Result<Reply, 
 fn item(prefix: &str, item: &Item) -> Result<Value, Error> {
     let row = &item.session;
     if row.status.as_deref().is_some_and(|s| s != "scheduled") {
-        return Err(unprocessable(
+        return Err(Error::unprocessable(
             "contradicts_hold",
             &format!("{prefix}session.status"),
             "Confirming books the session as scheduled.",
         ));
     }
     if row.notes.as_deref().is_some_and(|n| !n.trim().is_empty()) {
-        return Err(unprocessable(
+        return Err(Error::unprocessable(
             "contradicts_hold",
             &format!("{prefix}session.notes"),
             "Notes are not saved by confirming; save them with PUT /sessions/{id}/notes.",
