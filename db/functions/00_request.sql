@@ -127,25 +127,30 @@ grant execute on function api.fail(text, text, text), api.fail_with(text, text, 
 -- clinic) because the caller cannot yet see anything: this is what stops a token for the wrong
 -- clinic at the door.
 create or replace function auth.caller_is_recognised() returns boolean
-language sql stable security definer
+language plpgsql stable security definer
 set search_path = pg_catalog, pg_temp
 as $$
-  select coalesce(case auth.app_role()
-    when 'therapist' then exists (
+declare
+  role text := auth.app_role();
+  me uuid := auth.uid();
+  org uuid := auth.org_id();
+begin
+  -- PL/pgSQL, so each query is planned once per connection, not on every request.
+  if role in ('therapist', 'admin') then
+    return exists (
       select 1 from app.clinic_memberships m join app.clinicians c on c.id = m.clinician_id
-      where m.clinician_id = auth.uid() and m.org_id = auth.org_id() and m.active and m.approved
-        and c.active)
-    when 'admin' then exists (
-      select 1 from app.clinic_memberships m join app.clinicians c on c.id = m.clinician_id
-      where m.clinician_id = auth.uid() and m.org_id = auth.org_id() and m.active and m.approved
-        and m.is_admin and c.active)
-    when 'super_admin' then exists (
-      select 1 from app.clinicians c where c.id = auth.uid() and c.is_super_admin and c.active)
-    when 'patient' then auth.uid() = auth.patient_id() and exists (
+      where m.clinician_id = me and m.org_id = org and m.active and m.approved
+        and (role = 'therapist' or m.is_admin) and c.active);
+  elsif role = 'super_admin' then
+    return exists (
+      select 1 from app.clinicians c where c.id = me and c.is_super_admin and c.active);
+  elsif role = 'patient' then
+    return me = auth.patient_id() and exists (
       select 1 from app.patients p
-      where p.id = auth.patient_id() and p.org_id = auth.org_id() and p.deleted_at is null)
-    else false
-  end, false)
+      where p.id = me and p.org_id = org and p.deleted_at is null);
+  end if;
+  return false;
+end
 $$;
 grant execute on function auth.caller_is_recognised() to wardline_authenticator;
 

@@ -22,10 +22,14 @@ declare
   key uuid := coalesce(new.org_id, '00000000-0000-0000-0000-000000000000');
   head audit.chain_heads;
 begin
-  insert into audit.chain_heads (chain_key, last_seq, last_hash)
-  values (key, 0, audit.genesis(key))
-  on conflict (chain_key) do nothing;
+  -- Lock the chain's head; only a chain's first event makes it (and hashes its genesis).
   select * into head from audit.chain_heads h where h.chain_key = key for update;
+  if not found then
+    insert into audit.chain_heads (chain_key, last_seq, last_hash)
+    values (key, 0, audit.genesis(key))
+    on conflict (chain_key) do nothing;
+    select * into head from audit.chain_heads h where h.chain_key = key for update;
+  end if;
   new.occurred_at := statement_timestamp();
   new.chain_seq := head.last_seq + 1;
   new.prev_hash := head.last_hash;
@@ -91,13 +95,16 @@ create or replace function audit.record_in(
   org uuid, action text, target_type text default null, target_id text default null,
   outcome text default 'success', detail jsonb default '{}'
 ) returns void
-language sql security definer
+language plpgsql security definer
 set search_path = pg_catalog, pg_temp
 as $$
+begin
+  -- PL/pgSQL, so the insert is planned once per connection, not on every event.
   insert into audit.events (org_id, actor_id, actor_role, action, target_type, target_id,
                             outcome, request_id, detail, prev_hash, hash, chain_seq)
   values (org, auth.uid(), auth.app_role(), action, target_type, target_id,
-          outcome, auth.request_id(), detail, '', '', 0)
+          outcome, auth.request_id(), detail, '', '', 0);
+end
 $$;
 grant execute on function audit.record_in(uuid, text, text, text, text, jsonb) to app_user;
 
@@ -106,9 +113,13 @@ create or replace function audit.record(
   action text, target_type text default null, target_id text default null,
   outcome text default 'success', detail jsonb default '{}'
 ) returns void
-language sql security definer
+language plpgsql security definer
 set search_path = pg_catalog, pg_temp
-as $$ select audit.record_in(auth.org_id(), action, target_type, target_id, outcome, detail) $$;
+as $$
+begin
+  perform audit.record_in(auth.org_id(), action, target_type, target_id, outcome, detail);
+end
+$$;
 grant execute on function audit.record(text, text, text, text, jsonb)
   to app_anon, app_user, app_service;
 grant execute on function audit.first_broken_link(uuid) to app_service;

@@ -10,17 +10,23 @@
 create or replace function app.expire_holds_in_the_way(
   clinician uuid, patient uuid, ranges tstzrange[]
 ) returns integer
-language sql security definer
+language plpgsql security definer
 set search_path = pg_catalog, pg_temp
 as $$
-  with expired as (
+declare
+  expired integer;
+begin
+  with gone as (
     update app.sessions s set status = 'expired', updated_at = now()
     where s.status = 'held' and s.hold_expires_at <= now()
       and (s.clinician_id = clinician or s.patient_id = patient)
-      and s.during && any (ranges)
+      and exists (select 1 from unnest(ranges) r
+                  where s.starts_at < upper(r) and s.ends_at > lower(r))
     returning 1
   )
-  select count(*)::integer from expired
+  select count(*)::integer into expired from gone;
+  return expired;
+end
 $$;
 grant execute on function app.expire_holds_in_the_way(uuid, uuid, tstzrange[]) to app_user;
 
@@ -62,24 +68,34 @@ grant execute on function app.iso(timestamptz) to app_anon;
 -- cannot be used to probe anyone else's calendar.
 create or replace function app.slot_conflicts(clinician uuid, patient uuid, slots tstzrange[])
 returns jsonb
-language sql stable security definer
+language plpgsql stable security definer
 set search_path = pg_catalog, pg_temp
+set plan_cache_mode = force_generic_plan
 as $$
+begin
+  -- PL/pgSQL with a generic plan: planned once per connection, not on every hold.
+  return (
   with slot as (
-    select during, n from unnest(slots) with ordinality as t (during, n)
+    -- The bounds as plain values: a comparison with an expression (upper(during)) would not
+    -- be leakproof, and RLS would keep it out of the index search.
+    select during, n, lower(during) as starts, upper(during) as ends,
+           lower(during) - interval '12 hours' as earliest
+    from unnest(slots) with ordinality as t (during, n)
   ), blocker as (
-    -- Two index probes (the exclusion constraints' GiST indexes), one per reason.
+    -- By start time, not `&&`, which RLS keeps out of index searches (migration 0011).
     select slot.n, slot.during, true as by_clinician, s.status, s.org_id, s.hold_expires_at
     from slot join app.sessions s
-      on s.clinician_id = clinician and s.during && slot.during
-     and (s.status = 'scheduled' or (s.status = 'held' and s.hold_expires_at > now()))
+      on s.clinician_id = clinician and s.status in ('held', 'scheduled')
+     and s.starts_at > slot.earliest and s.starts_at < slot.ends and s.ends_at > slot.starts
+     and (s.status = 'scheduled' or s.hold_expires_at > now())
     where exists (select 1 from app.clinic_memberships m
                   where m.org_id = auth.org_id() and m.clinician_id = clinician)
     union all
     select slot.n, slot.during, false, s.status, s.org_id, s.hold_expires_at
     from slot join app.sessions s
-      on s.patient_id = patient and s.during && slot.during
-     and (s.status = 'scheduled' or (s.status = 'held' and s.hold_expires_at > now()))
+      on s.patient_id = patient and s.status in ('held', 'scheduled')
+     and s.starts_at > slot.earliest and s.starts_at < slot.ends and s.ends_at > slot.starts
+     and (s.status = 'scheduled' or s.hold_expires_at > now())
     where exists (select 1 from app.patients p where p.org_id = auth.org_id() and p.id = patient)
   ), conflict as (
     select b.n, jsonb_strip_nulls(jsonb_build_object(
@@ -93,7 +109,8 @@ as $$
     from blocker b
     group by b.n, b.during
   )
-  select coalesce(jsonb_agg(c.body order by c.n), '[]'::jsonb) from conflict c
+  select coalesce(jsonb_agg(c.body order by c.n), '[]'::jsonb) from conflict c);
+end
 $$;
 grant execute on function app.slot_conflicts(uuid, uuid, tstzrange[]) to app_user;
 
@@ -203,11 +220,13 @@ $$;
 -- Idempotency, second half: stores the response to replay.
 create or replace function app.idempotency_store(route text, input jsonb, response jsonb)
 returns void
-language sql
+language plpgsql
 as $$
+begin
   update app.idempotency_keys k set response = idempotency_store.response
-  where k.org_id = (select auth.org_id()) and k.caller_id = (select auth.uid())
-    and k.route = idempotency_store.route and k.key = input ->> 'idempotencyKey'
+  where k.org_id = auth.org_id() and k.caller_id = auth.uid()
+    and k.route = idempotency_store.route and k.key = input ->> 'idempotencyKey';
+end
 $$;
 
 grant execute on function app.fail_if_taken(uuid, uuid, tstzrange[]),
@@ -240,6 +259,9 @@ grant execute on function app.session_json(app.sessions) to app_user;
 -- occurrences: [{start, end}]} with instants already resolved and validated by the function.
 create or replace function api.hold_sessions(claims jsonb, input jsonb) returns jsonb
 language plpgsql
+-- Every lookup here is an index search whatever the values, so one generic plan per
+-- connection serves every request; custom plans would be planned anew on each.
+set plan_cache_mode = force_generic_plan
 as $$
 declare
   clinician uuid := (input ->> 'clinicianId')::uuid;
@@ -321,13 +343,14 @@ declare
 begin
   perform auth.begin_request(claims);
   perform api.require(auth.is_staff());
-  if not exists (select 1 from app.sessions s where s.hold_key = target or s.hold_group = target)
+  if not exists (select 1 from app.sessions s where s.hold_key = target)
+     and not exists (select 1 from app.sessions s where s.hold_group = target)
   then
     perform api.fail('hold_not_found', 'No hold with this key is visible to you.', 'holdKey');
   end if;
   with done as (
     update app.sessions s set status = 'released', updated_at = now()
-    where (s.hold_key = target or s.hold_group = target) and s.status = 'held'
+    where s.id in (select k.id from app.sessions_of_key(target) k) and s.status = 'held'
     returning 1
   )
   select count(*)::integer into released from done;
@@ -339,21 +362,34 @@ begin
 end
 $$;
 
+-- The sessions a hold key names: its occurrence's (exact), or its group's still held. Two
+-- index probes, never an OR, which under RLS the planner answers with a scan of every session
+-- (the cost would grow with the calendar). Callers pass a plain value, not an expression of
+-- another row: RLS keeps a non-leakproof expression (->>, a cast) out of index searches.
+create or replace function app.sessions_of_key(hold uuid)
+returns table (id uuid, exact boolean, occurrence integer)
+language sql stable
+as $$
+  select s.id, true, s.occurrence from app.sessions s where s.hold_key = hold
+  union all
+  select s.id, false, s.occurrence from app.sessions s
+  where s.hold_group = hold and s.status = 'held'
+$$;
+grant execute on function app.sessions_of_key(uuid) to app_user;
+
 -- The sessions a confirmation is about: one occurrence's hold key names its session; a group
 -- key names the group's sessions still held (so releasing or confirming one occurrence
 -- leaves the rest confirmable). The most specific item wins for a session named twice.
-create or replace function app.confirm_targets(items jsonb)
+create or replace function app.confirm_targets(keys uuid[], services uuid[], fields text[])
 returns table (session_id uuid, service_id uuid, field text)
 language sql stable
 as $$
-  select distinct on (s.id) s.id, (i.item ->> 'serviceId')::uuid, i.item ->> 'field'
-  from jsonb_array_elements(items) with ordinality as i (item, n)
-  join app.sessions s
-    on s.hold_key = (i.item ->> 'holdKey')::uuid
-    or (s.hold_group = (i.item ->> 'holdKey')::uuid and s.status = 'held')
-  order by s.id, s.hold_key = (i.item ->> 'holdKey')::uuid desc, i.n desc
+  select distinct on (s.id) s.id, i.service, i.field
+  from unnest(keys, services, fields) with ordinality as i (hold, service, field, n)
+  cross join lateral app.sessions_of_key(i.hold) s
+  order by s.id, s.exact desc, i.n desc
 $$;
-grant execute on function app.confirm_targets(jsonb) to app_user;
+grant execute on function app.confirm_targets(uuid[], uuid[], text[]) to app_user;
 
 -- POST /sessions-confirm. input: {idempotencyKey, items: [{holdKey, serviceId, field}]}, one
 -- item for the top-level holdKey and one per occurrence (field is where it came from, e.g.
@@ -361,10 +397,16 @@ grant execute on function app.confirm_targets(jsonb) to app_user;
 -- hold must still be live, or nothing is booked.
 create or replace function api.confirm_booking(claims jsonb, input jsonb) returns jsonb
 language plpgsql
+-- As api.hold_sessions: generic plans, planned once per connection.
+set plan_cache_mode = force_generic_plan
 as $$
 declare
   items jsonb := input -> 'items';
+  -- The items as plain arrays, so every lookup below is an index search (see
+  -- app.sessions_of_key).
   keys uuid[] := array(select (i ->> 'holdKey')::uuid from jsonb_array_elements(items) i);
+  services uuid[] := array(select (i ->> 'serviceId')::uuid from jsonb_array_elements(items) i);
+  fields text[] := array(select i ->> 'field' from jsonb_array_elements(items) i);
   bad text;
   pair record;
   target_ids uuid[];
@@ -382,16 +424,17 @@ begin
 
   -- Lock every hold concerned first, so the checks below see what the update will change.
   perform 1 from app.sessions s
-  where s.hold_key = any (keys) or s.hold_group = any (keys)
+  where s.id in (select x.id from app.sessions x where x.hold_key = any (keys)
+                 union all
+                 select x.id from app.sessions x where x.hold_group = any (keys))
   order by s.id
   for update;
 
-  select concat_ws('.', nullif(i ->> 'field', ''), 'holdKey') into bad
-  from jsonb_array_elements(items) with ordinality as t (i, n)
-  where not exists (select 1 from app.sessions s
-                    where s.hold_key = (i ->> 'holdKey')::uuid
-                       or s.hold_group = (i ->> 'holdKey')::uuid)
-  order by n limit 1;
+  select concat_ws('.', nullif(k.field, ''), 'holdKey') into bad
+  from unnest(keys, fields) with ordinality as k (hold, field, n)
+  where not exists (select 1 from app.sessions s where s.hold_key = k.hold)
+    and not exists (select 1 from app.sessions s where s.hold_group = k.hold)
+  order by k.n limit 1;
   if found then
     perform api.fail('hold_not_found', 'No hold with this key is visible to you.', bad);
   end if;
@@ -399,15 +442,13 @@ begin
   -- The sessions concerned, worked out once (see app.confirm_targets).
   select array_agg(t.session_id), array_agg(t.service_id), array_agg(t.field)
   into target_ids, target_services, target_fields
-  from app.confirm_targets(items) t;
+  from app.confirm_targets(keys, services, fields) t;
 
   -- A group key whose holds are all gone, or a hold no longer live.
-  select concat_ws('.', nullif(i ->> 'field', ''), 'holdKey') into bad
-  from jsonb_array_elements(items) with ordinality as t (i, n)
-  where not exists (select 1 from app.sessions s
-                    where s.hold_key = (i ->> 'holdKey')::uuid
-                       or (s.hold_group = (i ->> 'holdKey')::uuid and s.status = 'held'))
-  order by n limit 1;
+  select concat_ws('.', nullif(k.field, ''), 'holdKey') into bad
+  from unnest(keys, fields) with ordinality as k (hold, field, n)
+  where not exists (select 1 from app.sessions_of_key(k.hold))
+  order by k.n limit 1;
   if not found then
     select concat_ws('.', nullif(t.field, ''), 'holdKey') into bad
     from unnest(target_ids, target_fields) as t (session_id, field)
@@ -435,12 +476,13 @@ begin
              when (r.v ->> 'end')::timestamptz <> upper(s.during) then 'session.end_time'
            end as member
     from jsonb_array_elements(items) with ordinality as i (item, n)
+    join unnest(keys) with ordinality as h (hold, n) on h.n = i.n
     cross join lateral (select coalesce(i.item -> 'restates', '{}'::jsonb)) as r (v)
     cross join lateral (
-      select s.id, s.clinician_id, s.patient_id, s.during from app.sessions s
-      where s.hold_key = (i.item ->> 'holdKey')::uuid
-         or (s.hold_group = (i.item ->> 'holdKey')::uuid and s.status = 'held')
-      order by s.hold_key = (i.item ->> 'holdKey')::uuid desc, s.occurrence
+      select s.id, s.clinician_id, s.patient_id, s.during
+      from app.sessions_of_key(h.hold) k
+      join app.sessions s on s.id = k.id
+      order by k.exact desc, k.occurrence
       limit 1) s
   ) d
   where d.member is not null
@@ -511,7 +553,8 @@ begin
            order by lower(s.during), s.id)
     from app.sessions s
     left join app.session_notes n on n.session_id = s.id
-    where s.during && window_range
+    where s.starts_at > lower(window_range) - interval '12 hours'
+      and s.starts_at < upper(window_range) and s.ends_at > lower(window_range)
       and (therapist is null or s.clinician_id = therapist)
       and (s.status in ('scheduled', 'completed', 'cancelled')
            or (s.status = 'held' and s.hold_expires_at > now()))

@@ -17,13 +17,15 @@ $$;
 grant execute on function app.feature_flag_defaults(), app.known_flags(jsonb) to app_user;
 
 -- Whether the caller's current clinic has `flag` on. Policies call it wrapped in (select …)
--- so it runs once per statement.
+-- so it runs once per statement; PL/pgSQL, so its query is planned once per connection.
 create or replace function app.flag_on(flag text) returns boolean
-language sql stable
+language plpgsql stable
 as $$
-  select coalesce((select coalesce(c.feature_flags -> flag, app.feature_flag_defaults() -> flag)
+begin
+  return coalesce((select coalesce(c.feature_flags -> flag, app.feature_flag_defaults() -> flag)
                           = 'true'::jsonb
-                   from app.clinics c where c.id = (select auth.org_id())), false)
+                   from app.clinics c where c.id = auth.org_id()), false);
+end
 $$;
 grant execute on function app.flag_on(text) to app_user, app_service;
 

@@ -17,9 +17,11 @@ grant execute on function auth.cross_clinic() to app_user, wardline_auth, wardli
 -- or a super admin may ask.
 create or replace function auth.org_sources(clinician uuid)
 returns table (org_id uuid, source text, counted boolean, detail jsonb)
-language sql stable security definer
+language plpgsql stable security definer
 set search_path = pg_catalog, pg_temp
 as $$
+begin
+  return query
   with person as (
     select c.id, c.home_org_id, c.active from app.clinicians c
     where c.id = clinician
@@ -45,31 +47,50 @@ as $$
          jsonb_build_object('clinicianActive', p.active, 'providerId', v.id,
                             'providerActive', v.active)
   from person p join app.providers v on v.clinician_id = p.id
-  where v.legacy_org_id is not null
+  where v.legacy_org_id is not null;
+end
 $$;
 grant execute on function auth.org_sources(uuid) to app_user;
 
--- The caller's active prescriber profile, if they have one.
-create or replace function auth.my_provider_id() returns uuid
-language sql stable security definer
+-- What a cross-clinic request works with, worked out once when it begins: the clinics the
+-- caller works for (their counted sources) and their active prescriber profile, if any.
+create or replace function auth.cross_clinic_scope(out org_ids uuid[], out provider_id uuid)
+language plpgsql stable security definer
 set search_path = pg_catalog, pg_temp
 as $$
-  select v.id from app.providers v join app.clinicians c on c.id = v.clinician_id
-  where v.clinician_id = auth.uid() and v.active and c.active
-    and auth.is_staff()
+begin
+  org_ids := (select coalesce(array_agg(distinct s.org_id), '{}')
+              from auth.org_sources(auth.uid()) s where s.counted);
+  provider_id := (select v.id from app.providers v join app.clinicians c on c.id = v.clinician_id
+                  where v.clinician_id = auth.uid() and v.active and c.active);
+end
 $$;
-grant execute on function auth.my_provider_id() to app_user;
+grant execute on function auth.cross_clinic_scope() to wardline_authenticator;
+
+-- The caller's active prescriber profile, in a cross-clinic request (null in any other).
+-- Inlined into policies; the value was set when the request began.
+create or replace function auth.my_provider_id() returns uuid
+language sql stable
+as $$
+  select case when auth.cross_clinic() and auth.is_staff()
+              then nullif(current_setting('request.provider_id', true), '')::uuid end
+$$;
+grant execute on function auth.my_provider_id() to app_user, wardline_auth;
 
 -- The clinic of any invoice or order, whoever may read it: what tells "not in your clinics"
 -- (403) from "no such thing" (404), as the prescription queue's routes answer.
 create or replace function auth.clinic_of(kind text, id uuid) returns uuid
-language sql stable security definer
+language plpgsql stable security definer
 set search_path = pg_catalog, pg_temp
 as $$
-  select case kind
-    when 'invoice' then (select i.org_id from app.invoices i where i.id = clinic_of.id)
-    when 'order' then (select o.org_id from app.orders o where o.id = clinic_of.id)
-  end
+begin
+  if kind = 'invoice' then
+    return (select i.org_id from app.invoices i where i.id = clinic_of.id);
+  elsif kind = 'order' then
+    return (select o.org_id from app.orders o where o.id = clinic_of.id);
+  end if;
+  return null;
+end
 $$;
 grant execute on function auth.clinic_of(text, uuid) to app_user;
 
@@ -77,21 +98,26 @@ grant execute on function auth.clinic_of(text, uuid) to app_user;
 -- Whether the signed-in clinician exists and is active (a super admin also still one): the
 -- recognition of a cross-clinic request, which has no current clinic to check membership in.
 create or replace function auth.clinician_is_recognised() returns boolean
-language sql stable security definer
+language plpgsql stable security definer
 set search_path = pg_catalog, pg_temp
 as $$
-  select exists (
+begin
+  return exists (
     select 1 from app.clinicians c
     where c.id = auth.uid() and c.active
-      and (not auth.is_super_admin() or c.is_super_admin))
+      and (not auth.is_super_admin() or c.is_super_admin));
+end
 $$;
 grant execute on function auth.clinician_is_recognised() to wardline_authenticator;
 
 -- The start of a cross-clinic request: clinicians only, the token's current clinic dropped
--- (nothing clinic-scoped applies), auth.my_org_ids() switched on.
+-- (nothing clinic-scoped applies), auth.my_org_ids() and auth.my_provider_id() switched on,
+-- each computed here once (transaction-local settings) rather than by every policy check.
 create or replace function auth.begin_cross_clinic_request(claims jsonb) returns void
 language plpgsql
 as $$
+declare
+  scope record;
 begin
   perform set_config('request.jwt.claims',
     ((claims - 'org_id') || '{"scope": "cross_clinic"}')::text, true);
@@ -101,21 +127,22 @@ begin
   if not auth.clinician_is_recognised() then
     perform api.fail('not_a_member', 'The signed-in user is not an active clinician.');
   end if;
+  select * into scope from auth.cross_clinic_scope();
+  perform set_config('request.org_ids', scope.org_ids::text, true);
+  perform set_config('request.provider_id', coalesce(scope.provider_id::text, ''), true);
   perform set_config('role', 'app_user', true);
 end
 $$;
 grant execute on function auth.begin_cross_clinic_request(jsonb) to wardline_authenticator;
 
 -- The clinics the caller works for, in a cross-clinic request; empty in every other request.
--- Policies call it as (select auth.my_org_ids()): once per statement.
+-- The set was computed when the request began; policies call it as (select auth.my_org_ids()).
 create or replace function auth.my_org_ids() returns uuid[]
-language sql stable security definer
-set search_path = pg_catalog, pg_temp
+language sql stable
 as $$
-  select case when auth.cross_clinic() and auth.is_staff() then
-    (select coalesce(array_agg(distinct s.org_id), '{}')
-     from auth.org_sources(auth.uid()) s where s.counted)
-  else '{}' end
+  select case when auth.cross_clinic() and auth.is_staff()
+              then coalesce(nullif(current_setting('request.org_ids', true), '')::uuid[], '{}')
+              else '{}' end
 $$;
 grant execute on function auth.my_org_ids() to app_user, wardline_auth;
 

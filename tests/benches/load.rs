@@ -51,8 +51,13 @@ fn main() -> Result<()> {
         .filter(|a| !a.starts_with('-'))
         .collect();
     let runs = |name: &str| wanted.is_empty() || wanted.iter().any(|w| w == name);
-    let (throughput, delay, contention) = (runs("throughput"), runs("delay"), runs("contention"));
-    if !(throughput || delay || contention) {
+    let (throughput, delay, contention, floor) = (
+        runs("throughput"),
+        runs("delay"),
+        runs("contention"),
+        runs("floor"),
+    );
+    if !(throughput || delay || contention || floor) {
         // `cargo xtask bench <criterion filter>` runs every bench target; none of this is asked.
         return Ok(());
     }
@@ -77,6 +82,9 @@ fn main() -> Result<()> {
         }
         if contention {
             self::contention(&w).await?;
+        }
+        if floor {
+            self::floor(&w).await?;
         }
         Ok(())
     })
@@ -700,4 +708,9 @@ async fn contend(w: &Workload, step: &Step, token: &Arc<str>, day: DateTime<Utc>
         conflicts: conflicts.load(Ordering::SeqCst),
         bookings: booked.load(Ordering::SeqCst).count_ones() as usize,
     })
+}
+
+async fn floor(w: &Workload) -> Result<()> {
+    eprintln!("floor: database {}", w.db.name);
+    Ok(())
 }

@@ -208,7 +208,7 @@ fn bench(filter: Option<&str>) -> Result<()> {
         .current_dir(workspace_root());
     match filter {
         // The load benchmarks by name run only their own target (tests/benches/load.rs).
-        Some(load @ ("throughput" | "delay" | "contention")) => {
+        Some(load @ ("throughput" | "delay" | "contention" | "floor")) => {
             cargo.args(["--bench", "load", "--", load])
         }
         _ => cargo.args(["--benches", "--"]).args(filter),
