@@ -332,9 +332,15 @@ end
 $$;
 grant execute on function api.process_invoice(jsonb, jsonb) to wardline_authenticator;
 
--- POST /api/orders/{id}/approve-and-send, first call. input: {orderId}. Everything the
--- prescription needs, with the order's clinic's letterhead and pharmacy secret and the
--- caller's credentials for that clinic. Changes nothing.
+-- POST /api/orders/{id}/approve-and-send, first call. input: {orderId}. Claims the order for
+-- sending and answers the claim's token with everything the prescription needs: the order's
+-- clinic's letterhead and pharmacy secret and the caller's credentials for that clinic.
+--
+-- The claim (0010_order_sending_claim.sql) is one conditional update, so of two approvals at
+-- once the second waits for the first's commit, finds the claim live and answers 409
+-- order_being_sent. It is taken first and rolled back with any refusal below, so only a call
+-- that goes on to send holds one. The lease is twice the provider-queue function's timeout
+-- (template.yaml, 30 s): a live sender never loses its claim, a crashed one's expires.
 create or replace function api.order_to_send(claims jsonb, input jsonb) returns jsonb
 language plpgsql
 as $$
@@ -342,14 +348,20 @@ declare
   target uuid := (input ->> 'orderId')::uuid;
   provider uuid;
   org uuid;
+  claim uuid;
   o record;
   cred record;
 begin
   perform auth.begin_cross_clinic_request(claims);
   provider := api.require_prescriber();
   org := api.require_item_clinic('order', target);
-  select x.id, x.status, x.medication, x.strength, x.quantity, x.directions, x.refills,
-         x.queued_at, x.attempts, p.first_name, p.last_name, p.date_of_birth,
+  update app.orders x
+  set sending_claim = gen_random_uuid(), sending_until = now() + interval '60 seconds'
+  where x.id = target and x.status = 'queued_for_provider'
+    and (x.sending_until is null or x.sending_until <= now())
+  returning x.sending_claim into claim;
+  select x.id, x.status, x.sending_until, x.medication, x.strength, x.quantity, x.directions,
+         x.refills, x.queued_at, x.attempts, p.first_name, p.last_name, p.date_of_birth,
          c.name as clinic_name, c.slug, c.letterhead, c.pharmacy_enabled, c.pharmacy_secret_ref
   into o
   from app.orders x
@@ -376,7 +388,14 @@ begin
     perform api.fail('pharmacy_not_configured',
       format('%s has no pharmacy connection.', o.clinic_name));
   end if;
+  -- Last, so a caller who may not send at all hears why rather than that someone else is.
+  if claim is null then
+    perform api.fail_with('order_being_sent',
+      'Another approval is sending this order now; it is sent or back in the queue by sendingUntil.',
+      jsonb_strip_nulls(jsonb_build_object('sendingUntil', app.iso(o.sending_until))));
+  end if;
   return jsonb_build_object(
+    'claim', claim,
     'order', jsonb_strip_nulls(jsonb_build_object(
       'id', o.id, 'medication', o.medication, 'strength', o.strength, 'quantity', o.quantity,
       'directions', o.directions, 'refills', o.refills, 'attempts', o.attempts)),
@@ -393,10 +412,13 @@ end
 $$;
 grant execute on function api.order_to_send(jsonb, jsonb) to wardline_authenticator;
 
--- POST /api/orders/{id}/approve-and-send, second call. input: {orderId, outcome: 'sent',
--- pharmacyReference, pdfKey} or {orderId, outcome: 'failed', stage, error}. A send marks the
--- order sent (a concurrent approval that got the same pharmacy reference agrees with it); a
--- failure leaves it queued and records the error. Both are audited.
+-- POST /api/orders/{id}/approve-and-send, second call. input: {orderId, claim, outcome:
+-- 'sent', pharmacyReference, pdfKey} or {orderId, claim, outcome: 'failed', stage, error}.
+-- A send marks the order sent and ends any claim: the pharmacy holds the prescription, even if
+-- this call's claim expired meanwhile (a later approval that got the same pharmacy reference
+-- agrees with it). A failure leaves the order queued, records the error and releases the
+-- claim, but only while the claim is this call's own: one that expired and was taken over is
+-- the new holder's. Both are audited.
 create or replace function api.settle_order(claims jsonb, input jsonb) returns jsonb
 language plpgsql
 as $$
@@ -412,7 +434,8 @@ begin
   if input ->> 'outcome' = 'sent' then
     update app.orders x
     set status = 'sent', approved_by = provider, approved_at = now(), sent_at = now(),
-        pharmacy_reference = input ->> 'pharmacyReference', pdf_key = input ->> 'pdfKey'
+        pharmacy_reference = input ->> 'pharmacyReference', pdf_key = input ->> 'pdfKey',
+        sending_claim = null, sending_until = null
     where x.id = target and x.status = 'queued_for_provider';
     if found then
       perform audit.record_in(org, 'order.approve_and_send', 'order', target::text, 'success',
@@ -422,8 +445,9 @@ begin
   else
     update app.orders x
     set attempts = x.attempts + 1, last_error = left(input ->> 'error', 1000),
-        last_error_at = now()
-    where x.id = target and x.status = 'queued_for_provider';
+        last_error_at = now(), sending_claim = null, sending_until = null
+    where x.id = target and x.status = 'queued_for_provider'
+      and x.sending_claim = (input ->> 'claim')::uuid;
     if found then
       perform audit.record_in(org, 'order.approve_and_send', 'order', target::text, 'failure',
         jsonb_build_object('providerId', provider, 'stage', input ->> 'stage'));

@@ -389,6 +389,7 @@ pub const SQL_CODES: &[(&str, StatusCode)] = &[
     ("not_a_session", StatusCode::CONFLICT),
     ("not_cancellable", StatusCode::CONFLICT),
     ("not_credentialed", StatusCode::CONFLICT),
+    ("order_being_sent", StatusCode::CONFLICT),
     ("order_not_queued", StatusCode::CONFLICT),
     ("patient_exists", StatusCode::CONFLICT),
     ("pharmacy_not_configured", StatusCode::CONFLICT),

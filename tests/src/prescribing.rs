@@ -32,6 +32,9 @@ fn services() -> &'static Services {
             handle
                 .block_on(moto.create_bucket(BUCKET))
                 .expect("creating the test bucket");
+            handle
+                .block_on(moto.version_bucket(BUCKET))
+                .expect("versioning the test bucket");
             Services { moto, pharmacy }
         })
         .join()
@@ -60,15 +63,40 @@ pub fn connect_outside(db: &mut TestDb) {
 
 /// The PDF stored under `key`.
 pub async fn stored_pdf(key: &str) -> Vec<u8> {
+    object(key, None).await
+}
+
+/// Every version put under `key`, newest first (as S3 lists them): how many times it was
+/// stored, and what.
+pub async fn stored_versions(key: &str) -> Vec<Vec<u8>> {
+    let listed = services()
+        .moto
+        .s3()
+        .list_object_versions()
+        .bucket(BUCKET)
+        .prefix(key)
+        .send()
+        .await
+        .unwrap_or_else(|e| panic!("listing the versions of s3://{BUCKET}/{key}: {e:?}"));
+    let mut stored = Vec::new();
+    for version in listed.versions().iter().filter(|v| v.key() == Some(key)) {
+        stored.push(object(key, version.version_id()).await);
+    }
+    stored
+}
+
+/// The bytes of `key`, of `version` or the current one.
+async fn object(key: &str, version: Option<&str>) -> Vec<u8> {
     let object = services()
         .moto
         .s3()
         .get_object()
         .bucket(BUCKET)
         .key(key)
+        .set_version_id(version.map(str::to_owned))
         .send()
         .await
-        .unwrap_or_else(|e| panic!("reading s3://{BUCKET}/{key}: {e:?}"));
+        .unwrap_or_else(|e| panic!("reading s3://{BUCKET}/{key} ({version:?}): {e:?}"));
     object
         .body
         .collect()

@@ -3,19 +3,25 @@
 //! four sources of clinic membership, approve-and-send against a real S3-compatible server
 //! (moto) and the pharmacy stand-in, and assignments.
 
+use futures::future::join_all;
 use http::Method;
 use serde_json::{json, Value};
+use std::{cell::RefCell, time::Duration};
+use tokio::{
+    sync::{Barrier, Notify},
+    time::timeout,
+};
 use tokio_postgres::error::SqlState;
 use uuid::Uuid;
 use wardline_tests::{
     as_user, cross_clinic,
     prescribing::{
         connect_outside, paid_invoice, pdf_text, pharmacy, queued_order, refill, stored_pdf,
-        Prescribing, DEA_A, DEA_B, TITLE_A, TITLE_B,
+        stored_versions, Prescribing, DEA_A, DEA_B, TITLE_A, TITLE_B,
     },
     staff, Reply, TestDb,
 };
-use xtask::keys::Identity;
+use xtask::{keys::Identity, pharmacy::Received};
 
 const QUEUE: &str = "/api/provider/prescription-queue";
 
@@ -442,12 +448,14 @@ async fn a_pharmacy_failure_leaves_the_order_queued_and_a_retry_makes_exactly_on
     let row = db
         .admin
         .query_one(
-            "select status, attempts, last_error, pharmacy_reference from app.orders where id = $1",
+            "select status, attempts, last_error, pharmacy_reference, sending_claim is null
+             from app.orders where id = $1",
             &[&order],
         )
         .await
         .unwrap();
     assert_eq!(row.get::<_, String>(0), "queued_for_provider");
+    assert!(row.get::<_, bool>(4), "the failure released the claim");
     assert_eq!(row.get::<_, i32>(1), 1);
     assert_eq!(
         row.get::<_, Option<String>>(2).as_deref(),
@@ -481,6 +489,175 @@ async fn a_pharmacy_failure_leaves_the_order_queued_and_a_retry_makes_exactly_on
         .map(|r| r.status)
         .collect();
     assert_eq!(tries, vec![503, 201]);
+    assert_eq!(
+        audited(&db, b, "order.approve_and_send", "success").await,
+        1
+    );
+}
+
+/// Two approvals of one order, each on its own pooled connection, released together by a
+/// barrier while the pharmacy holds every request of the order's clinic: the approval that
+/// claimed the order waits there, so the other can answer only if it never went out.
+#[tokio::test]
+async fn two_approvals_at_once_send_one_prescription_and_store_the_pdf_it_carries() {
+    let mut db = TestDb::new().await;
+    connect_outside(&mut db);
+    let p = Prescribing::create(&db).await;
+    let b = p.w.clinic_b;
+    let order = queued_order(&db, b, p.patient_of(b), 10).await;
+    let account = &p.accounts[1];
+    let path = format!("/api/orders/{order}/approve-and-send");
+    let who = p.prescriber_at(p.w.clinic_a);
+    let opened = join_all((0..2).map(|_| db.ctx.db.client())).await;
+    assert!(opened.iter().all(Result::is_ok), "two connections at once");
+    drop(opened);
+
+    let held = RefCell::new(Some(pharmacy().hold(&account.account_id)));
+    let barrier = Barrier::new(2);
+    let answered = Notify::new();
+    let approve = || async {
+        barrier.wait().await;
+        let reply = call(&db, &who, Method::POST, &path, None).await;
+        let while_held = held.borrow().is_some();
+        answered.notify_one();
+        (reply, while_held)
+    };
+    // Once one approval has answered (or after a bound, so the old behaviour fails rather
+    // than hangs), the claim it met is read and the pharmacy lets the other through.
+    let release = async {
+        let one_answered = timeout(Duration::from_secs(10), answered.notified())
+            .await
+            .is_ok();
+        let claim: Option<String> = db
+            .admin
+            .query_one(
+                "select app.iso(sending_until) from app.orders where id = $1",
+                &[&order],
+            )
+            .await
+            .unwrap()
+            .get(0);
+        held.borrow_mut().take();
+        (one_answered, claim)
+    };
+    let ((one, one_held), (two, two_held), (one_answered, claim)) =
+        tokio::join!(approve(), approve(), release);
+
+    // One request reached the pharmacy: one prescription…
+    let tries: Vec<Received> = pharmacy()
+        .requests()
+        .into_iter()
+        .filter(|r| r.idempotency_key == order.to_string())
+        .collect();
+    assert_eq!(
+        tries.iter().map(|r| r.status).collect::<Vec<_>>(),
+        [201],
+        "requests for the order"
+    );
+    // …and one PDF was stored, the one it carried.
+    let key = format!("prescriptions/{b}/{order}.pdf");
+    let stored = stored_versions(&key).await;
+    assert_eq!(stored.len(), 1, "PDFs stored under {key}");
+    let attached = tries[0].body["document"]["base64"].as_str().unwrap();
+    use base64::Engine;
+    assert_eq!(
+        base64::engine::general_purpose::STANDARD
+            .decode(attached)
+            .unwrap(),
+        stored[0]
+    );
+    // The order was sent once, by that request, and its claim is gone.
+    let row = db
+        .admin
+        .query_one(
+            "select status, pharmacy_reference, pdf_key, sending_claim is null from app.orders
+             where id = $1",
+            &[&order],
+        )
+        .await
+        .unwrap();
+    assert_eq!(row.get::<_, String>(0), "sent");
+    assert_eq!(row.get::<_, Option<String>>(2), Some(key));
+    assert!(row.get::<_, bool>(3), "the claim is released");
+    assert_eq!(
+        audited(&db, b, "order.approve_and_send", "success").await,
+        1
+    );
+    assert_eq!(
+        audited(&db, b, "order.approve_and_send", "failure").await,
+        0
+    );
+
+    // The approval that met the claim answered while the other was at the pharmacy, with a
+    // 409 saying until when the claim holds; the other was sent.
+    assert!(
+        one_answered,
+        "neither approval answered while the pharmacy held the other"
+    );
+    let (refused, sent) = match (one_held, two_held) {
+        (true, false) => (one, two),
+        (false, true) => (two, one),
+        both => panic!("exactly one approval answers while the other is held: {both:?}"),
+    };
+    assert_eq!(refused.status, 409, "{refused:?}");
+    assert_eq!(
+        refused.body,
+        json!({
+            "type": "urn:wardline:problem:order_being_sent",
+            "title": "Conflict",
+            "status": 409,
+            "detail": "Another approval is sending this order now; it is sent or back in the queue by sendingUntil.",
+            "code": "order_being_sent",
+            "sendingUntil": claim.expect("a live claim while the pharmacy holds its sender"),
+        })
+    );
+    assert_eq!(sent.status, 200, "{sent:?}");
+    assert_eq!(sent.body["status"], "sent");
+    assert_eq!(
+        sent.body["pharmacyReference"].as_str(),
+        row.get::<_, Option<String>>(1).as_deref()
+    );
+}
+
+/// A sender that claimed the order and died leaves its claim: approvals are refused until its
+/// lease runs out, then one sends.
+#[tokio::test]
+async fn a_crashed_approval_s_claim_refuses_others_until_it_expires() {
+    let mut db = TestDb::new().await;
+    connect_outside(&mut db);
+    let p = Prescribing::create(&db).await;
+    let b = p.w.clinic_b;
+    let order = queued_order(&db, b, p.patient_of(b), 10).await;
+    let path = format!("/api/orders/{order}/approve-and-send");
+    let who = p.prescriber_at(p.w.clinic_a);
+    let claim = "update app.orders set sending_claim = gen_random_uuid(),
+                 sending_until = now() + make_interval(secs => $2) where id = $1";
+
+    db.admin.execute(claim, &[&order, &30.0]).await.unwrap();
+    call(&db, &who, Method::POST, &path, None)
+        .await
+        .assert_problem(409, "order_being_sent");
+    assert!(pharmacy()
+        .requests()
+        .iter()
+        .all(|r| r.idempotency_key != order.to_string()));
+    let key = format!("prescriptions/{b}/{order}.pdf");
+    assert!(stored_versions(&key).await.is_empty());
+
+    db.admin.execute(claim, &[&order, &-1.0]).await.unwrap();
+    let sent = call(&db, &who, Method::POST, &path, None).await;
+    assert_eq!(sent.status, 200, "{sent:?}");
+    assert_eq!(sent.body["status"], "sent");
+    assert_eq!(pharmacy().prescriptions(&p.accounts[1].account_id).len(), 1);
+    assert_eq!(stored_versions(&key).await.len(), 1);
+    assert_eq!(
+        db.count(
+            "select count(*) from app.orders where id = $1 and sending_claim is null",
+            &[&order]
+        )
+        .await,
+        1
+    );
     assert_eq!(
         audited(&db, b, "order.approve_and_send", "success").await,
         1

@@ -69,6 +69,28 @@ impl Moto {
         Ok(())
     }
 
+    /// Keeps every version of every object put to the bucket, so a test can count the puts.
+    pub async fn version_bucket(&self, name: &str) -> Result<()> {
+        use aws_sdk_s3::types::{BucketVersioningStatus, VersioningConfiguration};
+        self.s3()
+            .put_bucket_versioning()
+            .bucket(name)
+            .versioning_configuration(
+                VersioningConfiguration::builder()
+                    .status(BucketVersioningStatus::Enabled)
+                    .build(),
+            )
+            .send()
+            .await
+            .map_err(|e| {
+                anyhow::anyhow!(
+                    "versioning bucket {name}: {}",
+                    aws_sdk_s3::error::DisplayErrorContext(e)
+                )
+            })?;
+        Ok(())
+    }
+
     pub async fn create_secret(&self, name: &str, value: &str) -> Result<()> {
         aws_sdk_secretsmanager::Client::new(&self.sdk_config())
             .create_secret()

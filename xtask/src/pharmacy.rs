@@ -10,6 +10,9 @@
 //! - 401 `{"error":"unauthorized"}`: unknown account, or not that account's bearer key.
 //! - 503 `{"error":"unavailable"}`: a failure injected with [`Pharmacy::fail_next`] (one consumed
 //!   per request); nothing stored.
+//!
+//! While a test holds an account ([`Pharmacy::hold`]), requests naming it wait before any of
+//! that is checked, until the hold is dropped.
 //! - 400 `invalid_request`: the body is not a JSON object, or `externalId` ≠ Idempotency-Key.
 //! - 201 `{"id":"rx_<n>","status":"received"}`: a new (account, Idempotency-Key).
 //! - 200 with the first response's body: a replay; nothing new stored.
@@ -27,6 +30,7 @@ use std::{
     collections::HashMap,
     sync::{Arc, Mutex, MutexGuard},
 };
+use tokio::sync::Semaphore;
 
 /// One request as the stand-in saw it. Missing headers are recorded as `""`; a body that is
 /// not JSON is recorded as a JSON string of its (lossy UTF-8) text.
@@ -55,6 +59,9 @@ struct State {
     keys: HashMap<String, String>,
     /// Account id → injected failures still to serve.
     failures: HashMap<String, usize>,
+    /// Account id → the gate its requests wait at while a test holds it (never opened, only
+    /// closed, which lets everyone through).
+    holds: HashMap<String, Arc<Semaphore>>,
     /// Account id → its prescriptions, in arrival order.
     prescriptions: HashMap<String, Vec<Stored>>,
     requests: Vec<Received>,
@@ -104,6 +111,20 @@ impl Pharmacy {
         self.lock().failures.insert(account_id.to_owned(), times);
     }
 
+    /// The account's requests wait, unanswered, until the returned hold is dropped: so a test
+    /// can act while a sender is provably in the middle of its pharmacy call.
+    pub fn hold(&self, account_id: &str) -> Hold {
+        let gate = Arc::new(Semaphore::new(0));
+        self.lock()
+            .holds
+            .insert(account_id.to_owned(), gate.clone());
+        Hold {
+            state: self.state.clone(),
+            account: account_id.to_owned(),
+            gate,
+        }
+    }
+
     /// The prescriptions an account holds: one per Idempotency-Key, in arrival order (the first
     /// request's record).
     pub fn prescriptions(&self, account_id: &str) -> Vec<Received> {
@@ -121,6 +142,20 @@ impl Pharmacy {
 
     fn lock(&self) -> MutexGuard<'_, State> {
         lock(&self.state)
+    }
+}
+
+/// An account held by [`Pharmacy::hold`]; dropping it lets the waiting requests through.
+pub struct Hold {
+    state: Arc<Mutex<State>>,
+    account: String,
+    gate: Arc<Semaphore>,
+}
+
+impl Drop for Hold {
+    fn drop(&mut self) {
+        lock(&self.state).holds.remove(&self.account);
+        self.gate.close();
     }
 }
 
@@ -148,6 +183,11 @@ async fn create_prescription(
             .unwrap_or_else(|_| Value::String(String::from_utf8_lossy(&body).into_owned())),
         status: 0,
     };
+    let held = lock(&state).holds.get(&received.account).cloned();
+    if let Some(gate) = held {
+        // Only ever closed: an error is the hold's end.
+        let _closed = gate.acquire().await;
+    }
     let mut state = lock(&state);
     let (status, response) = respond(&mut state, &headers, &received);
     received.status = status.as_u16();
@@ -285,6 +325,32 @@ mod tests {
         assert_eq!(held[0].status, 201);
         let statuses: Vec<u16> = pharmacy.requests().iter().map(|r| r.status).collect();
         assert_eq!(statuses, [201, 200]);
+        Ok(())
+    }
+
+    #[tokio::test]
+    async fn a_held_account_answers_only_after_the_hold_is_dropped() -> Result<()> {
+        let pharmacy = started().await?;
+        let held = pharmacy.hold("acct_1");
+        let waiting = tokio::spawn({
+            let pharmacy = pharmacy.clone();
+            async move {
+                post(
+                    &pharmacy,
+                    "acct_1",
+                    "key_1",
+                    "k1",
+                    json!({ "externalId": "k1" }),
+                )
+                .await
+            }
+        });
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+        assert!(!waiting.is_finished());
+        assert!(pharmacy.requests().is_empty());
+        drop(held);
+        let (status, _) = waiting.await??;
+        assert_eq!(status, 201);
         Ok(())
     }
 

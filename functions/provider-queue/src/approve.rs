@@ -3,11 +3,14 @@
 //! prescriber's title line, DEA number and licence for that clinic, whichever clinic the
 //! token names.
 //!
-//! Two database calls: one reads what the prescription needs and checks the order may be sent;
-//! then the PDF is stored in S3 and the prescription sent to the pharmacy (idempotent on the
-//! order id); the second call marks the order sent, or records the failure and leaves it
-//! queued. A retry after any failure is safe: the key and the pharmacy's idempotency make it
-//! one PDF and one prescription.
+//! Two database calls and no transaction across the network between them: the first checks
+//! the order may be sent, claims it (a token with a lease) and reads what the prescription
+//! needs; then the claim's holder alone stores the PDF in S3 and sends the prescription to the
+//! pharmacy (idempotent on the order id); the second call marks the order sent, or records the
+//! failure and leaves it queued, and ends the claim. An approval while another holds the claim
+//! is a 409 `order_being_sent` that touches nothing outside, so concurrent approvals make one
+//! PDF and one prescription. A retry after a failure is safe: the key and the pharmacy's
+//! idempotency make it one prescription, and a crashed sender's claim expires.
 
 use crate::{
     outside::{Failure, Outside},
@@ -16,6 +19,7 @@ use crate::{
 use base64::Engine;
 use serde::Deserialize;
 use serde_json::{json, Value};
+use uuid::Uuid;
 use wardline_shared::{
     auth::Claims,
     db::Operation,
@@ -23,8 +27,18 @@ use wardline_shared::{
     operation, Context, Error,
 };
 
-const TO_SEND: Operation = operation!(read "order_to_send");
+/// Not a read: it claims the order, and a rerun after an answer lost with its connection would
+/// find its own claim and answer 409.
+const TO_SEND: Operation = operation!("order_to_send");
 const SETTLE: Operation = operation!("settle_order");
+
+/// What `api.order_to_send` answers: the claim this call holds, and the prescription.
+#[derive(Debug, Deserialize)]
+struct Claimed {
+    claim: Uuid,
+    #[serde(flatten)]
+    rx: Prescription,
+}
 
 /// An optional body, which says nothing: `{}`.
 #[derive(Debug, Deserialize)]
@@ -41,27 +55,28 @@ pub async fn approve_and_send(
         req.json::<Nothing>()?;
     }
     req.query_params(&[])?;
-    // Authorized (and the order checked) before anything else can answer.
-    let found = ctx
-        .db
-        .call(TO_SEND, &caller, &json!({ "orderId": order }))
-        .await?;
+    // Before the order is claimed: a deployment that cannot send must not hold it.
     let outside = ctx.extensions.get::<Outside>().ok_or_else(|| {
         Error::unavailable(
             "prescribing_unavailable",
             "Sending prescriptions (WARDLINE_PRESCRIPTIONS_BUCKET) is not configured on this deployment.",
         )
     })?;
-    let rx: Prescription = serde_json::from_value(found).map_err(Error::internal)?;
+    let found = ctx
+        .db
+        .call(TO_SEND, &caller, &json!({ "orderId": order }))
+        .await?;
+    let Claimed { claim, rx } = serde_json::from_value(found).map_err(Error::internal)?;
     let key = Outside::pdf_key(rx.clinic.id, order);
 
     let sent = send(outside, &rx, &key).await;
     let input = match &sent {
         Ok(reference) => json!({
-            "orderId": order, "outcome": "sent", "pharmacyReference": reference, "pdfKey": key,
+            "orderId": order, "claim": claim, "outcome": "sent", "pharmacyReference": reference,
+            "pdfKey": key,
         }),
         Err(failure) => json!({
-            "orderId": order, "outcome": "failed", "stage": failure.stage,
+            "orderId": order, "claim": claim, "outcome": "failed", "stage": failure.stage,
             "error": failure.error,
         }),
     };
