@@ -34,12 +34,16 @@ grant execute on function app.expire_holds_in_the_way(uuid, uuid, tstzrange[]) t
 -- notes policies' one test. Super admins are left out on purpose: platform staff do not
 -- read clinical notes.
 create or replace function app.manages_session(session uuid) returns boolean
-language sql stable
+language plpgsql stable
 as $$
-  select coalesce((select auth.app_role()) in ('therapist', 'admin'), false) and exists (
+begin
+  -- PL/pgSQL: the notes policies call it per row, and its query is planned once per
+  -- connection.
+  return coalesce(auth.app_role() in ('therapist', 'admin'), false) and exists (
     select 1 from app.sessions s
-    where s.id = session and s.org_id = (select auth.org_id())
-      and ((select auth.app_role()) = 'admin' or s.clinician_id = (select auth.uid())))
+    where s.id = session and s.org_id = auth.org_id()
+      and (auth.app_role() = 'admin' or s.clinician_id = auth.uid()));
+end
 $$;
 grant execute on function app.manages_session(uuid) to app_user;
 

@@ -36,24 +36,36 @@ grant execute on function app.flag_on(text) to app_user, app_service;
 -- Policies use it as `id in (select app.my_patients())`: one call per statement, then a hash
 -- lookup.
 create or replace function app.my_patients(with_status text default 'active') returns setof uuid
-language sql stable security definer
+language plpgsql stable security definer
 set search_path = pg_catalog, pg_temp
 as $$
-  select t.patient_id from app.care_team t
-  where t.org_id = auth.org_id() and t.clinician_id = auth.uid() and t.status = with_status
+begin
+  -- One query per status, each naming its status, so each searches its partial index.
+  if with_status = 'active' then
+    return query select t.patient_id from app.care_team t
+                 where t.org_id = auth.org_id() and t.clinician_id = auth.uid()
+                   and t.status = 'active';
+  elsif with_status = 'suspended' then
+    return query select t.patient_id from app.care_team t
+                 where t.org_id = auth.org_id() and t.clinician_id = auth.uid()
+                   and t.status = 'suspended';
+  end if;
+end
 $$;
 
 -- Whether the caller created this patient in the current transaction: the invite puts its new
 -- patient in the inviter's care before any relationship exists. SECURITY DEFINER because the
 -- caller cannot see that patient yet.
 create or replace function app.created_in_this_request(patient uuid) returns boolean
-language sql stable security definer
+language plpgsql stable security definer
 set search_path = pg_catalog, pg_temp
 as $$
-  select exists (
+begin
+  return exists (
     select 1 from app.patients p
     where p.id = patient and p.org_id = auth.org_id() and p.created_by = auth.uid()
-      and p.created_at = now())
+      and p.created_at = now());
+end
 $$;
 
 grant execute on function app.my_patients(text), app.created_in_this_request(uuid) to app_user;
@@ -75,12 +87,15 @@ grant execute on function app.care_team_json(uuid, uuid, text, text, uuid, times
 -- Whether `clinician` is an active, approved clinician (therapist or prescriber) of the
 -- current clinic: who may be on a care team. The care-team policies ask it too.
 create or replace function app.is_active_clinician(clinician uuid) returns boolean
-language sql stable
+language plpgsql stable
 as $$
-  select exists (
+begin
+  -- PL/pgSQL: policies call it per row, and its query is planned once per connection.
+  return exists (
     select 1 from app.clinic_memberships m
-    where m.org_id = (select auth.org_id()) and m.clinician_id = clinician
-      and m.active and m.approved and m.kind in ('therapist', 'prescriber'))
+    where m.org_id = auth.org_id() and m.clinician_id = clinician
+      and m.active and m.approved and m.kind in ('therapist', 'prescriber'));
+end
 $$;
 grant execute on function app.is_active_clinician(uuid) to app_user;
 
@@ -247,8 +262,13 @@ grant execute on function api.patients_page(jsonb, jsonb) to wardline_authentica
 create or replace function app.patients_page(
   scope text, page_size integer, after uuid, search text, connected boolean
 ) returns jsonb
-language sql stable
+language plpgsql stable
+set plan_cache_mode = force_generic_plan
 as $$
+begin
+  -- PL/pgSQL on a generic plan: this statement is planned once per connection, not on
+  -- every page.
+  return (
   with anchor as (
     select p.last_name, p.first_name, p.id from app.patients p where p.id = after
   ), pattern as (
@@ -302,7 +322,8 @@ as $$
       'patients', coalesce((select jsonb_agg(s.body order by s.n) from shown s), '[]'::jsonb),
       'nextCursor', (select x.id from numbered x where x.n = page_size
                      and exists (select 1 from numbered y where y.n > page_size)))
-  end
+  end);
+end
 $$;
 grant execute on function app.patients_page(text, integer, uuid, text, boolean) to app_user;
 

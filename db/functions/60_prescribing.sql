@@ -204,8 +204,12 @@ as $$ select (extract(epoch from at) * 1000000)::bigint::text || '_' || id::text
 create or replace function app.prescription_queue_page(
   orgs uuid[], page_size integer, after_micros bigint, after_id uuid
 ) returns jsonb
-language sql stable
+language plpgsql stable
+set plan_cache_mode = force_generic_plan
 as $$
+begin
+  -- PL/pgSQL on a generic plan: planned once per connection, not on every page.
+  return (
   with mine as (
     select orgs,
            case when after_micros is null then null
@@ -258,7 +262,8 @@ as $$
       where x.n <= page_size), '[]'::jsonb),
     'nextCursor', (select app.queue_cursor(x.queued_at, x.id) from page x
                    where x.n = page_size
-                     and exists (select 1 from page y where y.n > page_size)))
+                     and exists (select 1 from page y where y.n > page_size))));
+end
 $$;
 grant execute on function app.queue_clinic(app.clinics), app.queue_cursor(timestamptz, uuid),
   app.prescription_queue_page(uuid[], integer, bigint, uuid) to app_user;
