@@ -53,14 +53,34 @@ create or replace function app.iso(t timestamptz) returns text
 language sql stable
 as $$ select to_char(t at time zone 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS"Z"') $$;
 
--- CPT time units: whole minutes of the real (UTC) duration in 15-minute units with the
--- 8-minute rule (8–22 minutes is 1 unit, 23–37 is 2, …; under 8 is none).
-create or replace function app.cpt_units(during tstzrange) returns integer
-language sql immutable
-as $$ select ((floor(extract(epoch from upper(during) - lower(during)) / 60)::integer + 7) / 15) $$;
+-- The CPT code and units a session on a service with CPT code `service_code` is billed as,
+-- from the whole minutes of its real (UTC) duration and how app.cpt_codes says the code is
+-- counted: 15-minute units by the 8-minute rule (8–22 minutes is 1 unit, 23–37 is 2, …;
+-- under 8 is none); one unit of the code of its time-range family the minutes fit (a
+-- 50-minute session on 90837 is 1 unit of 90834; under the family's lowest range, 0 units of
+-- the service's code); one unit per session; or, for a code not listed, the code without
+-- units.
+create or replace function app.cpt_coding(service_code text, during tstzrange)
+returns table (code text, units integer)
+language sql stable
+as $$
+  select coalesce(fit.code, service_code),
+         case c.billed
+           when 'per_15_minutes' then (m.minutes + 7) / 15
+           when 'by_time_range' then case when fit.code is null then 0 else 1 end
+           when 'per_session' then 1
+         end
+  from (select floor(extract(epoch from upper(during) - lower(during)) / 60)::integer)
+         as m (minutes)
+  left join app.cpt_codes c on c.code = service_code
+  left join app.cpt_codes fit
+    on c.billed = 'by_time_range' and fit.billed = 'by_time_range' and fit.family = c.family
+       and m.minutes >= fit.min_minutes
+       and (fit.max_minutes is null or m.minutes <= fit.max_minutes)
+$$;
 
-grant execute on function app.iso(timestamptz), app.cpt_units(tstzrange)
-  to app_user, app_service, wardline_auth;
+grant execute on function app.iso(timestamptz) to app_user, app_service, wardline_auth;
+grant execute on function app.cpt_coding(text, tstzrange) to app_user;
 -- The portal's pre-login calls (app_anon) format times too.
 grant execute on function app.iso(timestamptz) to app_anon;
 
@@ -513,8 +533,9 @@ begin
 
   with done as (
     update app.sessions s
-    set status = 'scheduled', service_id = t.service_id, cpt_code = sv.cpt_code,
-        cpt_units = app.cpt_units(s.during), updated_at = now()
+    set status = 'scheduled', service_id = t.service_id,
+        (cpt_code, cpt_units) = (select c.code, c.units from app.cpt_coding(sv.cpt_code, s.during) c),
+        updated_at = now()
     from unnest(target_ids, target_services) as t (session_id, service_id)
     join app.services sv on sv.id = t.service_id
     where s.id = t.session_id

@@ -9,6 +9,14 @@ create policy "members read their clinic's services" on app.services
   for select to app_user
   using (org_id = (select auth.org_id()));
 
+-- How each CPT code is counted: reference data, the same for every clinic (migration 0012).
+alter table app.cpt_codes enable row level security;
+alter table app.cpt_codes force row level security;
+
+create policy "signed-in callers read how CPT codes are counted" on app.cpt_codes
+  for select to app_user
+  using (true);
+
 alter table app.sessions enable row level security;
 alter table app.sessions force row level security;
 

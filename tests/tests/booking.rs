@@ -1,5 +1,5 @@
 //! Holding and confirming through the functions: the happy path, every 400, idempotency,
-//! expiry, and CPT units.
+//! expiry, and CPT coding by code family.
 
 use futures::future::join_all;
 use http::Method;
@@ -34,8 +34,9 @@ async fn hold_confirm_and_read_back() {
     assert_eq!(confirmed.status, 200, "{confirmed:?}");
     let session = &confirmed.body["sessions"][0];
     assert_eq!(session["status"], "scheduled");
-    assert_eq!(session["cptCode"], "90837");
-    assert_eq!(session["cptUnits"], 3);
+    // 50 minutes on a 90837 service is billed as what 50 minutes is: one unit of 90834.
+    assert_eq!(session["cptCode"], "90834");
+    assert_eq!(session["cptUnits"], 1);
     let schedule = db
         .schedule(&me, "from=2027-03-01T00:00:00Z&to=2027-03-08T00:00:00Z")
         .await;
@@ -487,42 +488,132 @@ async fn bad_input_is_a_400_naming_the_field() {
     assert_eq!(rows, 0);
 }
 
+/// A service of clinic A with CPT code `code` (as the superuser).
+async fn service_of_a(db: &TestDb, w: &World, code: &str) -> Uuid {
+    db.admin
+        .query_one(
+            "insert into app.services (org_id, name, cpt_code) values ($1, $2, $2) returning id",
+            &[&w.clinic_a, &code],
+        )
+        .await
+        .unwrap()
+        .get(0)
+}
+
+/// Holds `body` as Alpha's therapist, confirms it as `service`, and returns the booked
+/// session's `(cptCode, cptUnits)` as answered, after checking that the row says the same.
+async fn coded(db: &TestDb, w: &World, body: &Value, service: Uuid) -> (Value, Value) {
+    let me = w.therapist_of_a();
+    let held = db.held(&me, body).await;
+    let booked = db.confirm(&me, &held["holdKey"], service).await;
+    assert_eq!(booked.status, 200, "{booked:?}");
+    let session = &booked.body["sessions"][0];
+    let id: Uuid = session["id"].as_str().unwrap().parse().unwrap();
+    let row = db
+        .admin
+        .query_one(
+            "select cpt_code, cpt_units from app.sessions where id = $1",
+            &[&id],
+        )
+        .await
+        .unwrap();
+    let (code, units): (Option<String>, Option<i32>) = (row.get(0), row.get(1));
+    assert_eq!(
+        (json!(code), json!(units)),
+        (session["cptCode"].clone(), session["cptUnits"].clone())
+    );
+    (session["cptCode"].clone(), session["cptUnits"].clone())
+}
+
+/// CPT by code family (issue 17, item 5): a 15-minute unit code counts units by the 8-minute
+/// rule; a psychotherapy code is one unit of the code the real minutes fit (90832 16–37,
+/// 90834 38–52, 90837 53 or more), whichever of the three the service names, and under 16
+/// minutes 0 units of the service's code; an untimed code is one unit; an unlisted code has
+/// no units.
 #[tokio::test]
-async fn cpt_units_follow_the_8_minute_rule_on_the_real_duration() {
+async fn cpt_coding_follows_the_codes_family_at_every_boundary() {
     let db = TestDb::new().await;
     let w = World::create(&db).await;
-    let me = w.therapist_of_a();
-    let mut expected = Vec::new();
-    for (day, (minutes, units)) in [(7, 0), (8, 1), (22, 1), (23, 2), (38, 3)]
-        .into_iter()
-        .enumerate()
-    {
-        let start = format!("2027-06-{:02}T09:00:00Z", day + 1);
-        let end = format!("2027-06-{:02}T09:{minutes:02}:00Z", day + 1);
-        let held = db
-            .held(&me, &slot(w.therapist_a, w.patient_a, &start, &end))
-            .await;
-        let booked = db.confirm(&me, &held["holdKey"], w.service_a).await;
-        expected.push((
-            minutes,
-            units,
-            booked.body["sessions"][0]["cptUnits"].clone(),
-        ));
+    let minutes = [7, 8, 15, 16, 22, 23, 37, 38, 52, 53];
+    let aba = [0, 1, 1, 1, 1, 2, 2, 3, 3, 4];
+    let psychotherapy = [
+        None,
+        None,
+        None,
+        Some("90832"),
+        Some("90832"),
+        Some("90832"),
+        Some("90832"),
+        Some("90834"),
+        Some("90834"),
+        Some("90837"),
+    ];
+    let services = [
+        ("97153", service_of_a(&db, &w, "97153").await),
+        ("90832", service_of_a(&db, &w, "90832").await),
+        ("90834", service_of_a(&db, &w, "90834").await),
+        ("90837", w.service_a),
+        ("90791", service_of_a(&db, &w, "90791").await),
+        ("99213", service_of_a(&db, &w, "99213").await),
+    ];
+    for (day, &length) in minutes.iter().enumerate() {
+        for (hour, &(code, service)) in services.iter().enumerate() {
+            let start = format!("2027-06-{:02}T{:02}:00:00Z", day + 1, hour + 8);
+            let end = format!("2027-06-{:02}T{:02}:{length:02}:00Z", day + 1, hour + 8);
+            let body = slot(w.therapist_a, w.patient_a, &start, &end);
+            let got = coded(&db, &w, &body, service).await;
+            let want = match code {
+                "97153" => (json!("97153"), json!(aba[day])),
+                "90791" => (json!("90791"), json!(1)),
+                "99213" => (json!("99213"), Value::Null),
+                _ => match psychotherapy[day] {
+                    Some(fits) => (json!(fits), json!(1)),
+                    None => (json!(code), json!(0)),
+                },
+            };
+            assert_eq!(got, want, "{length} minutes on {code}");
+        }
     }
-    for (minutes, units, got) in expected {
-        assert_eq!(got, json!(units), "{minutes} minutes");
-    }
-    // 01:30–03:30 on the spring-forward night is one real hour: 4 units, not 8.
-    let mut night = slot(
-        w.therapist_a,
-        w.patient_a,
-        "2027-03-14T01:30",
-        "2027-03-14T03:30",
-    );
-    night["time_zone"] = json!("America/New_York");
-    let held = db.held(&me, &night).await;
-    let booked = db.confirm(&me, &held["holdKey"], w.service_a).await;
-    assert_eq!(booked.body["sessions"][0]["cptUnits"], 4, "{booked:?}");
+}
+
+/// The minutes are the session's real (UTC) length, not its wall-clock length, across both
+/// DST nights in New York.
+#[tokio::test]
+async fn cpt_coding_counts_real_minutes_across_dst_nights() {
+    let db = TestDb::new().await;
+    let w = World::create(&db).await;
+    let aba = service_of_a(&db, &w, "97153").await;
+    let night = |start: &str, end: &str| {
+        let mut body = slot(w.therapist_a, w.patient_a, start, end);
+        body["time_zone"] = json!("America/New_York");
+        body
+    };
+    // Spring forward (14 March 2027): 01:40–03:10 on the clock is 30 real minutes, 90832
+    // (the clock's 90 would be 90837).
+    let got = coded(
+        &db,
+        &w,
+        &night("2027-03-14T01:40", "2027-03-14T03:10"),
+        w.service_a,
+    )
+    .await;
+    assert_eq!(got, (json!("90832"), json!(1)));
+    // Spring forward (12 March 2028): 01:30–03:30 is one real hour, 4 units (not 8).
+    let got = coded(&db, &w, &night("2028-03-12T01:30", "2028-03-12T03:30"), aba).await;
+    assert_eq!(got, (json!("97153"), json!(4)));
+    // Fall back (7 November 2027): 01:30 (EDT, the first) to 02:00 (EST) is 30 minutes on the
+    // clock and 90 real ones, 90837 (not 90832).
+    let got = coded(
+        &db,
+        &w,
+        &night("2027-11-07T01:30", "2027-11-07T02:00"),
+        w.service_a,
+    )
+    .await;
+    assert_eq!(got, (json!("90837"), json!(1)));
+    // Fall back (5 November 2028): 01:00–02:00 is two real hours, 8 units (not 4).
+    let got = coded(&db, &w, &night("2028-11-05T01:00", "2028-11-05T02:00"), aba).await;
+    assert_eq!(got, (json!("97153"), json!(8)));
 }
 
 #[tokio::test]

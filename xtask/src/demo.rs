@@ -154,7 +154,10 @@ pub const PATIENTS: &[Patient] = &[
     },
 ];
 
-/// A bookable service of a clinic (the CPT code confirmations bill with).
+/// A bookable service of a clinic. Its CPT code decides how a confirmation codes a session
+/// (`app.cpt_codes`): a psychotherapy code is billed as the one the session's real minutes fit
+/// (a 60-minute session on maple's 90837 is one unit of 90837, a 50-minute one one unit of
+/// 90834), a 15-minute unit code (ABA's 97153) counts units by the 8-minute rule.
 pub struct Service {
     pub id: Uuid,
     pub clinic: &'static str,
@@ -174,6 +177,12 @@ pub const SERVICES: &[Service] = &[
         clinic: "harbor",
         name: "Psychotherapy, 45 minutes",
         cpt_code: "90834",
+    },
+    Service {
+        id: uuid!("a1000000-0000-4000-8000-000000000003"),
+        clinic: "maple",
+        name: "Adaptive behavior treatment (ABA), per 15 minutes",
+        cpt_code: "97153",
     },
 ];
 

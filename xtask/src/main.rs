@@ -103,11 +103,14 @@ async fn local(port: u16) -> Result<()> {
         "curl -s -H 'Authorization: Bearer {avery}' {base}/v2/doctor/patients/tenant-doctors\n"
     );
     let (jordan, therapy) = (demo::PATIENTS[0].id, demo::SERVICES[0].id);
-    println!("# Dana holds Tuesday 10:00–10:50 (maple's time zone) for Jordan, then confirms it:");
+    println!(
+        "# Dana holds Tuesday 10:00–11:00 (maple's time zone) for Jordan, then confirms it as \
+         psychotherapy (90837: one unit; 10:00–10:50 would be one unit of 90834):"
+    );
     println!(
         "curl -s -H 'Authorization: Bearer {dana}' -H 'Idempotency-Key: demo-hold-1' \\\n  \
          -d '{{\"therapist_id\": \"{}\", \"client_id\": \"{jordan}\", \
-         \"start_time\": \"2027-03-02T10:00\", \"end_time\": \"2027-03-02T10:50\"}}' \\\n  \
+         \"start_time\": \"2027-03-02T10:00\", \"end_time\": \"2027-03-02T11:00\"}}' \\\n  \
          {base}/sessions-hold",
         demo::CLINICIANS[1].id
     );

@@ -61,7 +61,8 @@ pub fn probe(
         "assign" => get("/v2/doctor/patients/summary?limit=20"),
         "provider-queue" => get("/api/provider/prescription-queue"),
         "sessions-hold" => {
-            // Two months ahead, 15:00–15:50 UTC; the same key replays the same hold.
+            // Two months ahead, 15:00–16:00 UTC (an hour of psychotherapy, 90837); the same key
+            // replays the same hold.
             let day = chrono::Utc::now().date_naive() + chrono::Days::new(60);
             Probe {
                 method: Method::POST,
@@ -73,7 +74,7 @@ pub fn probe(
                     "therapist_id": demo::CLINICIANS[1].id,
                     "client_id": demo::PATIENTS[0].id,
                     "start_time": format!("{day}T15:00:00Z"),
-                    "end_time": format!("{day}T15:50:00Z"),
+                    "end_time": format!("{day}T16:00:00Z"),
                 })),
                 ..get("/sessions-hold")
             }
