@@ -196,6 +196,8 @@ mod tests {
             "Slept better."
         );
         assert_eq!(rotated.seal("x", "y").unwrap().key_id, "k2");
+        assert!(rotated.has_key("k1") && rotated.has_key("k2"));
+        assert!(!ring(K2).has_key("k1"));
     }
 
     #[test]
