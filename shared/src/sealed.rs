@@ -118,6 +118,12 @@ impl Keyring {
         Ok(Keyring { keys })
     }
 
+    /// Whether the keyring holds the key `key_id` (a value sealed under a key rotated out of
+    /// it cannot be opened here).
+    pub fn has_key(&self, key_id: &str) -> bool {
+        self.keys.iter().any(|(id, _)| id == key_id)
+    }
+
     /// Seals `text` with the current key, bound to `context` (e.g. clinic and session ids).
     pub fn seal(&self, context: &str, text: &str) -> Result<Sealed, Error> {
         let (key_id, cipher) = &self.keys[0];
@@ -190,6 +196,8 @@ mod tests {
             "Slept better."
         );
         assert_eq!(rotated.seal("x", "y").unwrap().key_id, "k2");
+        assert!(rotated.has_key("k1") && rotated.has_key("k2"));
+        assert!(!ring(K2).has_key("k1"));
     }
 
     #[test]

@@ -1,6 +1,6 @@
 //! Booking calls as the web client makes them: holds, confirmations, the schedule.
 
-use crate::{send, Reply, TestDb};
+use crate::{call_with, send, Reply, TestDb};
 use http::Method;
 use serde_json::{json, Value};
 use uuid::Uuid;
@@ -116,7 +116,13 @@ impl TestDb {
 
     /// `GET /schedule?{query}` as `who`.
     pub async fn schedule(&self, who: &Identity, query: &str) -> Reply {
-        self.call(
+        self.schedule_with(&self.ctx, who, query).await
+    }
+
+    /// `GET /schedule?{query}` as `who` on `ctx` (e.g. another notes keyring).
+    pub async fn schedule_with(&self, ctx: &Context, who: &Identity, query: &str) -> Reply {
+        call_with(
+            ctx,
             &schedule::FUNCTION,
             Method::GET,
             &format!("/schedule?{query}"),
@@ -135,7 +141,22 @@ impl TestDb {
         action: &str,
         body: &Value,
     ) -> Reply {
-        self.call(
+        self.on_session_with(&self.ctx, who, method, session, action, body)
+            .await
+    }
+
+    /// [`TestDb::on_session`] on `ctx`.
+    pub async fn on_session_with(
+        &self,
+        ctx: &Context,
+        who: &Identity,
+        method: Method,
+        session: &str,
+        action: &str,
+        body: &Value,
+    ) -> Reply {
+        call_with(
+            ctx,
             &schedule::FUNCTION,
             method,
             &format!("/sessions/{session}/{action}"),

@@ -26,6 +26,7 @@ pub mod load;
 pub mod portal;
 pub mod prescribing;
 pub mod providers;
+pub mod tls;
 
 struct Shared {
     /// Superuser URL of the server (any database).

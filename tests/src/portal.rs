@@ -152,6 +152,29 @@ pub async fn age_sends(db: &TestDb, seconds: i32) {
         .expect("ageing sends");
 }
 
+/// A new invite of `patient` to `org` (by `created_by`) expiring `expires_in` from now (an SQL
+/// interval; negative for one already expired); its token.
+pub async fn invite(
+    db: &TestDb,
+    org: Uuid,
+    patient: Uuid,
+    created_by: Uuid,
+    expires_in: &str,
+) -> String {
+    let token = wardline_shared::secret::token();
+    db.admin
+        .execute(
+            "insert into app.patient_invites (org_id, patient_id, token_hash, expires_at, created_by,
+                                              created_at)
+             values ($1, $2, sha256(convert_to($3, 'UTF8')), now() + $5::text::interval, $4,
+                     least(now(), now() + $5::text::interval - interval '1 day'))",
+            &[&org, &patient, &token, &created_by, &expires_in],
+        )
+        .await
+        .expect("inserting an invite");
+    token
+}
+
 /// Twilio's signature of a webhook call: base64 HMAC-SHA1 of the URL and sorted parameters.
 pub fn twilio_signature(url: &str, params: &[(&str, &str)]) -> String {
     use hmac::{Hmac, Mac};

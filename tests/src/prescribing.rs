@@ -47,13 +47,17 @@ pub fn pharmacy() -> &'static Pharmacy {
     &services().pharmacy
 }
 
+/// The `WARDLINE_PRESCRIPTIONS_KMS_KEY_ID` the tests' functions store PDFs under (SSE-KMS).
+pub const KMS_KEY_ID: &str =
+    "arn:aws:kms:us-east-1:123456789012:key/8a1e0f36-6d6c-4f7e-9b7a-2f1d3c4b5a69";
+
 /// Lets `db`'s functions send prescriptions: the [`Outside`] extension, against moto and the
 /// pharmacy stand-in.
 pub fn connect_outside(db: &mut TestDb) {
     let services = services();
     let settings = Settings {
         bucket: BUCKET.into(),
-        kms_key_id: None,
+        kms_key_id: Some(KMS_KEY_ID.into()),
         pharmacy_url: services.pharmacy.url.clone(),
         aws_endpoint: Some(services.moto.endpoint.clone()),
     };
@@ -104,6 +108,24 @@ async fn object(key: &str, version: Option<&str>) -> Vec<u8> {
         .expect("the PDF's bytes")
         .into_bytes()
         .to_vec()
+}
+
+/// How the object under `key` is stored: its `ServerSideEncryption` and SSE-KMS key id, as
+/// S3's HEAD answers them.
+pub async fn stored_encryption(key: &str) -> (Option<String>, Option<String>) {
+    let head = services()
+        .moto
+        .s3()
+        .head_object()
+        .bucket(BUCKET)
+        .key(key)
+        .send()
+        .await
+        .unwrap_or_else(|e| panic!("HEAD s3://{BUCKET}/{key}: {e:?}"));
+    (
+        head.server_side_encryption().map(|e| e.as_str().to_owned()),
+        head.ssekms_key_id().map(str::to_owned),
+    )
 }
 
 /// The text of a PDF's pages, as a reader would extract it.

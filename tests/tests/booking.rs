@@ -6,7 +6,7 @@ use http::Method;
 use serde_json::{json, Value};
 use uuid::Uuid;
 use wardline_shared::http::Function;
-use wardline_shared::Context;
+use wardline_shared::{sealed::Keyring, Context};
 use wardline_tests::{
     booking::{hold_on, key, slot},
     send, Reply, TestDb, World,
@@ -1022,4 +1022,83 @@ async fn a_confirmation_whose_row_contradicts_the_hold_is_a_422_naming_the_membe
         .await,
         0
     );
+}
+
+/// `WARDLINE_NOTES_KEYS` seals with its first key and opens with any: notes sealed under `k1`
+/// open after `k2` became current, and are sealed under `k2` when saved again. A keyring that
+/// lost `k1` still answers the schedule (200), the session without `notes` but with
+/// `notesUnavailable` and `notesUpdatedAt`, and nothing of the text.
+#[tokio::test]
+async fn notes_sealed_under_a_rotated_out_key_still_open() {
+    const K1: &str = "k1:AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=";
+    const K2: &str = "k2:AQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQE=";
+    let db = TestDb::new().await;
+    let w = World::create(&db).await;
+    let me = w.therapist_of_a();
+    let with_keys = |keys: &str| {
+        let ring = Keyring::parse("WARDLINE_NOTES_KEYS", keys).unwrap();
+        Context::new(db.config(|c| c.notes_keys = Some(ring))).unwrap()
+    };
+    let (old, rotated, lost) = (
+        with_keys(K1),
+        with_keys(&format!("{K2},{K1}")),
+        with_keys(K2),
+    );
+    let id = db
+        .book(
+            &me,
+            w.therapist_a,
+            w.patient_a,
+            ("2027-03-02T15:00:00Z", "2027-03-02T15:50:00Z"),
+            w.service_a,
+        )
+        .await;
+    let notes = json!({"notes": "Sealed before the rotation."});
+    let saved = db
+        .on_session_with(&old, &me, Method::PUT, &id, "notes", &notes)
+        .await;
+    assert_eq!(saved.status, 200, "{saved:?}");
+    let key_id = || async {
+        db.admin
+            .query_one(
+                "select key_id from app.session_notes where session_id = $1::text::uuid",
+                &[&id],
+            )
+            .await
+            .unwrap()
+            .get::<_, String>(0)
+    };
+    assert_eq!(key_id().await, "k1");
+    let window = "from=2027-03-01T00:00:00Z&to=2027-03-08T00:00:00Z";
+
+    let read = db.schedule_with(&rotated, &me, window).await;
+    assert_eq!(read.status, 200, "{read:?}");
+    assert_eq!(read.body["sessions"][0]["notes"], notes["notes"]);
+    assert_eq!(read.body["sessions"][0].get("notesUnavailable"), None);
+
+    let unreadable = db.schedule_with(&lost, &me, window).await;
+    assert_eq!(unreadable.status, 200, "{unreadable:?}");
+    let session = &unreadable.body["sessions"][0];
+    assert_eq!(session["id"], json!(id));
+    assert_eq!(session.get("notes"), None, "{session}");
+    assert_eq!(session["notesUnavailable"], true);
+    assert_eq!(
+        session["notesUpdatedAt"],
+        read.body["sessions"][0]["notesUpdatedAt"]
+    );
+    assert!(session["notesUpdatedAt"].is_string(), "{session}");
+    assert!(
+        !unreadable.text.contains("Sealed before"),
+        "{}",
+        unreadable.text
+    );
+
+    // Saved again under the rotated keyring: sealed with its current key, open with it.
+    let resaved = db
+        .on_session_with(&rotated, &me, Method::PUT, &id, "notes", &notes)
+        .await;
+    assert_eq!(resaved.status, 200, "{resaved:?}");
+    assert_eq!(key_id().await, "k2");
+    let read = db.schedule_with(&lost, &me, window).await;
+    assert_eq!(read.body["sessions"][0]["notes"], notes["notes"]);
 }

@@ -9,8 +9,8 @@ use wardline_tests::{
     as_user,
     load::Gateway,
     portal::{
-        age_sends, form, fresh_code, host, queued_codes, request_code, twilio_signature, verify,
-        Call, APPOINTMENTS, CONSENT, LOGOUT, ME, PREFERENCES, REFRESH, TWILIO,
+        age_sends, form, fresh_code, host, invite, queued_codes, request_code, twilio_signature,
+        verify, Call, APPOINTMENTS, CONSENT, LOGOUT, ME, PREFERENCES, REFRESH, TWILIO,
     },
     Reply, TestDb, World, TWILIO_WEBHOOK_URL,
 };
@@ -361,15 +361,7 @@ async fn unknown_hosts_are_404_and_invites_name_their_clinic() {
     assert_eq!(queued_codes(&db, PIA).await.len(), 1);
 
     // An invite names its clinic where the host names none, and is used up by signing in.
-    let token = wardline_shared::secret::token();
-    db.admin
-        .execute(
-            "insert into app.patient_invites (org_id, patient_id, token_hash, expires_at, created_by)
-             values ($1, $2, sha256(convert_to($3, 'UTF8')), now() + interval '1 day', $4)",
-            &[&w.clinic_a, &w.patient_a, &token, &w.admin_a],
-        )
-        .await
-        .unwrap();
+    let token = invite(&db, w.clinic_a, w.patient_a, w.admin_a, "1 day").await;
     age_sends(&db, 3600).await;
     let by_invite = Call::new(
         Method::POST,
@@ -408,6 +400,182 @@ async fn unknown_hosts_are_404_and_invites_name_their_clinic() {
     .send(&db)
     .await
     .assert_problem(400, "invalid_invite");
+}
+
+/// What a sign-in can change, as the superuser: queued messages, sign-in state, refresh
+/// tokens, used invites, audit events.
+async fn portal_state(db: &TestDb) -> Vec<i64> {
+    let row = db
+        .admin
+        .query_one(
+            "select (select count(*) from app.outbox), (select count(*) from app.portal_sign_in),
+                    (select count(*) from app.portal_refresh_tokens),
+                    (select count(*) from app.patient_invites where used_at is not null),
+                    (select count(*) from audit.events)",
+            &[],
+        )
+        .await
+        .unwrap();
+    (0..5).map(|i| row.get(i)).collect()
+}
+
+/// An expired invite (expiry now or past) neither names a clinic nor signs in, even with a
+/// good code; a live invite of A at B's portal host is refused at both steps; neither changes
+/// anything (no message, no sign-in state, no session, the invite unused, no audit event).
+#[tokio::test]
+async fn expired_invites_and_another_clinics_invites_sign_no_one_in_and_change_nothing() {
+    let db = TestDb::new().await;
+    let w = world(&db).await;
+    let neutral = "api.wardline.test";
+    let invite_call = |path, host: String, token: &str, code: Option<&str>| {
+        let mut body = json!({"email": PIA, "inviteToken": token});
+        if let Some(code) = code {
+            body["code"] = json!(code);
+        }
+        Call::new(Method::POST, path, host).json(body)
+    };
+    let expired = invite(&db, w.clinic_a, w.patient_a, w.admin_a, "0 seconds").await;
+    let long_expired = invite(&db, w.clinic_a, w.patient_a, w.admin_a, "-1 hour").await;
+    let of_a = invite(&db, w.clinic_a, w.patient_a, w.admin_a, "1 day").await;
+    // A good code of alpha, asked for at alpha's host.
+    let code = fresh_code(&db, "alpha", pia(), PIA).await;
+    let before = portal_state(&db).await;
+
+    for token in [&expired, &long_expired] {
+        for (path, code) in [
+            (wardline_tests::portal::OTP, None),
+            (wardline_tests::portal::VERIFY, Some(code.as_str())),
+        ] {
+            let reply = invite_call(path, neutral.into(), token, code)
+                .send(&db)
+                .await;
+            reply.assert_problem(400, "invalid_invite");
+            assert_eq!(reply.body["errors"][0]["field"], "inviteToken", "{reply:?}");
+            // At the invite's own clinic's host too.
+            invite_call(path, host("alpha"), token, code)
+                .send(&db)
+                .await
+                .assert_problem(400, "invalid_invite");
+        }
+    }
+    for (path, code) in [
+        (wardline_tests::portal::OTP, None),
+        (wardline_tests::portal::VERIFY, Some(code.as_str())),
+    ] {
+        invite_call(path, host("beta"), &of_a, code)
+            .send(&db)
+            .await
+            .assert_problem(400, "invalid_invite");
+    }
+    assert_eq!(portal_state(&db).await, before);
+
+    // The same code and the live invite at alpha's own host sign in and use the invite.
+    let signed_in = invite_call(
+        wardline_tests::portal::VERIFY,
+        host("alpha"),
+        &of_a,
+        Some(&code),
+    )
+    .send(&db)
+    .await;
+    assert_eq!(signed_in.status, 200, "{signed_in:?}");
+    assert_eq!(
+        count(
+            &db,
+            "select count(*) from app.patient_invites where used_at is not null"
+        )
+        .await,
+        1
+    );
+}
+
+/// A refresh token past its expiry (its row aged by 30 days) is 401 `invalid_refresh_token`
+/// and rotates nothing.
+#[tokio::test]
+async fn an_expired_refresh_token_is_refused() {
+    let db = TestDb::new().await;
+    world(&db).await;
+    let session = sign_in(&db).await;
+    let token = session.body["refreshToken"].as_str().unwrap();
+    let refresh =
+        || Call::new(Method::POST, REFRESH, host("alpha")).json(json!({"refreshToken": token}));
+    // Aged to one second short of its expiry, it still works, once.
+    db.admin
+        .batch_execute(
+            "update app.portal_refresh_tokens
+             set created_at = created_at - interval '30 days' + interval '1 second',
+                 expires_at = expires_at - interval '30 days' + interval '1 second'",
+        )
+        .await
+        .unwrap();
+    let live = refresh().send(&db).await;
+    assert_eq!(live.status, 200, "{live:?}");
+    let newer = live.body["refreshToken"].as_str().unwrap();
+    db.admin
+        .batch_execute(
+            "update app.portal_refresh_tokens
+             set created_at = created_at - interval '30 days',
+                 expires_at = expires_at - interval '30 days'
+             where rotated_at is null",
+        )
+        .await
+        .unwrap();
+    let before = portal_state(&db).await;
+    Call::new(Method::POST, REFRESH, host("alpha"))
+        .json(json!({"refreshToken": newer}))
+        .send(&db)
+        .await
+        .assert_problem(401, "invalid_refresh_token");
+    assert_eq!(portal_state(&db).await, before);
+    assert_eq!(
+        count(
+            &db,
+            "select count(*) from app.portal_refresh_tokens where rotated_at is null"
+        )
+        .await,
+        1
+    );
+}
+
+/// A patient deleted (`deleted_at` set) after signing in: their unexpired access token is 403
+/// `not_a_member` on every portal route (the database no longer recognises them), and their
+/// refresh token 401 `invalid_refresh_token`.
+#[tokio::test]
+async fn a_deleted_patients_tokens_are_refused() {
+    let db = TestDb::new().await;
+    let w = world(&db).await;
+    let session = sign_in(&db).await;
+    let access = session.body["accessToken"].as_str().unwrap();
+    let me = || Call::new(Method::GET, ME, host("alpha")).bearer(access);
+    assert_eq!(me().send(&db).await.status, 200);
+    db.admin
+        .execute(
+            "update app.patients set deleted_at = now() where id = $1",
+            &[&w.patient_a],
+        )
+        .await
+        .unwrap();
+    me().send(&db).await.assert_problem(403, "not_a_member");
+    for path in [PREFERENCES, APPOINTMENTS] {
+        Call::new(Method::GET, path, host("alpha"))
+            .bearer(access)
+            .send(&db)
+            .await
+            .assert_problem(403, "not_a_member");
+    }
+    let before = portal_state(&db).await;
+    Call::new(Method::PUT, CONSENT, host("alpha"))
+        .bearer(access)
+        .json(json!({"type": "terms", "version": "v2", "granted": true}))
+        .send(&db)
+        .await
+        .assert_problem(403, "not_a_member");
+    Call::new(Method::POST, REFRESH, host("alpha"))
+        .json(json!({"refreshToken": session.body["refreshToken"]}))
+        .send(&db)
+        .await
+        .assert_problem(401, "invalid_refresh_token");
+    assert_eq!(portal_state(&db).await, before);
 }
 
 #[tokio::test]

@@ -16,8 +16,8 @@ use uuid::Uuid;
 use wardline_tests::{
     as_user, cross_clinic,
     prescribing::{
-        connect_outside, paid_invoice, pdf_text, pharmacy, queued_order, refill, stored_pdf,
-        stored_versions, Prescribing, DEA_A, DEA_B, TITLE_A, TITLE_B,
+        connect_outside, paid_invoice, pdf_text, pharmacy, queued_order, refill, stored_encryption,
+        stored_pdf, stored_versions, Prescribing, DEA_A, DEA_B, KMS_KEY_ID, TITLE_A, TITLE_B,
     },
     staff, Reply, TestDb,
 };
@@ -386,6 +386,11 @@ async fn approve_and_send_for_a_clinic_b_order_uses_b_s_account_branding_and_cre
         .unwrap()
         .get(0);
     assert_eq!(key, format!("prescriptions/{b}/{order}.pdf"));
+    // Stored under SSE-KMS with the configured key.
+    assert_eq!(
+        stored_encryption(&key).await,
+        (Some("aws:kms".to_owned()), Some(KMS_KEY_ID.to_owned()))
+    );
     let text = pdf_text(&stored_pdf(&key).await);
     for expected in [
         "Beta Clinic",

@@ -5,7 +5,9 @@
 use serde_json::Value;
 use tokio_postgres::{error::SqlState, Client};
 use uuid::Uuid;
-use wardline_tests::{anonymous_at, as_user, claims_json, cross_clinic, TestDb, World};
+use wardline_tests::{
+    anonymous_at, as_user, claims_json, cross_clinic, ids_as, keys::Identity, staff, TestDb, World,
+};
 
 const WARDLINE_ROLES: &[&str] = &[
     "wardline_owner",
@@ -236,13 +238,30 @@ async fn populate_every_tenant_table(db: &TestDb, w: &World) {
             ))
             .await
             .unwrap();
+        // An idempotency record of the clinician's, and a day-old one; a stale hold. (What
+        // the sweeper may touch.)
         db.admin
             .execute(
                 "insert into app.idempotency_keys (org_id, caller_id, route, key, request_hash,
-                                                   response)
-                 values ($1, $2, 'POST /sessions-hold', gen_random_uuid()::text,
-                         sha256('fixture'::bytea), '{}')",
+                                                   response, created_at)
+                 select $1, $2, 'POST /sessions-hold', gen_random_uuid()::text,
+                        sha256('fixture'::bytea), '{}', now() - age
+                 from unnest(array[interval '0', interval '2 days']) age",
                 &[&clinic, &clinician],
+            )
+            .await
+            .unwrap();
+        db.admin
+            .execute(
+                "insert into app.sessions (org_id, clinician_id, patient_id, status, during,
+                                           service_id, created_by, hold_key, hold_group,
+                                           hold_expires_at)
+                 select $1, $2, $3, 'held', tstzrange(day, day + interval '1 hour'),
+                        (select id from app.services where org_id = $1 limit 1), $2,
+                        gen_random_uuid(), gen_random_uuid(), now() - interval '1 minute'
+                 from (select now() + (select count(*) + 1 from app.sessions)
+                                      * interval '1 day' as day) slot",
+                &[&clinic, &clinician, &patient],
             )
             .await
             .unwrap();
@@ -260,16 +279,80 @@ async fn populate_every_tenant_table(db: &TestDb, w: &World) {
     }
 }
 
-#[tokio::test]
-async fn clinic_a_can_neither_read_nor_write_clinic_b_rows_in_any_tenant_table() {
-    let db = TestDb::new().await;
-    let w = World::create(&db).await;
-    populate_every_tenant_table(&db, &w).await;
+/// What a caller is meant to reach of clinic B's rows in one tenant table, by the policies in
+/// `db/policies/`. Tables a caller has no entry for: nothing (no row read, every write refused
+/// or touching no row). Predicates are SQL over the table's row, evaluated as the superuser
+/// for the expected rows and as the caller for what it saw.
+struct Reach {
+    table: &'static str,
+    /// Which of B's rows the caller reads.
+    reads: String,
+    /// A write the caller is meant to make to B's rows (`$1` is B), and which rows it changes.
+    writes: Option<(&'static str, String)>,
+    /// Which of B's rows `delete from {table} where org_id = B` removes.
+    deletes: &'static str,
+    /// The policy that grants it.
+    why: &'static str,
+}
+
+impl Reach {
+    fn reads(table: &'static str, rows: impl Into<String>, why: &'static str) -> Reach {
+        Reach {
+            table,
+            reads: rows.into(),
+            writes: None,
+            deletes: "false",
+            why,
+        }
+    }
+
+    fn writes(mut self, statement: &'static str, rows: impl Into<String>) -> Reach {
+        self.writes = Some((statement, rows.into()));
+        self
+    }
+
+    fn deletes(mut self, rows: &'static str) -> Reach {
+        self.deletes = rows;
+        self
+    }
+}
+
+/// The number of B's rows of `table` matching `rows`, as the superuser; at least one, or the
+/// fixture cannot show the reach.
+async fn rows_of_b(db: &TestDb, w: &World, table: &str, rows: &str) -> i64 {
+    let n: i64 = db
+        .admin
+        .query_one(
+            &format!("select count(*) from {table} where org_id = $1 and ({rows})"),
+            &[&w.clinic_b],
+        )
+        .await
+        .unwrap()
+        .get(0);
+    assert!(
+        n > 0,
+        "{table}: no clinic-B row with {rows}: extend the fixture"
+    );
+    n
+}
+
+/// Runs the isolation loop as `who` over every tenant table: `who` reads, inserts, moves,
+/// updates and deletes B's rows exactly as far as `reach` says, and no further.
+async fn assert_reach(db: &TestDb, w: &World, who: &Identity, label: &str, reach: &[Reach]) {
     let tables = tenant_tables(&db.admin).await;
     assert!(tables.contains(&"app.patients".to_owned()), "{tables:?}");
+    for r in reach {
+        assert!(
+            tables.iter().any(|t| t == r.table),
+            "{label}: no table {}",
+            r.table
+        );
+    }
     let mut user = db.authenticator().await;
-
     for table in &tables {
+        let nothing = Reach::reads("", "false", "no policy reaches B");
+        let reach = reach.iter().find(|r| r.table == table).unwrap_or(&nothing);
+        let why = reach.why;
         // The fixture must cover every tenant table, or this test proves nothing for it.
         let sample: Option<Value> = db
             .admin
@@ -301,82 +384,291 @@ async fn clinic_a_can_neither_read_nor_write_clinic_b_rows_in_any_tenant_table()
             .collect();
         let columns = insertable.join(", ");
 
-        for who in [
-            w.admin_of_a(),
-            w.therapist_of_a(),
-            w.patient_of_a(),
-            anonymous_at(w.clinic_a),
-            // A prescriber of A, in a cross-clinic request.
-            cross_clinic(w.therapist_a),
-        ] {
-            let role = who.app_role;
-            let seen = as_user(
-                &mut user,
-                &who,
-                &format!("select count(*) filter (where org_id = $1), count(*) filter (where org_id is distinct from $2) from {table}"),
-                &[&w.clinic_b, &w.clinic_a],
-            )
-            .await;
-            if let Ok(rows) = &seen {
-                let (of_b, not_of_a): (i64, i64) = (rows[0].get(0), rows[0].get(1));
-                assert_eq!(of_b, 0, "{role} of A read clinic B rows of {table}");
-                assert_eq!(not_of_a, 0, "{role} of A read rows of {table} outside A");
-            } else {
-                assert!(is_denied(&seen), "{table}: {seen:?}");
-            }
-
-            let insert = as_user(
-                &mut user,
-                &who,
-                &format!(
-                    "insert into {table} ({columns})
-                     select {columns} from jsonb_populate_record(null::{table}, $1)"
-                ),
-                &[&b_row],
-            )
-            .await;
-            assert!(
-                is_denied(&insert),
-                "{role} of A inserted into B's {table}: {insert:?}"
+        let expected_reads = match reach.reads.as_str() {
+            "false" => 0,
+            rows => rows_of_b(db, w, table, rows).await,
+        };
+        let seen = as_user(
+            &mut user,
+            who,
+            &format!(
+                "select count(*) filter (where org_id = $1),
+                        count(*) filter (where org_id = $1 and not ({})),
+                        count(*) filter (where org_id is distinct from $1
+                                           and org_id is distinct from $2)
+                 from {table}",
+                reach.reads
+            ),
+            &[&w.clinic_b, &w.clinic_a],
+        )
+        .await;
+        if let Ok(rows) = &seen {
+            let (of_b, beyond, elsewhere): (i64, i64, i64) =
+                (rows[0].get(0), rows[0].get(1), rows[0].get(2));
+            assert_eq!(
+                (of_b, beyond),
+                (expected_reads, 0),
+                "{label} read B's {table} (expected: {}, {why})",
+                reach.reads
             );
+            assert_eq!(elsewhere, 0, "{label} read rows of {table} of no clinic");
+        } else {
+            assert!(is_denied(&seen), "{label}: {table}: {seen:?}");
+            assert_eq!(expected_reads, 0, "{label} cannot read B's {table} ({why})");
+        }
 
-            let moved = as_user(
-                &mut user,
-                &who,
-                &format!("update {table} set org_id = $1 where org_id = $2 returning 1"),
-                &[&w.clinic_b, &w.clinic_a],
-            )
-            .await;
-            assert!(
-                changed_nothing(&moved),
-                "{role} of A moved a row of {table} into B: {moved:?}"
-            );
+        let insert = as_user(
+            &mut user,
+            who,
+            &format!(
+                "insert into {table} ({columns})
+                 select {columns} from jsonb_populate_record(null::{table}, $1)"
+            ),
+            &[&b_row],
+        )
+        .await;
+        assert!(
+            is_denied(&insert),
+            "{label} inserted into B's {table}: {insert:?}"
+        );
 
-            let touched = as_user(
-                &mut user,
-                &who,
-                &format!("update {table} set org_id = org_id where org_id = $1 returning 1"),
-                &[&w.clinic_b],
-            )
-            .await;
-            assert!(
-                changed_nothing(&touched),
-                "{role} of A updated B's {table}: {touched:?}"
-            );
+        let moved = as_user(
+            &mut user,
+            who,
+            &format!("update {table} set org_id = $1 where org_id = $2 returning 1"),
+            &[&w.clinic_b, &w.clinic_a],
+        )
+        .await;
+        assert!(
+            changed_nothing(&moved),
+            "{label} moved a row of {table} into B: {moved:?}"
+        );
 
-            let deleted = as_user(
-                &mut user,
-                &who,
-                &format!("delete from {table} where org_id = $1 returning 1"),
-                &[&w.clinic_b],
-            )
-            .await;
-            assert!(
+        let touched = as_user(
+            &mut user,
+            who,
+            &format!("update {table} set org_id = org_id where org_id = $1 returning 1"),
+            &[&w.clinic_b],
+        )
+        .await;
+        assert!(
+            changed_nothing(&touched),
+            "{label} updated B's {table}: {touched:?}"
+        );
+
+        let deleted = as_user(
+            &mut user,
+            who,
+            &format!("delete from {table} where org_id = $1 returning 1"),
+            &[&w.clinic_b],
+        )
+        .await;
+        match reach.deletes {
+            "false" => assert!(
                 changed_nothing(&deleted),
-                "{role} of A deleted B's {table}: {deleted:?}"
+                "{label} deleted B's {table}: {deleted:?}"
+            ),
+            rows => assert_eq!(
+                deleted.as_ref().map(Vec::len).map_err(ToString::to_string),
+                Ok(rows_of_b(db, w, table, rows).await as usize),
+                "{label} deletes B's {table} where {rows} ({why})"
+            ),
+        }
+
+        if let Some((statement, rows)) = &reach.writes {
+            let written = as_user(&mut user, who, statement, &[&w.clinic_b]).await;
+            assert_eq!(
+                written.as_ref().map(Vec::len).map_err(ToString::to_string),
+                Ok(rows_of_b(db, w, table, rows).await as usize),
+                "{label}: {statement} ({why})"
             );
         }
     }
+}
+
+#[tokio::test]
+async fn clinic_a_can_neither_read_nor_write_clinic_b_rows_in_any_tenant_table() {
+    let db = TestDb::new().await;
+    let w = World::create(&db).await;
+    populate_every_tenant_table(&db, &w).await;
+    for who in [
+        w.admin_of_a(),
+        w.therapist_of_a(),
+        w.patient_of_a(),
+        anonymous_at(w.clinic_a),
+        // A prescriber of A, in a cross-clinic request.
+        cross_clinic(w.therapist_a),
+    ] {
+        let label = format!("{} of A", who.app_role);
+        assert_reach(&db, &w, &who, &label, &[]).await;
+    }
+}
+
+/// A super admin signed in at A: a clinic-scoped request, so the clinic-scoped policies give
+/// A's rows only (patients, sessions, care teams, notes, audit events of B stay out of reach);
+/// what super admins have beyond that is the clinics, the clinicians and the prescriber
+/// assignments of every clinic (policies/clinics.sql, prescribing.sql).
+#[tokio::test]
+async fn a_super_admin_reaches_every_clinic_and_assignment_but_no_other_clinics_patients() {
+    let db = TestDb::new().await;
+    let w = World::create(&db).await;
+    populate_every_tenant_table(&db, &w).await;
+    let root = Uuid::new_v4();
+    db.admin
+        .execute(
+            "insert into app.clinicians (id, email, first_name, last_name, is_super_admin)
+             values ($1, 'root@test.example', 'Sue', 'Root', true)",
+            &[&root],
+        )
+        .await
+        .unwrap();
+    let who = staff(root, w.clinic_a, "super_admin");
+    let reach = [Reach::reads(
+        "app.provider_clinics",
+        "true",
+        "super admins read every assignment, and change them as themselves",
+    )
+    .writes(
+        "update app.provider_clinics set updated_by = (select auth.uid()), updated_at = now()
+         where org_id = $1 returning 1",
+        "true",
+    )];
+    assert_reach(&db, &w, &who, "a super admin at A", &reach).await;
+
+    // Clinics and clinicians have no org_id: read directly.
+    let mut user = db.authenticator().await;
+    let clinics = ids_as(&mut user, &who, "select id from app.clinics").await;
+    let mut both_clinics = vec![w.clinic_a, w.clinic_b];
+    both_clinics.sort();
+    assert_eq!(clinics, both_clinics, "super admins read every clinic");
+    let clinicians = ids_as(&mut user, &who, "select id from app.clinicians").await;
+    for id in [w.admin_b, w.therapist_b, root] {
+        assert!(
+            clinicians.contains(&id),
+            "super admins read every clinician"
+        );
+    }
+}
+
+/// The scheduled jobs (`Claims::service`, app_service) belong to no clinic and reach every
+/// clinic alike, but only as far as the sweeper and the sender need: the outbox (read, record
+/// deliveries), opt-outs (read), holds (read held and expired ones, expire stale ones),
+/// day-old idempotency records (read, delete); every clinic's name and numbers.
+#[tokio::test]
+async fn the_scheduled_jobs_reach_only_what_the_sweeper_and_the_sender_need() {
+    let db = TestDb::new().await;
+    let w = World::create(&db).await;
+    populate_every_tenant_table(&db, &w).await;
+    let day_old = "created_at < now() - interval '24 hours'";
+    let stale = "status = 'held' and hold_expires_at <= now()";
+    let reach = [
+        Reach::reads(
+            "app.outbox",
+            "true",
+            "the sender reads every message and records deliveries",
+        )
+        .writes(
+            "update app.outbox set attempts = attempts + 1 where org_id = $1 returning 1",
+            "true",
+        ),
+        Reach::reads("app.sms_opt_outs", "true", "the sender reads every opt-out"),
+        Reach::reads(
+            "app.sessions",
+            "status in ('held', 'expired')",
+            "the hold expirer sees holds of every clinic and expires stale ones",
+        )
+        .writes(
+            "update app.sessions set status = 'expired'
+             where org_id = $1 and status = 'held' and hold_expires_at <= now() returning 1",
+            stale,
+        ),
+        Reach::reads(
+            "app.idempotency_keys",
+            day_old,
+            "the sweeper sees and deletes day-old idempotency records",
+        )
+        .deletes(day_old),
+    ];
+    let service = Identity {
+        sub: Uuid::nil(),
+        org_id: None,
+        app_role: "service",
+        patient_id: None,
+    };
+    assert_reach(&db, &w, &service, "app_service", &reach).await;
+    let mut user = db.authenticator().await;
+    let clinics = ids_as(&mut user, &service, "select id from app.clinics").await;
+    assert!(
+        clinics.contains(&w.clinic_b),
+        "the sender reads every clinic"
+    );
+}
+
+/// `both` works in A and B (a member of each, in each one's care team of the patient, and here
+/// a prescriber assigned to B). Signed in at A, the clinic-scoped policies give nothing of B —
+/// but their own prescriber assignments, which a clinician reads in any request. In a
+/// cross-clinic request (the prescription queue), `auth.my_org_ids()` is A and B: B's
+/// invoices, refills and orders and the patients they are for, processing B's invoices and
+/// approving B's queued orders; still none of B's clinic-scoped rows.
+#[tokio::test]
+async fn a_clinician_of_two_clinics_reaches_the_other_only_through_the_prescription_queue() {
+    let db = TestDb::new().await;
+    let w = World::create(&db).await;
+    populate_every_tenant_table(&db, &w).await;
+    db.admin
+        .batch_execute(&format!(
+            "with provider as (
+               insert into app.providers (clinician_id) values ('{both}') returning id
+             )
+             insert into app.provider_clinics (provider_id, org_id, dea_number, license_number,
+                                               license_state)
+             select id, '{b}', 'BB7654329', 'NJ-222', 'NJ' from provider",
+            both = w.both,
+            b = w.clinic_b,
+        ))
+        .await
+        .unwrap();
+    let own = format!(
+        "provider_id in (select id from app.providers where clinician_id = '{}')",
+        w.both
+    );
+    let own_assignments = || {
+        Reach::reads(
+            "app.provider_clinics",
+            own.clone(),
+            "prescribers read their own assignments, in any request",
+        )
+    };
+    assert_reach(
+        &db,
+        &w,
+        &w.both_at(w.clinic_a),
+        "both at A",
+        &[own_assignments()],
+    )
+    .await;
+
+    let queue = "prescribers read the queue items of the clinics they work for";
+    let reach = [
+        own_assignments(),
+        Reach::reads("app.invoices", "true", queue).writes(
+            "update app.invoices set prescription_status = 'processed', processed_at = now(),
+                    processed_by = (select auth.my_provider_id())
+             where org_id = $1 returning 1",
+            "true",
+        ),
+        Reach::reads("app.refills", "true", queue),
+        Reach::reads("app.orders", "true", queue).writes(
+            "update app.orders set attempts = attempts + 1 where org_id = $1 returning 1",
+            "status = 'queued_for_provider'",
+        ),
+        Reach::reads(
+            "app.patients",
+            "deleted_at is null",
+            "prescribers read the patients of their queue items",
+        ),
+    ];
+    assert_reach(&db, &w, &cross_clinic(w.both), "both, cross-clinic", &reach).await;
 }
 
 #[tokio::test]

@@ -116,6 +116,21 @@ impl Cluster {
         run_quiet(pinned(restart)).context("restarting PostgreSQL")
     }
 
+    /// Copies a server certificate and key (PEM) into the cluster's directory, where the
+    /// server may read them (owned by the service user, the key 0600), and returns their paths
+    /// for `ssl_cert_file` and `ssl_key_file` (then `ssl = on` and a reload turn TLS on).
+    pub fn install_tls(&self, cert: &Path, key: &Path) -> Result<(PathBuf, PathBuf)> {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = self.dir.join("tls");
+        std::fs::create_dir_all(&dir)?;
+        let (cert_to, key_to) = (dir.join("server.crt"), dir.join("server.key"));
+        std::fs::copy(cert, &cert_to).context("copying the server certificate")?;
+        std::fs::copy(key, &key_to).context("copying the server key")?;
+        std::fs::set_permissions(&key_to, std::fs::Permissions::from_mode(0o600))?;
+        hand_to_service_user(&dir, true)?;
+        Ok((cert_to, key_to))
+    }
+
     /// A watchdog that stops the server (and removes a throwaway cluster) once `pid` is gone.
     fn watch(&self, pid: u32, remove: bool) -> Result<()> {
         let mut then = format!(

@@ -101,7 +101,10 @@ fn instant(field: &str, raw: &str) -> Result<DateTime<Utc>, Error> {
     Ok(instant.to_utc())
 }
 
-/// Replaces a session's `sealedNotes` with `notes` and `notesUpdatedAt`.
+/// Replaces a session's `sealedNotes` with `notes` and `notesUpdatedAt`. Notes sealed under a
+/// key this deployment's keyring no longer holds are left out (`notesUnavailable: true`, with
+/// `notesUpdatedAt`) and logged: the rest of the schedule is still good. A value that does not
+/// verify under a key it holds is a 500.
 fn open_notes(ctx: &Context, caller: &Claims, session: &mut Value) -> Result<(), Error> {
     let Some(sealed) = session
         .as_object_mut()
@@ -115,11 +118,18 @@ fn open_notes(ctx: &Context, caller: &Claims, session: &mut Value) -> Result<(),
         .and_then(Value::as_str)
         .ok_or_else(|| Error::internal("api.schedule answered a session without an id"))?
         .to_owned();
-    let notes = ctx
-        .sealing_keys()?
-        .open(&notes_context(caller, &id), &stored)?;
-    session["notes"] = json!(notes);
+    let keys = ctx.sealing_keys()?;
     session["notesUpdatedAt"] = sealed["updatedAt"].clone();
+    if !keys.has_key(&stored.key_id) {
+        tracing::error!(
+            session = %id,
+            key_id = %stored.key_id,
+            "notes sealed under a key missing from WARDLINE_NOTES_KEYS"
+        );
+        session["notesUnavailable"] = json!(true);
+        return Ok(());
+    }
+    session["notes"] = json!(keys.open(&notes_context(caller, &id), &stored)?);
     Ok(())
 }
 
