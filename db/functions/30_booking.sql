@@ -100,26 +100,30 @@ begin
   -- PL/pgSQL with a generic plan: planned once per connection, not on every hold.
   return (
   with slot as (
-    -- The bounds as plain values: a comparison with an expression (upper(during)) would not
-    -- be leakproof, and RLS would keep it out of the index search.
-    select during, n, lower(during) as starts, upper(during) as ends,
-           lower(during) - interval '12 hours' as earliest
-    from unnest(slots) with ordinality as t (during, n)
+    select during, n from unnest(slots) with ordinality as t (during, n)
   ), blocker as (
-    -- By start time, not `&&`, which RLS keeps out of index searches (migration 0011).
+    -- One index search per slot and reason: by start time, not `&&`, which RLS keeps out of
+    -- index searches (migration 0011), in a lateral subquery kept apart (offset 0) so the
+    -- planner cannot trade the searches for one read of the whole calendar.
     select slot.n, slot.during, true as by_clinician, s.status, s.org_id, s.hold_expires_at
-    from slot join app.sessions s
-      on s.clinician_id = clinician and s.status in ('held', 'scheduled')
-     and s.starts_at > slot.earliest and s.starts_at < slot.ends and s.ends_at > slot.starts
-     and (s.status = 'scheduled' or s.hold_expires_at > now())
+    from slot cross join lateral (
+      select s.status, s.org_id, s.hold_expires_at from app.sessions s
+      where s.clinician_id = clinician and s.status in ('held', 'scheduled')
+        and s.starts_at > lower(slot.during) - interval '12 hours'
+        and s.starts_at < upper(slot.during) and s.ends_at > lower(slot.during)
+        and (s.status = 'scheduled' or s.hold_expires_at > now())
+      offset 0) s
     where exists (select 1 from app.clinic_memberships m
                   where m.org_id = auth.org_id() and m.clinician_id = clinician)
     union all
     select slot.n, slot.during, false, s.status, s.org_id, s.hold_expires_at
-    from slot join app.sessions s
-      on s.patient_id = patient and s.status in ('held', 'scheduled')
-     and s.starts_at > slot.earliest and s.starts_at < slot.ends and s.ends_at > slot.starts
-     and (s.status = 'scheduled' or s.hold_expires_at > now())
+    from slot cross join lateral (
+      select s.status, s.org_id, s.hold_expires_at from app.sessions s
+      where s.patient_id = patient and s.status in ('held', 'scheduled')
+        and s.starts_at > lower(slot.during) - interval '12 hours'
+        and s.starts_at < upper(slot.during) and s.ends_at > lower(slot.during)
+        and (s.status = 'scheduled' or s.hold_expires_at > now())
+      offset 0) s
     where exists (select 1 from app.patients p where p.org_id = auth.org_id() and p.id = patient)
   ), conflict as (
     select b.n, jsonb_strip_nulls(jsonb_build_object(

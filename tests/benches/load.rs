@@ -1,4 +1,4 @@
-//! `cargo xtask bench throughput | delay | contention` (all three with no name): the hot routes
+//! `cargo xtask bench throughput | delay | contention | floor` (all with no name): the hot routes
 //! under load through the local gateway over real HTTP, on the project's own PostgreSQL, with
 //! PostgreSQL on one core and the gateway, load generator and pgbench on the other.
 //!
@@ -7,6 +7,10 @@
 //! - delay: p50/p99 at one client, direct and through a proxy adding 1 ms each way between
 //!   the functions and PostgreSQL: the added latency counts the round trips.
 //! - contention: 64 clients competing for 16 slots of one therapist, round after round.
+//! - floor: each hot route's statements against a hand-written floor (tests/benches/floors/:
+//!   the same work and the same JSON under the same RLS, without Wardline's functions around
+//!   it; times go through `app.iso`, since pgbench would read `:MI` in a format as a variable),
+//!   and a booking into full calendars beside one into empty ones.
 
 use anyhow::{bail, ensure, Context as _, Result};
 use chrono::{DateTime, Duration as Hours, TimeZone, Utc};
@@ -28,7 +32,7 @@ use wardline_tests::{
     delay_proxy::DelayProxy,
     keys::Identity,
     latency::percentile,
-    load::{self, drive, ms, ok, pgbench, request, table, Flow, Gateway, Script, Step},
+    load::{self, drive, ms, ok, pgbench, request, table, Flow, Gateway, Protocol, Script, Step},
     prescribing::Prescribing,
     TestDb,
 };
@@ -132,13 +136,18 @@ impl Workload {
             .map(|r| r.get(0))
             .collect();
         db.admin.batch_execute("analyze").await?;
-        Ok(Workload {
+        let w = Workload {
             db,
             p,
             therapists,
             patients,
             assignable,
-        })
+        };
+        // The sessions table's statistics as a deployment's look: a populated calendar.
+        w.create_floor_table().await?;
+        w.calendars(true).await?;
+        w.calendars(false).await?;
+        Ok(w)
     }
 
     /// The functions' context on this database, with a pool of `connections`.
@@ -372,7 +381,15 @@ async fn throughput(w: &Workload) -> Result<()> {
             if route.books {
                 w.clear_calendars().await?;
             }
-            let tps = pgbench(&conninfo, &route.script, clients, WARMUP, MEASURE).await?;
+            let tps = pgbench(
+                &conninfo,
+                Protocol::Extended,
+                &route.script,
+                clients,
+                WARMUP,
+                MEASURE,
+            )
+            .await?;
             let row = vec![
                 route.name.clone(),
                 clients.to_string(),
@@ -710,7 +727,307 @@ async fn contend(w: &Workload, step: &Step, token: &Arc<str>, day: DateTime<Utc>
     })
 }
 
+/// Live sessions each benchmarked clinician and patient already has in the full-calendar case.
+const LIVE_SESSIONS: i32 = 5_000;
+
+/// Where floors/patients.sql takes the summary's filter, and the filter.
+const MINE_MARK: &str =
+    "    -- {mine}: the bench writes here, for /summary, the caller's own active care teams.";
+const MINE_FILTER: &str = "    and exists (select 1 from app.care_team t
+                where t.org_id = p.org_id and t.clinician_id = auth.uid()
+                  and t.patient_id = p.id and t.status = 'active')";
+
+/// A hot route's real statements beside what PostgreSQL needs for the same work.
+struct Floor {
+    route: Route,
+    floor: Script,
+    /// A read: the floor must answer the same bytes as the route's statement.
+    same_bytes: bool,
+}
+
+impl Workload {
+    /// Every hot route with its floor (tests/benches/floors/).
+    fn floors(&self) -> Vec<Floor> {
+        self.routes()
+            .into_iter()
+            .map(|route| {
+                let (file, sql, extra): (&str, &str, Vec<(&'static str, String)>) =
+                    match route.script.name.as_str() {
+                        "hold_and_confirm" => {
+                            ("booking", include_str!("floors/booking.sql"), vec![])
+                        }
+                        "tenant_doctors" => (
+                            "tenant_doctors",
+                            include_str!("floors/tenant_doctors.sql"),
+                            vec![],
+                        ),
+                        "assign_patient" => (
+                            "assign",
+                            include_str!("floors/assign.sql"),
+                            vec![("assignable", ASSIGNABLE.to_string())],
+                        ),
+                        "prescription_queue" => (
+                            "queue",
+                            include_str!("floors/queue.sql"),
+                            vec![("page", "50".into())],
+                        ),
+                        _ => {
+                            let summary = route.name.contains("summary");
+                            (
+                                if summary {
+                                    "patients_summary"
+                                } else {
+                                    "patients_all"
+                                },
+                                include_str!("floors/patients.sql"),
+                                vec![("page", "200".into()), ("summary", summary.to_string())],
+                            )
+                        }
+                    };
+                // The summary's filter is written into the text: as a parameter it would make
+                // the floor's plan serve both pages, and neither well.
+                let sql = if route.name.contains("summary") {
+                    sql.replace(MINE_MARK, MINE_FILTER)
+                } else {
+                    sql.to_owned()
+                };
+                let mut vars = route.script.vars.clone();
+                vars.extend(extra);
+                Floor {
+                    same_bytes: !route.books,
+                    floor: Script {
+                        name: format!("floor_{file}"),
+                        sql,
+                        vars,
+                    },
+                    route,
+                }
+            })
+            .collect()
+    }
+
+    /// The booking floor's table: app.sessions' row shape, its two exclusion constraints, an
+    /// RLS policy on the clinic.
+    async fn create_floor_table(&self) -> Result<()> {
+        self.db
+            .admin
+            .batch_execute(
+                "create schema if not exists bench_floor;
+                 create table if not exists bench_floor.sessions (like app.sessions
+                   including defaults including constraints including indexes including generated);
+                 alter table bench_floor.sessions enable row level security;
+                 alter table bench_floor.sessions force row level security;
+                 drop policy if exists \"the clinic's sessions\" on bench_floor.sessions;
+                 create policy \"the clinic's sessions\" on bench_floor.sessions for all to app_user
+                   using (org_id = (select auth.org_id())) with check (org_id = (select auth.org_id()));
+                 grant usage on schema bench_floor to app_user;
+                 grant select, insert on bench_floor.sessions to app_user;",
+            )
+            .await?;
+        Ok(())
+    }
+
+    /// Empty calendars (both tables), or with [`LIVE_SESSIONS`] booked sessions for each
+    /// benchmarked clinician and patient pair, far from the hours the benchmark books. Only the
+    /// full calendars are analyzed: emptied ones keep a populated table's statistics, as a
+    /// deployment's sessions table has (plans made for an empty table would scan it).
+    async fn calendars(&self, full: bool) -> Result<()> {
+        self.clear_calendars().await?;
+        self.db
+            .admin
+            .batch_execute("delete from bench_floor.sessions")
+            .await?;
+        if full {
+            self.db
+                .admin
+                .execute(
+                    "insert into app.sessions (org_id, clinician_id, patient_id, status, during,
+                                               created_by)
+                     select $1, t, p, 'scheduled',
+                            tstzrange(at, at + interval '50 minutes'), $1
+                     from unnest($2::uuid[], $3::uuid[]) as pair (t, p),
+                          generate_series(0, $4 - 1) k,
+                          lateral (select timestamptz '2027-01-04' + k * interval '1 hour' as at) x
+                     where t is not null and p is not null",
+                    &[
+                        &self.p.w.clinic_b,
+                        &self.therapists,
+                        &self.patients,
+                        &LIVE_SESSIONS,
+                    ],
+                )
+                .await?;
+            self.db.admin.batch_execute("analyze app.sessions").await?;
+        }
+        Ok(())
+    }
+}
+
+/// Runs a pgbench script once over `client` with its variables (and `fixed`, for `\set`
+/// random ones) written in as literals: the text of the last row's first column.
+async fn answer_of(
+    client: &tokio_postgres::Client,
+    script: &Script,
+    fixed: &[(&str, &str)],
+) -> Result<String> {
+    let mut vars: Vec<(&str, String)> = script.vars.iter().map(|(n, v)| (*n, v.clone())).collect();
+    vars.extend(fixed.iter().map(|(n, v)| (*n, v.to_string())));
+    vars.sort_by_key(|(name, _)| std::cmp::Reverse(name.len()));
+    let commands: String = script
+        .sql
+        .lines()
+        .filter(|l| !l.trim_start().starts_with("--") && !l.trim_start().starts_with('\\'))
+        .collect::<Vec<_>>()
+        .join("\n");
+    let mut last = None;
+    for command in commands.split(";\n").filter(|c| !c.trim().is_empty()) {
+        let mut sql = command.trim().trim_end_matches(';').to_owned();
+        for (name, value) in &vars {
+            sql = with_literal(&sql, name, value);
+        }
+        for message in client.simple_query(&sql).await? {
+            if let tokio_postgres::SimpleQueryMessage::Row(row) = message {
+                last = row.get(0).map(str::to_owned);
+            }
+        }
+    }
+    last.context("the script answered no row")
+}
+
+/// `sql` with every pgbench variable `:name` (not a `::cast`) replaced by `value` quoted.
+fn with_literal(sql: &str, name: &str, value: &str) -> String {
+    let pattern = format!(":{name}");
+    let quoted = format!("'{}'", value.replace('\'', "''"));
+    let mut out = String::with_capacity(sql.len());
+    let mut rest = sql;
+    while let Some(at) = rest.find(&pattern) {
+        let after = &rest[at + pattern.len()..];
+        let is_var = !rest[..at].ends_with(':')
+            && !after.starts_with(|c: char| c.is_alphanumeric() || c == '_');
+        out.push_str(&rest[..at]);
+        out.push_str(if is_var { &quoted } else { &pattern });
+        rest = after;
+    }
+    out.push_str(rest);
+    out
+}
+
+/// `cargo xtask bench floor`: each hot route's real statements and its floor, side by side at
+/// 1 and 8 clients in one run (pgbench, `-M extended`, as `wardline_authenticator`), after
+/// checking that each read floor answers the same bytes; then a booking into calendars of
+/// [`LIVE_SESSIONS`] live sessions beside one into empty ones.
 async fn floor(w: &Workload) -> Result<()> {
-    eprintln!("floor: database {}", w.db.name);
+    let conninfo = w.db.config(|_| {}).db.url;
+    let checker = xtask::connect(&conninfo).await?;
+    let mut rows = Vec::new();
+    let mut empty_booking = Vec::new();
+    for case in w.floors() {
+        if case.same_bytes {
+            let fixed = [("i", "1")];
+            let (real, floor) = (
+                answer_of(&checker, &case.route.script, &fixed).await?,
+                answer_of(&checker, &case.floor, &fixed).await?,
+            );
+            ensure!(
+                real == floor,
+                "{}: the floor answers other bytes than the route\n route: {real}\n floor: {floor}",
+                case.route.name
+            );
+        }
+        for clients in [1, 8] {
+            w.calendars(false).await?;
+            let real = pgbench(
+                &conninfo,
+                Protocol::Prepared,
+                &case.route.script,
+                clients,
+                WARMUP,
+                MEASURE,
+            )
+            .await?;
+            w.calendars(false).await?;
+            let floor = pgbench(
+                &conninfo,
+                Protocol::Prepared,
+                &case.floor,
+                clients,
+                WARMUP,
+                MEASURE,
+            )
+            .await?;
+            if case.route.books {
+                empty_booking.push(real);
+            }
+            rows.push(floor_row(&case.route.name, clients, real, floor));
+        }
+    }
+    let booking = w
+        .routes()
+        .into_iter()
+        .find(|r| r.books)
+        .context("the booking route")?;
+    let mut growth = Vec::new();
+    for (clients, empty) in [1, 8].into_iter().zip(empty_booking) {
+        w.calendars(true).await?;
+        let full = pgbench(
+            &conninfo,
+            Protocol::Prepared,
+            &booking.script,
+            clients,
+            WARMUP,
+            MEASURE,
+        )
+        .await?;
+        let row = vec![
+            clients.to_string(),
+            format!("{empty:.0}"),
+            format!("{full:.0}"),
+            format!("{:.2}", empty / full),
+        ];
+        eprintln!("  calendars | {}", row.join(" | "));
+        growth.push(row);
+    }
+    w.calendars(false).await?;
+    println!(
+        "\nFloor: the route's statements and a hand-written floor (tests/benches/floors/) under the \
+         same RLS, pgbench -M extended as wardline_authenticator, {}s after {}s warm-up each:\n",
+        MEASURE.as_secs(),
+        WARMUP.as_secs()
+    );
+    println!(
+        "{}",
+        table(
+            &[
+                "route",
+                "clients",
+                "real /s",
+                "real ms of SQL",
+                "floor /s",
+                "floor ÷ real"
+            ],
+            &rows
+        )
+    );
+    println!(
+        "\nA booking (hold + confirm) with {LIVE_SESSIONS} live sessions for the clinician and for \
+         the patient, beside one into empty calendars (cost ratio = empty /s ÷ full /s):\n"
+    );
+    println!(
+        "{}",
+        table(&["clients", "empty /s", "full /s", "cost ratio"], &growth)
+    );
     Ok(())
+}
+
+fn floor_row(name: &str, clients: usize, real: f64, floor: f64) -> Vec<String> {
+    let row = vec![
+        name.to_owned(),
+        clients.to_string(),
+        format!("{real:.0}"),
+        format!("{:.2}", 1000.0 * clients as f64 / real),
+        format!("{floor:.0}"),
+        format!("{:.2}", floor / real),
+    ];
+    eprintln!("  {}", row.join(" | "));
+    row
 }

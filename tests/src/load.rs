@@ -252,12 +252,30 @@ pub struct Script {
     pub vars: Vec<(&'static str, String)>,
 }
 
+/// How pgbench sends each statement.
+#[derive(Clone, Copy)]
+pub enum Protocol {
+    /// One unnamed statement per call, parsed and planned each time, as tokio-postgres sends it.
+    Extended,
+    /// Prepared once per connection: what a floor needs, planned once like PL/pgSQL's queries.
+    Prepared,
+}
+
+impl Protocol {
+    fn as_str(self) -> &'static str {
+        match self {
+            Protocol::Extended => "extended",
+            Protocol::Prepared => "prepared",
+        }
+    }
+}
+
 /// Runs `script` with `-c clients -j clients` for `warmup` (discarded) and then `measure`, in
-/// the extended protocol (one unnamed statement per call, as tokio-postgres sends it), against
-/// `conninfo` → transactions per second. Fails if any client aborted. The script sees `:phase`,
+/// `mode`, against `conninfo` → transactions per second. Fails if any client aborted. The script sees `:phase`,
 /// 0 in the warm-up and 1 in the measured run (to write different rows in each).
 pub async fn pgbench(
     conninfo: &str,
+    mode: Protocol,
     script: &Script,
     clients: usize,
     warmup: Duration,
@@ -271,7 +289,7 @@ pub async fn pgbench(
     for (phase, seconds) in [warmup, measure].into_iter().enumerate() {
         let mut pgbench = tokio::process::Command::new("pgbench");
         pgbench
-            .args(["-n", "-M", "extended", "-c", &clients.to_string()])
+            .args(["-n", "-M", mode.as_str(), "-c", &clients.to_string()])
             .args(["-j", &clients.to_string()])
             .args(["-T", &seconds.as_secs().max(1).to_string(), "-f"])
             .arg(&file)
