@@ -990,7 +990,7 @@ async fn floor(w: &Workload) -> Result<()> {
     w.calendars(false).await?;
     println!(
         "\nFloor: the route's statements and a hand-written floor (tests/benches/floors/) under the \
-         same RLS, pgbench -M extended as wardline_authenticator, {}s after {}s warm-up each:\n",
+         same RLS, pgbench -M prepared as wardline_authenticator, {}s after {}s warm-up each:\n",
         MEASURE.as_secs(),
         WARMUP.as_secs()
     );
@@ -1001,7 +1001,7 @@ async fn floor(w: &Workload) -> Result<()> {
                 "route",
                 "clients",
                 "real /s",
-                "real ms of SQL",
+                "real ms per unit",
                 "floor /s",
                 "floor ÷ real"
             ],
