@@ -75,7 +75,7 @@ as $$
   select case when auth.cross_clinic() and auth.is_staff()
               then nullif(current_setting('request.provider_id', true), '')::uuid end
 $$;
-grant execute on function auth.my_provider_id() to app_user, wardline_auth;
+grant execute on function auth.my_provider_id() to app_user;
 
 -- The clinic of any invoice or order, whoever may read it: what tells "not in your clinics"
 -- (403) from "no such thing" (404), as the prescription queue's routes answer.

@@ -294,8 +294,15 @@ impl Db {
     ) -> Result<T, Error> {
         let value = self.call(op, claims, input).await?;
         serde_json::from_value(value).map_err(|e| {
+            // A wrong type's message quotes the value, which may be PHI: log field names only.
+            let what = e.to_string();
+            let what = if what.starts_with("missing field") || what.starts_with("unknown field") {
+                what
+            } else {
+                "a member of the wrong type".to_owned()
+            };
             Error::internal(format!(
-                "api.{} answered in an unexpected shape: {e}",
+                "api.{} answered in an unexpected shape: {what}",
                 op.name()
             ))
         })

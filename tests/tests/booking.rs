@@ -254,13 +254,7 @@ async fn idempotency_replays_refuses_a_changed_body_and_serialises_concurrent_re
         assert_eq!(reply.status, 200, "{reply:?}");
         assert_eq!(reply.body, booked[0].body);
     }
-    let scheduled = db
-        .count(
-            "select count(*) from app.sessions where status = 'scheduled'",
-            &[],
-        )
-        .await;
-    assert_eq!(scheduled, 1);
+    assert_eq!(scheduled(&db).await, 1);
 
     // No key, or a bad one: 400 naming the header.
     for bad in [None, Some(""), Some("naïve key")] {
@@ -960,18 +954,11 @@ async fn an_offset_that_contradicts_the_time_zone_is_a_422_naming_it() {
     .await;
     refused.assert_problem(422, "contradicts_hold");
     assert_eq!(refused.body["errors"][0]["field"], "session.status");
-    assert_eq!(
-        db.count(
-            "select count(*) from app.sessions where status = 'scheduled'",
-            &[]
-        )
-        .await,
-        0
-    );
+    assert_eq!(scheduled(&db).await, 0);
 }
 
-/// Needs `api.confirm_booking` to compare each item's `restates` with the hold (a change to
-/// db/functions/30_booking.sql and `contradicts_hold` in shared::error::SQL_CODES).
+/// `api.confirm_booking` compares what each item restates with its hold: a 422 naming the first
+/// member that differs, and nothing booked.
 #[tokio::test]
 async fn a_confirmation_whose_row_contradicts_the_hold_is_a_422_naming_the_member() {
     let db = TestDb::new().await;
@@ -1014,14 +1001,7 @@ async fn a_confirmation_whose_row_contradicts_the_hold_is_a_422_naming_the_membe
         refused.body["errors"][0]["field"],
         "occurrences[1].session.start_time"
     );
-    assert_eq!(
-        db.count(
-            "select count(*) from app.sessions where status = 'scheduled'",
-            &[]
-        )
-        .await,
-        0
-    );
+    assert_eq!(scheduled(&db).await, 0);
 }
 
 /// `WARDLINE_NOTES_KEYS` seals with its first key and opens with any: notes sealed under `k1`
@@ -1101,4 +1081,13 @@ async fn notes_sealed_under_a_rotated_out_key_still_open() {
     assert_eq!(key_id().await, "k2");
     let read = db.schedule_with(&lost, &me, window).await;
     assert_eq!(read.body["sessions"][0]["notes"], notes["notes"]);
+}
+
+/// How many sessions are booked, in every clinic.
+async fn scheduled(db: &TestDb) -> i64 {
+    db.count(
+        "select count(*) from app.sessions where status = 'scheduled'",
+        &[],
+    )
+    .await
 }
