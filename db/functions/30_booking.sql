@@ -351,10 +351,12 @@ begin
     raise;
   end;
 
+  perform app.idempotency_store('POST /sessions-hold', input, result);
+  -- The audit append last: it locks the clinic's chain head until commit, and every booking
+  -- of the clinic waits for that lock.
   perform audit.record('session.hold', 'hold', group_key::text, 'success',
     jsonb_build_object('clinicianId', clinician, 'patientId', patient,
                        'occurrences', cardinality(slots)));
-  perform app.idempotency_store('POST /sessions-hold', input, result);
   return result;
 end
 $$;
@@ -551,9 +553,10 @@ begin
   into result, booked
   from done d;
 
+  perform app.idempotency_store('POST /sessions-confirm', input, result);
+  -- Last, as in api.hold_sessions: the chain head stays locked until commit.
   perform audit.record('session.confirm', 'session', b::text, 'success', '{}')
   from unnest(booked) b;
-  perform app.idempotency_store('POST /sessions-confirm', input, result);
   return result;
 end
 $$;

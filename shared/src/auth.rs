@@ -2,7 +2,9 @@
 //! allow-list and matches its key, its signature verifies, and `exp`, `nbf`, `iss`, `aud` and
 //! `sub` check out. Every token problem is a 401 problem+json; an unreachable JWKS is a 503.
 //! Keys come from a JWKS URL (cached for the container's life, refetched on an unknown `kid`
-//! at most once per `jwks_refetch_interval`) or from an HS256 secret.
+//! at most once per `jwks_refetch_interval`) or from an HS256 secret. Each key remembers the
+//! tokens it verified ([`VerifiedTokens`]), so a client's next request with the same token
+//! costs a lookup and a lifetime check instead of a signature verification.
 
 use crate::config::{ClaimNames, JwtConfig, KeySource};
 use crate::error::Error;
@@ -86,6 +88,69 @@ impl Claims {
 struct CachedKey {
     key: DecodingKey,
     algorithm: Algorithm,
+    verified: VerifiedTokens,
+}
+
+/// How many verified tokens one key remembers; past it, expired ones go, then all.
+const VERIFIED_TOKENS: usize = 1024;
+
+/// The tokens one key has verified (signature, algorithm, `iss`, `aud`), by their exact text,
+/// with their claims. A client sends the same token with every request until it expires, and
+/// an ECDSA verification costs more than all the rest of a request's Rust (P-256 was ~80% of
+/// the gateway's CPU at one client). Only the lifetime is checked again on a hit; any other
+/// text, a forgery included, is verified in full. The cache belongs to its key: a refetched
+/// key set starts empty, so a withdrawn key's tokens stop working with it.
+#[derive(Default)]
+struct VerifiedTokens(std::sync::Mutex<HashMap<String, Map<String, Value>>>);
+
+impl VerifiedTokens {
+    fn decode(
+        &self,
+        token: &str,
+        key: &DecodingKey,
+        validation: &Validation,
+    ) -> Result<Map<String, Value>, jsonwebtoken::errors::Error> {
+        let known = self.entries().get(token).cloned();
+        if let Some(claims) = known {
+            check_lifetime(&claims, validation)?;
+            return Ok(claims);
+        }
+        let claims = jsonwebtoken::decode::<Map<String, Value>>(token, key, validation)?.claims;
+        let mut entries = self.entries();
+        if entries.len() >= VERIFIED_TOKENS {
+            entries.retain(|_, claims| check_lifetime(claims, validation).is_ok());
+            if entries.len() >= VERIFIED_TOKENS {
+                entries.clear();
+            }
+        }
+        entries.insert(token.to_owned(), claims.clone());
+        Ok(claims)
+    }
+
+    fn entries(&self) -> std::sync::MutexGuard<'_, HashMap<String, Map<String, Value>>> {
+        // A panic elsewhere while holding the lock leaves a map that is still consistent.
+        self.0
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+}
+
+/// `exp` and `nbf` of claims verified earlier, judged now as jsonwebtoken judged them then.
+fn check_lifetime(
+    claims: &Map<String, Value>,
+    validation: &Validation,
+) -> Result<(), jsonwebtoken::errors::Error> {
+    let now = jsonwebtoken::get_current_timestamp();
+    let at = |name: &str| claims.get(name).and_then(Value::as_f64).map(|t| t as u64);
+    if validation.validate_exp
+        && at("exp").is_none_or(|exp| exp < now.saturating_sub(validation.leeway))
+    {
+        return Err(ErrorKind::ExpiredSignature.into());
+    }
+    if validation.validate_nbf && at("nbf").is_none_or(|nbf| nbf > now + validation.leeway) {
+        return Err(ErrorKind::ImmatureSignature.into());
+    }
+    Ok(())
 }
 
 #[derive(Default)]
@@ -112,7 +177,7 @@ fn usable(
 }
 
 enum Keys {
-    Secret(DecodingKey),
+    Secret(DecodingKey, VerifiedTokens),
     Jwks {
         url: String,
         http: reqwest::Client,
@@ -126,6 +191,7 @@ enum Keys {
 struct PortalKey {
     key: crate::portal::SigningKey,
     validation: Validation,
+    verified: VerifiedTokens,
 }
 
 /// Built once per container; holds the key cache and one `Validation` per allowed algorithm.
@@ -144,9 +210,10 @@ impl Verifier {
         portal: Option<&crate::portal::SigningKey>,
     ) -> Result<Verifier, Error> {
         let keys = match &config.keys {
-            KeySource::Hs256Secret(secret) => {
-                Keys::Secret(DecodingKey::from_secret(secret.as_bytes()))
-            }
+            KeySource::Hs256Secret(secret) => Keys::Secret(
+                DecodingKey::from_secret(secret.as_bytes()),
+                VerifiedTokens::default(),
+            ),
             KeySource::JwksUrl(url) => Keys::Jwks {
                 url: url.clone(),
                 http: reqwest::Client::builder()
@@ -180,6 +247,7 @@ impl Verifier {
             PortalKey {
                 key: key.clone(),
                 validation,
+                verified: VerifiedTokens::default(),
             }
         });
         Ok(Verifier {
@@ -207,13 +275,10 @@ impl Verifier {
             .as_ref()
             .filter(|p| header.kid.as_deref() == Some(p.key.kid()))
         {
-            let raw = jsonwebtoken::decode::<Map<String, Value>>(
-                token,
-                portal.key.decoding(),
-                &portal.validation,
-            )
-            .map(|data| data.claims)
-            .map_err(|err| token_problem(&err))?;
+            let raw = portal
+                .verified
+                .decode(token, portal.key.decoding(), &portal.validation)
+                .map_err(|err| token_problem(&err))?;
             let claims = canonical(&ClaimNames::default(), raw, request_id)?;
             if claims.app_role != AppRole::Patient {
                 return Err(Error::unauthorized("Portal tokens are patient tokens."));
@@ -255,7 +320,7 @@ impl Verifier {
         validation: &Validation,
     ) -> Result<Map<String, Value>, Error> {
         let decoded = match &self.keys {
-            Keys::Secret(key) => jsonwebtoken::decode::<Map<String, Value>>(token, key, validation),
+            Keys::Secret(key, verified) => verified.decode(token, key, validation),
             Keys::Jwks { .. } => {
                 let kid = header
                     .kid
@@ -270,12 +335,10 @@ impl Verifier {
                         "The token's algorithm does not match its key.",
                     ));
                 }
-                jsonwebtoken::decode::<Map<String, Value>>(token, &cached.key, validation)
+                cached.verified.decode(token, &cached.key, validation)
             }
         };
-        decoded
-            .map(|data| data.claims)
-            .map_err(|err| token_problem(&err))
+        decoded.map_err(|err| token_problem(&err))
     }
 
     /// The JWKS cache, refreshed first when it is older than `jwks_max_age` (so a key the
@@ -446,7 +509,14 @@ async fn fetch_jwks(
                 _ => return None,
             };
             let key = DecodingKey::from_jwk(jwk).ok()?;
-            Some((kid, CachedKey { key, algorithm }))
+            Some((
+                kid,
+                CachedKey {
+                    key,
+                    algorithm,
+                    verified: VerifiedTokens::default(),
+                },
+            ))
         })
         .collect())
 }

@@ -154,6 +154,13 @@ async fn every_bad_token_is_a_401_problem() {
         format!("{header}.{payload}.{}", String::from_utf8(sig).unwrap())
     };
 
+    // Verified once, the good token is remembered: what differs from it, even by one byte of
+    // its signature, is still verified in full (below).
+    let reply = db
+        .call(&FUNCTION, Method::GET, PATH, Some(&valid), None)
+        .await;
+    assert_eq!(reply.status, 200, "{reply:?}");
+
     let cases: Vec<(&str, String)> = vec![
         (
             "alg none",
@@ -228,6 +235,27 @@ async fn every_bad_token_is_a_401_problem() {
         .call(&FUNCTION, Method::GET, PATH, Some(&valid), None)
         .await;
     assert_eq!(reply.status, 200, "{reply:?}");
+}
+
+#[tokio::test]
+async fn a_remembered_token_still_expires() {
+    let db = TestDb::new().await;
+    let w = World::create(&db).await;
+    let ctx = Context::new(db.config(|c| c.jwt.leeway = Duration::ZERO)).unwrap();
+    let mut claims = keys::claims_for(&w.therapist_of_a(), 600);
+    let expires = now() + 2;
+    claims["exp"] = json!(expires);
+    let token = db.sign(&claims);
+    for _ in 0..2 {
+        let reply = call_with(&ctx, &FUNCTION, Method::GET, PATH, Some(&token), None).await;
+        assert_eq!(reply.status, 200, "{reply:?}");
+    }
+    while now() <= expires {
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    let reply = call_with(&ctx, &FUNCTION, Method::GET, PATH, Some(&token), None).await;
+    reply.assert_problem(401, "invalid_token");
+    assert_eq!(reply.body["detail"], "The token has expired.");
 }
 
 /// A context of its own, reading keys from `url`, with the JWT settings changed by `tweak`.

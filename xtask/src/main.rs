@@ -19,6 +19,7 @@ const USAGE: &str = "usage:
   cargo xtask fuzz-api [--max-examples N]  schemathesis against the local stack, from /openapi.json
   cargo xtask bench [<filter>]             the benchmarks (criterion), against a private PostgreSQL
   cargo xtask bench throughput|delay|contention   load through the local gateway (tests/benches/load.rs)
+  cargo xtask bench floor                  each hot route's SQL beside a hand-written floor (tests/benches/floors/)
   cargo xtask bench cold-start [<fn>…]     release binaries: stripped sizes, spawn to first answer";
 
 fn main() -> Result<()> {

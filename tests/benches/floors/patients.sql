@@ -3,6 +3,8 @@
 -- each with their connected clinicians, under the same RLS, in one statement.
 begin;
 select set_config('request.jwt.claims', :claims, true), set_config('role', 'app_user', true);
+-- As app.patients_page: the page is a walk of the name index, never a sort of the clinic.
+set local enable_sort = off;
 with page as (
   select p.id, p.first_name, p.last_name, p.email, p.phone, p.date_of_birth, p.created_at,
          row_number() over (order by p.last_name, p.first_name, p.id) as n
@@ -25,19 +27,22 @@ select case
                'id', x.id, 'firstName', x.first_name, 'lastName', x.last_name,
                'email', x.email, 'phone', x.phone, 'dateOfBirth', x.date_of_birth,
                'createdAt', app.iso(x.created_at)))
-             || (select jsonb_build_object(
-                   'connectedTherapists', coalesce(jsonb_agg(jsonb_build_object(
-                     'id', c.id, 'firstName', c.first_name, 'lastName', c.last_name)
-                     order by c.last_name, c.first_name, c.id), '[]'::jsonb),
-                   'isConnectedToMe', coalesce(bool_or(c.id = auth.uid()), false))
-                 from app.care_team t
-                 join app.clinic_memberships m
-                   on m.org_id = t.org_id and m.clinician_id = t.clinician_id
-                  and m.active and m.approved
-                 join app.clinicians c on c.id = t.clinician_id
-                 where t.patient_id = x.id and t.status = 'active')
+             || coalesce(tm.team, '{"connectedTherapists": [], "isConnectedToMe": false}')
              order by x.n)
-      from page x where x.n <= :page::int), '[]'::jsonb),
+      from page x
+      left join (
+        select t.patient_id, jsonb_build_object(
+                 'connectedTherapists', jsonb_agg(jsonb_build_object(
+                   'id', c.id, 'firstName', c.first_name, 'lastName', c.last_name)
+                   order by c.last_name, c.first_name, c.id),
+                 'isConnectedToMe', bool_or(c.id = auth.uid())) as team
+        from app.care_team t
+        join app.clinic_memberships m
+          on m.org_id = t.org_id and m.clinician_id = t.clinician_id and m.active and m.approved
+        join app.clinicians c on c.id = t.clinician_id
+        where t.status = 'active' and t.patient_id = any (array(select y.id from page y))
+        group by t.patient_id) tm on tm.patient_id = x.id
+      where x.n <= :page::int), '[]'::jsonb),
     'nextCursor', (select x.id from page x
                    where x.n = :page::int and exists (select 1 from page y where y.n > :page::int)))
   end;
