@@ -648,7 +648,7 @@ async fn hold_and_confirm(step: &Step, token: &str, body: &Value, service: Uuid)
     if held.0 == 409 {
         return Ok(false);
     }
-    let held = ok("/sessions-hold", held)?;
+    let held: Value = serde_json::from_slice(&ok("/sessions-hold", held)?)?;
     let confirm = json!({"holdKey": held["holdKey"], "session": {"serviceId": service}});
     let confirm_key = key();
     let confirmed = request(

@@ -9,7 +9,7 @@ with page as (
   select p.id, p.first_name, p.last_name, p.email, p.phone, p.date_of_birth, p.created_at,
          row_number() over (order by p.last_name, p.first_name, p.id) as n
   from app.patients p
-  where p.org_id = auth.org_id() and p.deleted_at is null
+  where p.org_id = (select auth.org_id()) and p.deleted_at is null
     -- {mine}: the bench writes here, for /summary, the caller's own active care teams.
   order by p.last_name, p.first_name, p.id
   limit :page::int + 1
@@ -35,7 +35,7 @@ select case
                  'connectedTherapists', jsonb_agg(jsonb_build_object(
                    'id', c.id, 'firstName', c.first_name, 'lastName', c.last_name)
                    order by c.last_name, c.first_name, c.id),
-                 'isConnectedToMe', bool_or(c.id = auth.uid())) as team
+                 'isConnectedToMe', bool_or(c.id = (select auth.uid()))) as team
         from app.care_team t
         join app.clinic_memberships m
           on m.org_id = t.org_id and m.clinician_id = t.clinician_id and m.active and m.approved
