@@ -334,6 +334,11 @@ impl Reply {
         }
     }
 
+    /// 200 with JSON already written (`Db::relay`), sent as it is.
+    pub fn json_text(json: Box<serde_json::value::RawValue>) -> Reply {
+        Reply::text("application/json", Box::<str>::from(json).into_string())
+    }
+
     /// Adds a header; one that is not a valid header value is a 500 (it is built by Wardline).
     pub fn with_header(mut self, name: http::HeaderName, value: &str) -> Result<Reply, Error> {
         self.headers

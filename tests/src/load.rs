@@ -156,7 +156,10 @@ pub async fn request(
 /// The body of a 2xx answer; any other status fails the run, with the body.
 pub fn ok(path: &str, (status, body): (u16, Bytes)) -> Result<Bytes> {
     if !(200..300).contains(&status) {
-        bail!("{path} answered {status}: {}", String::from_utf8_lossy(&body));
+        bail!(
+            "{path} answered {status}: {}",
+            String::from_utf8_lossy(&body)
+        );
     }
     Ok(body)
 }

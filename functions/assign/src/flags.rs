@@ -17,7 +17,9 @@ const UPDATE: Operation = operation!("update_feature_flags");
 /// Every known flag with its value.
 pub async fn read(ctx: &Context, caller: Claims, req: Incoming) -> Result<Reply, Error> {
     req.expect_nothing()?;
-    Ok(Reply::ok(ctx.db.call(READ, &caller, &json!({})).await?))
+    Ok(Reply::json_text(
+        ctx.db.relay(READ, &caller, &json!({})).await?,
+    ))
 }
 
 /// Sets the flags named in the body.

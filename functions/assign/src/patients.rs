@@ -31,5 +31,5 @@ async fn list(ctx: &Context, caller: Claims, req: Incoming, scope: &str) -> Resu
     let page = Page::from_query(&req)?;
     let mut input = page.input();
     input["scope"] = Value::from(scope);
-    Ok(Reply::ok(ctx.db.call(PAGE, &caller, &input).await?))
+    Ok(Reply::json_text(ctx.db.relay(PAGE, &caller, &input).await?))
 }

@@ -42,7 +42,7 @@ struct Preferences {
 pub async fn me(ctx: &Context, patient: Claims, req: Incoming) -> Result<Reply, Error> {
     req.expect_nothing()?;
     let input = Value::Object(portal_input(ctx.portal()?, &req));
-    Ok(Reply::ok(ctx.db.call(ME, &patient, &input).await?))
+    Ok(Reply::json_text(ctx.db.relay(ME, &patient, &input).await?))
 }
 
 pub async fn record_consent(ctx: &Context, patient: Claims, req: Incoming) -> Result<Reply, Error> {
@@ -66,7 +66,9 @@ pub async fn record_consent(ctx: &Context, patient: Claims, req: Incoming) -> Re
 pub async fn preferences(ctx: &Context, patient: Claims, req: Incoming) -> Result<Reply, Error> {
     req.expect_nothing()?;
     let input = Value::Object(portal_input(ctx.portal()?, &req));
-    Ok(Reply::ok(ctx.db.call(PREFERENCES, &patient, &input).await?))
+    Ok(Reply::json_text(
+        ctx.db.relay(PREFERENCES, &patient, &input).await?,
+    ))
 }
 
 pub async fn update_preferences(

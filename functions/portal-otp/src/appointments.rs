@@ -32,7 +32,7 @@ pub async fn list(ctx: &Context, patient: Claims, req: Incoming) -> Result<Reply
     req.expect_no_body()?;
     let page = ctx
         .db
-        .call(APPOINTMENTS, &patient, &serde_json::Value::Object(input))
+        .relay(APPOINTMENTS, &patient, &serde_json::Value::Object(input))
         .await?;
-    Ok(Reply::ok(page))
+    Ok(Reply::json_text(page))
 }

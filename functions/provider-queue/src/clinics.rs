@@ -44,7 +44,9 @@ async fn read(
     let provider = req.uuid_param("id")?;
     req.expect_nothing()?;
     let input = json!({ "providerId": provider, "superAdmin": super_admin });
-    Ok(Reply::ok(ctx.db.call(CLINICS, &caller, &input).await?))
+    Ok(Reply::json_text(
+        ctx.db.relay(CLINICS, &caller, &input).await?,
+    ))
 }
 
 /// Creates or changes the prescriber's assignment to one clinic.
@@ -176,7 +178,9 @@ pub async fn debug(ctx: &Context, caller: Claims, req: Incoming) -> Result<Reply
         .map_err(|_| Error::invalid_field(*name, "An id is a UUID."))?;
     req.expect_no_body()?;
     let input = Value::Object(Map::from_iter([((*name).to_owned(), json!(id))]));
-    Ok(Reply::ok(ctx.db.call(DEBUG, &caller, &input).await?))
+    Ok(Reply::json_text(
+        ctx.db.relay(DEBUG, &caller, &input).await?,
+    ))
 }
 
 #[cfg(test)]

@@ -36,7 +36,9 @@ pub async fn list(ctx: &Context, caller: Claims, req: Incoming) -> Result<Reply,
         }
     }
     req.expect_no_body()?;
-    Ok(Reply::ok(ctx.db.call(QUEUE, &caller, &input).await?))
+    Ok(Reply::json_text(
+        ctx.db.relay(QUEUE, &caller, &input).await?,
+    ))
 }
 
 /// The latest position a cursor can name (9999-12-31T23:59:59.999999Z): later ones would
