@@ -988,6 +988,7 @@ async fn floor(w: &Workload) -> Result<()> {
         growth.push(row);
     }
     w.calendars(false).await?;
+    let pages = w.outside_the_page(&conninfo).await?;
     println!(
         "\nFloor: the route's statements and a hand-written floor (tests/benches/floors/) under the \
          same RLS, pgbench -M prepared as wardline_authenticator, {}s after {}s warm-up each:\n",
@@ -1016,7 +1017,94 @@ async fn floor(w: &Workload) -> Result<()> {
         "{}",
         table(&["clients", "empty /s", "full /s", "cost ratio"], &growth)
     );
+    println!(
+        "\nThe patient pages, one client, as they are and with {LATER_PATIENTS} more patients \
+         of the clinic, in care, after the page in name order (cost ratio = as is ÷ with more):\n"
+    );
+    println!(
+        "{}",
+        table(&["route", "as is /s", "with more /s", "cost ratio"], &pages)
+    );
     Ok(())
+}
+
+/// Patients the page-growth case adds after the first page.
+const LATER_PATIENTS: i32 = 45_000;
+
+impl Workload {
+    /// Each patient page at one client, as it is and with [`LATER_PATIENTS`] more patients
+    /// of clinic A (each in the care of every clinician there) sorting after the page: a page
+    /// must cost what its own rows cost. The extra patients go again afterwards.
+    async fn outside_the_page(&self, conninfo: &str) -> Result<Vec<Vec<String>>> {
+        let pages: Vec<Route> = self
+            .routes()
+            .into_iter()
+            .filter(|r| r.name.starts_with("patients/"))
+            .collect();
+        let mut before = Vec::new();
+        for page in &pages {
+            before.push(
+                pgbench(
+                    conninfo,
+                    Protocol::Prepared,
+                    &page.script,
+                    1,
+                    WARMUP,
+                    MEASURE,
+                )
+                .await?,
+            );
+        }
+        self.db
+            .admin
+            .execute(
+                "with later as (
+                   insert into app.patients (org_id, first_name, last_name)
+                   select $1, 'Later', 'Zz Later ' || n from generate_series(1, $2::int) n
+                   returning id
+                 )
+                 insert into app.care_team (org_id, patient_id, clinician_id, assigned_by,
+                                            updated_by)
+                 select $1, later.id, m.clinician_id, m.clinician_id, m.clinician_id
+                 from later, app.clinic_memberships m where m.org_id = $1",
+                &[&self.p.w.clinic_a, &LATER_PATIENTS],
+            )
+            .await?;
+        self.db
+            .admin
+            .batch_execute("analyze app.patients, app.care_team")
+            .await?;
+        let mut rows = Vec::new();
+        for (page, before) in pages.iter().zip(before) {
+            let after = pgbench(
+                conninfo,
+                Protocol::Prepared,
+                &page.script,
+                1,
+                WARMUP,
+                MEASURE,
+            )
+            .await?;
+            let row = vec![
+                page.name.clone(),
+                format!("{before:.0}"),
+                format!("{after:.0}"),
+                format!("{:.2}", before / after),
+            ];
+            eprintln!("  outside the page | {}", row.join(" | "));
+            rows.push(row);
+        }
+        self.db
+            .admin
+            .batch_execute(
+                "delete from app.care_team t using app.patients p
+                   where p.id = t.patient_id and p.first_name = 'Later';
+                 delete from app.patients where first_name = 'Later';
+                 analyze app.patients, app.care_team;",
+            )
+            .await?;
+        Ok(rows)
+    }
 }
 
 fn floor_row(name: &str, clients: usize, real: f64, floor: f64) -> Vec<String> {
