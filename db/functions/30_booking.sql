@@ -89,9 +89,11 @@ grant execute on function app.iso(timestamptz) to app_anon;
 -- blocker is a hold of the caller's own clinic: another clinic's rows reveal nothing.
 -- SECURITY DEFINER (as wardline_auth) because the blocker may be in a clinic the caller
 -- cannot see; it answers only for a clinician and a patient of the caller's own clinic, so it
--- cannot be used to probe anyone else's calendar.
-create or replace function app.slot_conflicts(clinician uuid, patient uuid, slots tstzrange[])
-returns jsonb
+-- cannot be used to probe anyone else's calendar. `ignoring` is a session being moved: its
+-- own time never blocks it.
+create or replace function app.slot_conflicts(
+  clinician uuid, patient uuid, slots tstzrange[], ignoring uuid default null
+) returns jsonb
 language plpgsql stable security definer
 set search_path = pg_catalog, pg_temp
 set plan_cache_mode = force_generic_plan
@@ -112,6 +114,7 @@ begin
         and s.starts_at > lower(slot.during) - interval '12 hours'
         and s.starts_at < upper(slot.during) and s.ends_at > lower(slot.during)
         and (s.status = 'scheduled' or s.hold_expires_at > now())
+        and (ignoring is null or s.id <> ignoring)
       offset 0) s
     where exists (select 1 from app.clinic_memberships m
                   where m.org_id = auth.org_id() and m.clinician_id = clinician)
@@ -123,6 +126,7 @@ begin
         and s.starts_at > lower(slot.during) - interval '12 hours'
         and s.starts_at < upper(slot.during) and s.ends_at > lower(slot.during)
         and (s.status = 'scheduled' or s.hold_expires_at > now())
+        and (ignoring is null or s.id <> ignoring)
       offset 0) s
     where exists (select 1 from app.patients p where p.org_id = auth.org_id() and p.id = patient)
   ), conflict as (
@@ -140,16 +144,17 @@ begin
   select coalesce(jsonb_agg(c.body order by c.n), '[]'::jsonb) from conflict c);
 end
 $$;
-grant execute on function app.slot_conflicts(uuid, uuid, tstzrange[]) to app_user;
+grant execute on function app.slot_conflicts(uuid, uuid, tstzrange[], uuid) to app_user;
 
 -- 409 naming every conflicting occurrence, when there is one. Retry-After (seconds) is set
--- only when every conflict is a hold that will expire.
-create or replace function app.fail_if_taken(clinician uuid, patient uuid, slots tstzrange[])
-returns void
+-- only when every conflict is a hold that will expire. `ignoring` as in app.slot_conflicts.
+create or replace function app.fail_if_taken(
+  clinician uuid, patient uuid, slots tstzrange[], ignoring uuid default null
+) returns void
 language plpgsql
 as $$
 declare
-  conflicts jsonb := app.slot_conflicts(clinician, patient, slots);
+  conflicts jsonb := app.slot_conflicts(clinician, patient, slots, ignoring);
   extensions jsonb;
 begin
   if jsonb_array_length(conflicts) = 0 then
@@ -257,7 +262,7 @@ begin
 end
 $$;
 
-grant execute on function app.fail_if_taken(uuid, uuid, tstzrange[]),
+grant execute on function app.fail_if_taken(uuid, uuid, tstzrange[], uuid),
   app.require_bookable(uuid, uuid, text, text), app.idempotency_replay(text, jsonb),
   app.idempotency_store(text, jsonb, jsonb) to app_user;
 
@@ -279,7 +284,8 @@ as $$
     'serviceId', s.service_id,
     'cptCode', s.cpt_code,
     'cptUnits', s.cpt_units,
-    'cancelReason', s.cancel_reason))
+    'cancelReason', s.cancel_reason,
+    'confirmedAt', app.iso(s.confirmed_at)))
 $$;
 grant execute on function app.session_json(app.sessions) to app_user;
 
@@ -588,14 +594,15 @@ begin
     where s.starts_at > lower(window_range) - interval '12 hours'
       and s.starts_at < upper(window_range) and s.ends_at > lower(window_range)
       and (therapist is null or s.clinician_id = therapist)
-      and (s.status in ('scheduled', 'completed', 'cancelled')
+      and (s.status in ('scheduled', 'completed', 'no_show', 'cancelled')
            or (s.status = 'held' and s.hold_expires_at > now()))
   ), '[]'::jsonb));
 end
 $$;
 
 -- POST /sessions/{id}/cancel. input: {sessionId, reason}. Cancelling a cancelled session
--- returns it unchanged; holds are released, not cancelled. (Entry points declare no app.*
+-- returns it unchanged; holds are released, not cancelled. Staff may cancel inside the
+-- portal's late-cancellation window. The freed time is offered to the waitlist. (Entry points declare no app.*
 -- row types: they are resolved before begin_request, as the login role, which has none.)
 create or replace function api.cancel_session(claims jsonb, input jsonb) returns jsonb
 language plpgsql
@@ -606,7 +613,8 @@ declare
 begin
   perform auth.begin_request(claims);
   perform api.require(auth.is_staff());
-  select s.id, s.status, app.session_json(s) as shown into target
+  select s.id, s.status, s.org_id, s.clinician_id, s.during, s.service_id,
+         app.session_json(s) as shown into target
   from app.sessions s where s.id = (input ->> 'sessionId')::uuid
   for update;
   if not found then
@@ -624,6 +632,8 @@ begin
   where s.id = target.id
   returning app.session_json(s) into result;
   perform audit.record('session.cancel', 'session', target.id::text, 'success', '{}');
+  perform app.offer_freed_time(target.org_id, target.clinician_id, target.during,
+                               target.service_id);
   return result;
 end
 $$;
@@ -674,8 +684,8 @@ begin
 end
 $$;
 
--- hold-cleanup, one batch: expires holds past their expiry and deletes idempotency records
--- older than 24 hours, skipping rows another sweeper (or a request) has locked, so two sweeps
+-- hold-cleanup, one batch: expires holds past their expiry, passes lapsed waitlist offers on
+-- and deletes idempotency records older than 24 hours, skipping rows another sweeper (or a request) has locked, so two sweeps
 -- at once neither wait for nor double-count each other. input: {batchSize}.
 create or replace function api.sweep(claims jsonb, input jsonb) returns jsonb
 language plpgsql
@@ -684,6 +694,7 @@ declare
   batch integer := (input ->> 'batchSize')::integer;
   expired integer;
   deleted integer;
+  passed integer;
 begin
   perform auth.begin_request(claims);
   perform api.require(auth.is_service());
@@ -711,11 +722,15 @@ begin
     returning 1
   )
   select count(*)::integer into deleted from gone;
-  if expired + deleted > 0 then
+  -- Waitlist offers whose hold just expired (or was expired by a booking over it) pass on.
+  passed := app.pass_lapsed_offers(batch);
+  if expired + deleted + passed > 0 then
     perform audit.record('holds.sweep', null, null, 'success',
-      jsonb_build_object('holdsExpired', expired, 'idempotencyKeysDeleted', deleted));
+      jsonb_build_object('holdsExpired', expired, 'idempotencyKeysDeleted', deleted,
+                         'offersPassed', passed));
   end if;
-  return jsonb_build_object('holdsExpired', expired, 'idempotencyKeysDeleted', deleted);
+  return jsonb_build_object('holdsExpired', expired, 'idempotencyKeysDeleted', deleted,
+                            'offersPassed', passed);
 end
 $$;
 

@@ -424,7 +424,8 @@ $$;
 grant execute on function api.portal_me(jsonb, jsonb) to wardline_authenticator;
 
 -- GET /api/portal/appointments. input: {host, when: 'upcoming' | 'past', limit, after}. The
--- signed-in patient's booked sessions as RLS shows them (their own, never holds, never notes):
+-- signed-in patient's booked sessions as RLS shows them (their own, never notes; holds that are
+-- waitlist offers are in GET /api/portal/waitlist):
 -- upcoming (not yet ended) soonest first, or past latest first, a page at a time. nextCursor
 -- is the id of the page's last session, so no time or name ends up in a URL.
 create or replace function api.portal_appointments(claims jsonb, input jsonb) returns jsonb
@@ -441,31 +442,25 @@ begin
   perform api.require(auth.is_patient());
   perform app.portal_require_host(input -> 'host');
   if after is not null then
-    select lower(s.during) into after_start from app.sessions s where s.id = after;
+    select s.starts_at into after_start from app.sessions s where s.id = after;
     if not found then
       perform api.fail('invalid_input', 'Pass back the nextCursor of a page.', 'cursor');
     end if;
   end if;
   with page as (
     select row_number() over (order by
-             case when upcoming then lower(s.during) end, case when upcoming then s.id end,
-             lower(s.during) desc, s.id desc) as n,
-           jsonb_strip_nulls(jsonb_build_object(
-             'id', s.id,
-             'status', s.status,
-             'startTime', app.iso(lower(s.during)),
-             'endTime', app.iso(upper(s.during)),
-             'clinician', jsonb_build_object('id', s.clinician_id, 'firstName', c.first_name,
-                                             'lastName', c.last_name),
-             'service', case when sv.id is not null
-                             then jsonb_build_object('id', sv.id, 'name', sv.name) end)) as item
+             case when upcoming then s.starts_at end, case when upcoming then s.id end,
+             s.starts_at desc, s.id desc) as n,
+           app.portal_appointment_json(s, c, sv, k.late_cancel_hours) as item
     from app.sessions s
+    join app.clinics k on k.id = s.org_id
     left join app.clinicians c on c.id = s.clinician_id
     left join app.services sv on sv.id = s.service_id
-    where (upper(s.during) > now()) = upcoming
+    where s.status in ('scheduled', 'completed', 'no_show', 'cancelled')
+      and (s.ends_at > now()) = upcoming
       and (after is null
-           or (upcoming and (lower(s.during), s.id) > (after_start, after))
-           or (not upcoming and (lower(s.during), s.id) < (after_start, after)))
+           or (upcoming and (s.starts_at, s.id) > (after_start, after))
+           or (not upcoming and (s.starts_at, s.id) < (after_start, after)))
     order by 1
     limit page_size + 1
   )

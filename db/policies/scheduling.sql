@@ -29,10 +29,20 @@ create policy "clinicians read their own sessions in the current clinic" on app.
   using (org_id = (select auth.org_id()) and clinician_id = (select auth.uid())
          and (select auth.app_role()) = 'therapist');
 
-create policy "patients read their own booked sessions" on app.sessions
+create policy "patients read their own booked sessions and waitlist offers" on app.sessions
   for select to app_user
   using (org_id = (select auth.org_id()) and patient_id = (select auth.patient_id())
-         and status in ('scheduled', 'completed', 'cancelled'));
+         and (status in ('scheduled', 'completed', 'no_show', 'cancelled')
+              or (status in ('held', 'released', 'expired') and waitlist_entry_id is not null)));
+
+-- In the portal a patient confirms or cancels their own sessions, claims an offer (its hold
+-- becomes a session) or turns it down (the hold is released).
+create policy "patients confirm, cancel and claim their own sessions" on app.sessions
+  for update to app_user
+  using (org_id = (select auth.org_id()) and patient_id = (select auth.patient_id())
+         and (select auth.is_patient()))
+  with check (org_id = (select auth.org_id()) and patient_id = (select auth.patient_id())
+              and status in ('scheduled', 'cancelled', 'released'));
 
 -- Staff write the sessions they may read: a clinician their own, an admin the clinic's. New
 -- rows are holds, made by the caller.
@@ -62,6 +72,11 @@ create policy "clinicians update their own sessions, admins their clinic's" on a
 create policy "the booking guard sees occupied time in every clinic" on app.sessions
   for select to wardline_auth
   using (status in ('held', 'scheduled'));
+
+-- A waitlist offer (app.offer_freed_time, as wardline_auth) is a hold for the entry's patient.
+create policy "the waitlist offers freed time as a hold" on app.sessions
+  for insert to wardline_auth
+  with check (status = 'held' and waitlist_entry_id is not null);
 
 -- Stale holds of any clinic must be expirable by whoever needs the slot, and by the sweeper.
 -- (An UPDATE's new row must pass the SELECT policy too, hence 'expired'.)

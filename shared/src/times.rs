@@ -95,6 +95,16 @@ pub fn localize(zone: Tz, wall: NaiveDateTime) -> DateTime<Utc> {
     }
 }
 
+/// An instant that must carry its offset (`2027-03-14T09:00:00-04:00`), within the accepted
+/// years; a 400 naming `field` otherwise.
+pub fn rfc3339(field: &str, raw: &str) -> Result<DateTime<Utc>, Error> {
+    let instant = DateTime::parse_from_rfc3339(raw).map_err(|_| {
+        Error::invalid_field(field, "Expected an RFC 3339 date-time with an offset.")
+    })?;
+    check_year(field, instant.year())?;
+    Ok(instant.to_utc())
+}
+
 /// An IANA zone name from the request; a 400 naming `field` when it is unknown.
 pub fn zone(field: &str, name: &str) -> Result<Tz, Error> {
     name.parse::<Tz>().map_err(|_| {

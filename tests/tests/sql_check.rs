@@ -184,6 +184,9 @@ async fn the_limits_rust_checks_are_the_limits_the_tables_keep() {
     let minutes = HOLD_SECONDS_MAX / 60;
     assert_eq!(
         definition("sessions_hold_at_most_15_minutes").await,
-        format!("CHECK ((hold_expires_at <= (created_at + '00:{minutes:02}:00'::interval)))")
+        format!(
+            "CHECK (((waitlist_entry_id IS NOT NULL) OR \
+             (hold_expires_at <= (created_at + '00:{minutes:02}:00'::interval))))"
+        )
     );
 }

@@ -1,5 +1,6 @@
 //! `hold-cleanup`: the scheduled sweep (EventBridge, no route). As `app_service` it expires
-//! holds past their expiry and deletes idempotency records older than 24 hours, one batch per
+//! holds past their expiry, passes lapsed waitlist offers to the next patient waiting, and
+//! deletes idempotency records older than 24 hours, one batch per
 //! transaction so no lock is held for long. Rows another sweeper or a request has locked are
 //! skipped (`SKIP LOCKED`), so two sweeps at once are safe and count nothing twice.
 
@@ -20,6 +21,7 @@ pub const MAX_BATCHES: usize = 40;
 pub struct Report {
     pub holds_expired: u64,
     pub idempotency_keys_deleted: u64,
+    pub offers_passed: u64,
     pub batches: usize,
 }
 
@@ -29,6 +31,7 @@ pub struct Report {
 struct Swept {
     holds_expired: u64,
     idempotency_keys_deleted: u64,
+    offers_passed: u64,
 }
 
 /// Sweeps until a batch comes back short (nothing left) or `MAX_BATCHES` have run.
@@ -39,6 +42,7 @@ pub async fn sweep(ctx: &Context, request_id: &str) -> Result<Report, Error> {
         let Swept {
             holds_expired: expired,
             idempotency_keys_deleted: deleted,
+            offers_passed: passed,
         } = ctx
             .db
             .answer(SWEEP, &claims, &json!({ "batchSize": BATCH_SIZE }))
@@ -46,7 +50,9 @@ pub async fn sweep(ctx: &Context, request_id: &str) -> Result<Report, Error> {
         report.batches += 1;
         report.holds_expired += expired;
         report.idempotency_keys_deleted += deleted;
-        if expired < BATCH_SIZE as u64 && deleted < BATCH_SIZE as u64 {
+        report.offers_passed += passed;
+        if expired < BATCH_SIZE as u64 && deleted < BATCH_SIZE as u64 && passed < BATCH_SIZE as u64
+        {
             break;
         }
     }
@@ -55,6 +61,7 @@ pub async fn sweep(ctx: &Context, request_id: &str) -> Result<Report, Error> {
         function = "hold-cleanup",
         holds_expired = report.holds_expired,
         idempotency_keys_deleted = report.idempotency_keys_deleted,
+        offers_passed = report.offers_passed,
         batches = report.batches,
         "sweep"
     );

@@ -7,7 +7,9 @@
 //! - [`sign_in`]: request a code, verify it (pre-login, as `app_anon`).
 //! - [`session`]: refresh and sign out; the tokens and cookies a sign-in answers with.
 //! - [`account`]: the signed-in patient's profile, consent history and preferences.
-//! - [`appointments`]: the signed-in patient's own sessions, upcoming or past.
+//! - [`appointments`]: the signed-in patient's own sessions, upcoming or past; confirming,
+//!   cancelling, asking to reschedule one.
+//! - [`waitlist`]: waiting for freed time with a clinician, and claiming an offer.
 //! - [`twilio`]: inbound texts — STOP/START opt-outs and HELP — signed by Twilio.
 
 pub mod account;
@@ -15,6 +17,7 @@ pub mod appointments;
 pub mod session;
 pub mod sign_in;
 pub mod twilio;
+pub mod waitlist;
 
 use http::Method;
 use serde_json::{Map, Value};
@@ -89,6 +92,55 @@ pub const FUNCTION: Function = Function {
             name: "ListPortalAppointments",
             access: Access::Patient,
             handler: handler!(appointments::list),
+        },
+        Route {
+            method: Method::POST,
+            path: "/api/portal/appointments/{id}/confirm",
+            name: "ConfirmPortalAppointment",
+            access: Access::Patient,
+            handler: handler!(appointments::confirm),
+        },
+        Route {
+            method: Method::POST,
+            path: "/api/portal/appointments/{id}/cancel",
+            name: "CancelPortalAppointment",
+            access: Access::Patient,
+            handler: handler!(appointments::cancel),
+        },
+        Route {
+            method: Method::POST,
+            path: "/api/portal/appointments/{id}/reschedule-request",
+            name: "RequestReschedule",
+            access: Access::Patient,
+            handler: handler!(appointments::request_reschedule),
+        },
+        Route {
+            method: Method::GET,
+            path: "/api/portal/waitlist",
+            name: "ListWaitlistEntries",
+            access: Access::Patient,
+            handler: handler!(waitlist::list),
+        },
+        Route {
+            method: Method::POST,
+            path: "/api/portal/waitlist",
+            name: "JoinWaitlist",
+            access: Access::Patient,
+            handler: handler!(waitlist::join),
+        },
+        Route {
+            method: Method::DELETE,
+            path: "/api/portal/waitlist/{id}",
+            name: "LeaveWaitlist",
+            access: Access::Patient,
+            handler: handler!(waitlist::leave),
+        },
+        Route {
+            method: Method::POST,
+            path: "/api/portal/waitlist/{id}/claim",
+            name: "ClaimWaitlistOffer",
+            access: Access::Patient,
+            handler: handler!(waitlist::claim),
         },
         Route {
             method: Method::POST,

@@ -2,20 +2,29 @@
 //! is RLS's decision (a clinician their own sessions and holds, an admin the clinic's, a patient
 //! their own booked sessions without notes). Notes are sealed here with AES-256-GCM before they
 //! reach the database and opened here after; the database never sees their text.
+//!
+//! - [`moves`]: moving a session, and patients' reschedule requests (list, approve, decline).
+//! - [`attendance`]: completed and no-show.
+//! - [`client`]: one patient with their sessions.
 
-use chrono::{DateTime, Datelike, Duration, Utc};
+pub mod attendance;
+pub mod client;
+pub mod moves;
+
+use chrono::Duration;
 use http::Method;
 use serde::Deserialize;
 use serde_json::{json, Value};
 use uuid::Uuid;
 use wardline_shared::{
     auth::Claims,
-    dates::{check_text, check_year, required_text},
+    dates::{check_text, required_text},
     db::Operation,
     handler,
     http::{Access, Function, Incoming, Reply, Route, CLINICIANS},
     operation,
     sealed::{self, Sealed},
+    times::rfc3339,
     Context, Error,
 };
 
@@ -43,6 +52,55 @@ pub const FUNCTION: Function = Function {
             access: Access::Staff(CLINICIANS),
             handler: handler!(save_notes),
         },
+        Route {
+            method: Method::POST,
+            path: "/sessions/{id}/reschedule",
+            name: "RescheduleSession",
+            access: Access::Staff(CLINICIANS),
+            handler: handler!(moves::reschedule),
+        },
+        Route {
+            method: Method::POST,
+            path: "/sessions/{id}/complete",
+            name: "CompleteSession",
+            access: Access::Staff(CLINICIANS),
+            handler: handler!(attendance::complete),
+        },
+        Route {
+            method: Method::POST,
+            path: "/sessions/{id}/no-show",
+            name: "MarkSessionNoShow",
+            access: Access::Staff(CLINICIANS),
+            handler: handler!(attendance::no_show),
+        },
+        Route {
+            method: Method::GET,
+            path: "/reschedule-requests",
+            name: "ListRescheduleRequests",
+            access: Access::Staff(CLINICIANS),
+            handler: handler!(moves::requests),
+        },
+        Route {
+            method: Method::POST,
+            path: "/reschedule-requests/{id}/approve",
+            name: "ApproveRescheduleRequest",
+            access: Access::Staff(CLINICIANS),
+            handler: handler!(moves::approve),
+        },
+        Route {
+            method: Method::POST,
+            path: "/reschedule-requests/{id}/decline",
+            name: "DeclineRescheduleRequest",
+            access: Access::Staff(CLINICIANS),
+            handler: handler!(moves::decline),
+        },
+        Route {
+            method: Method::GET,
+            path: "/clients/{clientId}",
+            name: "ReadClient",
+            access: Access::Staff(CLINICIANS),
+            handler: handler!(client::read),
+        },
     ],
 };
 
@@ -62,8 +120,8 @@ async fn list(ctx: &Context, caller: Claims, req: Incoming) -> Result<Reply, Err
     let mut therapist = None;
     for (name, value) in req.query_params(&["from", "to", "therapistId"])? {
         match name {
-            "from" => from = Some(instant("from", value)?),
-            "to" => to = Some(instant("to", value)?),
+            "from" => from = Some(rfc3339("from", value)?),
+            "to" => to = Some(rfc3339("to", value)?),
             _ => {
                 therapist = Some(value.parse::<Uuid>().map_err(|_| {
                     Error::invalid_field("therapistId", "A therapist id is a UUID.")
@@ -91,14 +149,6 @@ async fn list(ctx: &Context, caller: Claims, req: Incoming) -> Result<Reply, Err
         }
     }
     Ok(Reply::ok(schedule))
-}
-
-fn instant(field: &str, raw: &str) -> Result<DateTime<Utc>, Error> {
-    let instant = DateTime::parse_from_rfc3339(raw).map_err(|_| {
-        Error::invalid_field(field, "Expected an RFC 3339 date-time with an offset.")
-    })?;
-    check_year(field, instant.year())?;
-    Ok(instant.to_utc())
 }
 
 /// Replaces a session's `sealedNotes` with `notes` and `notesUpdatedAt`. Notes sealed under a
@@ -138,7 +188,7 @@ fn notes_context(caller: &Claims, session_id: &str) -> String {
     sealed::context("session-notes", caller.org_id, session_id)
 }
 
-fn session_id(req: &Incoming) -> Result<Uuid, Error> {
+pub(crate) fn session_id(req: &Incoming) -> Result<Uuid, Error> {
     req.param("id")
         .parse()
         .map_err(|_| Error::invalid_field("id", "A session id is a UUID."))
