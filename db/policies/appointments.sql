@@ -30,9 +30,10 @@ create policy "clinicians read requests about their own sessions" on app.resched
   using (org_id = (select auth.org_id()) and clinician_id = (select auth.uid())
          and (select auth.app_role()) = 'therapist');
 
+-- (USING admits decided rows too: a FOR UPDATE must see a request to say it is decided.)
 create policy "staff decide the requests they read" on app.reschedule_requests
   for update to app_user
-  using (org_id = (select auth.org_id()) and status = 'pending'
+  using (org_id = (select auth.org_id())
          and ((select auth.is_admin())
               or (clinician_id = (select auth.uid()) and (select auth.app_role()) = 'therapist')))
   with check (org_id = (select auth.org_id()) and status in ('approved', 'declined')
@@ -50,11 +51,12 @@ create policy "patients join the waitlist" on app.waitlist_entries
   with check (org_id = (select auth.org_id()) and patient_id = (select auth.patient_id())
               and (select auth.is_patient()) and status = 'waiting');
 
--- Leaving, claiming an offer (booked) or letting a lapsed one go (passed).
+-- Leaving, claiming an offer (booked) or letting a lapsed one go (passed). USING admits every
+-- own entry: the claim locks it FOR UPDATE to answer a second claim with the booking.
 create policy "patients leave the waitlist and claim offers" on app.waitlist_entries
   for update to app_user
   using (org_id = (select auth.org_id()) and patient_id = (select auth.patient_id())
-         and (select auth.is_patient()) and status in ('waiting', 'offered'))
+         and (select auth.is_patient()))
   with check (org_id = (select auth.org_id()) and patient_id = (select auth.patient_id())
               and status in ('left', 'booked', 'passed'));
 

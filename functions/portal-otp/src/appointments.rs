@@ -57,7 +57,10 @@ pub async fn confirm(ctx: &Context, patient: Claims, req: Incoming) -> Result<Re
     req.expect_nothing()?;
     let mut input = portal_input(ctx.portal()?, &req);
     input.insert("sessionId".into(), json!(id));
-    let confirmed = ctx.db.call(CONFIRM, &patient, &Value::Object(input)).await?;
+    let confirmed = ctx
+        .db
+        .call(CONFIRM, &patient, &Value::Object(input))
+        .await?;
     Ok(Reply::ok(confirmed))
 }
 

@@ -9,6 +9,7 @@ use crate::portal_input;
 use chrono::{Duration, Utc};
 use serde::Deserialize;
 use serde_json::{json, Value};
+use uuid::Uuid;
 use wardline_shared::{
     auth::Claims,
     db::Operation,
@@ -17,7 +18,6 @@ use wardline_shared::{
     times::rfc3339,
     Context, Error,
 };
-use uuid::Uuid;
 
 const JOIN: Operation = operation!("portal_join_waitlist");
 const LIST: Operation = operation!(read "portal_waitlist");
@@ -68,7 +68,9 @@ pub async fn join(ctx: &Context, patient: Claims, req: Incoming) -> Result<Reply
 pub async fn list(ctx: &Context, patient: Claims, req: Incoming) -> Result<Reply, Error> {
     req.expect_nothing()?;
     let input = Value::Object(portal_input(ctx.portal()?, &req));
-    Ok(Reply::json_text(ctx.db.relay(LIST, &patient, &input).await?))
+    Ok(Reply::json_text(
+        ctx.db.relay(LIST, &patient, &input).await?,
+    ))
 }
 
 /// `DELETE /api/portal/waitlist/{id}` → the entry, `left`.
@@ -93,6 +95,8 @@ async fn on_entry(
     let mut input = portal_input(ctx.portal()?, &req);
     input.insert("entryId".into(), json!(id));
     Ok(Reply::ok(
-        ctx.db.call(operation, &patient, &Value::Object(input)).await?,
+        ctx.db
+            .call(operation, &patient, &Value::Object(input))
+            .await?,
     ))
 }

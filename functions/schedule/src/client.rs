@@ -17,5 +17,7 @@ pub async fn read(ctx: &Context, caller: Claims, req: Incoming) -> Result<Reply,
     let id = req.uuid_param("clientId")?;
     req.expect_nothing()?;
     let input = json!({ "patientId": id });
-    Ok(Reply::json_text(ctx.db.relay(CLIENT, &caller, &input).await?))
+    Ok(Reply::json_text(
+        ctx.db.relay(CLIENT, &caller, &input).await?,
+    ))
 }

@@ -40,7 +40,10 @@ pub async fn reschedule(ctx: &Context, caller: Claims, req: Incoming) -> Result<
     let start = rfc3339("start_time", &body.start_time)?;
     let end = rfc3339("end_time", &body.end_time)?;
     if end <= start {
-        return Err(Error::invalid_field("end_time", "Must be after start_time."));
+        return Err(Error::invalid_field(
+            "end_time",
+            "Must be after start_time.",
+        ));
     }
     if end - start > Duration::hours(MAX_SESSION_HOURS) {
         return Err(Error::invalid_field(
@@ -72,7 +75,9 @@ pub async fn requests(ctx: &Context, caller: Claims, req: Incoming) -> Result<Re
         }
     }
     req.expect_no_body()?;
-    Ok(Reply::json_text(ctx.db.relay(REQUESTS, &caller, &input).await?))
+    Ok(Reply::json_text(
+        ctx.db.relay(REQUESTS, &caller, &input).await?,
+    ))
 }
 
 #[derive(Debug, Deserialize)]
