@@ -156,7 +156,7 @@ async fn a_sweep_expires_stale_holds_and_deletes_day_old_records_only() {
             "req-id".to_owned(),
             None,
             "service".to_owned(),
-            json!({"holdsExpired": 3, "idempotencyKeysDeleted": 2})
+            json!({"holdsExpired": 3, "idempotencyKeysDeleted": 2, "offersPassed": 0})
         )]
     );
 
@@ -315,9 +315,9 @@ async fn one_sweep_runs_batch_after_batch_until_one_comes_back_short() {
     assert_eq!(
         audited,
         vec![
-            json!({"holdsExpired": size, "idempotencyKeysDeleted": 3}),
-            json!({"holdsExpired": size, "idempotencyKeysDeleted": 0}),
-            json!({"holdsExpired": 1, "idempotencyKeysDeleted": 0}),
+            json!({"holdsExpired": size, "idempotencyKeysDeleted": 3, "offersPassed": 0}),
+            json!({"holdsExpired": size, "idempotencyKeysDeleted": 0, "offersPassed": 0}),
+            json!({"holdsExpired": 1, "idempotencyKeysDeleted": 0, "offersPassed": 0}),
         ]
     );
 }

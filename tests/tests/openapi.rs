@@ -494,13 +494,26 @@ async fn documented_examples_get_documented_answers() {
     }
     println!("sent {sent} examples; incomplete: {skipped:?}");
     // Only these need state an example cannot carry (a signature, a live hold, a booked
-    // session); any other operation losing its example fails here rather than going unsent.
+    // session, a patient's id, a reschedule request, a waitlist entry); any other operation
+    // losing its example fails here rather than going unsent.
     skipped.sort();
     assert_eq!(
         skipped,
         [
+            "approveRescheduleRequest",
+            "cancelPortalAppointment",
             "cancelSession",
+            "claimWaitlistOffer",
+            "completeSession",
+            "confirmPortalAppointment",
+            "declineRescheduleRequest",
+            "joinWaitlist",
+            "leaveWaitlist",
+            "markSessionNoShow",
+            "readClient",
             "releaseHold",
+            "requestReschedule",
+            "rescheduleSession",
             "saveSessionNotes",
             "twilioInbound"
         ]

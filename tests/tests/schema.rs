@@ -266,6 +266,41 @@ async fn populate_every_tenant_table(db: &TestDb, w: &World) {
             .await
             .unwrap();
     }
+    // Appointments: a reschedule request of the booked session, a waiting waitlist entry and
+    // an offered one with its offer (a live hold).
+    for (clinic, clinician, patient) in [
+        (w.clinic_a, w.therapist_a, w.patient_a),
+        (w.clinic_b, w.therapist_b, w.patient_b),
+    ] {
+        db.admin
+            .batch_execute(&format!(
+                "insert into app.reschedule_requests (org_id, session_id, patient_id,
+                                                      clinician_id, proposed)
+                 select org_id, id, patient_id, clinician_id, array[now() + interval '40 days']
+                 from app.sessions where org_id = '{clinic}' and status = 'scheduled' limit 1
+                 on conflict do nothing;
+                 insert into app.waitlist_entries (org_id, patient_id, clinician_id, earliest,
+                                                   latest)
+                 values ('{clinic}', '{patient}', '{clinician}', now(), now() + interval '9 days');
+                 with entry as (
+                   insert into app.waitlist_entries (org_id, patient_id, clinician_id, earliest,
+                                                     latest, status)
+                   values ('{clinic}', '{patient}', '{clinician}', now(),
+                           now() + interval '90 days', 'offered')
+                   returning id
+                 )
+                 insert into app.sessions (org_id, clinician_id, patient_id, status, during,
+                                           hold_key, hold_group, hold_expires_at,
+                                           waitlist_entry_id, created_by)
+                 select '{clinic}', '{clinician}', '{patient}', 'held',
+                        tstzrange(day, day + interval '1 hour'), gen_random_uuid(),
+                        gen_random_uuid(), now() + interval '1 hour', entry.id, '{clinician}'
+                 from entry, (select now() + (select count(*) + 1 from app.sessions)
+                                             * interval '1 day' as day) slot;"
+            ))
+            .await
+            .unwrap();
+    }
     let mut user = db.authenticator().await;
     for who in [w.admin_of_a(), w.admin_of_b()] {
         let tx = user.transaction().await.unwrap();
