@@ -357,5 +357,34 @@ pub async fn seed(admin: &Client) -> Result<()> {
             .await?;
     }
     admin.batch_execute(PRESCRIBING).await?;
+    admin.batch_execute(APPOINTMENTS).await?;
     Ok(())
 }
+
+/// Jordan's booked session with Sam on Tuesday 2027-03-09, 10:00–10:50 in maple (for the
+/// portal's confirm, cancel and reschedule-request lines, and staff moves).
+pub const JORDANS_SESSION: Uuid = uuid!("5e000000-0000-4000-8000-000000000001");
+/// Morgan's session with Sam on 2026-11-16, past (for attendance).
+pub const MORGANS_PAST_SESSION: Uuid = uuid!("5e000000-0000-4000-8000-000000000002");
+
+/// The appointments of the demo: the two sessions above, and Morgan on Sam's waitlist for
+/// March 2027, so cancelling Jordan's session offers its time to Morgan.
+const APPOINTMENTS: &str = "
+insert into app.sessions (id, org_id, clinician_id, patient_id, status, during, service_id,
+                          cpt_code, cpt_units, created_by)
+values
+  ('5e000000-0000-4000-8000-000000000001', 'c1000000-0000-4000-8000-000000000001',
+   'd1000000-0000-4000-8000-000000000003', 'e1000000-0000-4000-8000-000000000001', 'scheduled',
+   '[2027-03-09 15:00Z, 2027-03-09 15:50Z)', 'a1000000-0000-4000-8000-000000000001', '90834', 1,
+   'd1000000-0000-4000-8000-000000000003'),
+  ('5e000000-0000-4000-8000-000000000002', 'c1000000-0000-4000-8000-000000000001',
+   'd1000000-0000-4000-8000-000000000003', 'e1000000-0000-4000-8000-000000000002', 'scheduled',
+   '[2026-11-16 15:00Z, 2026-11-16 15:50Z)', 'a1000000-0000-4000-8000-000000000001', '90834', 1,
+   'd1000000-0000-4000-8000-000000000003')
+on conflict do nothing;
+insert into app.waitlist_entries (id, org_id, patient_id, clinician_id, earliest, latest)
+values ('3a000000-0000-4000-8000-000000000001', 'c1000000-0000-4000-8000-000000000001',
+        'e1000000-0000-4000-8000-000000000002', 'd1000000-0000-4000-8000-000000000003',
+        '2027-03-01 05:00Z', '2027-04-01 04:00Z')
+on conflict do nothing;
+";

@@ -153,6 +153,56 @@ async fn local(port: u16) -> Result<()> {
         demo::PATIENTS[0].email
     );
     println!("curl -s {portal} -H 'Authorization: Bearer <accessToken>' {base}/api/portal/me\n");
+    let (jordans, morgans) = (demo::JORDANS_SESSION, demo::MORGANS_PAST_SESSION);
+    let sam = keys.mint(&demo::identity("maple", "sam@maple.example")?, 43_200)?;
+    let appointment = format!("{base}/api/portal/appointments/{jordans}");
+    println!(
+        "# Jordan's appointments: confirm Tuesday's, ask to move it (or cancel it: Morgan, on\n\
+         # Sam's waitlist, then gets an offer of its time at GET {base}/api/portal/waitlist):"
+    );
+    println!(
+        "curl -s {portal} -H 'Authorization: Bearer <accessToken>' {base}/api/portal/appointments"
+    );
+    println!(
+        "curl -s -X POST {portal} -H 'Authorization: Bearer <accessToken>' {appointment}/confirm"
+    );
+    println!(
+        "curl -s {portal} -H 'Authorization: Bearer <accessToken>' \\\n  \
+         -d '{{\"startTimes\": [\"2027-03-10T15:00:00Z\"], \"note\": \"Afternoons suit me\"}}' \\\n  \
+         {appointment}/reschedule-request"
+    );
+    println!(
+        "curl -s -X POST {portal} -H 'Authorization: Bearer <accessToken>' {appointment}/cancel"
+    );
+    println!(
+        "curl -s {portal} -H 'Authorization: Bearer <accessToken>' \\\n  \
+         -d '{{\"clinicianId\": \"{}\", \"earliest\": \"2027-03-01T00:00:00Z\", \
+         \"latest\": \"2027-03-31T00:00:00Z\"}}' {base}/api/portal/waitlist",
+        demo::CLINICIANS[2].id
+    );
+    println!(
+        "curl -s -X POST {portal} -H 'Authorization: Bearer <accessToken>' \\\n  \
+         {base}/api/portal/waitlist/<entry id>/claim\n"
+    );
+    println!(
+        "# Sam approves Jordan's request, or moves the session himself; records Morgan's \
+         attendance;\n# reads Jordan's page:"
+    );
+    println!("curl -s -H 'Authorization: Bearer {sam}' {base}/reschedule-requests");
+    println!(
+        "curl -s -H 'Authorization: Bearer {sam}' -d '{{\"startTime\": \"2027-03-10T15:00:00Z\"}}' \\\n  \
+         {base}/reschedule-requests/<request id>/approve"
+    );
+    println!(
+        "curl -s -H 'Authorization: Bearer {sam}' \\\n  \
+         -d '{{\"start_time\": \"2027-03-11T15:00:00Z\", \"end_time\": \"2027-03-11T15:50:00Z\"}}' \\\n  \
+         {base}/sessions/{jordans}/reschedule"
+    );
+    println!("curl -s -X POST -H 'Authorization: Bearer {sam}' {base}/sessions/{morgans}/no-show");
+    println!(
+        "curl -s -H 'Authorization: Bearer {sam}' {base}/clients/{}\n",
+        demo::PATIENTS[0].id
+    );
     println!(
         "# Dana's prescription queue across maple and harbor, then she approves harbor's order\n\
          # (harbor's letterhead, pharmacy account and her harbor DEA, whatever her token's clinic):"
