@@ -259,7 +259,7 @@ begin
   if now() >= deadline then
     perform api.fail_with('late_cancellation', format(
       'Appointments can be cancelled in the portal until %s; please call the clinic.',
-      app.iso(deadline)), jsonb_build_object('deadline', app.iso(deadline), 'field', 'id'));
+      app.iso(deadline)), jsonb_build_object('deadline', app.iso(deadline)));
   end if;
   update app.sessions s
   set status = 'cancelled', updated_at = now(),

@@ -1242,3 +1242,62 @@ async fn joining_the_waitlist_checks_the_clinician_and_the_window() {
     .await
     .assert_problem(409, "no_offer");
 }
+
+/// Two sessions of one clinician cancelled at the same moment: two offers, to the two oldest
+/// entries, one each (an entry being offered one slot is skipped by the other offer).
+#[tokio::test]
+async fn two_slots_freed_at_once_go_to_two_different_entries() {
+    let db = TestDb::new().await;
+    let w = World::create(&db).await;
+    let waiting = db.patients(w.clinic_a, 3).await;
+    let mut entries = Vec::new();
+    for id in &waiting {
+        entries.push(join(&db, &w, &patient(*id, w.clinic_a), w.therapist_a).await);
+    }
+    let booked_by = db.patients(w.clinic_a, 2).await;
+    let first = booked(
+        &db,
+        w.clinic_a,
+        w.therapist_a,
+        booked_by[0],
+        w.service_a,
+        "2 days",
+    )
+    .await;
+    let second = booked(
+        &db,
+        w.clinic_a,
+        w.therapist_a,
+        booked_by[1],
+        w.service_a,
+        "3 days",
+    )
+    .await;
+    let (admin, therapist) = (w.admin_of_a(), w.therapist_of_a());
+    let reason = Some(json!({"reason": "Clinic closed"}));
+    let (path_a, path_b) = (
+        format!("/sessions/{first}/cancel"),
+        format!("/sessions/{second}/cancel"),
+    );
+    let (a, b) = tokio::join!(
+        staff(&db, &admin, Method::POST, &path_a, reason.clone()),
+        staff(&db, &therapist, Method::POST, &path_b, reason.clone()),
+    );
+    assert_eq!(
+        (a.status.as_u16(), b.status.as_u16()),
+        (200, 200),
+        "{a:?} {b:?}"
+    );
+    let offered: Vec<Option<(Uuid, String)>> =
+        join_all(entries.iter().map(|e| offer_of(&db, e))).await;
+    assert!(offered[0].is_some() && offered[1].is_some(), "{offered:?}");
+    assert!(offered[2].is_none(), "{offered:?}");
+    let mut starts = Vec::new();
+    for (session, _) in offered.iter().flatten() {
+        starts.push(times_of(&db, *session).await.0);
+    }
+    starts.sort();
+    let mut freed = vec![times_of(&db, first).await.0, times_of(&db, second).await.0];
+    freed.sort();
+    assert_eq!(starts, freed, "each freed slot offered once");
+}
