@@ -82,7 +82,8 @@ begin
   if org is distinct from auth.org_id() and not auth.is_service() then
     return null;
   end if;
-  if upper(freed) <= now() then
+  -- Time that has begun is nobody's to book.
+  if lower(freed) <= now() then
     return null;
   end if;
   select c.waitlist_offer_minutes into offer_minutes from app.clinics c where c.id = org;
@@ -630,6 +631,9 @@ begin
   request := app.lock_pending_request((input ->> 'requestId')::uuid);
   if not chosen_start = any (request.proposed) then
     perform api.fail('not_proposed', 'Choose one of the proposed start times.', 'startTime');
+  end if;
+  if chosen_start <= now() then
+    perform api.fail('not_reschedulable', 'That proposed time has passed.', 'startTime');
   end if;
   select s.id, s.status, s.starts_at, s.ends_at into target
   from app.sessions s where s.id = request.session_id for update;
