@@ -66,10 +66,14 @@ returns table (sessions integer, reminders integer, messages integer)
 language plpgsql security definer
 set search_path = pg_catalog, pg_temp
 as $$
+declare
+  -- No session further ahead than the largest offset of any clinic is due.
+  horizon integer;
 begin
   if not auth.is_service() then
     raise exception using errcode = '42501', message = 'reminders are the reminder job''s';
   end if;
+  select coalesce(max(x), 0) into horizon from app.clinics c, unnest(c.reminder_hours) x;
   return query
   with due as materialized (
     select s.id, s.org_id, s.patient_id, s.starts_at, h.hours
@@ -79,7 +83,7 @@ begin
       select min(x) as hours from unnest(c.reminder_hours) x
       where s.starts_at <= now() + make_interval(hours => x)) h
     where s.status = 'scheduled' and s.starts_at > now()
-      and s.starts_at <= now() + interval '336 hours'
+      and s.starts_at <= now() + make_interval(hours => horizon)
       and h.hours is not null
       and not exists (select 1 from app.session_reminders r
                       where r.session_id = s.id and r.hours = h.hours)

@@ -74,12 +74,7 @@ pub fn compose(
                 clinic_name: Some(&clinic_name),
                 ..Vars::default()
             };
-            let otp = templates::Notice {
-                sms: templates::OTP_SMS,
-                email_subject: templates::OTP_EMAIL_SUBJECT,
-                email_text: templates::OTP_EMAIL_TEXT,
-            };
-            on_its_channel(message, &otp, &vars, &clinic_name)
+            on_its_channel(message, &templates::OTP, &vars, &clinic_name)
         }
         "patient_invite" => {
             if message.channel != "email" {
@@ -118,7 +113,7 @@ pub fn compose(
 /// e-mail in the clinic's name.
 pub(crate) fn on_its_channel(
     message: &Claimed,
-    texts: &templates::Notice,
+    texts: &templates::Texts,
     vars: &Vars,
     clinic_name: &str,
 ) -> Result<Outgoing, Outcome> {

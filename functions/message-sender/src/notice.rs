@@ -4,7 +4,7 @@
 
 use crate::message::{on_its_channel, portal_link, Claimed};
 use crate::providers::{Outcome, Outgoing};
-use crate::templates::{Notice, Vars};
+use crate::templates::{Texts, Vars};
 use chrono::{DateTime, Utc};
 use chrono_tz::Tz;
 use serde_json::Value;
@@ -21,7 +21,7 @@ const TIME: &str = "%-I:%M %p %Z";
 /// the message, as does a clinic without a portal address (as invites do).
 pub fn compose(
     message: &Claimed,
-    texts: &Notice,
+    texts: &Texts,
     clinic_name: &str,
     portal_base_domain: Option<&str>,
 ) -> Result<Outgoing, Outcome> {

@@ -30,20 +30,27 @@ The link works once and expires in 72 hours. If you were not expecting it, you c
 e-mail.
 ";
 
-/// The texts of one kind of session notice (queued by `app.queue_session_notice`).
+/// One kind of message's texts, one for each channel.
 #[derive(Debug, Clone, Copy)]
-pub struct Notice {
+pub struct Texts {
     pub sms: &'static str,
     pub email_subject: &'static str,
     pub email_text: &'static str,
 }
 
-/// Every session notice, by outbox kind. The clinician and the service stay out: the link leads
+/// A sign-in code by either channel.
+pub const OTP: Texts = Texts {
+    sms: OTP_SMS,
+    email_subject: OTP_EMAIL_SUBJECT,
+    email_text: OTP_EMAIL_TEXT,
+};
+
+/// Every session notice (queued by `app.queue_session_notice`), by outbox kind. The clinician and the service stay out: the link leads
 /// to the portal, which shows them to the signed-in patient.
-pub const NOTICES: [(&str, Notice); 5] = [
+pub const NOTICES: [(&str, Texts); 5] = [
     (
         "session.booked",
-        Notice {
+        Texts {
             sms: "{clinicName}: your appointment on {date} at {time} is booked. Details: {link} \
                   Reply STOP to opt out.",
             email_subject: "Your appointment with {clinicName} is booked",
@@ -56,7 +63,7 @@ See it in the patient portal:
     ),
     (
         "session.changed",
-        Notice {
+        Texts {
             sms: "{clinicName}: your appointment has moved to {date} at {time}. Details: {link} \
                   Reply STOP to opt out.",
             email_subject: "Your appointment with {clinicName} has moved",
@@ -69,7 +76,7 @@ See it in the patient portal:
     ),
     (
         "session.cancelled",
-        Notice {
+        Texts {
             sms: "{clinicName}: your appointment on {date} at {time} is cancelled. Details: \
                   {link} Reply STOP to opt out.",
             email_subject: "Your appointment with {clinicName} is cancelled",
@@ -82,7 +89,7 @@ See your appointments in the patient portal:
     ),
     (
         "session.reminder",
-        Notice {
+        Texts {
             sms: "{clinicName}: a reminder of your appointment on {date} at {time}. Details: \
                   {link} Reply STOP to opt out.",
             email_subject: "Reminder: your appointment with {clinicName}",
@@ -96,7 +103,7 @@ See it in the patient portal:
     ),
     (
         "waitlist.offer",
-        Notice {
+        Texts {
             sms: "{clinicName}: an appointment on {date} at {time} has opened up. To take it: \
                   {link} Reply STOP to opt out.",
             email_subject: "{clinicName} has an opening for you",
@@ -109,8 +116,8 @@ To take it, go to the patient portal:
     ),
 ];
 
-/// The texts of the notice `kind`, if it is one.
-pub fn notice(kind: &str) -> Option<&'static Notice> {
+/// The texts of the session notice `kind`, if it is one.
+pub fn notice(kind: &str) -> Option<&'static Texts> {
     NOTICES
         .iter()
         .find(|(name, _)| *name == kind)
