@@ -560,6 +560,11 @@ begin
   from done d;
 
   perform app.idempotency_store('POST /sessions-confirm', input, result);
+  -- One notice per patient, naming their first booked occurrence (a series is one notice).
+  perform app.queue_session_notice('session.booked', s.org_id, s.patient_id, s.id, s.starts_at)
+  from (select distinct on (x.patient_id) x.org_id, x.patient_id, x.id, x.starts_at
+        from app.sessions x where x.id = any (booked)
+        order by x.patient_id, x.starts_at) s;
   -- Last, as in api.hold_sessions: the chain head stays locked until commit.
   perform audit.record('session.confirm', 'session', b::text, 'success', '{}')
   from unnest(booked) b;

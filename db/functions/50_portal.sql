@@ -593,7 +593,7 @@ grant execute on function api.twilio_inbound(jsonb, jsonb) to wardline_authentic
 
 -- message-sender: claims up to batchSize due messages for leaseSeconds (attempts counted at
 -- claim). Messages to a number opted out of SMS fail here, unsent. Answers {messages: [...]},
--- each with what the templates may use of its clinic.
+-- each with what the templates may use of its clinic (its zone for a notice's date and time).
 create or replace function api.outbox_claim(claims jsonb, input jsonb) returns jsonb
 language plpgsql
 as $$
@@ -631,7 +631,8 @@ begin
            'recipient', l.recipient, 'payload', l.payload, 'attempts', l.attempts,
            'clinic', jsonb_build_object('name', c.name, 'slug', c.slug,
                                         'portalDomain', c.portal_domain,
-                                        'smsNumber', c.sms_number))
+                                        'smsNumber', c.sms_number,
+                                        'timeZone', c.time_zone))
            order by l.next_attempt_at), '[]'::jsonb)
   into claimed
   from leased l join app.clinics c on c.id = l.org_id;

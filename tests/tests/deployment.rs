@@ -148,16 +148,29 @@ fn the_prescriptions_bucket_is_kms_encrypted_private_and_refuses_plain_http() {
 }
 
 #[test]
-fn the_scheduled_jobs_run_every_minute_one_at_a_time() {
+fn the_scheduled_jobs_run_on_their_schedules_one_at_a_time() {
     let template = template();
-    for name in ["HoldCleanupFunction", "MessageSenderFunction"] {
+    for (name, event, rate) in [
+        ("HoldCleanupFunction", "EveryMinute", "rate(1 minute)"),
+        ("MessageSenderFunction", "EveryMinute", "rate(1 minute)"),
+        (
+            "SessionRemindersFunction",
+            "EveryFiveMinutes",
+            "rate(5 minutes)",
+        ),
+    ] {
         let props = &template["Resources"][name]["Properties"];
         assert_eq!(
             props["ReservedConcurrentExecutions"].as_u64(),
             Some(1),
             "{name}"
         );
-        let schedule = &props["Events"]["EveryMinute"];
+        let schedule = &props["Events"][event];
         assert_eq!(schedule["Type"].as_str(), Some("ScheduleV2"), "{name}");
+        assert_eq!(
+            schedule["Properties"]["ScheduleExpression"].as_str(),
+            Some(rate),
+            "{name}"
+        );
     }
 }

@@ -173,6 +173,15 @@ async fn populate_every_tenant_table(db: &TestDb, w: &World) {
             )
             .await
             .unwrap();
+        // The record of that session's 72-hour reminder.
+        db.admin
+            .execute(
+                "insert into app.session_reminders (session_id, org_id, hours)
+                 values ($2, $1, 72)",
+                &[&clinic, &session],
+            )
+            .await
+            .unwrap();
         // An invite of the patient and its queued message (care-team rows come with World).
         db.admin
             .execute(
@@ -588,7 +597,9 @@ async fn a_super_admin_reaches_every_clinic_and_assignment_but_no_other_clinics_
 /// The scheduled jobs (`Claims::service`, app_service) belong to no clinic and reach every
 /// clinic alike, but only as far as the sweeper and the sender need: the outbox (read, record
 /// deliveries), opt-outs (read), holds (read held and expired ones, expire stale ones),
-/// day-old idempotency records (read, delete); every clinic's name and numbers.
+/// day-old idempotency records (read, delete); every clinic's name, numbers and zone. The
+/// reminder job reaches nothing more: its booked sessions and reminder records are read and
+/// written by its SECURITY DEFINER helper (`app.queue_due_reminders`), as wardline_auth.
 #[tokio::test]
 async fn the_scheduled_jobs_reach_only_what_the_sweeper_and_the_sender_need() {
     let db = TestDb::new().await;

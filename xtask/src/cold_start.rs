@@ -24,7 +24,7 @@ use std::{
 /// Cold starts per function.
 const RUNS: usize = 10;
 /// The scheduled (EventBridge) functions, besides the HTTP ones in [`FUNCTIONS`].
-const SCHEDULED: &[&str] = &["hold-cleanup", "message-sender"];
+const SCHEDULED: &[&str] = &["hold-cleanup", "message-sender", "session-reminders"];
 
 /// Measures every function, or those named in `only` (confirm-booking needs sessions-hold's
 /// hold, so name both).

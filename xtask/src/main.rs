@@ -226,6 +226,18 @@ async fn local(port: u16) -> Result<()> {
         }
     });
 
+    // session-reminders runs every 5 minutes in production; here every minute.
+    let reminders = ctx.clone();
+    tokio::spawn(async move {
+        let mut every = tokio::time::interval(std::time::Duration::from_secs(60));
+        loop {
+            every.tick().await;
+            if let Err(e) = session_reminders::queue(&reminders, "local-reminders").await {
+                eprintln!("session-reminders: {e}");
+            }
+        }
+    });
+
     // message-sender runs every minute in production; here every 5 s, logging instead of
     // sending.
     let settings = message_sender::Settings::from_lookup(stack.lookup(&jwks_url))?;

@@ -16,11 +16,13 @@
 //! Logs carry message ids, kinds, channels and outcomes, never recipients, bodies or secrets
 //! (except in the local stack's log mode, which prints what it would have sent).
 //!
-//! Modules: [`message`] (a claimed message → what is sent), [`templates`] (the texts and their
+//! Modules: [`message`] (a claimed message → what is sent), [`notice`] (session notices: the
+//! date and time in the clinic's zone, the portal link), [`templates`] (the texts and their
 //! allow-listed variables), [`providers`] (settings, the Twilio and SendGrid adapters, how an
 //! answer is classified).
 
 pub mod message;
+pub mod notice;
 pub mod providers;
 pub mod templates;
 

@@ -1,8 +1,10 @@
 //! A claimed outbox message and what it becomes before a provider sees it: its sealed secret
-//! opened (the invite token, the sign-in code), its link built and its template rendered.
+//! opened (the invite token, the sign-in code), its link built and its template rendered
+//! (session notices: [`crate::notice`]).
 //! Anything wrong with one message fails that message alone, with a short error code, and is
 //! logged by id; the rest of the batch goes on.
 
+use crate::notice;
 use crate::providers::{is_host, Outcome, Outgoing};
 use crate::templates::{self, render, Vars};
 use serde::Deserialize;
@@ -34,6 +36,8 @@ pub struct Clinic {
     pub slug: String,
     pub portal_domain: Option<String>,
     pub sms_number: Option<String>,
+    /// IANA name: a notice's date and time are the clinic's.
+    pub time_zone: String,
 }
 
 // The recipient and payload are contact details and secrets: never printed.
@@ -68,22 +72,9 @@ pub fn compose(
             let vars = Vars {
                 code: Some(&code),
                 clinic_name: Some(&clinic_name),
-                link: None,
+                ..Vars::default()
             };
-            match message.channel.as_str() {
-                "sms" => Ok(Outgoing::Sms {
-                    to: message.recipient.clone(),
-                    clinic_number: message.clinic.sms_number.clone(),
-                    body: render(templates::OTP_SMS, &vars)?,
-                }),
-                "email" => Ok(Outgoing::Email {
-                    to: message.recipient.clone(),
-                    subject: render(templates::OTP_EMAIL_SUBJECT, &vars)?,
-                    text: render(templates::OTP_EMAIL_TEXT, &vars)?,
-                    clinic_name,
-                }),
-                _ => Err(Outcome::failed("unsupported_channel")),
-            }
+            on_its_channel(message, &templates::OTP, &vars, &clinic_name)
         }
         "patient_invite" => {
             if message.channel != "email" {
@@ -100,9 +91,9 @@ pub fn compose(
             let link = invite_link(&message.clinic, portal_base_domain, &token)
                 .ok_or_else(|| Outcome::failed("no_portal_address"))?;
             let vars = Vars {
-                code: None,
                 clinic_name: Some(&clinic_name),
                 link: Some(&link),
+                ..Vars::default()
             };
             Ok(Outgoing::Email {
                 to: message.recipient.clone(),
@@ -111,7 +102,34 @@ pub fn compose(
                 clinic_name,
             })
         }
-        _ => Err(Outcome::failed("unknown_kind")),
+        kind => match templates::notice(kind) {
+            Some(texts) => notice::compose(message, texts, &clinic_name, portal_base_domain),
+            None => Err(Outcome::failed("unknown_kind")),
+        },
+    }
+}
+
+/// The message rendered from `texts` for its channel: an SMS from the clinic's number, or an
+/// e-mail in the clinic's name.
+pub(crate) fn on_its_channel(
+    message: &Claimed,
+    texts: &templates::Texts,
+    vars: &Vars,
+    clinic_name: &str,
+) -> Result<Outgoing, Outcome> {
+    match message.channel.as_str() {
+        "sms" => Ok(Outgoing::Sms {
+            to: message.recipient.clone(),
+            clinic_number: message.clinic.sms_number.clone(),
+            body: render(texts.sms, vars)?,
+        }),
+        "email" => Ok(Outgoing::Email {
+            to: message.recipient.clone(),
+            subject: render(texts.email_subject, vars)?,
+            text: render(texts.email_text, vars)?,
+            clinic_name: clinic_name.to_owned(),
+        }),
+        _ => Err(Outcome::failed("unsupported_channel")),
     }
 }
 
@@ -150,13 +168,27 @@ pub fn invite_link(
     portal_base_domain: Option<&str>,
     token: &str,
 ) -> Option<String> {
+    let token: String = form_urlencoded::byte_serialize(token.as_bytes()).collect();
+    portal_link(
+        clinic,
+        portal_base_domain,
+        &format!("/invite?token={token}"),
+    )
+}
+
+/// `https://{portalDomain}{path}`, else `https://{slug}.portal.{base}{path}`; `None` when the
+/// clinic has no portal address at all.
+pub fn portal_link(
+    clinic: &Clinic,
+    portal_base_domain: Option<&str>,
+    path: &str,
+) -> Option<String> {
     let host = match (clinic.portal_domain.as_deref(), portal_base_domain) {
         (Some(domain), _) if is_host(domain) => domain.to_owned(),
         (_, Some(base)) => format!("{}.portal.{base}", clinic.slug),
         _ => return None,
     };
-    let token: String = form_urlencoded::byte_serialize(token.as_bytes()).collect();
-    Some(format!("https://{host}/invite?token={token}"))
+    Some(format!("https://{host}{path}"))
 }
 
 /// The clinic's name as a one-line display name (subjects, the e-mail sender's name).
@@ -181,6 +213,7 @@ mod tests {
             slug: "maple".into(),
             portal_domain: portal_domain.map(str::to_owned),
             sms_number: Some("+14155550100".into()),
+            time_zone: "America/New_York".into(),
         }
     }
 
@@ -275,6 +308,44 @@ mod tests {
             compose(&m, Some(&keys), None).unwrap_err(),
             Outcome::failed("unsupported_channel")
         );
+    }
+
+    #[test]
+    fn a_notice_shows_the_clinic_date_time_and_link_on_either_channel() {
+        let payload = json!({ "sessionId": Uuid::nil(), "startsAt": "2027-03-02T20:00:00Z" });
+        let sms = message("session.reminder", "sms", payload.clone());
+        match compose(&sms, None, Some("w.example")).unwrap() {
+            Outgoing::Sms { body, .. } => assert_eq!(
+                body,
+                "Maple Clinic: a reminder of your appointment on Tuesday, March 2, 2027 at \
+                 3:00 PM EST. Details: https://maple.portal.w.example/appointments \
+                 Reply STOP to opt out."
+            ),
+            other => panic!("{other:?}"),
+        }
+        let email = message("session.cancelled", "email", payload);
+        match compose(&email, None, Some("w.example")).unwrap() {
+            Outgoing::Email { subject, text, .. } => {
+                assert_eq!(subject, "Your appointment with Maple Clinic is cancelled");
+                assert!(
+                    text.contains("on Tuesday, March 2, 2027 at 3:00 PM EST"),
+                    "{text}"
+                );
+                assert!(text.contains("\nhttps://maple.portal.w.example/appointments\n"));
+            }
+            other => panic!("{other:?}"),
+        }
+        assert_eq!(
+            compose(&sms, None, None).unwrap_err(),
+            Outcome::failed("no_portal_address")
+        );
+        for payload in [json!({}), json!({ "startsAt": "tomorrow" })] {
+            let m = message("session.booked", "sms", payload);
+            assert_eq!(
+                compose(&m, None, Some("w.example")).unwrap_err(),
+                Outcome::failed("malformed_payload")
+            );
+        }
     }
 
     #[test]

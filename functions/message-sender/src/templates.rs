@@ -1,11 +1,12 @@
 //! The texts Wardline sends. An SMS or an e-mail travels through outside providers and lands
 //! on lock screens, so it carries no PHI: a template may use only the allow-listed variables
-//! [`ALLOWED`] (`code`, `clinicName`, `link`), and [`render`] refuses any other placeholder. A
-//! template that names a patient's name, birth date or anything else fails to render, in the
-//! unit tests below and at run time, instead of leaking it.
+//! [`ALLOWED`] (`code`, `clinicName`, `link`, and a session's `date` and `time`), and [`render`]
+//! refuses any other placeholder. A template that names a patient's name, birth date, clinician,
+//! service or anything else fails to render, in the unit tests below and at run time, instead
+//! of leaking it.
 
 /// The only placeholders a template may contain.
-pub const ALLOWED: [&str; 3] = ["code", "clinicName", "link"];
+pub const ALLOWED: [&str; 5] = ["code", "clinicName", "link", "date", "time"];
 
 /// A sign-in code by SMS: short enough for one segment with most clinic names.
 pub const OTP_SMS: &str =
@@ -29,6 +30,100 @@ The link works once and expires in 72 hours. If you were not expecting it, you c
 e-mail.
 ";
 
+/// One kind of message's texts, one for each channel.
+#[derive(Debug, Clone, Copy)]
+pub struct Texts {
+    pub sms: &'static str,
+    pub email_subject: &'static str,
+    pub email_text: &'static str,
+}
+
+/// A sign-in code by either channel.
+pub const OTP: Texts = Texts {
+    sms: OTP_SMS,
+    email_subject: OTP_EMAIL_SUBJECT,
+    email_text: OTP_EMAIL_TEXT,
+};
+
+/// Every session notice (queued by `app.queue_session_notice`), by outbox kind. The clinician and the service stay out: the link leads
+/// to the portal, which shows them to the signed-in patient.
+pub const NOTICES: [(&str, Texts); 5] = [
+    (
+        "session.booked",
+        Texts {
+            sms: "{clinicName}: your appointment on {date} at {time} is booked. Details: {link} \
+                  Reply STOP to opt out.",
+            email_subject: "Your appointment with {clinicName} is booked",
+            email_text: "Your appointment with {clinicName} is booked for {date} at {time}.
+
+See it in the patient portal:
+{link}
+",
+        },
+    ),
+    (
+        "session.changed",
+        Texts {
+            sms: "{clinicName}: your appointment has moved to {date} at {time}. Details: {link} \
+                  Reply STOP to opt out.",
+            email_subject: "Your appointment with {clinicName} has moved",
+            email_text: "Your appointment with {clinicName} has moved to {date} at {time}.
+
+See it in the patient portal:
+{link}
+",
+        },
+    ),
+    (
+        "session.cancelled",
+        Texts {
+            sms: "{clinicName}: your appointment on {date} at {time} is cancelled. Details: \
+                  {link} Reply STOP to opt out.",
+            email_subject: "Your appointment with {clinicName} is cancelled",
+            email_text: "Your appointment with {clinicName} on {date} at {time} is cancelled.
+
+See your appointments in the patient portal:
+{link}
+",
+        },
+    ),
+    (
+        "session.reminder",
+        Texts {
+            sms: "{clinicName}: a reminder of your appointment on {date} at {time}. Details: \
+                  {link} Reply STOP to opt out.",
+            email_subject: "Reminder: your appointment with {clinicName}",
+            email_text:
+                "This is a reminder of your appointment with {clinicName} on {date} at {time}.
+
+See it in the patient portal:
+{link}
+",
+        },
+    ),
+    (
+        "waitlist.offer",
+        Texts {
+            sms: "{clinicName}: an appointment on {date} at {time} has opened up. To take it: \
+                  {link} Reply STOP to opt out.",
+            email_subject: "{clinicName} has an opening for you",
+            email_text: "An appointment with {clinicName} on {date} at {time} has opened up.
+
+To take it, go to the patient portal:
+{link}
+",
+        },
+    ),
+];
+
+/// The texts of the session notice `kind`, if it is one.
+pub fn notice(kind: &str) -> Option<&'static Texts> {
+    NOTICES
+        .iter()
+        .find(|(name, _)| *name == kind)
+        .map(|(_, notice)| notice)
+}
+
 /// The values a message may show. Every field is optional; a template that uses a missing one
 /// does not render.
 #[derive(Debug, Default, Clone, Copy)]
@@ -36,6 +131,9 @@ pub struct Vars<'a> {
     pub code: Option<&'a str>,
     pub clinic_name: Option<&'a str>,
     pub link: Option<&'a str>,
+    /// A session's date and time of day, in the clinic's zone.
+    pub date: Option<&'a str>,
+    pub time: Option<&'a str>,
 }
 
 impl Vars<'_> {
@@ -44,6 +142,8 @@ impl Vars<'_> {
             "code" => Ok(self.code),
             "clinicName" => Ok(self.clinic_name),
             "link" => Ok(self.link),
+            "date" => Ok(self.date),
+            "time" => Ok(self.time),
             _ => Err(TemplateError::NotAllowed(name.to_owned())),
         }
     }
@@ -90,22 +190,32 @@ mod tests {
         code: Some("123456"),
         clinic_name: Some("Maple {Clinic}"),
         link: Some("https://maple.portal.example/invite?token=abc"),
+        date: Some("Tuesday, March 2, 2027"),
+        time: Some("3:00 PM EST"),
     };
 
-    #[test]
-    fn every_shipped_template_renders_with_only_allowed_placeholders() {
-        for template in [
+    /// Every shipped template.
+    fn every_template() -> Vec<&'static str> {
+        let mut all = vec![
             OTP_SMS,
             OTP_EMAIL_SUBJECT,
             OTP_EMAIL_TEXT,
             INVITE_EMAIL_SUBJECT,
             INVITE_EMAIL_TEXT,
-        ] {
+        ];
+        for (_, notice) in NOTICES {
+            all.extend([notice.sms, notice.email_subject, notice.email_text]);
+        }
+        all
+    }
+
+    #[test]
+    fn every_shipped_template_renders_with_only_allowed_placeholders() {
+        for template in every_template() {
             let text = render(template, &ALL).unwrap();
-            assert!(
-                !text.contains("{code}") && !text.contains("{link}"),
-                "{text}"
-            );
+            for name in ALLOWED {
+                assert!(!text.contains(&format!("{{{name}}}")), "{text}");
+            }
         }
         assert_eq!(
             render(OTP_SMS, &ALL).unwrap(),
@@ -122,9 +232,59 @@ mod tests {
         let vars = Vars {
             code: Some("123456"),
             clinic_name: Some("Harbor Counseling Associates"),
-            link: None,
+            ..Vars::default()
         };
         assert!(render(OTP_SMS, &vars).unwrap().len() <= 160);
+    }
+
+    #[test]
+    fn every_notice_shows_the_clinic_date_time_and_link_and_nothing_else() {
+        let only = |names: &[&str]| Vars {
+            code: None,
+            clinic_name: names.contains(&"clinicName").then_some("Maple"),
+            link: names
+                .contains(&"link")
+                .then_some("https://maple.portal.example/appointments"),
+            date: names.contains(&"date").then_some("Tuesday, March 2, 2027"),
+            time: names.contains(&"time").then_some("3:00 PM EST"),
+        };
+        let all = ["clinicName", "date", "time", "link"];
+        for (kind, notice) in NOTICES {
+            assert_eq!(super::notice(kind).map(|n| n.sms), Some(notice.sms));
+            for template in [notice.sms, notice.email_text] {
+                let text = render(template, &only(&all)).unwrap();
+                for value in ["Maple", "March 2", "3:00 PM EST", "/appointments"] {
+                    assert!(text.contains(value), "{kind}: {text}");
+                }
+                // Each of the four is needed: none is optional, no other is used.
+                for missing in all {
+                    let fewer: Vec<&str> = all.into_iter().filter(|n| *n != missing).collect();
+                    assert_eq!(
+                        render(template, &only(&fewer)),
+                        Err(TemplateError::Missing(missing.into())),
+                        "{kind}"
+                    );
+                }
+            }
+            assert!(render(notice.email_subject, &only(&["clinicName"])).is_ok());
+        }
+        assert!(super::notice("session.rescheduled").is_none());
+        assert!(super::notice("portal_otp").is_none());
+    }
+
+    #[test]
+    fn a_reminder_sms_fits_two_segments_with_a_long_portal_address() {
+        let vars = Vars {
+            code: None,
+            clinic_name: Some("Harbor Counseling Associates"),
+            link: Some("https://harbor-counseling.portal.wardline.example/appointments"),
+            date: Some("Wednesday, September 29, 2027"),
+            time: Some("12:30 PM EDT"),
+        };
+        for (kind, notice) in NOTICES {
+            let text = render(notice.sms, &vars).unwrap();
+            assert!(text.len() <= 306, "{kind}: {} characters", text.len());
+        }
     }
 
     #[test]
