@@ -618,8 +618,8 @@ declare
 begin
   perform auth.begin_request(claims);
   perform api.require(auth.is_staff());
-  select s.id, s.status, s.org_id, s.clinician_id, s.during, s.service_id,
-         app.session_json(s) as shown into target
+  select s.id, s.status, s.org_id, s.clinician_id, s.patient_id, s.during, s.starts_at,
+         s.service_id, app.session_json(s) as shown into target
   from app.sessions s where s.id = (input ->> 'sessionId')::uuid
   for update;
   if not found then
@@ -636,6 +636,8 @@ begin
   set status = 'cancelled', cancel_reason = input ->> 'reason', updated_at = now()
   where s.id = target.id
   returning app.session_json(s) into result;
+  perform app.queue_session_notice('session.cancelled', target.org_id, target.patient_id,
+                                   target.id, target.starts_at);
   perform audit.record('session.cancel', 'session', target.id::text, 'success', '{}');
   perform app.offer_freed_time(target.org_id, target.clinician_id, target.during,
                                target.service_id);

@@ -112,6 +112,7 @@ begin
     end;
     update app.waitlist_entries w set status = 'offered', updated_at = now()
     where w.id = entry.id;
+    perform app.queue_session_notice('waitlist.offer', org, entry.patient_id, offer, lower(freed));
     perform audit.record_in(org, 'waitlist.offer', 'waitlist_entry', entry.id::text, 'success',
       jsonb_build_object('sessionId', offer));
     return offer;
@@ -197,6 +198,8 @@ begin
                                                   'endTime', app.iso(target.ends_at)),
                        'to', jsonb_build_object('startTime', app.iso(lower(new_time)),
                                                 'endTime', app.iso(upper(new_time)))));
+  perform app.queue_session_notice('session.changed', target.org_id, target.patient_id, target.id,
+                                   lower(new_time));
   if not target.during && new_time then
     perform app.offer_freed_time(target.org_id, target.clinician_id, target.during,
                                  target.service_id);
@@ -266,6 +269,8 @@ begin
   set status = 'cancelled', updated_at = now(),
       cancel_reason = coalesce(input ->> 'reason', 'Cancelled by the patient in the portal.')
   where s.id = target.id;
+  perform app.queue_session_notice('session.cancelled', target.org_id, target.patient_id,
+                                   target.id, target.starts_at);
   perform audit.record('session.patient_cancel', 'session', target.id::text);
   perform app.offer_freed_time(target.org_id, target.clinician_id, target.during,
                                target.service_id);
@@ -485,7 +490,7 @@ begin
   perform api.require(auth.is_patient());
   perform app.portal_require_host(input -> 'host');
   entry := app.portal_lock_entry((input ->> 'entryId')::uuid);
-  select s.id, s.status, s.hold_expires_at into offer
+  select s.id, s.status, s.hold_expires_at, s.org_id, s.patient_id, s.starts_at into offer
   from app.sessions s where s.waitlist_entry_id = entry.id for update;
   if entry.status = 'booked' then
     return app.portal_appointment(offer.id);
@@ -504,6 +509,8 @@ begin
                                where sv.id = s.service_id)
   where s.id = offer.id;
   update app.waitlist_entries w set status = 'booked', updated_at = now() where w.id = entry.id;
+  perform app.queue_session_notice('session.booked', offer.org_id, offer.patient_id, offer.id,
+                                   offer.starts_at);
   perform audit.record('waitlist.claim', 'session', offer.id::text, 'success',
     jsonb_build_object('waitlistEntryId', entry.id));
   return app.portal_appointment(offer.id);

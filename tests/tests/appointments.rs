@@ -98,6 +98,20 @@ async fn times_of(db: &TestDb, session: Uuid) -> (String, String, String) {
     (row.get(0), row.get(1), row.get(2))
 }
 
+/// The notices of `kind` queued for `recipient`: their payloads.
+async fn notices(db: &TestDb, kind: &str, recipient: &str) -> Vec<Value> {
+    db.admin
+        .query(
+            "select payload from app.outbox where kind = $1 and recipient = $2 order by created_at",
+            &[&kind, &recipient],
+        )
+        .await
+        .unwrap()
+        .iter()
+        .map(|r| r.get(0))
+        .collect()
+}
+
 async fn audited(db: &TestDb, action: &str, target: Uuid) -> i64 {
     db.count(
         "select count(*) from audit.events where action = $1 and target_id = $2",
@@ -241,6 +255,12 @@ async fn a_patient_cancels_until_the_late_cancellation_window_and_staff_after_it
         .get(0);
     assert_eq!(reason, "Cancelled by the patient in the portal.");
     assert_eq!(audited(&db, "session.patient_cancel", early).await, 1);
+    let cancelled = notices(&db, "session.cancelled", "pia@test.example").await;
+    assert_eq!(
+        cancelled,
+        vec![json!({"sessionId": early, "startsAt": times_of(&db, early).await.0})],
+        "one PHI-free notice"
+    );
     let again = portal(&db, "alpha", &pia, Method::POST, &cancel(early), None).await;
     assert_eq!(
         again.status, 200,
@@ -660,6 +680,9 @@ async fn staff_reschedule_moves_a_session_atomically_and_never_onto_taken_time()
     )
     .await;
     assert_eq!(shifted.status, 200, "{shifted:?}");
+    let changed = notices(&db, "session.changed", "pia@test.example").await;
+    assert_eq!(changed.len(), 2, "a notice per move: {changed:?}");
+    assert_eq!(changed[1]["startsAt"], json!(half), "naming the new time");
 
     for (body, field) in [
         (json!({"start_time": t_end, "end_time": t}), "end_time"),
@@ -1066,7 +1089,15 @@ async fn an_unclaimed_offer_lapses_to_the_next_entry_and_leaving_passes_it_on() 
             .assert_problem(404, "waitlist_entry_not_found");
     }
 
-    // The offer lapses; the sweep passes the time to the second entry.
+    // The offer lapses; the sweep passes the time to the second entry, whose patient hears
+    // of it.
+    db.admin
+        .execute(
+            "update app.patients set email = 'second@test.example' where id = $1",
+            &[&waiting[1]],
+        )
+        .await
+        .unwrap();
     db.admin
         .execute(
             "update app.sessions set hold_expires_at = now() - interval '1 second' where id = $1",
@@ -1102,6 +1133,10 @@ async fn an_unclaimed_offer_lapses_to_the_next_entry_and_leaving_passes_it_on() 
     assert_eq!(
         times_of(&db, second_offer).await.0,
         times_of(&db, session).await.0
+    );
+    assert_eq!(
+        notices(&db, "waitlist.offer", "second@test.example").await,
+        vec![json!({"sessionId": second_offer, "startsAt": times_of(&db, session).await.0})]
     );
     assert_eq!(
         hold_cleanup::sweep(&db.ctx, "sweep-2")
