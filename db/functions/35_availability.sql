@@ -65,7 +65,7 @@ begin
   if not (auth.is_staff() and exists (
     select 1 from app.clinic_memberships m
     where m.org_id = auth.org_id() and m.clinician_id = clinician)) then
-    return '{}';
+    return '{}'::tstzmultirange;
   end if;
   return (
     select coalesce(range_agg(tstzrange(s.starts_at, s.ends_at)), '{}')

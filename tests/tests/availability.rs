@@ -11,7 +11,13 @@ use wardline_tests::{booking::slot, keys::Identity, staff, Reply, TestDb, World}
 
 const NEW_YORK: &str = "America/New_York";
 
-async fn call(db: &TestDb, who: &Identity, method: Method, path: &str, body: Option<Value>) -> Reply {
+async fn call(
+    db: &TestDb,
+    who: &Identity,
+    method: Method,
+    path: &str,
+    body: Option<Value>,
+) -> Reply {
     let body = body.map(|b| b.to_string());
     db.call(
         &availability::FUNCTION,
@@ -32,13 +38,27 @@ async fn set_hours(db: &TestDb, who: &Identity, clinician: Uuid, body: Value) ->
 }
 
 /// `GET /availability` of `clinician` over `[from, to)` as `who`.
-async fn slots(db: &TestDb, who: &Identity, clinician: Uuid, from: &str, to: &str, minutes: u32) -> Reply {
+async fn slots(
+    db: &TestDb,
+    who: &Identity,
+    clinician: Uuid,
+    from: &str,
+    to: &str,
+    minutes: u32,
+) -> Reply {
     let query = format!(
         "clinicianId={clinician}&from={}&to={}&duration={minutes}",
         encode(from),
         encode(to)
     );
-    call(db, who, Method::GET, &format!("/availability?{query}"), None).await
+    call(
+        db,
+        who,
+        Method::GET,
+        &format!("/availability?{query}"),
+        None,
+    )
+    .await
 }
 
 /// The start times of a 200 answer's slots, each checked to last `minutes`.
@@ -124,7 +144,10 @@ async fn slots_honour_hours_overrides_time_off_and_the_buffer() {
     )
     .await;
     assert_eq!(shown["timeZone"], NEW_YORK);
-    assert_eq!(shown["weeklyHours"][0], json!({"weekday": 1, "start": "09:00", "end": "12:00"}));
+    assert_eq!(
+        shown["weeklyHours"][0],
+        json!({"weekday": 1, "start": "09:00", "end": "12:00"})
+    );
     assert_eq!(
         shown["overrides"],
         json!([
@@ -144,7 +167,11 @@ async fn slots_honour_hours_overrides_time_off_and_the_buffer() {
     let tuesday = grid("2027-03-09", "-05:00", ("10:00", "11:00"), 60);
     let reply = slots(&db, &me, w.therapist_a, from, to, 60).await;
     assert_eq!(reply.body["timeZone"], NEW_YORK);
-    let expected = [monday(&[("09:00", "12:00"), ("13:00", "17:00")]), tuesday.clone()].concat();
+    let expected = [
+        monday(&[("09:00", "12:00"), ("13:00", "17:00")]),
+        tuesday.clone(),
+    ]
+    .concat();
     assert_eq!(starts(&reply, 60), expected);
 
     // Time off 10:00–11:00 on Monday; a session 14:00–15:00 booked by the admin.
@@ -168,15 +195,26 @@ async fn slots_honour_hours_overrides_time_off_and_the_buffer() {
     )
     .await;
     let expected = [
-        monday(&[("09:00", "10:00"), ("11:00", "12:00"), ("13:00", "14:00"), ("15:00", "17:00")]),
+        monday(&[
+            ("09:00", "10:00"),
+            ("11:00", "12:00"),
+            ("13:00", "14:00"),
+            ("15:00", "17:00"),
+        ]),
         tuesday.clone(),
     ]
     .concat();
-    assert_eq!(starts(&slots(&db, &me, w.therapist_a, from, to, 60).await, 60), expected);
+    assert_eq!(
+        starts(&slots(&db, &me, w.therapist_a, from, to, 60).await, 60),
+        expected
+    );
 
     // A 15-minute buffer keeps 13:45–15:15 free of slots.
     db.admin
-        .execute("update app.clinics set buffer_minutes = 15 where id = $1", &[&w.clinic_a])
+        .execute(
+            "update app.clinics set buffer_minutes = 15 where id = $1",
+            &[&w.clinic_a],
+        )
         .await
         .unwrap();
     let expected = [
@@ -184,7 +222,10 @@ async fn slots_honour_hours_overrides_time_off_and_the_buffer() {
         tuesday.clone(),
     ]
     .concat();
-    assert_eq!(starts(&slots(&db, &me, w.therapist_a, from, to, 60).await, 60), expected);
+    assert_eq!(
+        starts(&slots(&db, &me, w.therapist_a, from, to, 60).await, 60),
+        expected
+    );
 
     // The clinic's staff read it all, the reason too; removing the time off frees 10:00–11:00.
     let path = format!("/clinicians/{}/availability", w.therapist_a);
@@ -196,13 +237,20 @@ async fn slots_honour_hours_overrides_time_off_and_the_buffer() {
         &db,
         &me,
         Method::DELETE,
-        &format!("/clinicians/{}/time-off/{}", w.therapist_a, off.body["id"].as_str().unwrap()),
+        &format!(
+            "/clinicians/{}/time-off/{}",
+            w.therapist_a,
+            off.body["id"].as_str().unwrap()
+        ),
         None,
     )
     .await;
     assert_eq!(removed.status, 200, "{removed:?}");
     let expected = [monday(&[("09:00", "12:00"), ("15:15", "17:00")]), tuesday].concat();
-    assert_eq!(starts(&slots(&db, &me, w.therapist_a, from, to, 60).await, 60), expected);
+    assert_eq!(
+        starts(&slots(&db, &me, w.therapist_a, from, to, 60).await, 60),
+        expected
+    );
 
     let actions: Vec<String> = db
         .admin
@@ -217,10 +265,17 @@ async fn slots_honour_hours_overrides_time_off_and_the_buffer() {
         .collect();
     assert_eq!(
         actions,
-        ["availability.update", "availability.time_off.add", "availability.time_off.remove"]
+        [
+            "availability.update",
+            "availability.time_off.add",
+            "availability.time_off.remove"
+        ]
     );
     let details: i64 = db
-        .count("select count(*) from audit.events where detail::text like '%Dentist%'", &[])
+        .count(
+            "select count(*) from audit.events where detail::text like '%Dentist%'",
+            &[],
+        )
         .await;
     assert_eq!(details, 0, "the reason stays out of the audit log");
     assert_eq!(db.first_broken_link(w.clinic_a).await, None);
@@ -235,7 +290,15 @@ async fn a_dst_change_keeps_local_hours() {
     set_hours(&db, &me, w.therapist_a, every_day("09:00", "17:00")).await;
 
     // 2027-03-14: clocks go forward in New York (-05:00 before, -04:00 after).
-    let spring = slots(&db, &me, w.therapist_a, "2027-03-13T00:00:00-05:00", "2027-03-16T00:00:00-04:00", 60).await;
+    let spring = slots(
+        &db,
+        &me,
+        w.therapist_a,
+        "2027-03-13T00:00:00-05:00",
+        "2027-03-16T00:00:00-04:00",
+        60,
+    )
+    .await;
     let expected = [
         grid("2027-03-13", "-05:00", ("09:00", "17:00"), 60),
         grid("2027-03-14", "-04:00", ("09:00", "17:00"), 60),
@@ -247,7 +310,15 @@ async fn a_dst_change_keeps_local_hours() {
     assert_eq!(expected[29], "2027-03-14T13:00:00Z");
 
     // 2027-11-07: clocks go back.
-    let autumn = slots(&db, &me, w.therapist_a, "2027-11-06T00:00:00-04:00", "2027-11-08T00:00:00-05:00", 60).await;
+    let autumn = slots(
+        &db,
+        &me,
+        w.therapist_a,
+        "2027-11-06T00:00:00-04:00",
+        "2027-11-08T00:00:00-05:00",
+        60,
+    )
+    .await;
     let expected = [
         grid("2027-11-06", "-04:00", ("09:00", "17:00"), 60),
         grid("2027-11-07", "-05:00", ("09:00", "17:00"), 60),
@@ -261,8 +332,11 @@ async fn a_dst_change_keeps_local_hours() {
         body["time_zone"] = json!(NEW_YORK);
         body
     };
-    db.held(&me, &hold("2027-03-15T09:00", "2027-03-15T10:00")).await;
-    let early = db.hold(&me, &hold("2027-03-15T08:00", "2027-03-15T09:00")).await;
+    db.held(&me, &hold("2027-03-15T09:00", "2027-03-15T10:00"))
+        .await;
+    let early = db
+        .hold(&me, &hold("2027-03-15T08:00", "2027-03-15T09:00"))
+        .await;
     early.assert_problem(422, "outside_hours");
     assert_eq!(early.body["errors"][0]["field"], "start_time");
 }
@@ -273,7 +347,10 @@ async fn slots_start_after_the_minimum_notice_on_the_clinic_grid() {
     let w = World::create(&db).await;
     in_new_york(&db, w.clinic_a).await;
     db.admin
-        .execute("update app.clinics set min_notice_minutes = 120 where id = $1", &[&w.clinic_a])
+        .execute(
+            "update app.clinics set min_notice_minutes = 120 where id = $1",
+            &[&w.clinic_a],
+        )
         .await
         .unwrap();
     let me = w.therapist_of_a();
@@ -288,10 +365,22 @@ async fn slots_start_after_the_minimum_notice_on_the_clinic_grid() {
         30,
     )
     .await;
-    let first = DateTime::parse_from_rfc3339(&starts(&reply, 30)[0]).unwrap().to_utc();
-    assert!(first >= now + Duration::minutes(120), "{first} is too soon after {now}");
-    assert!(first < now + Duration::minutes(135), "{first}: the first slot on the grid");
-    assert_eq!(first.timestamp() % (15 * 60), 0, "{first} is on the 15-minute grid");
+    let first = DateTime::parse_from_rfc3339(&starts(&reply, 30)[0])
+        .unwrap()
+        .to_utc();
+    assert!(
+        first >= now + Duration::minutes(120),
+        "{first} is too soon after {now}"
+    );
+    assert!(
+        first < now + Duration::minutes(135),
+        "{first}: the first slot on the grid"
+    );
+    assert_eq!(
+        first.timestamp() % (15 * 60),
+        0,
+        "{first} is on the 15-minute grid"
+    );
 }
 
 #[tokio::test]
@@ -300,7 +389,13 @@ async fn a_session_in_the_other_clinic_takes_its_slots_and_tells_nothing_else() 
     let w = World::create(&db).await;
     in_new_york(&db, w.clinic_a).await;
     // `both` works at A every day 09:00–17:00 (New York); at B they published nothing.
-    set_hours(&db, &w.both_at(w.clinic_a), w.both, every_day("09:00", "17:00")).await;
+    set_hours(
+        &db,
+        &w.both_at(w.clinic_a),
+        w.both,
+        every_day("09:00", "17:00"),
+    )
+    .await;
     let (from, to) = ("2027-03-03T00:00:00-05:00", "2027-03-04T00:00:00-05:00");
     let colleague = w.therapist_of_a();
     let before = starts(&slots(&db, &colleague, w.both, from, to, 60).await, 60);
@@ -318,7 +413,12 @@ async fn a_session_in_the_other_clinic_takes_its_slots_and_tells_nothing_else() 
         .await;
     db.held(
         &w.admin_of_b(),
-        &slot(w.both, w.patient_b, "2027-03-03T18:00:00Z", "2027-03-03T18:30:00Z"),
+        &slot(
+            w.both,
+            w.patient_b,
+            "2027-03-03T18:00:00Z",
+            "2027-03-03T18:30:00Z",
+        ),
     )
     .await;
 
@@ -372,23 +472,43 @@ async fn a_hold_outside_published_hours_needs_an_admin() {
     )
     .await;
     // Saturday 2027-03-06, 10:00 New York.
-    let saturday = slot(w.therapist_a, w.patient_a, "2027-03-06T15:00:00Z", "2027-03-06T16:00:00Z");
+    let saturday = slot(
+        w.therapist_a,
+        w.patient_a,
+        "2027-03-06T15:00:00Z",
+        "2027-03-06T16:00:00Z",
+    );
     let refused = db.hold(&me, &saturday).await;
     refused.assert_problem(422, "outside_hours");
     assert_eq!(refused.body["errors"][0]["field"], "start_time");
-    db.hold(&w.admin_of_a(), &saturday).await.assert_problem(422, "outside_hours");
+    db.hold(&w.admin_of_a(), &saturday)
+        .await
+        .assert_problem(422, "outside_hours");
 
     let mut overriding = saturday.clone();
     overriding["outside_hours"] = json!(true);
-    db.hold(&me, &overriding).await.assert_problem(403, "forbidden");
+    db.hold(&me, &overriding)
+        .await
+        .assert_problem(403, "forbidden");
     db.held(&w.admin_of_a(), &overriding).await;
 
     // A series is held only when every occurrence is inside the hours (Friday, then Saturday).
-    let mut series = slot(w.therapist_a, w.patient_a, "2027-03-12T15:00:00Z", "2027-03-12T16:00:00Z");
+    let mut series = slot(
+        w.therapist_a,
+        w.patient_a,
+        "2027-03-12T15:00:00Z",
+        "2027-03-12T16:00:00Z",
+    );
     series["recurrence"] = json!({"rrule": "FREQ=DAILY", "count": 2});
     let refused = db.hold(&me, &series).await;
     refused.assert_problem(422, "outside_hours");
-    assert!(refused.body["detail"].as_str().unwrap().contains("Occurrence 2"), "{refused:?}");
+    assert!(
+        refused.body["detail"]
+            .as_str()
+            .unwrap()
+            .contains("Occurrence 2"),
+        "{refused:?}"
+    );
 
     // Time off inside the hours refuses a hold too; a clinician with no hours is free.
     let off = call(
@@ -400,14 +520,35 @@ async fn a_hold_outside_published_hours_needs_an_admin() {
     )
     .await;
     assert_eq!(off.status, 201, "{off:?}");
-    db.hold(&me, &slot(w.therapist_a, w.patient_a, "2027-03-09T15:00:00Z", "2027-03-09T16:00:00Z"))
-        .await
-        .assert_problem(422, "outside_hours");
-    db.held(&me, &slot(w.therapist_a, w.patient_a, "2027-03-08T15:00:00Z", "2027-03-08T16:00:00Z"))
-        .await;
+    db.hold(
+        &me,
+        &slot(
+            w.therapist_a,
+            w.patient_a,
+            "2027-03-09T15:00:00Z",
+            "2027-03-09T16:00:00Z",
+        ),
+    )
+    .await
+    .assert_problem(422, "outside_hours");
+    db.held(
+        &me,
+        &slot(
+            w.therapist_a,
+            w.patient_a,
+            "2027-03-08T15:00:00Z",
+            "2027-03-08T16:00:00Z",
+        ),
+    )
+    .await;
     db.held(
         &w.both_at(w.clinic_a),
-        &slot(w.both, w.patient_a, "2027-03-06T18:00:00Z", "2027-03-06T19:00:00Z"),
+        &slot(
+            w.both,
+            w.patient_a,
+            "2027-03-06T18:00:00Z",
+            "2027-03-06T19:00:00Z",
+        ),
     )
     .await;
 }
@@ -429,7 +570,14 @@ async fn the_clinician_or_an_admin_changes_availability_and_no_other_clinic_reac
         .await
         .assert_problem(403, "forbidden");
     set_hours(&db, &w.admin_of_a(), w.therapist_a, hours.clone()).await;
-    let off = call(&db, &w.admin_of_a(), Method::POST, &off_path, Some(body.clone())).await;
+    let off = call(
+        &db,
+        &w.admin_of_a(),
+        Method::POST,
+        &off_path,
+        Some(body.clone()),
+    )
+    .await;
     assert_eq!(off.status, 201, "{off:?}");
     let read = call(&db, &colleague, Method::GET, &path, None).await;
     assert_eq!(read.status, 200, "{read:?}");
@@ -451,9 +599,16 @@ async fn the_clinician_or_an_admin_changes_availability_and_no_other_clinic_reac
             .await
             .assert_problem(404, "not_found");
     }
-    slots(&db, &outsider, w.therapist_a, "2027-03-08T00:00:00Z", "2027-03-09T00:00:00Z", 60)
-        .await
-        .assert_problem(404, "not_found");
+    slots(
+        &db,
+        &outsider,
+        w.therapist_a,
+        "2027-03-08T00:00:00Z",
+        "2027-03-09T00:00:00Z",
+        60,
+    )
+    .await
+    .assert_problem(404, "not_found");
     // A token for A held by B's therapist is refused at the door.
     let intruder = staff(w.therapist_b, w.clinic_a, "therapist");
     call(&db, &intruder, Method::GET, &path, None)
@@ -464,7 +619,8 @@ async fn the_clinician_or_an_admin_changes_availability_and_no_other_clinic_reac
     let reply = call(&db, &patient, Method::GET, &path, None).await;
     assert!(matches!(reply.status.as_u16(), 401 | 403), "{reply:?}");
     assert_eq!(
-        db.count("select count(*) from app.availability_hours", &[]).await,
+        db.count("select count(*) from app.availability_hours", &[])
+            .await,
         7
     );
     assert_eq!(db.count("select count(*) from app.time_off", &[]).await, 1);
@@ -494,20 +650,49 @@ async fn bad_input_is_a_400_naming_the_field() {
         (format!("clinicianId={c}&{base}"), "duration"),
         (format!("clinicianId={c}&{base}&duration=4"), "duration"),
         (format!("clinicianId={c}&{base}&duration=721"), "duration"),
-        (format!("clinicianId={c}&from=2027-03-08T00:00&to=2027-03-09T00:00:00Z&duration=60"), "from"),
-        (format!("clinicianId={c}&from=2027-03-09T00:00:00Z&to=2027-03-08T00:00:00Z&duration=60"), "to"),
-        (format!("clinicianId={c}&from=2027-03-01T00:00:00Z&to=2027-04-02T00:00:00Z&duration=60"), "to"),
+        (
+            format!("clinicianId={c}&from=2027-03-08T00:00&to=2027-03-09T00:00:00Z&duration=60"),
+            "from",
+        ),
+        (
+            format!(
+                "clinicianId={c}&from=2027-03-09T00:00:00Z&to=2027-03-08T00:00:00Z&duration=60"
+            ),
+            "to",
+        ),
+        (
+            format!(
+                "clinicianId={c}&from=2027-03-01T00:00:00Z&to=2027-04-02T00:00:00Z&duration=60"
+            ),
+            "to",
+        ),
         (format!("clinicianId={c}&{base}&duration=60&step=5"), "step"),
     ] {
-        let reply = call(&db, &me, Method::GET, &format!("/availability?{query}"), None).await;
+        let reply = call(
+            &db,
+            &me,
+            Method::GET,
+            &format!("/availability?{query}"),
+            None,
+        )
+        .await;
         reply.assert_problem(400, "invalid_input");
-        assert_eq!(reply.body["errors"][0]["field"], field, "{query}: {reply:?}");
+        assert_eq!(
+            reply.body["errors"][0]["field"], field,
+            "{query}: {reply:?}"
+        );
     }
     let path = format!("/clinicians/{c}/availability");
     for (body, field) in [
         (json!({}), "weeklyHours"),
-        (json!({"weeklyHours": [{"weekday": 0, "start": "09:00", "end": "10:00"}]}), "weeklyHours[0].weekday"),
-        (json!({"weeklyHours": [{"weekday": 1, "start": "09:00", "end": "25:00"}]}), "weeklyHours[0].end"),
+        (
+            json!({"weeklyHours": [{"weekday": 0, "start": "09:00", "end": "10:00"}]}),
+            "weeklyHours[0].weekday",
+        ),
+        (
+            json!({"weeklyHours": [{"weekday": 1, "start": "09:00", "end": "25:00"}]}),
+            "weeklyHours[0].end",
+        ),
     ] {
         let reply = call(&db, &me, Method::PUT, &path, Some(body.clone())).await;
         reply.assert_problem(400, "invalid_input");
@@ -519,17 +704,32 @@ async fn bad_input_is_a_400_naming_the_field() {
     assert!(reply.text.contains("stepMinutes"), "{reply:?}");
     let off_path = format!("/clinicians/{c}/time-off");
     for (body, field) in [
-        (json!({"startTime": "2027-03-09T00:00:00Z", "endTime": "2027-03-09T00:00:00Z"}), "endTime"),
-        (json!({"startTime": "tomorrow", "endTime": "2027-03-09T00:00:00Z"}), "startTime"),
-        (json!({"startTime": "2027-03-08T00:00:00Z", "endTime": "2027-03-09T00:00:00Z", "reason": " "}), "reason"),
+        (
+            json!({"startTime": "2027-03-09T00:00:00Z", "endTime": "2027-03-09T00:00:00Z"}),
+            "endTime",
+        ),
+        (
+            json!({"startTime": "tomorrow", "endTime": "2027-03-09T00:00:00Z"}),
+            "startTime",
+        ),
+        (
+            json!({"startTime": "2027-03-08T00:00:00Z", "endTime": "2027-03-09T00:00:00Z", "reason": " "}),
+            "reason",
+        ),
     ] {
         let reply = call(&db, &me, Method::POST, &off_path, Some(body.clone())).await;
         reply.assert_problem(400, "invalid_input");
         assert_eq!(reply.body["errors"][0]["field"], field, "{body}: {reply:?}");
     }
-    call(&db, &me, Method::DELETE, &format!("{off_path}/{}", Uuid::new_v4()), None)
-        .await
-        .assert_problem(404, "not_found");
+    call(
+        &db,
+        &me,
+        Method::DELETE,
+        &format!("{off_path}/{}", Uuid::new_v4()),
+        None,
+    )
+    .await
+    .assert_problem(404, "not_found");
     call(&db, &me, Method::GET, "/clinicians/nope/availability", None)
         .await
         .assert_problem(400, "invalid_input");

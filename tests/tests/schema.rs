@@ -242,9 +242,9 @@ async fn populate_every_tenant_table(db: &TestDb, w: &World) {
         db.admin
             .batch_execute(&format!(
                 "insert into app.availability_hours (org_id, clinician_id, weekday, starts, ends)
-                 values ('{clinic}', '{clinician}', 1, '09:00', '17:00');
+                 values ('{clinic}', '{clinician}', 1, '09:00', '17:00') on conflict do nothing;
                  insert into app.availability_overrides (org_id, clinician_id, day)
-                 values ('{clinic}', '{clinician}', '2027-03-10');
+                 values ('{clinic}', '{clinician}', '2027-03-10') on conflict do nothing;
                  insert into app.time_off (org_id, clinician_id, starts_at, ends_at, reason,
                                            created_by)
                  values ('{clinic}', '{clinician}', now(), now() + interval '1 day',

@@ -81,7 +81,11 @@ impl AvailabilityBody {
                 ));
             }
             dates.push(date);
-            at_most(&format!("{field}.ranges"), o.ranges.len(), MAX_RANGES_PER_DATE)?;
+            at_most(
+                &format!("{field}.ranges"),
+                o.ranges.len(),
+                MAX_RANGES_PER_DATE,
+            )?;
             let mut ranges = Vec::with_capacity(o.ranges.len());
             for (j, r) in o.ranges.iter().enumerate() {
                 let field = format!("{field}.ranges[{j}]");
@@ -115,7 +119,10 @@ impl Minutes {
 
 fn at_most(field: &str, n: usize, max: usize) -> Result<(), Error> {
     if n > max {
-        return Err(Error::invalid_field(field, format!("At most {max} entries.")));
+        return Err(Error::invalid_field(
+            field,
+            format!("At most {max} entries."),
+        ));
     }
     Ok(())
 }
@@ -161,9 +168,9 @@ fn date(field: &str, raw: &str) -> Result<NaiveDate, Error> {
 /// A 400 naming the later of two ranges with the same key (weekday; one date's) that overlap.
 fn no_overlaps<K: PartialEq>(ranges: &[(K, Minutes, String)]) -> Result<(), Error> {
     for (i, (key, later, field)) in ranges.iter().enumerate() {
-        let clash = ranges[..i]
-            .iter()
-            .find(|(k, earlier, _)| k == key && earlier.start < later.end && later.start < earlier.end);
+        let clash = ranges[..i].iter().find(|(k, earlier, _)| {
+            k == key && earlier.start < later.end && later.start < earlier.end
+        });
         if let Some((_, _, earlier)) = clash {
             return Err(Error::invalid_field(
                 format!("{field}.start"),
@@ -198,20 +205,39 @@ mod tests {
     #[test]
     fn bad_ranges_name_their_field() {
         for (body, field) in [
-            (json!({"weeklyHours": [{"weekday": 8, "start": "09:00", "end": "10:00"}]}), "weeklyHours[0].weekday"),
-            (json!({"weeklyHours": [{"weekday": 1, "start": "9:00", "end": "10:00"}]}), "weeklyHours[0].start"),
-            (json!({"weeklyHours": [{"weekday": 1, "start": "10:00", "end": "10:00"}]}), "weeklyHours[0].end"),
-            (json!({"weeklyHours": [
+            (
+                json!({"weeklyHours": [{"weekday": 8, "start": "09:00", "end": "10:00"}]}),
+                "weeklyHours[0].weekday",
+            ),
+            (
+                json!({"weeklyHours": [{"weekday": 1, "start": "9:00", "end": "10:00"}]}),
+                "weeklyHours[0].start",
+            ),
+            (
+                json!({"weeklyHours": [{"weekday": 1, "start": "10:00", "end": "10:00"}]}),
+                "weeklyHours[0].end",
+            ),
+            (
+                json!({"weeklyHours": [
                 {"weekday": 2, "start": "09:00", "end": "12:00"},
-                {"weekday": 2, "start": "11:00", "end": "13:00"}]}), "weeklyHours[1].start"),
-            (json!({"weeklyHours": [], "overrides": [
-                {"date": "2027-02-30", "ranges": []}]}), "overrides[0].date"),
-            (json!({"weeklyHours": [], "overrides": [
+                {"weekday": 2, "start": "11:00", "end": "13:00"}]}),
+                "weeklyHours[1].start",
+            ),
+            (
+                json!({"weeklyHours": [], "overrides": [
+                {"date": "2027-02-30", "ranges": []}]}),
+                "overrides[0].date",
+            ),
+            (
+                json!({"weeklyHours": [], "overrides": [
                 {"date": "2027-03-01", "ranges": []}, {"date": "2027-03-01", "ranges": []}]}),
-             "overrides[1].date"),
-            (json!({"weeklyHours": [], "overrides": [{"date": "2027-03-01", "ranges": [
+                "overrides[1].date",
+            ),
+            (
+                json!({"weeklyHours": [], "overrides": [{"date": "2027-03-01", "ranges": [
                 {"start": "08:00", "end": "10:00"}, {"start": "09:30", "end": "11:00"}]}]}),
-             "overrides[0].ranges[1].start"),
+                "overrides[0].ranges[1].start",
+            ),
         ] {
             assert_eq!(checked(body).unwrap_err(), field);
         }

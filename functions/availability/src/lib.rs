@@ -84,9 +84,11 @@ async fn slots(ctx: &Context, caller: Claims, req: Incoming) -> Result<Reply, Er
     for (name, value) in req.query_params(&["clinicianId", "from", "to", "duration"])? {
         match name {
             "clinicianId" => {
-                clinician = Some(value.parse::<Uuid>().map_err(|_| {
-                    Error::invalid_field(name, "A clinician id is a UUID.")
-                })?)
+                clinician = Some(
+                    value
+                        .parse::<Uuid>()
+                        .map_err(|_| Error::invalid_field(name, "A clinician id is a UUID."))?,
+                )
             }
             "from" => from = Some(instant(name, value)?),
             "to" => to = Some(instant(name, value)?),
@@ -96,9 +98,7 @@ async fn slots(ctx: &Context, caller: Claims, req: Incoming) -> Result<Reply, Er
                         .parse::<u16>()
                         .ok()
                         .filter(|m| DURATION_MINUTES.contains(m))
-                        .ok_or_else(|| {
-                            Error::invalid_field(name, "Whole minutes, 5 to 720.")
-                        })?,
+                        .ok_or_else(|| Error::invalid_field(name, "Whole minutes, 5 to 720."))?,
                 )
             }
         }
@@ -119,7 +119,9 @@ async fn slots(ctx: &Context, caller: Claims, req: Incoming) -> Result<Reply, Er
     }
     req.expect_no_body()?;
     let input = json!({ "clinicianId": clinician, "from": from, "to": to, "duration": duration });
-    Ok(Reply::json_text(ctx.db.relay(SLOTS, &caller, &input).await?))
+    Ok(Reply::json_text(
+        ctx.db.relay(SLOTS, &caller, &input).await?,
+    ))
 }
 
 /// An RFC 3339 instant: a wall-clock time without its offset is a 400 here.
