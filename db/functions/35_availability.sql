@@ -110,21 +110,18 @@ $$;
 
 -- The hours check of a hold: every slot inside the clinician's open time at the current
 -- clinic, else a 422 `outside_hours` naming `field`. A clinician who published no weekly
--- hours here is not restricted. `override` (an admin's decision to book outside the hours)
--- skips the check, and is a 403 for anyone else.
+-- hours here is not restricted. `override` is an admin's decision to hold outside the hours
+-- anyway (a 403 for anyone else), audited when it was needed; it rolls back with the hold.
 create or replace function app.require_within_hours(
   clinician uuid, slots tstzrange[], override boolean, field text
 ) returns void
-language plpgsql stable
+language plpgsql
 as $$
 declare
   outside bigint;
 begin
-  if override then
-    if not (select auth.is_admin()) then
-      perform api.fail('forbidden', 'Only an admin may book outside published hours.');
-    end if;
-    return;
+  if override and not (select auth.is_admin()) then
+    perform api.fail('forbidden', 'Only an admin may hold outside published hours.');
   end if;
   if not exists (select 1 from app.availability_hours h
                  where h.org_id = (select auth.org_id()) and h.clinician_id = clinician) then
@@ -135,11 +132,17 @@ begin
   where not app.open_time(clinician, lower(s.during), upper(s.during)) @> s.during
   order by s.n
   limit 1;
-  if found then
-    perform api.fail('outside_hours', format(
-      'Occurrence %s is outside the clinician''s published hours or in their time off; an admin may hold it with outside_hours.',
-      outside), field);
+  if not found then
+    return;
   end if;
+  if override then
+    perform audit.record('session.hold.outside_hours', 'clinician', clinician::text, 'success',
+      jsonb_build_object('occurrence', outside));
+    return;
+  end if;
+  perform api.fail('outside_hours', format(
+    'Occurrence %s is outside the clinician''s published hours or in their time off; an admin may hold it with outside_hours.',
+    outside), field);
 end
 $$;
 

@@ -491,6 +491,8 @@ async fn a_hold_outside_published_hours_needs_an_admin() {
         .await
         .assert_problem(403, "forbidden");
     db.held(&w.admin_of_a(), &overriding).await;
+    let audited = "select count(*) from audit.events where action = 'session.hold.outside_hours'";
+    assert_eq!(db.count(audited, &[]).await, 1);
 
     // A series is held only when every occurrence is inside the hours (Friday, then Saturday).
     let mut series = slot(
