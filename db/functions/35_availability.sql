@@ -334,7 +334,34 @@ begin
 end
 $$;
 
+-- PUT /availability/settings (admins): the clinic's buffer, minimum notice and slot grid.
+-- input: {bufferMinutes, minimumNoticeMinutes, slotStepMinutes}, checked by the function.
+create or replace function api.set_availability_settings(claims jsonb, input jsonb)
+returns jsonb
+language plpgsql
+as $$
+declare
+  result jsonb;
+begin
+  perform auth.begin_request(claims);
+  perform api.require(auth.is_admin());
+  update app.clinics c
+  set buffer_minutes = (input ->> 'bufferMinutes')::integer,
+      min_notice_minutes = (input ->> 'minimumNoticeMinutes')::integer,
+      slot_step_minutes = (input ->> 'slotStepMinutes')::integer
+  where c.id = (select auth.org_id())
+  returning jsonb_build_object(
+    'timeZone', c.time_zone, 'bufferMinutes', c.buffer_minutes,
+    'minimumNoticeMinutes', c.min_notice_minutes, 'slotStepMinutes', c.slot_step_minutes)
+  into result;
+  perform audit.record('availability.settings.update', 'clinic', (select auth.org_id())::text,
+    'success', result - 'timeZone');
+  return result;
+end
+$$;
+
 grant execute on function api.availability(jsonb, jsonb),
   api.clinician_availability(jsonb, jsonb), api.set_availability(jsonb, jsonb),
-  api.add_time_off(jsonb, jsonb), api.remove_time_off(jsonb, jsonb)
+  api.add_time_off(jsonb, jsonb), api.remove_time_off(jsonb, jsonb),
+  api.set_availability_settings(jsonb, jsonb)
   to wardline_authenticator;

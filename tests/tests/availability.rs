@@ -209,14 +209,27 @@ async fn slots_honour_hours_overrides_time_off_and_the_buffer() {
         expected
     );
 
-    // A 15-minute buffer keeps 13:45–15:15 free of slots.
-    db.admin
-        .execute(
-            "update app.clinics set buffer_minutes = 15 where id = $1",
-            &[&w.clinic_a],
-        )
-        .await
-        .unwrap();
+    // A 15-minute buffer keeps 13:45–15:15 free of slots. Admins set it; clinicians cannot.
+    let settings = json!({"bufferMinutes": 15, "minimumNoticeMinutes": 60, "slotStepMinutes": 15});
+    let reply = call(
+        &db,
+        &me,
+        Method::PUT,
+        "/availability/settings",
+        Some(settings.clone()),
+    )
+    .await;
+    reply.assert_problem(403, "forbidden");
+    let reply = call(
+        &db,
+        &w.admin_of_a(),
+        Method::PUT,
+        "/availability/settings",
+        Some(settings),
+    )
+    .await;
+    assert_eq!(reply.status, 200, "{reply:?}");
+    assert_eq!(reply.body["bufferMinutes"], 15);
     let expected = [
         monday(&[("09:00", "10:00"), ("11:00", "12:00"), ("15:15", "17:00")]),
         tuesday.clone(),
@@ -268,6 +281,7 @@ async fn slots_honour_hours_overrides_time_off_and_the_buffer() {
         [
             "availability.update",
             "availability.time_off.add",
+            "availability.settings.update",
             "availability.time_off.remove"
         ]
     );
@@ -697,6 +711,35 @@ async fn bad_input_is_a_400_naming_the_field() {
         ),
     ] {
         let reply = call(&db, &me, Method::PUT, &path, Some(body.clone())).await;
+        reply.assert_problem(400, "invalid_input");
+        assert_eq!(reply.body["errors"][0]["field"], field, "{body}: {reply:?}");
+    }
+    for (body, field) in [
+        (
+            json!({"bufferMinutes": 241, "minimumNoticeMinutes": 0, "slotStepMinutes": 15}),
+            "bufferMinutes",
+        ),
+        (
+            json!({"bufferMinutes": 0, "minimumNoticeMinutes": 43201, "slotStepMinutes": 15}),
+            "minimumNoticeMinutes",
+        ),
+        (
+            json!({"bufferMinutes": 0, "minimumNoticeMinutes": 0, "slotStepMinutes": 4}),
+            "slotStepMinutes",
+        ),
+        (
+            json!({"bufferMinutes": -1, "minimumNoticeMinutes": 0, "slotStepMinutes": 15}),
+            "bufferMinutes",
+        ),
+    ] {
+        let reply = call(
+            &db,
+            &w.admin_of_a(),
+            Method::PUT,
+            "/availability/settings",
+            Some(body.clone()),
+        )
+        .await;
         reply.assert_problem(400, "invalid_input");
         assert_eq!(reply.body["errors"][0]["field"], field, "{body}: {reply:?}");
     }

@@ -2,6 +2,7 @@
 //! clinic (read by its staff, changed by the clinician or an admin), and the free slots they
 //! leave. Slots also step around the clinician's holds and sessions in every other clinic,
 //! which the database hands over as bare busy time (`app.busy_time`), never as sessions.
+//! Admins set the clinic's buffer, minimum notice and slot grid.
 //!
 //! - [`hours`]: the body that replaces weekly hours and date overrides.
 
@@ -18,8 +19,8 @@ use wardline_shared::{
     dates::required_text,
     db::Operation,
     handler,
-    http::{Access, Function, Incoming, Reply, Route, CLINICIANS},
-    operation,
+    http::{Access, Function, Incoming, Reply, Route, ADMINS, CLINICIANS},
+    limits, operation,
     times::Sent,
     Context, Error,
 };
@@ -62,6 +63,13 @@ pub const FUNCTION: Function = Function {
             access: Access::Staff(CLINICIANS),
             handler: handler!(remove_time_off),
         },
+        Route {
+            method: Method::PUT,
+            path: "/availability/settings",
+            name: "SetAvailabilitySettings",
+            access: Access::Staff(ADMINS),
+            handler: handler!(set_settings),
+        },
     ],
 };
 
@@ -70,12 +78,12 @@ const READ: Operation = operation!(read "clinician_availability");
 const SET: Operation = operation!("set_availability");
 const ADD_TIME_OFF: Operation = operation!("add_time_off");
 const REMOVE_TIME_OFF: Operation = operation!("remove_time_off");
+const SET_SETTINGS: Operation = operation!("set_availability_settings");
 
 /// The widest window one slot search covers: a month, so an answer stays a few thousand slots.
 const MAX_WINDOW_DAYS: i64 = 31;
 /// A slot lasts 5 minutes to 12 hours (a session's own bound).
 const DURATION_MINUTES: std::ops::RangeInclusive<u16> = 5..=720;
-const MAX_REASON_CHARS: usize = 500;
 
 /// `GET /availability?clinicianId&from&to&duration` → `{clinicianId, timeZone, duration,
 /// slots: [{startTime, endTime}]}`: free slots of `duration` minutes in `[from, to)`.
@@ -177,7 +185,7 @@ async fn add_time_off(ctx: &Context, caller: Claims, req: Incoming) -> Result<Re
     let reason = body
         .reason
         .as_deref()
-        .map(|r| required_text("reason", r, MAX_REASON_CHARS))
+        .map(|r| required_text("reason", r, limits::TIME_OFF_REASON_MAX_CHARS))
         .transpose()?;
     let input = json!({ "clinicianId": clinician, "start": start, "end": end, "reason": reason });
     Ok(Reply::created(
@@ -194,4 +202,48 @@ async fn remove_time_off(ctx: &Context, caller: Claims, req: Incoming) -> Result
     Ok(Reply::ok(
         ctx.db.call(REMOVE_TIME_OFF, &caller, &input).await?,
     ))
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+struct SettingsBody {
+    buffer_minutes: u16,
+    minimum_notice_minutes: u16,
+    slot_step_minutes: u16,
+}
+
+/// `PUT /availability/settings` with `{bufferMinutes, minimumNoticeMinutes, slotStepMinutes}`
+/// (admins) → `{timeZone, bufferMinutes, minimumNoticeMinutes, slotStepMinutes}`.
+async fn set_settings(ctx: &Context, caller: Claims, req: Incoming) -> Result<Reply, Error> {
+    let body: SettingsBody = req.json()?;
+    for (field, value, range) in [
+        (
+            "bufferMinutes",
+            body.buffer_minutes,
+            0..=limits::BUFFER_MINUTES_MAX,
+        ),
+        (
+            "minimumNoticeMinutes",
+            body.minimum_notice_minutes,
+            0..=limits::MIN_NOTICE_MINUTES_MAX,
+        ),
+        (
+            "slotStepMinutes",
+            body.slot_step_minutes,
+            limits::SLOT_STEP_MINUTES,
+        ),
+    ] {
+        if !range.contains(&value) {
+            return Err(Error::invalid_field(
+                field,
+                format!("Whole minutes, {} to {}.", range.start(), range.end()),
+            ));
+        }
+    }
+    let input = json!({
+        "bufferMinutes": body.buffer_minutes,
+        "minimumNoticeMinutes": body.minimum_notice_minutes,
+        "slotStepMinutes": body.slot_step_minutes,
+    });
+    Ok(Reply::ok(ctx.db.call(SET_SETTINGS, &caller, &input).await?))
 }
