@@ -321,6 +321,9 @@ begin
   if coalesce(cardinality(slots), 0) = 0 then
     perform api.fail('invalid_input', 'Nothing to hold.', 'start_time');
   end if;
+  perform app.require_within_hours(clinician, slots,
+                                   coalesce((input ->> 'outsideHours')::boolean, false),
+                                   'start_time');
   -- Hold requests for one clinician or one patient take turns (locks taken in one order, so
   -- they never deadlock): the check below then sees every earlier winner, and the exclusion
   -- constraints never have to wait on each other's uncommitted rows.

@@ -163,13 +163,15 @@ $$;
 grant execute on function app.pass_lapsed_offers(integer) to app_service;
 
 -- Moves booked session `session` (locked by the caller) to `new_time`, keeping its id, its
--- patient and clinician, and its history: calendar locks in booking's order, stale holds in
--- the way expired, a 409 slot_unavailable when the time is taken (in any
+-- patient and clinician, and its history: inside the clinician's published hours (a 422
+-- naming `field`, unless an admin overrides), calendar locks in booking's order, stale holds
+-- in the way expired, a 409 slot_unavailable when the time is taken (in any
 -- clinic, told as booking tells it), the CPT coding redone for the new length, the patient's
 -- confirmation cleared. The time it leaves is offered to the waitlist. Returns the session as
 -- the API shows it.
-create or replace function app.move_session(session uuid, new_time tstzrange)
-returns jsonb
+create or replace function app.move_session(
+  session uuid, new_time tstzrange, outside_hours boolean, field text
+) returns jsonb
 language plpgsql
 as $$
 declare
@@ -178,6 +180,7 @@ declare
   slots tstzrange[] := array[new_time];
 begin
   select * into strict target from app.sessions s where s.id = session;
+  perform app.require_within_hours(target.clinician_id, slots, outside_hours, field);
   perform app.lock_calendars(target.clinician_id, target.patient_id);
   perform app.expire_holds_in_the_way(target.clinician_id, target.patient_id, slots);
   perform app.fail_if_taken(target.clinician_id, target.patient_id, slots, target.id);
@@ -207,7 +210,7 @@ begin
   return app.session_json(moved);
 end
 $$;
-grant execute on function app.move_session(uuid, tstzrange) to app_user;
+grant execute on function app.move_session(uuid, tstzrange, boolean, text) to app_user;
 
 -- POST /api/portal/appointments/{id}/confirm. input: {host, sessionId}. The patient says
 -- they will come; confirming again changes nothing.
@@ -517,8 +520,8 @@ begin
 end
 $$;
 
--- POST /sessions/{id}/reschedule. input: {sessionId, start, end}. Staff move a booked session
--- (see app.move_session).
+-- POST /sessions/{id}/reschedule. input: {sessionId, start, end, outsideHours}. Staff move a
+-- booked session (see app.move_session).
 create or replace function api.reschedule_session(claims jsonb, input jsonb) returns jsonb
 language plpgsql
 as $$
@@ -539,7 +542,8 @@ begin
       'A %s session cannot be moved.', replace(target.status, '_', '-')), 'id');
   end if;
   moved := app.move_session(target.id, tstzrange((input ->> 'start')::timestamptz,
-                                                 (input ->> 'end')::timestamptz, '[)'));
+                                                 (input ->> 'end')::timestamptz, '[)'),
+                            coalesce((input ->> 'outsideHours')::boolean, false), 'start_time');
   return moved;
 end
 $$;
@@ -649,7 +653,8 @@ begin
       'The session is no longer booked, or not one you manage.', 'id');
   end if;
   perform app.move_session(target.id,
-    tstzrange(chosen_start, chosen_start + (target.ends_at - target.starts_at), '[)'));
+    tstzrange(chosen_start, chosen_start + (target.ends_at - target.starts_at), '[)'), false,
+    'startTime');
   update app.reschedule_requests r
   set status = 'approved', chosen = chosen_start, decided_by = (select auth.uid()),
       decided_at = now()

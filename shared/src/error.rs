@@ -412,6 +412,7 @@ pub const SQL_CODES: &[(&str, StatusCode)] = &[
     ("idempotency_key_reused", StatusCode::UNPROCESSABLE_ENTITY),
     ("not_a_clinician", StatusCode::UNPROCESSABLE_ENTITY),
     ("not_proposed", StatusCode::UNPROCESSABLE_ENTITY),
+    ("outside_hours", StatusCode::UNPROCESSABLE_ENTITY),
     ("patient_not_active", StatusCode::UNPROCESSABLE_ENTITY),
     ("service_not_available", StatusCode::UNPROCESSABLE_ENTITY),
     ("unknown_clinic", StatusCode::UNPROCESSABLE_ENTITY),

@@ -10,3 +10,12 @@ pub const MAX_OCCURRENCES: usize = 200;
 pub const HOLD_SECONDS_MIN: i64 = 30;
 pub const HOLD_SECONDS_DEFAULT: i64 = 300;
 pub const HOLD_SECONDS_MAX: i64 = 900;
+
+/// A clinic's availability settings, in minutes (`app.clinics`' checks, migration 0016): the
+/// time kept free around a clinician's sessions, how soon a slot may start, the slot grid.
+pub const BUFFER_MINUTES_MAX: u16 = 240;
+pub const MIN_NOTICE_MINUTES_MAX: u16 = 43_200;
+pub const SLOT_STEP_MINUTES: std::ops::RangeInclusive<u16> = 5..=240;
+
+/// The most characters of a time-off reason (`time_off_reason_check`).
+pub const TIME_OFF_REASON_MAX_CHARS: usize = 500;

@@ -393,8 +393,12 @@ async fn documented_examples_get_documented_answers() {
             for parameter in list.as_array().into_iter().flatten() {
                 let parameter = resolve(&doc, parameter);
                 let name = parameter["name"].as_str().unwrap();
-                let example = parameter["example"].as_str();
-                match (parameter["in"].as_str(), example) {
+                // As sent: a number's example (a query's `duration`) as its digits.
+                let example = match &parameter["example"] {
+                    Value::Number(n) => Some(n.to_string()),
+                    other => other.as_str().map(str::to_owned),
+                };
+                match (parameter["in"].as_str(), example.as_deref()) {
                     (Some("header"), _) if name == "Idempotency-Key" => {
                         headers.push((name.to_owned(), uuid::Uuid::new_v4().to_string()))
                     }

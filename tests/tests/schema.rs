@@ -247,6 +247,20 @@ async fn populate_every_tenant_table(db: &TestDb, w: &World) {
             ))
             .await
             .unwrap();
+        // Availability: weekly hours, a closed date and time off of the clinician.
+        db.admin
+            .batch_execute(&format!(
+                "insert into app.availability_hours (org_id, clinician_id, weekday, starts, ends)
+                 values ('{clinic}', '{clinician}', 1, '09:00', '17:00') on conflict do nothing;
+                 insert into app.availability_overrides (org_id, clinician_id, day)
+                 values ('{clinic}', '{clinician}', '2027-03-10') on conflict do nothing;
+                 insert into app.time_off (org_id, clinician_id, starts_at, ends_at, reason,
+                                           created_by)
+                 values ('{clinic}', '{clinician}', now(), now() + interval '1 day',
+                         'Conference', '{clinician}');"
+            ))
+            .await
+            .unwrap();
         // An idempotency record of the clinician's, and a day-old one; a stale hold. (What
         // the sweeper may touch.)
         db.admin

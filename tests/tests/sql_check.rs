@@ -162,7 +162,10 @@ fn every_code_sql_raises_has_one_status_and_every_listed_code_is_raised() {
 
 #[tokio::test]
 async fn the_limits_rust_checks_are_the_limits_the_tables_keep() {
-    use wardline_shared::limits::{HOLD_SECONDS_MAX, MAX_OCCURRENCES};
+    use wardline_shared::limits::{
+        BUFFER_MINUTES_MAX, HOLD_SECONDS_MAX, MAX_OCCURRENCES, MIN_NOTICE_MINUTES_MAX,
+        SLOT_STEP_MINUTES, TIME_OFF_REASON_MAX_CHARS,
+    };
     let db = TestDb::new().await;
     let definition = |name: &'static str| {
         let admin = &db.admin;
@@ -187,6 +190,42 @@ async fn the_limits_rust_checks_are_the_limits_the_tables_keep() {
         format!(
             "CHECK (((waitlist_entry_id IS NOT NULL) OR \
              (hold_expires_at <= (created_at + '00:{minutes:02}:00'::interval))))"
+        )
+    );
+    let between = |column: &str, low: String, high: String| {
+        format!("CHECK ((({column} >= {low}) AND ({column} <= {high})))")
+    };
+    for (constraint, column, low, high) in [
+        (
+            "clinics_buffer_minutes_check",
+            "buffer_minutes",
+            0,
+            BUFFER_MINUTES_MAX,
+        ),
+        (
+            "clinics_min_notice_minutes_check",
+            "min_notice_minutes",
+            0,
+            MIN_NOTICE_MINUTES_MAX,
+        ),
+        (
+            "clinics_slot_step_minutes_check",
+            "slot_step_minutes",
+            *SLOT_STEP_MINUTES.start(),
+            *SLOT_STEP_MINUTES.end(),
+        ),
+    ] {
+        assert_eq!(
+            definition(constraint).await,
+            between(column, low.to_string(), high.to_string())
+        );
+    }
+    assert_eq!(
+        definition("time_off_reason_check").await,
+        between(
+            "length(reason)",
+            1.to_string(),
+            TIME_OFF_REASON_MAX_CHARS.to_string()
         )
     );
 }

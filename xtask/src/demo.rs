@@ -245,6 +245,33 @@ insert into app.orders (id, org_id, patient_id, medication, strength, quantity, 
 on conflict do nothing;
 "#;
 
+/// Dana's day off at maple (Friday 2027-03-12, New York time), the demo's time off.
+pub const TIME_OFF: Uuid = uuid!("0e000000-0000-4000-8000-000000000001");
+
+/// Weekly hours in each clinic's zone: Dana at maple Monday to Thursday 09:00–17:00 and at
+/// harbor Friday 09:00–13:00, Sam at maple Monday to Friday with a lunch hour, Rio at harbor
+/// Monday to Friday 10:00–18:00; Dana's day off; a 10-minute buffer at maple.
+const AVAILABILITY: &str = r#"
+insert into app.availability_hours (org_id, clinician_id, weekday, starts, ends)
+select c.id, h.clinician_id, d, h.starts, h.ends
+from (values
+  ('maple', 'd1000000-0000-4000-8000-000000000002'::uuid, 1, 4, '09:00'::time, '17:00'::time),
+  ('harbor', 'd1000000-0000-4000-8000-000000000002', 5, 5, '09:00', '13:00'),
+  ('maple', 'd1000000-0000-4000-8000-000000000003', 1, 5, '09:00', '12:00'),
+  ('maple', 'd1000000-0000-4000-8000-000000000003', 1, 5, '13:00', '17:00'),
+  ('harbor', 'd1000000-0000-4000-8000-000000000006', 1, 5, '10:00', '18:00')
+) as h (slug, clinician_id, first_day, last_day, starts, ends)
+join app.clinics c on c.slug = h.slug
+cross join lateral generate_series(h.first_day, h.last_day) d
+on conflict do nothing;
+insert into app.time_off (id, org_id, clinician_id, starts_at, ends_at, reason, created_by)
+values ('0e000000-0000-4000-8000-000000000001', 'c1000000-0000-4000-8000-000000000001',
+        'd1000000-0000-4000-8000-000000000002', '2027-03-12T00:00:00-05:00',
+        '2027-03-13T00:00:00-05:00', 'Conference', 'd1000000-0000-4000-8000-000000000002')
+on conflict do nothing;
+update app.clinics set buffer_minutes = 10 where slug = 'maple';
+"#;
+
 fn clinic(slug: &str) -> Result<&'static Clinic> {
     match CLINICS.iter().find(|c| c.slug == slug) {
         Some(clinic) => Ok(clinic),
@@ -358,6 +385,7 @@ pub async fn seed(admin: &Client) -> Result<()> {
     }
     admin.batch_execute(PRESCRIBING).await?;
     admin.batch_execute(APPOINTMENTS).await?;
+    admin.batch_execute(AVAILABILITY).await?;
     Ok(())
 }
 

@@ -45,6 +45,7 @@ pub const FUNCTIONS: &[&Function] = &[
     &assign::FUNCTION,
     &portal_otp::FUNCTION,
     &provider_queue::FUNCTION,
+    &availability::FUNCTION,
 ];
 
 /// The workspace root (xtask lives one level below it).

@@ -125,6 +125,19 @@ async fn local(port: u16) -> Result<()> {
          '{base}/schedule?from=2027-03-01T00:00:00Z&to=2027-03-08T00:00:00Z'\n"
     );
     println!(
+        "# Dana's free hours at maple (Monday to Thursday, 09:00–17:00 New York), around her\n\
+         # sessions in both clinics; then her hours and time off:"
+    );
+    println!(
+        "curl -s -H 'Authorization: Bearer {dana}' \\\n  \
+         '{base}/availability?clinicianId={dana_id}&from=2027-03-01T00:00:00Z&to=2027-03-08T00:00:00Z&duration=60'",
+        dana_id = demo::CLINICIANS[1].id
+    );
+    println!(
+        "curl -s -H 'Authorization: Bearer {dana}' {base}/clinicians/{}/availability\n",
+        demo::CLINICIANS[1].id
+    );
+    println!(
         "# Care teams: Dana's patients with their clinicians; Avery adds Dana to Morgan's team:"
     );
     println!(

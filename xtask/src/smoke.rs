@@ -12,6 +12,7 @@ use crate::{
     without_xtask_env, workspace_root, FUNCTIONS,
 };
 use anyhow::{bail, Context as _, Result};
+use chrono::Datelike;
 use http::Method;
 use serde_json::{json, Value};
 use std::{
@@ -58,12 +59,20 @@ pub fn probe(
     Ok(match function {
         "tenant-doctors" => get("/v2/doctor/patients/tenant-doctors"),
         "schedule" => get("/schedule?from=2027-03-01T00:00:00Z&to=2027-03-08T00:00:00Z"),
+        "availability" => get(&format!(
+            "/availability?clinicianId={}&from=2027-03-01T00:00:00Z&to=2027-03-08T00:00:00Z&duration=60",
+            demo::CLINICIANS[1].id
+        )),
         "assign" => get("/v2/doctor/patients/summary?limit=20"),
         "provider-queue" => get("/api/provider/prescription-queue"),
         "sessions-hold" => {
-            // Two months ahead, 15:00–16:00 UTC (an hour of psychotherapy, 90837); the same key
-            // replays the same hold.
-            let day = chrono::Utc::now().date_naive() + chrono::Days::new(60);
+            // A Tuesday two months ahead, 15:00–16:00 UTC (an hour of psychotherapy, 90837,
+            // inside Dana's hours at maple); the same key replays the same hold.
+            let ahead = chrono::Utc::now().date_naive() + chrono::Days::new(60);
+            let day = ahead
+                + chrono::Days::new(u64::from(
+                    (8 - ahead.weekday().num_days_from_monday()) % 7,
+                ));
             Probe {
                 method: Method::POST,
                 headers: vec![

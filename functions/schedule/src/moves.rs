@@ -31,9 +31,13 @@ const MAX_SESSION_HOURS: i64 = 12;
 struct RescheduleBody {
     start_time: String,
     end_time: String,
+    /// An admin's override of the clinician's published hours, as on a hold.
+    #[serde(default)]
+    outside_hours: bool,
 }
 
-/// `POST /sessions/{id}/reschedule` with `{start_time, end_time}` (RFC 3339) → the session.
+/// `POST /sessions/{id}/reschedule` with `{start_time, end_time, outside_hours?}` (RFC 3339) →
+/// the session. Inside the clinician's published hours unless an admin overrides them.
 pub async fn reschedule(ctx: &Context, caller: Claims, req: Incoming) -> Result<Reply, Error> {
     let id = session_id(&req)?;
     let body: RescheduleBody = req.json()?;
@@ -51,7 +55,12 @@ pub async fn reschedule(ctx: &Context, caller: Claims, req: Incoming) -> Result<
             format!("A session lasts at most {MAX_SESSION_HOURS} hours."),
         ));
     }
-    let input = json!({ "sessionId": id, "start": start, "end": end });
+    let input = json!({
+        "sessionId": id,
+        "start": start,
+        "end": end,
+        "outsideHours": body.outside_hours,
+    });
     Ok(Reply::ok(ctx.db.call(RESCHEDULE, &caller, &input).await?))
 }
 

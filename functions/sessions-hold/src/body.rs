@@ -26,6 +26,9 @@ pub struct HoldBody {
     /// after the primary; held together, all or none.
     pub occurrences: Option<Vec<OccurrenceBody>>,
     pub recurrence: Option<RecurrenceBody>,
+    /// An admin's decision to hold outside the clinician's published hours (422
+    /// `outside_hours` otherwise; 403 for anyone else who sends `true`).
+    pub outside_hours: Option<bool>,
 }
 
 #[derive(Debug, Deserialize)]

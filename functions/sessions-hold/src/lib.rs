@@ -70,6 +70,7 @@ async fn hold(ctx: &Context, caller: Claims, req: Incoming) -> Result<Reply, Err
         "patientId": body.client_id,
         "sessionId": body.session_id,
         "holdSeconds": hold_seconds,
+        "outsideHours": body.outside_hours,
         "occurrences": slots
             .iter()
             .map(|s| json!({"start": s.start.to_rfc3339(), "end": s.end.to_rfc3339()}))
