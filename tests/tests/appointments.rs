@@ -1336,3 +1336,76 @@ async fn two_slots_freed_at_once_go_to_two_different_entries() {
     freed.sort();
     assert_eq!(starts, freed, "each freed slot offered once");
 }
+
+/// Once the clinician publishes hours, a move keeps to them as a hold does: a 422 outside
+/// them (an approval too, and the request stays pending), an admin's override allowed, a
+/// clinician's refused.
+#[tokio::test]
+async fn moves_keep_to_the_clinicians_published_hours_unless_an_admin_overrides() {
+    let db = TestDb::new().await;
+    let w = World::create(&db).await;
+    db.admin
+        .execute(
+            "insert into app.availability_hours (org_id, clinician_id, weekday, starts, ends)
+             select $1, $2, d, '09:00', '17:00' from generate_series(1, 7) d",
+            &[&w.clinic_a, &w.therapist_a],
+        )
+        .await
+        .unwrap();
+    let session = booked(
+        &db,
+        w.clinic_a,
+        w.therapist_a,
+        w.patient_a,
+        w.service_a,
+        "3 days",
+    )
+    .await;
+    let path = format!("/sessions/{session}/reschedule");
+    let day = at(&db, "5 days").await[..10].to_owned();
+    let (evening, evening_end) = (format!("{day}T20:00:00Z"), format!("{day}T20:50:00Z"));
+    let body = |override_hours: bool| json!({"start_time": evening, "end_time": evening_end, "outside_hours": override_hours});
+
+    let outside = staff(
+        &db,
+        &w.therapist_of_a(),
+        Method::POST,
+        &path,
+        Some(body(false)),
+    )
+    .await;
+    outside.assert_problem(422, "outside_hours");
+    assert_eq!(outside.body["errors"][0]["field"], "start_time");
+    staff(
+        &db,
+        &w.therapist_of_a(),
+        Method::POST,
+        &path,
+        Some(body(true)),
+    )
+    .await
+    .assert_problem(403, "forbidden");
+    let asked = portal(
+        &db,
+        "alpha",
+        &w.patient_of_a(),
+        Method::POST,
+        &format!("/api/portal/appointments/{session}/reschedule-request"),
+        Some(json!({"startTimes": [evening]})),
+    )
+    .await;
+    let request = asked.body["id"].as_str().unwrap().to_owned();
+    let refused = staff(
+        &db,
+        &w.admin_of_a(),
+        Method::POST,
+        &format!("/reschedule-requests/{request}/approve"),
+        Some(json!({"startTime": evening})),
+    )
+    .await;
+    refused.assert_problem(422, "outside_hours");
+    assert_eq!(refused.body["errors"][0]["field"], "startTime");
+    let overridden = staff(&db, &w.admin_of_a(), Method::POST, &path, Some(body(true))).await;
+    assert_eq!(overridden.status, 200, "{overridden:?}");
+    assert_eq!(overridden.body["startTime"], json!(evening));
+}
