@@ -325,6 +325,26 @@ impl TestDb {
         shared().keys.jwks().expect("jwks")
     }
 
+    /// Calls `function` as `who` (a token of theirs), with a JSON body when there is one.
+    pub async fn call_as(
+        &self,
+        function: &Function,
+        who: &Identity,
+        method: Method,
+        path: &str,
+        body: Option<Value>,
+    ) -> Reply {
+        let body = body.map(|b| b.to_string());
+        self.call(
+            function,
+            method,
+            path,
+            Some(&self.token(who)),
+            body.as_deref(),
+        )
+        .await
+    }
+
     /// Calls `function` as API Gateway would, through `dispatch`.
     pub async fn call(
         &self,

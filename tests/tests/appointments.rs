@@ -74,15 +74,8 @@ async fn staff(
     path: &str,
     body: Option<Value>,
 ) -> Reply {
-    let body = body.map(|b| b.to_string());
-    db.call(
-        &schedule::FUNCTION,
-        method,
-        path,
-        Some(&db.token(who)),
-        body.as_deref(),
-    )
-    .await
+    db.call_as(&schedule::FUNCTION, who, method, path, body)
+        .await
 }
 
 /// `(start, end)` of a session, as ISO text in UTC, read as the superuser.

@@ -18,15 +18,8 @@ async fn call(
     path: &str,
     body: Option<Value>,
 ) -> Reply {
-    let body = body.map(|b| b.to_string());
-    db.call(
-        &availability::FUNCTION,
-        method,
-        path,
-        Some(&db.token(who)),
-        body.as_deref(),
-    )
-    .await
+    db.call_as(&availability::FUNCTION, who, method, path, body)
+        .await
 }
 
 /// `PUT /clinicians/{clinician}/availability` as `who`, asserting a 200.

@@ -32,15 +32,8 @@ async fn call(
     path: &str,
     body: Option<Value>,
 ) -> Reply {
-    let body = body.map(|b| b.to_string());
-    db.call(
-        &provider_queue::FUNCTION,
-        method,
-        path,
-        Some(&db.token(who)),
-        body.as_deref(),
-    )
-    .await
+    db.call_as(&provider_queue::FUNCTION, who, method, path, body)
+        .await
 }
 
 async fn queue(db: &TestDb, who: &Identity, query: &str) -> Reply {
