@@ -125,6 +125,14 @@ impl Workload {
             )
             .await?;
         let patients = db.patients(p.w.clinic_b, CONTENDERS).await;
+        // Patients with an address, as a clinic's are: each booking queues its notice.
+        db.admin
+            .execute(
+                "update app.patients set email = 'p-' || id || '@bench.example'
+                 where id = any ($1)",
+                &[&patients],
+            )
+            .await?;
         let assignable = db
             .admin
             .query(
