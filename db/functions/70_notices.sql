@@ -4,16 +4,16 @@
 -- name, the date and time in the clinic's zone and a link to the portal, and nothing else
 -- (functions/message-sender/src/templates.rs), so no name, service or note reaches a provider.
 
--- Queues the notice `kind` about `session`, starting at `starts_at`, to `patient` of `org`: one
--- outbox message per channel the patient has an address for and has not turned off in their
--- preferences (no preferences row: all on). Returns the messages queued; 0 for anyone but a
--- live patient of `org`. Callers queue for their own clinic only, the scheduled jobs for any;
--- another clinic is refused (42501), as is an unknown kind. The session and its start are the
--- caller's word, used only in the payload. SECURITY DEFINER (as wardline_auth): staff, a
--- patient in the portal and the reminder job queue alike, though none of them may read the
+-- Queues the notice `kind` with `payload` to `patient` of `org`: one outbox message per
+-- channel the patient has an address for and has not turned off in their preferences (no
+-- preferences row: all on). Returns the messages queued; 0 for anyone but a live patient of
+-- `org`. Callers queue for their own clinic only, the scheduled jobs for any; another clinic is
+-- refused (42501), as is an unknown kind. The payload is the caller's, and must be PHI-free
+-- (ids and instants): message-sender renders the rest. SECURITY DEFINER (as wardline_auth):
+-- staff, a patient in the portal and the jobs queue alike, though none of them may read the
 -- patient's preferences or address, or write the outbox, on their own.
-create or replace function app.queue_session_notice(
-  kind text, org uuid, patient uuid, session uuid, starts_at timestamptz
+create or replace function app.queue_patient_notice(
+  kind text, org uuid, patient uuid, payload jsonb
 ) returns integer
 language plpgsql security definer
 set search_path = pg_catalog, pg_temp
@@ -22,21 +22,15 @@ declare
   queued integer;
 begin
   if kind is null or kind not in ('session.booked', 'session.changed', 'session.cancelled',
-                                  'session.reminder', 'waitlist.offer') then
+                                  'session.reminder', 'waitlist.offer', 'message.new') then
     raise exception using errcode = '22023', message = format('no notice kind %L', kind);
-  end if;
-  if starts_at is null then
-    raise exception using errcode = '22004', message = 'a notice needs the session''s start';
   end if;
   if org is distinct from auth.org_id() and not auth.is_service() then
     raise exception using errcode = '42501',
       message = 'notices are queued for the request''s own clinic';
   end if;
   insert into app.outbox (org_id, kind, channel, recipient, payload, created_by)
-  select org, kind, c.channel, c.recipient,
-         jsonb_strip_nulls(jsonb_build_object('sessionId', session,
-                                              'startsAt', app.iso(starts_at))),
-         auth.uid()
+  select org, kind, c.channel, c.recipient, jsonb_strip_nulls(payload), auth.uid()
   from app.patients p
   left join app.patient_preferences pref on pref.patient_id = p.id
   cross join lateral (values ('email', p.email, coalesce(pref.email, true)),
@@ -48,8 +42,60 @@ begin
   return queued;
 end
 $$;
+grant execute on function app.queue_patient_notice(text, uuid, uuid, jsonb)
+  to app_user, app_service;
+
+-- Queues the notice `kind` about `session`, starting at `starts_at`, to `patient` of `org`
+-- (see app.queue_patient_notice). The session and its start are the caller's word, used only
+-- in the payload.
+create or replace function app.queue_session_notice(
+  kind text, org uuid, patient uuid, session uuid, starts_at timestamptz
+) returns integer
+language plpgsql
+as $$
+begin
+  if starts_at is null then
+    raise exception using errcode = '22004', message = 'a notice needs the session''s start';
+  end if;
+  return app.queue_patient_notice(kind, org, patient,
+    jsonb_build_object('sessionId', session, 'startsAt', app.iso(starts_at)));
+end
+$$;
 grant execute on function app.queue_session_notice(text, uuid, uuid, uuid, timestamptz)
   to app_user, app_service;
+
+-- Queues `message.new.staff` (an e-mail: a patient wrote; no name, no text) about `thread` of
+-- `org`: to the colleague it is assigned to, or else to every clinician in the patient's
+-- active care team, each while an active member of `org`. Returns the messages queued. For
+-- the request's own clinic only. SECURITY DEFINER (as wardline_auth): a patient may read
+-- neither their care team's rows nor its addresses, nor write the outbox.
+create or replace function app.queue_staff_notice(
+  org uuid, patient uuid, assigned uuid, thread uuid
+) returns integer
+language plpgsql security definer
+set search_path = pg_catalog, pg_temp
+as $$
+declare
+  queued integer;
+begin
+  if org is distinct from auth.org_id() then
+    raise exception using errcode = '42501',
+      message = 'notices are queued for the request''s own clinic';
+  end if;
+  insert into app.outbox (org_id, kind, channel, recipient, payload, created_by)
+  select org, 'message.new.staff', 'email', c.email, jsonb_build_object('threadId', thread),
+         auth.uid()
+  from app.clinicians c
+  join app.clinic_memberships m on m.clinician_id = c.id and m.org_id = org and m.active
+  where (assigned is not null and c.id = assigned)
+     or (assigned is null and c.id in (select t.clinician_id from app.care_team t
+                                       where t.org_id = org and t.patient_id = patient
+                                         and t.status = 'active'));
+  get diagnostics queued = row_count;
+  return queued;
+end
+$$;
+grant execute on function app.queue_staff_notice(uuid, uuid, uuid, uuid) to app_user;
 
 -- One batch of the reminder job: for up to `batch` booked sessions not yet started (earliest
 -- first), the reminder due now — the smallest of the clinic's reminder_hours that the start is

@@ -47,6 +47,16 @@ create policy "patients read the clinicians of their own sessions" on app.clinic
       where s.clinician_id = clinicians.id and s.patient_id = (select auth.patient_id()))
   );
 
+-- Who wrote to a patient: the clinicians of their own threads' messages.
+create policy "patients read the clinicians who wrote to them" on app.clinicians
+  for select to app_user
+  using (
+    (select auth.is_patient()) and exists (
+      select 1 from app.messages m
+      where m.sender_id = clinicians.id and m.sender = 'staff'
+        and m.patient_id = (select auth.patient_id()))
+  );
+
 create policy "super admins read every clinician" on app.clinicians
   for select to app_user
   using ((select auth.is_super_admin()));

@@ -22,8 +22,9 @@ create policy "definer helpers read every preference" on app.patient_preferences
   for select to wardline_auth
   using (true);
 
-create policy "definer helpers queue session notices" on app.outbox
+create policy "definer helpers queue session and message notices" on app.outbox
   for insert to wardline_auth
   with check (kind in ('session.booked', 'session.changed', 'session.cancelled',
-                       'session.reminder', 'waitlist.offer')
+                       'session.reminder', 'waitlist.offer', 'message.new',
+                       'message.new.staff')
               and status = 'pending');

@@ -14,6 +14,7 @@
 //!   the tables keep too.
 //! - [`page`]: keyset pagination parameters of list routes.
 //! - [`contact`]: the e-mail and phone shapes patients are created and sign in with.
+//! - [`messages`]: secure messages' text, sealed before it reaches the database.
 //!
 //! Built once per container: [`config`] (from the environment), [`telemetry`] (JSON logs) and
 //! the [`Context`] that holds the pool and the key cache. [`lambda::run`] is `main.rs`'s one
@@ -31,6 +32,7 @@ pub mod error;
 pub mod http;
 pub mod lambda;
 pub mod limits;
+pub mod messages;
 #[cfg(feature = "migrate")]
 pub mod migrate;
 pub mod page;

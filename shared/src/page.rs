@@ -53,6 +53,31 @@ impl Page {
     }
 }
 
+/// The `limit` and `cursor` of a list route without search, as the SQL pages take them
+/// (`{limit, after}`), and the route's own `extra` parameters, as sent, for it to read.
+pub fn keyset<'r>(
+    req: &'r Incoming,
+    extra: &[&str],
+) -> Result<(serde_json::Map<String, Value>, Vec<(&'r str, &'r str)>), Error> {
+    let mut allowed = vec!["limit", "cursor"];
+    allowed.extend_from_slice(extra);
+    let mut input = serde_json::Map::new();
+    input.insert("limit".into(), json!(DEFAULT_LIMIT));
+    input.insert("after".into(), Value::Null);
+    let mut rest = Vec::new();
+    for (name, value) in req.query_params(&allowed)? {
+        match name {
+            "limit" => input.insert("limit".into(), json!(limit(value)?)),
+            "cursor" => input.insert("after".into(), json!(cursor(value)?)),
+            _ => {
+                rest.push((name, value));
+                None
+            }
+        };
+    }
+    Ok((input, rest))
+}
+
 /// A `cursor` query parameter: the `nextCursor` (an id) of the previous page.
 pub fn cursor(value: &str) -> Result<Uuid, Error> {
     value

@@ -153,6 +153,20 @@ pub fn host_json(host: Option<&str>, base_domain: Option<&str>) -> Value {
     }
 }
 
+/// The input every portal operation starts from: the clinic the `Host` names and the caller's
+/// address (for per-address limits and the consent record).
+pub fn input(portal: &PortalConfig, req: &crate::http::Incoming) -> serde_json::Map<String, Value> {
+    let mut input = serde_json::Map::new();
+    input.insert(
+        "host".into(),
+        host_json(req.header("host"), portal.base_domain.as_deref()),
+    );
+    if let Some(ip) = &req.source_ip {
+        input.insert("sourceIp".into(), Value::String(ip.clone()));
+    }
+    input
+}
+
 /// `Set-Cookie` for a session cookie: `HttpOnly; Secure; SameSite=Lax`, scoped to `path`. An
 /// empty value with `max_age` 0 clears it.
 pub fn cookie(name: &str, value: &str, path: &str, max_age: Duration) -> String {

@@ -67,6 +67,17 @@ impl<'a> Call<'a> {
     }
 
     pub async fn send(self, db: &TestDb) -> Reply {
+        // The function that serves this path (sign-in is portal-otp's, the rest portal's).
+        let route = self.path.split('?').next().unwrap_or_default();
+        let function = xtask::FUNCTIONS
+            .iter()
+            .find(|f| {
+                f.routes
+                    .iter()
+                    .any(|r| wardline_shared::http::match_path(r.path, route).is_some())
+            })
+            .copied()
+            .unwrap_or(&portal_otp::FUNCTION);
         let mut request = http::Request::builder()
             .method(self.method)
             .uri(self.path)
@@ -84,7 +95,7 @@ impl<'a> Call<'a> {
             .body(body)
             .expect("building a request")
             .with_request_context(lambda_http::request::RequestContext::ApiGatewayV2(context));
-        dispatch(&db.ctx, &portal_otp::FUNCTION, request).await
+        dispatch(&db.ctx, function, request).await
     }
 }
 

@@ -135,7 +135,7 @@ async fn a_token_for_a_clinic_the_caller_does_not_work_for_is_refused() {
         .await
         .assert_problem(403, "forbidden");
     db.call(
-        &portal_otp::FUNCTION,
+        &portal::FUNCTION,
         Method::GET,
         "/api/portal/me",
         Some(&token),

@@ -44,6 +44,8 @@ pub const FUNCTIONS: &[&Function] = &[
     &schedule::FUNCTION,
     &assign::FUNCTION,
     &portal_otp::FUNCTION,
+    &portal::FUNCTION,
+    &inbox::FUNCTION,
     &provider_queue::FUNCTION,
     &availability::FUNCTION,
 ];

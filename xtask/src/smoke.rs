@@ -112,6 +112,15 @@ pub fn probe(
             body: Some(json!({ "email": format!("smoke-{n}@patients.example") })),
             expect: 202,
         },
+        "inbox" => get("/inbox"),
+        // Signed-in patients only: without a portal token the function answers 401 itself.
+        "portal" => Probe {
+            method: Method::GET,
+            path: "/api/portal/me".into(),
+            headers: vec![("host", "maple.portal.localhost".into())],
+            body: None,
+            expect: 401,
+        },
         other => bail!("no probe for function {other}"),
     })
 }

@@ -53,6 +53,9 @@ impl std::fmt::Debug for Claimed {
     }
 }
 
+/// Where a patient reads their messages in the portal.
+pub const MESSAGES_PATH: &str = "/messages";
+
 /// Turns a claimed message into what its provider sends. `keys` is the sealing keyring, if
 /// configured; `portal_base_domain` places invite links of clinics without a portal domain.
 pub fn compose(
@@ -99,6 +102,31 @@ pub fn compose(
                 to: message.recipient.clone(),
                 subject: render(templates::INVITE_EMAIL_SUBJECT, &vars)?,
                 text: render(templates::INVITE_EMAIL_TEXT, &vars)?,
+                clinic_name,
+            })
+        }
+        "message.new" => {
+            let link = portal_link(&message.clinic, portal_base_domain, MESSAGES_PATH)
+                .ok_or_else(|| Outcome::failed("no_portal_address"))?;
+            let vars = Vars {
+                clinic_name: Some(&clinic_name),
+                link: Some(&link),
+                ..Vars::default()
+            };
+            on_its_channel(message, &templates::NEW_MESSAGE, &vars, &clinic_name)
+        }
+        "message.new.staff" => {
+            if message.channel != "email" {
+                return Err(Outcome::failed("unsupported_channel"));
+            }
+            let vars = Vars {
+                clinic_name: Some(&clinic_name),
+                ..Vars::default()
+            };
+            Ok(Outgoing::Email {
+                to: message.recipient.clone(),
+                subject: render(templates::NEW_MESSAGE_STAFF_SUBJECT, &vars)?,
+                text: render(templates::NEW_MESSAGE_STAFF_TEXT, &vars)?,
                 clinic_name,
             })
         }

@@ -45,6 +45,26 @@ pub const OTP: Texts = Texts {
     email_text: OTP_EMAIL_TEXT,
 };
 
+/// A new secure message for a patient (`message.new`): that there is one, from which clinic,
+/// and the portal's messages page; never who wrote or what.
+pub const NEW_MESSAGE: Texts = Texts {
+    sms: "{clinicName}: you have a new message in your patient portal: {link} Reply STOP to opt \
+          out.",
+    email_subject: "You have a new message from {clinicName}",
+    email_text: "You have a new message from {clinicName} in the patient portal.
+
+Read it here:
+{link}
+",
+};
+
+/// A patient wrote to their care team (`message.new.staff`, e-mail only): no patient, no text.
+pub const NEW_MESSAGE_STAFF_SUBJECT: &str = "{clinicName}: a patient sent a new message";
+
+pub const NEW_MESSAGE_STAFF_TEXT: &str =
+    "A patient sent a new message to {clinicName}. Sign in to Wardline to read it.
+";
+
 /// Every session notice (queued by `app.queue_session_notice`), by outbox kind. The clinician and the service stay out: the link leads
 /// to the portal, which shows them to the signed-in patient.
 pub const NOTICES: [(&str, Texts); 5] = [
@@ -203,9 +223,10 @@ mod tests {
             INVITE_EMAIL_SUBJECT,
             INVITE_EMAIL_TEXT,
         ];
-        for (_, notice) in NOTICES {
+        for notice in NOTICES.iter().map(|(_, n)| n).chain([&NEW_MESSAGE]) {
             all.extend([notice.sms, notice.email_subject, notice.email_text]);
         }
+        all.extend([NEW_MESSAGE_STAFF_SUBJECT, NEW_MESSAGE_STAFF_TEXT]);
         all
     }
 

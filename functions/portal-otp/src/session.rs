@@ -5,7 +5,7 @@
 //! the whole family is revoked. Tokens come back in the body and as `HttpOnly; Secure;
 //! SameSite=Lax` cookies; the refresh token is read from the cookie or the body.
 
-use crate::portal_input;
+use wardline_shared::portal::input as portal_input;
 use http::header::SET_COOKIE;
 use serde::Deserialize;
 use serde_json::{json, Value};

@@ -8,7 +8,8 @@
 //! constant time in SQL, counts failures (kept even though the answer is an error), and on
 //! success starts a session ([`crate::session::signed_in`]).
 
-use crate::{portal_input, session};
+use crate::session;
+use wardline_shared::portal::input as portal_input;
 use serde::Deserialize;
 use serde_json::{json, Value};
 use uuid::Uuid;
