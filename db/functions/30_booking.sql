@@ -387,6 +387,8 @@ begin
   then
     perform api.fail('hold_not_found', 'No hold with this key is visible to you.', 'holdKey');
   end if;
+  perform app.refuse_waitlist_offers(array(select k.id from app.sessions_of_key(target) k),
+                                     'holdKey');
   with done as (
     update app.sessions s set status = 'released', updated_at = now()
     where s.id in (select k.id from app.sessions_of_key(target) k) and s.status = 'held'
@@ -482,6 +484,7 @@ begin
   select array_agg(t.session_id), array_agg(t.service_id), array_agg(t.field)
   into target_ids, target_services, target_fields
   from app.confirm_targets(keys, services, fields) t;
+  perform app.refuse_waitlist_offers(target_ids, 'holdKey');
 
   -- A group key whose holds are all gone, or a hold no longer live.
   select concat_ws('.', nullif(k.field, ''), 'holdKey') into bad
@@ -639,11 +642,14 @@ begin
   set status = 'cancelled', cancel_reason = input ->> 'reason', updated_at = now()
   where s.id = target.id
   returning app.session_json(s) into result;
+  update app.reschedule_requests r set status = 'withdrawn'
+  where r.session_id = target.id and r.status = 'pending';
   perform app.queue_session_notice('session.cancelled', target.org_id, target.patient_id,
                                    target.id, target.starts_at);
-  perform audit.record('session.cancel', 'session', target.id::text, 'success', '{}');
   perform app.offer_freed_time(target.org_id, target.clinician_id, target.during,
                                target.service_id);
+  -- Last: the audit append locks the clinic's chain head until commit.
+  perform audit.record('session.cancel', 'session', target.id::text, 'success', '{}');
   return result;
 end
 $$;

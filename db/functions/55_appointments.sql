@@ -61,12 +61,14 @@ grant execute on function app.portal_lock_session(uuid) to app_user;
 
 -- Offers time of `clinician` freed in clinic `org` (a cancellation, a move) to the oldest
 -- waiting waitlist entry whose window holds it and whose patient is free then: a hold for
--- that patient lasting the clinic's offer time. Entries locked by a concurrent offer are
--- skipped, so two freed slots never go to one entry. The constraints decide: an entry whose
--- patient is busy is passed over; if the clinician's time was taken meanwhile, nobody gets
--- it. Returns the offer's session id, or null. SECURITY DEFINER (as wardline_auth): the
--- caller (a patient cancelling, a clinician, the sweep) cannot read other patients' entries
--- or insert holds for them; it acts only for the request's own clinic or for a job.
+-- that patient lasting the clinic's offer time, and never past the slot's start. Nothing is
+-- offered that starts within the clinic's minimum notice or falls in the clinician's time off
+-- there. Entries are taken one at a time, locked `SKIP LOCKED`, so two slots freed at once go
+-- to two entries. The constraints decide: an entry whose patient is busy is passed over; if
+-- the clinician's time was taken meanwhile, nobody gets it. Returns the offer's session id,
+-- or null. SECURITY DEFINER (as wardline_auth): the caller (a patient cancelling, a
+-- clinician, the sweep) cannot read other patients' entries or insert holds for them; it acts
+-- only for the request's own clinic or for a job.
 create or replace function app.offer_freed_time(
   org uuid, clinician uuid, freed tstzrange, service uuid
 ) returns uuid
@@ -75,33 +77,45 @@ set search_path = pg_catalog, pg_temp
 as $$
 declare
   entry record;
+  tried uuid[] := '{}';
   offer uuid;
-  offer_minutes integer;
+  rules record;
   violated text;
 begin
   if org is distinct from auth.org_id() and not auth.is_service() then
     return null;
   end if;
-  -- Time that has begun is nobody's to book.
-  if lower(freed) <= now() then
+  select c.waitlist_offer_minutes, c.min_notice_minutes into rules
+  from app.clinics c where c.id = org;
+  if lower(freed) <= now() + make_interval(mins => rules.min_notice_minutes)
+     or exists (select 1 from app.time_off o
+                where o.org_id = org and o.clinician_id = clinician
+                  and o.starts_at < upper(freed) and o.ends_at > lower(freed)) then
     return null;
   end if;
-  select c.waitlist_offer_minutes into offer_minutes from app.clinics c where c.id = org;
-  for entry in
-    select w.id, w.patient_id from app.waitlist_entries w
+  loop
+    -- One entry per query: a FOR loop would fetch, and lock, ten at a time.
+    select w.id, w.patient_id into entry
+    from app.waitlist_entries w
     join app.patients p on p.id = w.patient_id and p.deleted_at is null
     where w.clinician_id = clinician and w.status = 'waiting' and w.org_id = org
       and w.earliest <= lower(freed) and w.latest >= upper(freed)
+      and w.id <> all (tried)
     order by w.created_at, w.id
-    for update of w skip locked
-  loop
+    limit 1
+    for update of w skip locked;
+    if not found then
+      return null;
+    end if;
+    tried := tried || entry.id;
     begin
       insert into app.sessions (org_id, clinician_id, patient_id, status, during, hold_key,
                                 hold_group, hold_expires_at, occurrence, service_id,
                                 waitlist_entry_id, created_by)
       values (org, clinician, entry.patient_id, 'held', freed, gen_random_uuid(),
-              gen_random_uuid(), now() + make_interval(mins => offer_minutes), 1, service,
-              entry.id, coalesce(auth.uid(), clinician))
+              gen_random_uuid(),
+              least(now() + make_interval(mins => rules.waitlist_offer_minutes), lower(freed)),
+              1, service, entry.id, coalesce(auth.uid(), clinician))
       returning id into offer;
     exception when exclusion_violation then
       get stacked diagnostics violated = constraint_name;
@@ -117,12 +131,52 @@ begin
       jsonb_build_object('sessionId', offer));
     return offer;
   end loop;
-  return null;
 end
 $$;
 grant execute on function app.offer_freed_time(uuid, uuid, tstzrange, uuid) to app_user,
   app_service;
 grant execute on function audit.record_in(uuid, text, text, text, text, jsonb) to wardline_auth;
+
+-- 409 naming `field` when any of `sessions` is a waitlist offer: it is the patient's to claim
+-- or turn down (the portal), not staff's to confirm or release, which would leave its entry
+-- waiting on an offer that is gone.
+create or replace function app.refuse_waitlist_offers(sessions uuid[], field text) returns void
+language plpgsql stable
+as $$
+begin
+  if exists (select 1 from app.sessions s
+             where s.id = any (sessions) and s.waitlist_entry_id is not null) then
+    perform api.fail('waitlist_offer',
+      'This hold is a waitlist offer: the patient claims or turns it down in the portal.', field);
+  end if;
+end
+$$;
+grant execute on function app.refuse_waitlist_offers(uuid[], text) to app_user;
+
+-- A patient may only confirm or cancel their own booked session, or claim or turn down their
+-- own waitlist offer: never move a session, recode it, or revive one that has ended. Whatever
+-- a portal function does, the row says no (42501). Policies cannot compare old and new rows;
+-- this trigger can.
+create or replace function app.sessions_patient_guard() returns trigger
+language plpgsql
+as $$
+begin
+  if not ((old.status = 'scheduled' and new.status in ('scheduled', 'cancelled')
+           and new.service_id is not distinct from old.service_id
+           and new.cpt_code is not distinct from old.cpt_code
+           and new.cpt_units is not distinct from old.cpt_units)
+          or (old.status = 'held' and old.waitlist_entry_id is not null
+              and new.status in ('scheduled', 'released')
+              and new.service_id is not distinct from old.service_id))
+     or new.during <> old.during then
+    raise exception using errcode = '42501',
+      message = 'a patient only confirms, cancels, claims or turns down their own appointments';
+  end if;
+  return new;
+end
+$$;
+create trigger sessions_patient_guard before update on app.sessions
+  for each row when (auth.is_patient()) execute function app.sessions_patient_guard();
 
 -- hold-cleanup: entries whose offer lapsed (its hold expired, by the sweep or by a booking
 -- over it) are passed, and the time goes to the next entry when it is still free. Returns
@@ -151,10 +205,10 @@ begin
     where s.waitlist_entry_id = lapsed.id and s.status = 'held';
     update app.waitlist_entries w set status = 'passed', updated_at = now()
     where w.id = lapsed.id;
-    perform audit.record_in(lapsed.org_id, 'waitlist.offer.lapse', 'waitlist_entry',
-      lapsed.id::text, 'success', '{}'::jsonb);
     perform app.offer_freed_time(lapsed.org_id, lapsed.clinician_id, lapsed.during,
                                  lapsed.service_id);
+    perform audit.record_in(lapsed.org_id, 'waitlist.offer.lapse', 'waitlist_entry',
+      lapsed.id::text, 'success', '{}'::jsonb);
     passed := passed + 1;
   end loop;
   return passed;
@@ -196,17 +250,20 @@ begin
     perform app.fail_if_taken(target.clinician_id, target.patient_id, slots, target.id);
     raise;
   end;
-  perform audit.record('session.reschedule', 'session', target.id::text, 'success',
-    jsonb_build_object('from', jsonb_build_object('startTime', app.iso(target.starts_at),
-                                                  'endTime', app.iso(target.ends_at)),
-                       'to', jsonb_build_object('startTime', app.iso(lower(new_time)),
-                                                'endTime', app.iso(upper(new_time)))));
+  -- The new time gets its own reminders.
+  perform app.forget_reminders(target.id);
   perform app.queue_session_notice('session.changed', target.org_id, target.patient_id, target.id,
                                    lower(new_time));
   if not target.during && new_time then
     perform app.offer_freed_time(target.org_id, target.clinician_id, target.during,
                                  target.service_id);
   end if;
+  -- Last: the audit append locks the clinic's chain head until commit.
+  perform audit.record('session.reschedule', 'session', target.id::text, 'success',
+    jsonb_build_object('from', jsonb_build_object('startTime', app.iso(target.starts_at),
+                                                  'endTime', app.iso(target.ends_at)),
+                       'to', jsonb_build_object('startTime', app.iso(lower(new_time)),
+                                                'endTime', app.iso(upper(new_time)))));
   return app.session_json(moved);
 end
 $$;
@@ -272,11 +329,13 @@ begin
   set status = 'cancelled', updated_at = now(),
       cancel_reason = coalesce(input ->> 'reason', 'Cancelled by the patient in the portal.')
   where s.id = target.id;
+  update app.reschedule_requests r set status = 'withdrawn'
+  where r.session_id = target.id and r.status = 'pending';
   perform app.queue_session_notice('session.cancelled', target.org_id, target.patient_id,
                                    target.id, target.starts_at);
-  perform audit.record('session.patient_cancel', 'session', target.id::text);
   perform app.offer_freed_time(target.org_id, target.clinician_id, target.during,
                                target.service_id);
+  perform audit.record('session.patient_cancel', 'session', target.id::text);
   return app.portal_appointment(target.id);
 end
 $$;
@@ -392,6 +451,12 @@ begin
   perform auth.begin_request(claims);
   perform api.require(auth.is_patient());
   perform app.portal_require_host(input -> 'host');
+  if (select count(*) from app.waitlist_entries w
+      where w.patient_id = (select auth.patient_id()) and w.status in ('waiting', 'offered'))
+     >= 10 then
+    perform api.fail('waitlist_full',
+      'You are waiting in 10 places already; leave one to join another.', 'clinicianId');
+  end if;
   if not app.clinician_takes_patients_here(clinician) then
     perform api.fail('clinician_not_active',
       'The clinician is not an active clinician of this clinic.', 'clinicianId');
@@ -466,8 +531,9 @@ begin
   if entry.status in ('waiting', 'offered') then
     update app.waitlist_entries w set status = 'left', updated_at = now() where w.id = entry.id;
     perform audit.record('waitlist.leave', 'waitlist_entry', entry.id::text);
+    -- Live or lapsed but not yet swept: either way the time passes on.
     update app.sessions s set status = 'released', updated_at = now()
-    where s.waitlist_entry_id = entry.id and s.status = 'held' and s.hold_expires_at > now()
+    where s.waitlist_entry_id = entry.id and s.status = 'held'
     returning s.org_id, s.clinician_id, s.during, s.service_id into offer;
     if found then
       perform app.offer_freed_time(offer.org_id, offer.clinician_id, offer.during,
@@ -501,7 +567,7 @@ begin
   if entry.status <> 'offered' or not found then
     perform api.fail('no_offer', 'This waitlist entry has no offer to claim.', 'id');
   end if;
-  if offer.status <> 'held' or offer.hold_expires_at <= now() then
+  if offer.status <> 'held' or offer.hold_expires_at <= now() or offer.starts_at <= now() then
     perform api.fail('offer_expired',
       'This offer has lapsed and passes to the next patient waiting.', 'id');
   end if;
@@ -544,6 +610,9 @@ begin
   moved := app.move_session(target.id, tstzrange((input ->> 'start')::timestamptz,
                                                  (input ->> 'end')::timestamptz, '[)'),
                             coalesce((input ->> 'outsideHours')::boolean, false), 'start_time');
+  -- The patient's pending request is answered by the move.
+  update app.reschedule_requests r set status = 'withdrawn'
+  where r.session_id = target.id and r.status = 'pending';
   return moved;
 end
 $$;
@@ -639,6 +708,11 @@ declare
 begin
   perform auth.begin_request(claims);
   perform api.require(auth.is_staff());
+  -- The session first, then the request: the order the portal's request takes them in.
+  perform 1 from app.sessions s
+  where s.id = (select r.session_id from app.reschedule_requests r
+                where r.id = (input ->> 'requestId')::uuid)
+  for update;
   request := app.lock_pending_request((input ->> 'requestId')::uuid);
   if not chosen_start = any (request.proposed) then
     perform api.fail('not_proposed', 'Choose one of the proposed start times.', 'startTime');

@@ -61,8 +61,21 @@ begin
     jsonb_build_object('sessionId', session, 'startsAt', app.iso(starts_at)));
 end
 $$;
+-- (wardline_auth too: the waitlist's offer maker queues its offers.)
 grant execute on function app.queue_session_notice(text, uuid, uuid, uuid, timestamptz)
-  to app_user, app_service;
+  to app_user, app_service, wardline_auth;
+
+-- Forgets which reminders `session` of the current clinic has had, when it moves: the new time
+-- gets its own. SECURITY DEFINER (as wardline_auth): staff only read reminder records.
+create or replace function app.forget_reminders(session uuid) returns void
+language plpgsql security definer
+set search_path = pg_catalog, pg_temp
+as $$
+begin
+  delete from app.session_reminders r where r.session_id = session and r.org_id = auth.org_id();
+end
+$$;
+grant execute on function app.forget_reminders(uuid) to app_user;
 
 -- Queues `message.new.staff` (an e-mail: a patient wrote; no name, no text) about `thread` of
 -- `org`: to the colleague it is assigned to, or else to every clinician in the patient's

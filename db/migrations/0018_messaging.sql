@@ -73,3 +73,9 @@ grant select, insert, update (last_read_at) on app.thread_reads to app_user;
 alter table app.clinics
   add column message_notice_quiet_minutes integer not null default 60
     check (message_notice_quiet_minutes between 0 and 10080);
+
+-- The waitlist's offer maker (app.offer_freed_time, as wardline_auth) offers no time the
+-- clinician has taken off; a moved session's reminder records are forgotten
+-- (app.forget_reminders, as wardline_auth) so the new time gets its own.
+grant select on app.time_off to wardline_auth;
+grant delete on app.session_reminders to wardline_auth;

@@ -36,8 +36,10 @@ create policy "staff decide the requests they read" on app.reschedule_requests
   using (org_id = (select auth.org_id())
          and ((select auth.is_admin())
               or (clinician_id = (select auth.uid()) and (select auth.app_role()) = 'therapist')))
-  with check (org_id = (select auth.org_id()) and status in ('approved', 'declined')
-              and decided_by = (select auth.uid()));
+  with check (org_id = (select auth.org_id())
+              and ((status in ('approved', 'declined') and decided_by = (select auth.uid()))
+                   -- Answered by a move or a cancellation.
+                   or status = 'withdrawn'));
 
 alter table app.waitlist_entries enable row level security;
 alter table app.waitlist_entries force row level security;

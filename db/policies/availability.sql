@@ -56,3 +56,9 @@ create policy "clinicians remove their own time off, admins anyone's" on app.tim
   using (org_id = (select auth.org_id())
          and ((select auth.is_admin())
               or (clinician_id = (select auth.uid()) and (select auth.app_role()) = 'therapist')));
+
+-- The waitlist's offer maker (app.offer_freed_time, as wardline_auth) offers no time the
+-- clinician has taken off, in the clinic it offers for.
+create policy "the offer maker reads time off" on app.time_off
+  for select to wardline_auth
+  using (true);

@@ -28,3 +28,7 @@ create policy "definer helpers queue session and message notices" on app.outbox
                        'session.reminder', 'waitlist.offer', 'message.new',
                        'message.new.staff')
               and status = 'pending');
+
+create policy "the reminder forgetter forgets a moved session's reminders" on app.session_reminders
+  for delete to wardline_auth
+  using (org_id = (select auth.org_id()));

@@ -406,6 +406,8 @@ pub const SQL_CODES: &[(&str, StatusCode)] = &[
     ("request_decided", StatusCode::CONFLICT),
     ("slot_unavailable", StatusCode::CONFLICT),
     ("thread_closed", StatusCode::CONFLICT),
+    ("waitlist_full", StatusCode::CONFLICT),
+    ("waitlist_offer", StatusCode::CONFLICT),
     ("clinician_inactive", StatusCode::UNPROCESSABLE_ENTITY),
     ("clinician_not_active", StatusCode::UNPROCESSABLE_ENTITY),
     ("clinician_not_approved", StatusCode::UNPROCESSABLE_ENTITY),

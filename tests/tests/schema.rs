@@ -324,6 +324,30 @@ async fn populate_every_tenant_table(db: &TestDb, w: &World) {
             .await
             .unwrap();
     }
+    // Secure messaging: a thread of the patient with one sealed-shaped message and the
+    // clinician's read marker.
+    for (clinic, clinician, patient) in [
+        (w.clinic_a, w.therapist_a, w.patient_a),
+        (w.clinic_b, w.therapist_b, w.patient_b),
+    ] {
+        db.admin
+            .batch_execute(&format!(
+                "with thread as (
+                   insert into app.threads (org_id, patient_id, created_by, last_sender)
+                   values ('{clinic}', '{patient}', '{patient}', 'patient') returning id
+                 ), message as (
+                   insert into app.messages (id, org_id, thread_id, patient_id, sender, sender_id,
+                                             key_id, nonce, ciphertext)
+                   select gen_random_uuid(), '{clinic}', id, '{patient}', 'patient', '{patient}',
+                          'k1', decode(repeat('00', 12), 'hex'), decode(repeat('ab', 17), 'hex')
+                   from thread
+                 )
+                 insert into app.thread_reads (thread_id, reader_id, org_id, last_read_at)
+                 select id, '{clinician}', '{clinic}', now() from thread;"
+            ))
+            .await
+            .unwrap();
+    }
     let mut user = db.authenticator().await;
     for who in [w.admin_of_a(), w.admin_of_b()] {
         let tx = user.transaction().await.unwrap();

@@ -133,7 +133,10 @@ async fn messages_page(ctx: &Context, caller: Claims, req: Incoming) -> Result<R
     let (mut input, _) = page::keyset(&req, &[])?;
     input.insert("threadId".into(), json!(thread));
     req.expect_no_body()?;
-    let mut page = ctx.db.call(MESSAGES, &caller, &Value::Object(input)).await?;
+    let mut page = ctx
+        .db
+        .call(MESSAGES, &caller, &Value::Object(input))
+        .await?;
     messages::open(ctx, &caller, &mut page)?;
     Ok(Reply::ok(page))
 }

@@ -5,12 +5,12 @@
 //! the whole family is revoked. Tokens come back in the body and as `HttpOnly; Secure;
 //! SameSite=Lax` cookies; the refresh token is read from the cookie or the body.
 
-use wardline_shared::portal::input as portal_input;
 use http::header::SET_COOKIE;
 use serde::Deserialize;
 use serde_json::{json, Value};
 use std::time::Duration;
 use uuid::Uuid;
+use wardline_shared::portal::input as portal_input;
 use wardline_shared::{
     auth::Claims,
     db::Operation,

@@ -9,10 +9,10 @@
 //! success starts a session ([`crate::session::signed_in`]).
 
 use crate::session;
-use wardline_shared::portal::input as portal_input;
 use serde::Deserialize;
 use serde_json::{json, Value};
 use uuid::Uuid;
+use wardline_shared::portal::input as portal_input;
 use wardline_shared::{
     auth::Claims,
     contact,

@@ -3,9 +3,9 @@
 //! (SMS, e-mail, portal). Only a token Wardline's portal issued gets in (the routes'
 //! `Access::Patient`); RLS lets it see only its own rows.
 
-use wardline_shared::portal::input as portal_input;
 use serde::Deserialize;
 use serde_json::{json, Value};
+use wardline_shared::portal::input as portal_input;
 use wardline_shared::{
     auth::Claims,
     dates::required_text,

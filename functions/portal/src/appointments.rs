@@ -5,10 +5,10 @@
 //! late-cancellation window) and `…/{id}/reschedule-request`. Which sessions exist for the
 //! patient is the sessions policy's decision.
 
-use wardline_shared::portal::input as portal_input;
 use chrono::Utc;
 use serde::Deserialize;
 use serde_json::{json, Value};
+use wardline_shared::portal::input as portal_input;
 use wardline_shared::{
     auth::Claims,
     dates::required_text,

@@ -34,7 +34,9 @@ pub async fn list(ctx: &Context, patient: Claims, req: Incoming) -> Result<Reply
     input.extend(page::keyset(&req, &[])?.0);
     req.expect_no_body()?;
     Ok(Reply::json_text(
-        ctx.db.relay(THREADS, &patient, &Value::Object(input)).await?,
+        ctx.db
+            .relay(THREADS, &patient, &Value::Object(input))
+            .await?,
     ))
 }
 
@@ -42,7 +44,12 @@ pub async fn list(ctx: &Context, patient: Claims, req: Incoming) -> Result<Reply
 pub async fn start(ctx: &Context, patient: Claims, req: Incoming) -> Result<Reply, Error> {
     let body: Body = req.json()?;
     let mut input = portal_input(ctx.portal()?, &req);
-    input.extend(messages::sealed_input(ctx, &patient, Uuid::new_v4(), &body.body)?);
+    input.extend(messages::sealed_input(
+        ctx,
+        &patient,
+        Uuid::new_v4(),
+        &body.body,
+    )?);
     let mut started = ctx.db.call(START, &patient, &Value::Object(input)).await?;
     messages::open(ctx, &patient, &mut started)?;
     Ok(Reply::created(started))
@@ -56,7 +63,10 @@ pub async fn messages(ctx: &Context, patient: Claims, req: Incoming) -> Result<R
     input.extend(page::keyset(&req, &[])?.0);
     input.insert("threadId".into(), json!(thread));
     req.expect_no_body()?;
-    let mut page = ctx.db.call(MESSAGES, &patient, &Value::Object(input)).await?;
+    let mut page = ctx
+        .db
+        .call(MESSAGES, &patient, &Value::Object(input))
+        .await?;
     messages::open(ctx, &patient, &mut page)?;
     Ok(Reply::ok(page))
 }

@@ -5,11 +5,11 @@
 //! patient's entries and offers), `DELETE /api/portal/waitlist/{id}` (leave, turning down a
 //! live offer), `POST /api/portal/waitlist/{id}/claim`.
 
-use wardline_shared::portal::input as portal_input;
 use chrono::{Duration, Utc};
 use serde::Deserialize;
 use serde_json::{json, Value};
 use uuid::Uuid;
+use wardline_shared::portal::input as portal_input;
 use wardline_shared::{
     auth::Claims,
     db::Operation,

@@ -5,7 +5,7 @@
 //! like a booking, so a time taken meanwhile is a 409 and nothing changes.
 
 use crate::session_id;
-use chrono::Duration;
+use chrono::{Duration, Utc};
 use serde::Deserialize;
 use serde_json::json;
 use wardline_shared::{
@@ -43,6 +43,12 @@ pub async fn reschedule(ctx: &Context, caller: Claims, req: Incoming) -> Result<
     let body: RescheduleBody = req.json()?;
     let start = rfc3339("start_time", &body.start_time)?;
     let end = rfc3339("end_time", &body.end_time)?;
+    if start <= Utc::now() {
+        return Err(Error::invalid_field(
+            "start_time",
+            "A session moves to a time still ahead.",
+        ));
+    }
     if end <= start {
         return Err(Error::invalid_field(
             "end_time",
