@@ -498,28 +498,37 @@ async fn documented_examples_get_documented_answers() {
     }
     println!("sent {sent} examples; incomplete: {skipped:?}");
     // Only these need state an example cannot carry (a signature, a live hold, a booked
-    // session, a patient's id, a reschedule request, a waitlist entry); any other operation
-    // losing its example fails here rather than going unsent.
+    // session, a patient's id, a reschedule request, a waitlist entry, a thread); any other
+    // operation losing its example fails here rather than going unsent.
     skipped.sort();
     assert_eq!(
         skipped,
         [
             "approveRescheduleRequest",
+            "assignThread",
             "cancelPortalAppointment",
             "cancelSession",
             "claimWaitlistOffer",
+            "closeThread",
             "completeSession",
             "confirmPortalAppointment",
             "declineRescheduleRequest",
             "joinWaitlist",
             "leaveWaitlist",
+            "listPortalMessages",
+            "listThreadMessages",
             "markSessionNoShow",
+            "postPortalMessage",
+            "postThreadMessage",
             "readClient",
+            "readPortalThread",
+            "readThread",
             "releaseHold",
+            "reopenThread",
             "requestReschedule",
             "rescheduleSession",
             "saveSessionNotes",
-            "twilioInbound"
+            "twilioInbound",
         ]
     );
     let mut expected: Vec<(String, u16)> = EXAMPLES_NOT_2XX

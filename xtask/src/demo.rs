@@ -4,6 +4,7 @@
 //! restarts. Written as data once; the seed SQL and the token identities both read it.
 
 use crate::keys::Identity;
+use wardline_shared::sealed::{self, Keyring};
 use anyhow::{bail, Result};
 use tokio_postgres::Client;
 use uuid::{uuid, Uuid};
@@ -314,7 +315,7 @@ pub fn identity(slug: &str, email: &str) -> Result<Identity> {
 }
 
 /// Inserts the demo data (as the superuser; idempotent).
-pub async fn seed(admin: &Client) -> Result<()> {
+pub async fn seed(admin: &Client, notes_keys: &Keyring) -> Result<()> {
     for c in CLINICS {
         admin
             .execute(
@@ -385,6 +386,7 @@ pub async fn seed(admin: &Client) -> Result<()> {
     }
     admin.batch_execute(PRESCRIBING).await?;
     admin.batch_execute(APPOINTMENTS).await?;
+    seed_messages(admin, notes_keys).await?;
     admin.batch_execute(AVAILABILITY).await?;
     Ok(())
 }
@@ -416,3 +418,65 @@ values ('3a000000-0000-4000-8000-000000000001', 'c1000000-0000-4000-8000-0000000
         '2027-03-01 05:00Z', '2027-04-01 04:00Z')
 on conflict do nothing;
 ";
+
+/// Jordan's conversation with their care team at maple (Sam and Dana read it).
+pub const JORDANS_THREAD: Uuid = uuid!("7e000000-0000-4000-8000-000000000001");
+
+/// The conversation's messages, oldest first: (id, sender, sender's id, text).
+const THREAD_MESSAGES: [(Uuid, &str, Uuid, &str); 2] = [
+    (
+        uuid!("7e000000-0000-4000-8000-000000000101"),
+        "patient",
+        uuid!("e1000000-0000-4000-8000-000000000001"),
+        "Is it fine to move Tuesday's session to the afternoon?",
+    ),
+    (
+        uuid!("7e000000-0000-4000-8000-000000000102"),
+        "staff",
+        uuid!("d1000000-0000-4000-8000-000000000003"),
+        "Yes: ask for a new time in the portal and I will approve it.",
+    ),
+];
+
+/// Seeds Jordan's conversation, its text sealed with the stack's notes key as the functions
+/// seal it (bound to the clinic and the message id).
+async fn seed_messages(admin: &Client, keys: &Keyring) -> Result<()> {
+    let maple = clinic("maple")?.id;
+    let jordan = PATIENTS[0].id;
+    admin
+        .execute(
+            "insert into app.threads (id, org_id, patient_id, created_by, last_sender,
+                                      last_message_at)
+             values ($1, $2, $3, $3, 'staff', '2026-11-20 15:00Z') on conflict do nothing",
+            &[&JORDANS_THREAD, &maple, &jordan],
+        )
+        .await?;
+    for (n, (id, sender, sender_id, text)) in THREAD_MESSAGES.iter().enumerate() {
+        let sealed = keys.seal(
+            &sealed::context("message", Some(maple), &id.to_string()),
+            text,
+        )?;
+        admin
+            .execute(
+                "insert into app.messages (id, org_id, thread_id, patient_id, sender, sender_id,
+                                           key_id, nonce, ciphertext, created_at)
+                 values ($1, $2, $3, $4, $5, $6, $7, $8, $9,
+                         '2026-11-20 14:00Z'::timestamptz + $10::int * interval '1 hour')
+                 on conflict do nothing",
+                &[
+                    id,
+                    &maple,
+                    &JORDANS_THREAD,
+                    &jordan,
+                    sender,
+                    sender_id,
+                    &sealed.key_id,
+                    &sealed.nonce,
+                    &sealed.ciphertext,
+                    &(n as i32),
+                ],
+            )
+            .await?;
+    }
+    Ok(())
+}

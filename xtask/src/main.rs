@@ -216,6 +216,22 @@ async fn local(port: u16) -> Result<()> {
         "curl -s -H 'Authorization: Bearer {sam}' {base}/clients/{}\n",
         demo::PATIENTS[0].id
     );
+    let thread = demo::JORDANS_THREAD;
+    println!("# Jordan's conversation with the care team, from both sides (sealed at rest):");
+    println!(
+        "curl -s {portal} -H 'Authorization: Bearer <accessToken>' {base}/api/portal/threads"
+    );
+    println!(
+        "curl -s {portal} -H 'Authorization: Bearer <accessToken>' \\\n  \
+         -d '{{\"body\": \"Thank you!\"}}' {base}/api/portal/threads/{thread}/messages"
+    );
+    println!("curl -s -H 'Authorization: Bearer {sam}' {base}/inbox");
+    println!("curl -s -H 'Authorization: Bearer {sam}' {base}/threads/{thread}/messages");
+    println!(
+        "curl -s -H 'Authorization: Bearer {sam}' -d '{{\"body\": \"See you then.\"}}' \\\n  \
+         {base}/threads/{thread}/messages"
+    );
+    println!("curl -s -X POST -H 'Authorization: Bearer {sam}' {base}/threads/{thread}/close\n");
     println!(
         "# Dana's prescription queue across maple and harbor, then she approves harbor's order\n\
          # (harbor's letterhead, pharmacy account and her harbor DEA, whatever her token's clinic):"

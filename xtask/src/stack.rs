@@ -22,6 +22,12 @@ const DEV_NOTES_KEY: &str = "dev-1:ZGV2LW9ubHktbm90ZXMta2V5LWRvLW5vdC1kZXBsb3k="
 const DEV_OTP_KEY: &str = "ZGV2LW9ubHktb3RwLWhtYWMta2V5LWRvLW5vdC1kZXBsb3k=";
 const DEV_TWILIO_TOKEN: &str = "dev-only-twilio-auth-token";
 
+/// The notes keyring the local stack's functions seal with (and its demo messages are sealed
+/// with).
+fn notes_keys() -> String {
+    std::env::var("WARDLINE_NOTES_KEYS").unwrap_or_else(|_| DEV_NOTES_KEY.into())
+}
+
 /// A migrated, seeded database and the keys its tokens are signed with.
 pub struct Stack {
     /// Superuser URL of the database: fixtures, inspection.
@@ -78,7 +84,10 @@ impl Stack {
             .await
             .context("applying db/")?;
         println!("{report}");
-        demo::seed(&admin).await.context("seeding demo data")?;
+        let notes_keys = wardline_shared::sealed::Keyring::parse("WARDLINE_NOTES_KEYS", &notes_keys())?;
+        demo::seed(&admin, &notes_keys)
+            .await
+            .context("seeding demo data")?;
         Ok(Stack {
             admin_url,
             app_url,
@@ -99,7 +108,7 @@ impl Stack {
             ("WARDLINE_JWT_AUDIENCE", crate::keys::AUDIENCE.into()),
             (
                 "WARDLINE_NOTES_KEYS",
-                std::env::var("WARDLINE_NOTES_KEYS").unwrap_or_else(|_| DEV_NOTES_KEY.into()),
+                notes_keys(),
             ),
             (
                 "WARDLINE_PORTAL_SIGNING_KEY",
