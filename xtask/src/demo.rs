@@ -4,10 +4,10 @@
 //! restarts. Written as data once; the seed SQL and the token identities both read it.
 
 use crate::keys::Identity;
-use wardline_shared::sealed::{self, Keyring};
 use anyhow::{bail, Result};
 use tokio_postgres::Client;
 use uuid::{uuid, Uuid};
+use wardline_shared::sealed::{self, Keyring};
 
 pub struct Clinic {
     pub id: Uuid,

@@ -218,9 +218,7 @@ async fn local(port: u16) -> Result<()> {
     );
     let thread = demo::JORDANS_THREAD;
     println!("# Jordan's conversation with the care team, from both sides (sealed at rest):");
-    println!(
-        "curl -s {portal} -H 'Authorization: Bearer <accessToken>' {base}/api/portal/threads"
-    );
+    println!("curl -s {portal} -H 'Authorization: Bearer <accessToken>' {base}/api/portal/threads");
     println!(
         "curl -s {portal} -H 'Authorization: Bearer <accessToken>' \\\n  \
          -d '{{\"body\": \"Thank you!\"}}' {base}/api/portal/threads/{thread}/messages"

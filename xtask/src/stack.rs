@@ -84,7 +84,8 @@ impl Stack {
             .await
             .context("applying db/")?;
         println!("{report}");
-        let notes_keys = wardline_shared::sealed::Keyring::parse("WARDLINE_NOTES_KEYS", &notes_keys())?;
+        let notes_keys =
+            wardline_shared::sealed::Keyring::parse("WARDLINE_NOTES_KEYS", &notes_keys())?;
         demo::seed(&admin, &notes_keys)
             .await
             .context("seeding demo data")?;
@@ -106,10 +107,7 @@ impl Stack {
             ("WARDLINE_JWKS_URL", jwks_url.into()),
             ("WARDLINE_JWT_ISSUER", crate::keys::ISSUER.into()),
             ("WARDLINE_JWT_AUDIENCE", crate::keys::AUDIENCE.into()),
-            (
-                "WARDLINE_NOTES_KEYS",
-                notes_keys(),
-            ),
+            ("WARDLINE_NOTES_KEYS", notes_keys()),
             (
                 "WARDLINE_PORTAL_SIGNING_KEY",
                 self.portal_key.pem().to_owned(),
