@@ -53,12 +53,13 @@ impl Page {
     }
 }
 
-/// The `limit` and `cursor` of a list route without search, as the SQL pages take them
-/// (`{limit, after}`), and the route's own `extra` parameters, as sent, for it to read.
-pub fn keyset<'r>(
-    req: &'r Incoming,
-    extra: &[&str],
-) -> Result<(serde_json::Map<String, Value>, Vec<(&'r str, &'r str)>), Error> {
+/// A list route's page as the SQL pages take it (`{limit, after}`), and the route's own query
+/// parameters, as sent.
+pub type Keyset<'r> = (serde_json::Map<String, Value>, Vec<(&'r str, &'r str)>);
+
+/// The `limit` and `cursor` of a list route without search, and the route's own `extra`
+/// parameters for it to read.
+pub fn keyset<'r>(req: &'r Incoming, extra: &[&str]) -> Result<Keyset<'r>, Error> {
     let mut allowed = vec!["limit", "cursor"];
     allowed.extend_from_slice(extra);
     let mut input = serde_json::Map::new();

@@ -185,7 +185,7 @@ async fn only_the_care_team_and_the_clinics_admins_reach_a_thread() {
 
     let admin = staff(&db, &w.admin_of_a(), Method::GET, &messages, None).await;
     assert_eq!(admin.status, 200, "{admin:?}");
-    for who in [outsider.clone(), w.admin_of_b(), w.both_at(w.clinic_b)] {
+    for who in [outsider, w.admin_of_b(), w.both_at(w.clinic_b)] {
         let inbox = staff(&db, &who, Method::GET, "/inbox", None).await;
         assert_eq!(inbox.body["threads"], json!([]), "{who:?}");
         staff(&db, &who, Method::GET, &messages, None)
