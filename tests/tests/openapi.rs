@@ -368,7 +368,9 @@ const EXAMPLES_NOT_2XX: &[(&str, u16, &str)] = &[
 async fn documented_examples_get_documented_answers() {
     let doc = document();
     let db = TestDb::new().await;
-    demo::seed(&db.admin).await.unwrap();
+    demo::seed(&db.admin, db.ctx.sealing_keys().unwrap())
+        .await
+        .unwrap();
     db.admin
         .execute(
             "update app.clinicians set is_super_admin = true where email = 'avery@maple.example'",
