@@ -77,7 +77,7 @@ set search_path = pg_catalog, pg_temp
 as $$
 declare
   entry record;
-  tried uuid[] := '{}';
+  tried uuid[] := '{}'::uuid[];
   offer uuid;
   rules record;
   violated text;
