@@ -14,6 +14,7 @@
 //!   the tables keep too.
 //! - [`page`]: keyset pagination parameters of list routes.
 //! - [`contact`]: the e-mail and phone shapes patients are created and sign in with.
+//! - [`delivery`]: what verifies the providers' webhooks, and unsubscribe tokens.
 //!
 //! Built once per container: [`config`] (from the environment), [`telemetry`] (JSON logs) and
 //! the [`Context`] that holds the pool and the key cache. [`lambda::run`] is `main.rs`'s one
@@ -27,6 +28,7 @@ pub mod config;
 pub mod contact;
 pub mod dates;
 pub mod db;
+pub mod delivery;
 pub mod error;
 pub mod http;
 pub mod lambda;

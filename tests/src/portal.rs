@@ -8,7 +8,10 @@ use http::Method;
 use lambda_http::{aws_lambda_events::apigw::ApiGatewayV2httpRequestContext, RequestExt};
 use serde_json::Value;
 use uuid::Uuid;
-use wardline_shared::sealed::{otp_code_context, Keyring, Sealed};
+use wardline_shared::{
+    http::Function,
+    sealed::{otp_code_context, Keyring, Sealed},
+};
 
 pub const OTP: &str = "/api/portal/auth/otp";
 pub const VERIFY: &str = "/api/portal/auth/verify";
@@ -25,8 +28,9 @@ pub fn host(slug: &str) -> String {
     format!("{slug}.portal.{PORTAL_BASE_DOMAIN}")
 }
 
-/// One portal request.
+/// One portal request (or, [`Call::to`] another function, a webhook's).
 pub struct Call<'a> {
+    pub function: &'static Function,
     pub method: Method,
     pub path: &'a str,
     pub host: String,
@@ -38,6 +42,7 @@ pub struct Call<'a> {
 impl<'a> Call<'a> {
     pub fn new(method: Method, path: &'a str, host: impl Into<String>) -> Call<'a> {
         Call {
+            function: &portal_otp::FUNCTION,
             method,
             path,
             host: host.into(),
@@ -45,6 +50,12 @@ impl<'a> Call<'a> {
             headers: Vec::new(),
             body: None,
         }
+    }
+
+    /// Sends it to `function` instead of the portal.
+    pub fn to(mut self, function: &'static Function) -> Self {
+        self.function = function;
+        self
     }
 
     pub fn json(mut self, body: Value) -> Self {
@@ -84,7 +95,7 @@ impl<'a> Call<'a> {
             .body(body)
             .expect("building a request")
             .with_request_context(lambda_http::request::RequestContext::ApiGatewayV2(context));
-        dispatch(&db.ctx, &portal_otp::FUNCTION, request).await
+        dispatch(&db.ctx, self.function, request).await
     }
 }
 
@@ -175,7 +186,8 @@ pub async fn invite(
     token
 }
 
-/// Twilio's signature of a webhook call: base64 HMAC-SHA1 of the URL and sorted parameters.
+/// Twilio's signature of a webhook call to `url`: base64 HMAC-SHA1 of the URL and sorted
+/// parameters.
 pub fn twilio_signature(url: &str, params: &[(&str, &str)]) -> String {
     use hmac::{Hmac, Mac};
     let mut sorted = params.to_vec();

@@ -159,6 +159,7 @@ fn each_operations_security_is_its_routes_access() {
             Access::Staff(_) => ["staffJwt"].into(),
             Access::Patient => ["portalToken", "portalCookie"].into(),
             Access::TwilioSignature => ["twilioSignature"].into(),
+            Access::SendGridSignature => ["sendgridSignature"].into(),
             Access::Public => BTreeSet::new(),
         };
         assert_eq!(documented, expected, "{method} {path}");
@@ -324,7 +325,7 @@ fn example_caller(method: &str, path: &str, operation: &Value) -> Option<Identit
     let maple = |email| demo::identity("maple", email).unwrap();
     match access_of(method, path) {
         Access::Patient => Some(maple(demo::PATIENTS[0].email)),
-        Access::Public | Access::TwilioSignature => None,
+        Access::Public | Access::TwilioSignature | Access::SendGridSignature => None,
         Access::Staff(roles) if !roles.contains(&AppRole::Admin) => Some(Identity {
             app_role: "super_admin",
             ..maple("avery@maple.example")

@@ -957,6 +957,7 @@ async fn the_gateway_authorizes_staff_routes_first_and_passes_the_source_address
 /// A webhook call as Twilio makes it, with `signature` (if any) on the header.
 fn twilio_call<'a>(params: &[(&str, &str)], signature: Option<String>) -> Call<'a> {
     let mut call = Call::new(Method::POST, TWILIO, "api.wardline.test")
+        .to(&provider_webhooks::FUNCTION)
         .header("content-type", "application/x-www-form-urlencoded");
     if let Some(signature) = signature {
         call = call.header("x-twilio-signature", signature);

@@ -44,6 +44,7 @@ pub const FUNCTIONS: &[&Function] = &[
     &schedule::FUNCTION,
     &assign::FUNCTION,
     &portal_otp::FUNCTION,
+    &provider_webhooks::FUNCTION,
     &provider_queue::FUNCTION,
     &availability::FUNCTION,
 ];

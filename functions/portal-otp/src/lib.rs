@@ -10,13 +10,13 @@
 //! - [`appointments`]: the signed-in patient's own sessions, upcoming or past; confirming,
 //!   cancelling, asking to reschedule one.
 //! - [`waitlist`]: waiting for freed time with a clinician, and claiming an offer.
-//! - [`twilio`]: inbound texts — STOP/START opt-outs and HELP — signed by Twilio.
+//!
+//! Twilio's inbound texts (STOP/START/HELP) arrive at `provider-webhooks`.
 
 pub mod account;
 pub mod appointments;
 pub mod session;
 pub mod sign_in;
-pub mod twilio;
 pub mod waitlist;
 
 use http::Method;
@@ -141,13 +141,6 @@ pub const FUNCTION: Function = Function {
             name: "ClaimWaitlistOffer",
             access: Access::Patient,
             handler: handler!(waitlist::claim),
-        },
-        Route {
-            method: Method::POST,
-            path: "/api/webhooks/twilio",
-            name: "TwilioInboundSms",
-            access: Access::TwilioSignature,
-            handler: handler!(twilio::inbound),
         },
     ],
 };
