@@ -498,8 +498,8 @@ async fn documented_examples_get_documented_answers() {
         }
     }
     println!("sent {sent} examples; incomplete: {skipped:?}");
-    // Only these need state an example cannot carry (a signature, a live hold, a booked
-    // session, a patient's id, a reschedule request, a waitlist entry); any other operation
+    // Only these need state an example cannot carry (a signature, an unsubscribe token, a live
+    // hold, a booked session, a patient's id, a reschedule request, a waitlist entry); any other operation
     // losing its example fails here rather than going unsent.
     skipped.sort();
     assert_eq!(
@@ -512,6 +512,8 @@ async fn documented_examples_get_documented_answers() {
             "completeSession",
             "confirmPortalAppointment",
             "declineRescheduleRequest",
+            "emailEvents",
+            "emailUnsubscribe",
             "joinWaitlist",
             "leaveWaitlist",
             "markSessionNoShow",
@@ -520,7 +522,8 @@ async fn documented_examples_get_documented_answers() {
             "requestReschedule",
             "rescheduleSession",
             "saveSessionNotes",
-            "twilioInbound"
+            "twilioInbound",
+            "twilioMessageStatus"
         ]
     );
     let mut expected: Vec<(String, u16)> = EXAMPLES_NOT_2XX

@@ -394,9 +394,9 @@ mod tests {
     fn only_unsubscribable_emails_get_an_unsubscribe_link() {
         let payload = json!({ "sessionId": Uuid::nil(), "startsAt": "2027-03-02T20:00:00Z" });
         let mut m = message("session.reminder", "email", payload);
-        let url = Some("https://api.w.example/api/email/unsubscribe");
+        let url = "https://api.w.example/api/email/unsubscribe";
         let composed = compose(&m, None, Some("w.example")).unwrap();
-        let plain = with_unsubscribe(composed.clone(), &m, Some(b"k"), url).unwrap();
+        let plain = with_unsubscribe(composed.clone(), &m, Some(b"k"), Some(url)).unwrap();
         assert!(matches!(
             plain,
             Outgoing::Email {
@@ -405,20 +405,18 @@ mod tests {
             }
         ));
         m.unsubscribable = true;
-        match with_unsubscribe(composed.clone(), &m, Some(b"k"), url).unwrap() {
+        match with_unsubscribe(composed.clone(), &m, Some(b"k"), Some(url)).unwrap() {
             Outgoing::Email {
                 unsubscribe: Some(link),
                 ..
             } => {
-                let token = link
-                    .strip_prefix(&format!("{}?token=", url.unwrap()))
-                    .unwrap();
+                let token = link.strip_prefix(&format!("{url}?token=")).unwrap();
                 assert_eq!(delivery::unsubscribe_message(b"k", token), Some(m.id));
             }
             other => panic!("{other:?}"),
         }
         assert_eq!(
-            with_unsubscribe(composed, &m, None, url).unwrap_err(),
+            with_unsubscribe(composed, &m, None, Some(url)).unwrap_err(),
             Outcome::failed("unsubscribe_not_configured")
         );
     }
