@@ -592,8 +592,11 @@ grant execute on function api.twilio_inbound(jsonb, jsonb) to wardline_authentic
 
 
 -- message-sender: claims up to batchSize due messages for leaseSeconds (attempts counted at
--- claim). Messages to a number opted out of SMS fail here, unsent. Answers {messages: [...]},
--- each with what the templates may use of its clinic (its zone for a notice's date and time).
+-- claim). Messages to a number opted out of SMS, and e-mails to an address the clinic
+-- suppressed (any reason for every kind; an unsubscribe for kinds that are not transactional,
+-- 75_delivery.sql), fail here, unsent. Answers {messages: [...]}, each with what the templates
+-- may use of its clinic (its zone for a notice's date and time) and whether it is an e-mail
+-- that carries a one-click unsubscribe.
 create or replace function api.outbox_claim(claims jsonb, input jsonb) returns jsonb
 language plpgsql
 as $$
@@ -609,26 +612,33 @@ begin
     order by o.next_attempt_at
     limit (input ->> 'batchSize')::integer
     for update skip locked
-  ), opted_out as (
+  ), refused as (
     update app.outbox o
-    set status = 'failed', last_error = 'opted_out', leased_until = null,
+    set status = 'failed', leased_until = null,
+        last_error = case o.channel when 'sms' then 'opted_out' else 'suppressed' end,
         payload = o.payload - 'sealedCode' - 'sealedToken'
     from due
-    where o.id = due.id and o.channel = 'sms' and exists (
-      select 1 from app.sms_opt_outs x
-      where x.org_id = o.org_id and x.phone = o.recipient and x.opted_out)
+    where o.id = due.id
+      and (o.channel = 'sms' and exists (
+             select 1 from app.sms_opt_outs x
+             where x.org_id = o.org_id and x.phone = o.recipient and x.opted_out)
+           or o.channel = 'email' and exists (
+             select 1 from app.email_suppressions x
+             where x.org_id = o.org_id and x.email = o.recipient
+               and (x.reason <> 'unsubscribe' or not app.is_transactional(o.kind))))
     returning o.id
   ), leased as (
     update app.outbox o
     set attempts = o.attempts + 1,
         leased_until = now() + make_interval(secs => (input ->> 'leaseSeconds')::integer)
     from due
-    where o.id = due.id and o.id not in (select id from opted_out)
+    where o.id = due.id and o.id not in (select id from refused)
     returning o.*
   )
   select coalesce(jsonb_agg(jsonb_build_object(
            'id', l.id, 'orgId', l.org_id, 'kind', l.kind, 'channel', l.channel,
            'recipient', l.recipient, 'payload', l.payload, 'attempts', l.attempts,
+           'unsubscribable', l.channel = 'email' and not app.is_transactional(l.kind),
            'clinic', jsonb_build_object('name', c.name, 'slug', c.slug,
                                         'portalDomain', c.portal_domain,
                                         'smsNumber', c.sms_number,
@@ -653,8 +663,9 @@ $$;
 grant execute on function app.outbox_status_after(text, integer, integer) to app_service;
 
 -- message-sender: what became of each claimed message. input: {results: [{id, outcome:
--- 'sent' | 'retry' | 'failed', error?}], maxAttempts}. A retry waits 30 s, doubling per
--- attempt; after maxAttempts it is failed. Sent and failed messages drop their sealed secret.
+-- 'sent' | 'retry' | 'failed', error?, providerMessageId?}], maxAttempts}. A retry waits 30 s,
+-- doubling per attempt; after maxAttempts it is failed. Sent and failed messages drop their
+-- sealed secret. A sent message keeps the provider's id of it, which its delivery events name.
 create or replace function api.outbox_settle(claims jsonb, input jsonb) returns jsonb
 language plpgsql
 as $$
@@ -665,12 +676,14 @@ begin
   perform auth.begin_request(claims);
   perform api.require(auth.is_service());
   with results as (
-    select (e ->> 'id')::uuid as id, e ->> 'outcome' as outcome, left(e ->> 'error', 500) as error
+    select (e ->> 'id')::uuid as id, e ->> 'outcome' as outcome, left(e ->> 'error', 500) as error,
+           e ->> 'providerMessageId' as provider_message_id
     from jsonb_array_elements(input -> 'results') e
   ), changed as (
     update app.outbox o
     set status = app.outbox_status_after(r.outcome, o.attempts, max_attempts),
         sent_at = case when r.outcome = 'sent' then now() end,
+        provider_message_id = coalesce(r.provider_message_id, o.provider_message_id),
         last_error = r.error,
         leased_until = null,
         next_attempt_at = case

@@ -85,6 +85,8 @@ pub struct Config {
     pub notes_keys: Option<crate::sealed::Keyring>,
     /// The patient portal's keys and addresses; present when `WARDLINE_PORTAL_SIGNING_KEY` is.
     pub portal: Option<crate::portal::PortalConfig>,
+    /// What verifies the providers' webhooks and unsubscribe links.
+    pub delivery: crate::delivery::DeliveryConfig,
 }
 
 /// A key-value source (the environment, or a map in tests and the local stack).
@@ -93,6 +95,11 @@ struct Lookup<F>(F);
 impl<F: Fn(&str) -> Option<String>> Lookup<F> {
     fn get(&self, name: &str) -> Option<String> {
         (self.0)(name)
+    }
+
+    /// A variable that is set and not empty.
+    fn present(&self, name: &str) -> Option<String> {
+        self.get(name).filter(|v| !v.is_empty())
     }
 
     fn required(&self, name: &'static str) -> Result<String, ConfigError> {
@@ -142,6 +149,7 @@ impl Config {
                 .map(|raw| crate::sealed::Keyring::parse("WARDLINE_NOTES_KEYS", &raw))
                 .transpose()?,
             portal: read_portal(&env)?,
+            delivery: read_delivery(&env)?,
         })
     }
 }
@@ -162,14 +170,37 @@ fn read_portal<F: Fn(&str) -> Option<String>>(
     if otp_key.len() < 32 {
         return Err(ConfigError::new(OTP, "must be at least 32 bytes"));
     }
-    let present = |name: &str| env.get(name).filter(|v| !v.is_empty());
     Ok(Some(crate::portal::PortalConfig {
         signing: crate::portal::SigningKey::from_pem(SIGNING, &pem)?,
         otp_key,
-        base_domain: present("WARDLINE_PORTAL_BASE_DOMAIN"),
-        twilio_auth_token: present("WARDLINE_TWILIO_AUTH_TOKEN"),
-        twilio_webhook_url: present("WARDLINE_TWILIO_WEBHOOK_URL"),
+        base_domain: env.present("WARDLINE_PORTAL_BASE_DOMAIN"),
     }))
+}
+
+/// The delivery settings: each optional, each checked when given.
+fn read_delivery<F: Fn(&str) -> Option<String>>(
+    env: &Lookup<F>,
+) -> Result<crate::delivery::DeliveryConfig, ConfigError> {
+    use base64::{engine::general_purpose::STANDARD, Engine};
+    const SENDGRID: &str = "WARDLINE_SENDGRID_WEBHOOK_KEY";
+    const UNSUBSCRIBE: &str = "WARDLINE_UNSUBSCRIBE_KEY";
+    let unsubscribe_key = env
+        .present(UNSUBSCRIBE)
+        .map(|raw| match STANDARD.decode(raw.trim()) {
+            Ok(key) if key.len() >= 32 => Ok(key),
+            Ok(_) => Err(ConfigError::new(UNSUBSCRIBE, "must be at least 32 bytes")),
+            Err(_) => Err(ConfigError::new(UNSUBSCRIBE, "is not base64")),
+        })
+        .transpose()?;
+    Ok(crate::delivery::DeliveryConfig {
+        twilio_auth_token: env.present("WARDLINE_TWILIO_AUTH_TOKEN"),
+        twilio_webhook_url: env.present("WARDLINE_TWILIO_WEBHOOK_URL"),
+        sendgrid_webhook_key: env
+            .present(SENDGRID)
+            .map(|raw| crate::delivery::sendgrid_key(SENDGRID, &raw))
+            .transpose()?,
+        unsubscribe_key,
+    })
 }
 
 impl DbConfig {

@@ -59,6 +59,9 @@ pub enum Access {
     Patient,
     /// Twilio's webhook: the handler verifies `X-Twilio-Signature` itself.
     TwilioSignature,
+    /// SendGrid's Signed Event Webhook: the handler verifies
+    /// `X-Twilio-Email-Event-Webhook-Signature` itself.
+    SendGridSignature,
     /// Nobody is signed in yet (the portal's sign-in routes); the handler gets
     /// [`Claims::anonymous`].
     Public,
@@ -87,7 +90,9 @@ impl Access {
                 Ok(caller)
             }
             Access::Patient => ctx.patient(request).await,
-            Access::TwilioSignature | Access::Public => Ok(Claims::anonymous(&request.request_id)),
+            Access::TwilioSignature | Access::SendGridSignature | Access::Public => {
+                Ok(Claims::anonymous(&request.request_id))
+            }
         }
     }
 }

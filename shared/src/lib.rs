@@ -15,6 +15,7 @@
 //! - [`page`]: keyset pagination parameters of list routes.
 //! - [`contact`]: the e-mail and phone shapes patients are created and sign in with.
 //! - [`messages`]: secure messages' text, sealed before it reaches the database.
+//! - [`delivery`]: what verifies the providers' webhooks, and unsubscribe tokens.
 //!
 //! Built once per container: [`config`] (from the environment), [`telemetry`] (JSON logs) and
 //! the [`Context`] that holds the pool and the key cache. [`lambda::run`] is `main.rs`'s one
@@ -28,6 +29,7 @@ pub mod config;
 pub mod contact;
 pub mod dates;
 pub mod db;
+pub mod delivery;
 pub mod error;
 pub mod http;
 pub mod lambda;

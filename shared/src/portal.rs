@@ -24,8 +24,8 @@ pub const REFRESH_TTL: Duration = Duration::from_secs(30 * 24 * 3600);
 pub const ACCESS_COOKIE: &str = "wardline_portal_access";
 pub const REFRESH_COOKIE: &str = "wardline_portal_refresh";
 
-/// The portal's settings, read once per container (`WARDLINE_PORTAL_*`, `WARDLINE_OTP_KEY`,
-/// `WARDLINE_TWILIO_*`; see README.md).
+/// The portal's settings, read once per container (`WARDLINE_PORTAL_*`, `WARDLINE_OTP_KEY`;
+/// see README.md).
 #[derive(Clone)]
 pub struct PortalConfig {
     pub signing: SigningKey,
@@ -33,10 +33,6 @@ pub struct PortalConfig {
     pub otp_key: Vec<u8>,
     /// Portals live at `{slug}.portal.{base_domain}`.
     pub base_domain: Option<String>,
-    /// Twilio signs webhooks with the account's auth token.
-    pub twilio_auth_token: Option<String>,
-    /// The exact URL Twilio is configured to call (what it signs); default: `https://{Host}{path}`.
-    pub twilio_webhook_url: Option<String>,
 }
 
 impl std::fmt::Debug for PortalConfig {
@@ -44,7 +40,6 @@ impl std::fmt::Debug for PortalConfig {
         f.debug_struct("PortalConfig")
             .field("kid", &self.signing.kid)
             .field("base_domain", &self.base_domain)
-            .field("twilio_webhook_url", &self.twilio_webhook_url)
             .finish_non_exhaustive()
     }
 }

@@ -21,6 +21,7 @@ pub use xtask::keys;
 pub mod booking;
 pub mod care;
 pub mod delay_proxy;
+pub mod delivery;
 pub mod latency;
 pub mod load;
 pub mod portal;
@@ -217,6 +218,8 @@ impl TestDb {
                 "WARDLINE_PORTAL_BASE_DOMAIN" => PORTAL_BASE_DOMAIN.into(),
                 "WARDLINE_TWILIO_AUTH_TOKEN" => TWILIO_AUTH_TOKEN.into(),
                 "WARDLINE_TWILIO_WEBHOOK_URL" => TWILIO_WEBHOOK_URL.into(),
+                "WARDLINE_SENDGRID_WEBHOOK_KEY" => delivery::sendgrid_public_key(),
+                "WARDLINE_UNSUBSCRIBE_KEY" => delivery::UNSUBSCRIBE_KEY.into(),
                 _ => return None,
             })
         })?;

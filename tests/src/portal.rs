@@ -25,7 +25,8 @@ pub fn host(slug: &str) -> String {
     format!("{slug}.portal.{PORTAL_BASE_DOMAIN}")
 }
 
-/// One portal request.
+/// One request as a patient's browser (or a provider's webhook) makes it, to the function
+/// that serves its path.
 pub struct Call<'a> {
     pub method: Method,
     pub path: &'a str,
@@ -67,7 +68,8 @@ impl<'a> Call<'a> {
     }
 
     pub async fn send(self, db: &TestDb) -> Reply {
-        // The function that serves this path (sign-in is portal-otp's, the rest portal's).
+        // The function that serves this path: portal-otp signs in, portal serves the signed-in
+        // patient, provider-webhooks takes the providers' calls.
         let route = self.path.split('?').next().unwrap_or_default();
         let function = xtask::FUNCTIONS
             .iter()
@@ -186,7 +188,8 @@ pub async fn invite(
     token
 }
 
-/// Twilio's signature of a webhook call: base64 HMAC-SHA1 of the URL and sorted parameters.
+/// Twilio's signature of a webhook call to `url`: base64 HMAC-SHA1 of the URL and sorted
+/// parameters.
 pub fn twilio_signature(url: &str, params: &[(&str, &str)]) -> String {
     use hmac::{Hmac, Mac};
     let mut sorted = params.to_vec();

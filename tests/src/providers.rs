@@ -2,7 +2,8 @@
 //! API (`POST /2010-04-01/Accounts/{sid}/Messages.json`, basic auth, form body, 201) and
 //! SendGrid's v3 mail send (`POST /v3/mail/send`, bearer key, JSON, 202), on `127.0.0.1:0`.
 //! They check credentials as the real ones do (401 otherwise), record every request they
-//! accept, and can be told to fail the next requests with a given status and body.
+//! accept with their id of it ([`Receipt`]: Twilio's SID, SendGrid's `X-Message-Id`), and can
+//! be told to fail the next requests with a given status and body.
 
 use axum::{
     extract::{Path, State},
@@ -27,6 +28,8 @@ pub const TWILIO_TOKEN: &str = "stand-in-twilio-token";
 pub const TWILIO_FROM: &str = "+15005550006";
 pub const SENDGRID_API_KEY: &str = "SG.stand-in-key";
 pub const EMAIL_FROM: &str = "portal@wardline.test";
+/// Where e-mails that are not transactional send their one-click unsubscribe.
+pub const UNSUBSCRIBE_URL: &str = "https://api.wardline.test/api/email/unsubscribe";
 
 /// A text Twilio accepted.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -46,10 +49,24 @@ pub struct Email {
     pub text: String,
 }
 
+/// What a provider kept of an accepted message for its later reports: its id of the message
+/// (Twilio's SID, SendGrid's `X-Message-Id`) and what the sender asked it to report with.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Receipt {
+    pub to: String,
+    pub provider_id: String,
+    /// Twilio: the `StatusCallback` URL.
+    pub status_callback: Option<String>,
+    /// SendGrid: `custom_args` (echoed in its events) and `headers`.
+    pub custom_args: Value,
+    pub headers: Value,
+}
+
 #[derive(Default)]
 struct Recorded {
     sms: Vec<Sms>,
     emails: Vec<Email>,
+    receipts: Vec<Receipt>,
     /// Every request that reached the stand-in, accepted or not.
     requests: usize,
     /// How many of the next authenticated requests fail, and with what.
@@ -109,6 +126,11 @@ impl Providers {
                 "WARDLINE_PORTAL_BASE_DOMAIN",
                 crate::PORTAL_BASE_DOMAIN.into(),
             ),
+            (
+                "WARDLINE_TWILIO_WEBHOOK_URL",
+                crate::TWILIO_WEBHOOK_URL.into(),
+            ),
+            ("WARDLINE_UNSUBSCRIBE_URL", UNSUBSCRIBE_URL.into()),
         ]);
         for (name, value) in overrides {
             env.insert(name, (*value).to_owned());
@@ -123,6 +145,10 @@ impl Providers {
 
     pub fn sms(&self) -> Vec<Sms> {
         lock(&self.state).sms.clone()
+    }
+
+    pub fn receipts(&self) -> Vec<Receipt> {
+        lock(&self.state).receipts.clone()
     }
 
     pub fn emails(&self) -> Vec<Email> {
@@ -221,19 +247,29 @@ async fn twilio(
             "A 'To', 'From' and 'Body' are required.",
         );
     };
+    let sid = format!("SM{}", Uuid::new_v4().simple());
     let answer = json!({
-        "sid": format!("SM{}", Uuid::new_v4().simple()),
+        "sid": sid,
         "account_sid": TWILIO_ACCOUNT_SID,
         "to": to,
         "from": from,
         "body": text,
         "status": "queued",
     });
-    lock(&state).sms.push(Sms {
+    let mut recorded = lock(&state);
+    recorded.receipts.push(Receipt {
+        to: to.clone(),
+        provider_id: sid,
+        status_callback: field("StatusCallback"),
+        custom_args: Value::Null,
+        headers: Value::Null,
+    });
+    recorded.sms.push(Sms {
         to,
         from,
         body: text,
     });
+    drop(recorded);
     (StatusCode::CREATED, Json(answer)).into_response()
 }
 
@@ -280,12 +316,23 @@ async fn sendgrid(State(state): State<Shared>, headers: HeaderMap, body: String)
             "personalizations, from, subject and content are required",
         );
     };
-    lock(&state).emails.push(Email {
+    // SendGrid's id of the message; its events' `sg_message_id` starts with it.
+    let message_id = Uuid::new_v4().simple().to_string();
+    let mut recorded = lock(&state);
+    recorded.receipts.push(Receipt {
+        to: to.clone(),
+        provider_id: message_id.clone(),
+        status_callback: None,
+        custom_args: mail["custom_args"].clone(),
+        headers: mail["headers"].clone(),
+    });
+    recorded.emails.push(Email {
         to,
         from,
         from_name: text(&mail["from"]["name"]),
         subject,
         text: text_body,
     });
-    StatusCode::ACCEPTED.into_response()
+    drop(recorded);
+    (StatusCode::ACCEPTED, [("x-message-id", message_id)]).into_response()
 }

@@ -52,9 +52,11 @@ fn every_function_is_an_arm64_cargo_lambda_build_on_provided_al2023_with_json_lo
 }
 
 /// Routes that verify their own callers: the portal (Wardline's patient tokens, or none before
-/// sign-in) and Twilio's signed webhook.
+/// sign-in), the providers' signed webhooks and the unsubscribe link (Wardline's MAC).
 fn authenticates_itself(path: &str) -> bool {
-    path.starts_with("/api/portal/") || path.starts_with("/api/webhooks/")
+    path.starts_with("/api/portal/")
+        || path.starts_with("/api/webhooks/")
+        || path == "/api/email/unsubscribe"
 }
 
 #[test]

@@ -159,6 +159,7 @@ fn each_operations_security_is_its_routes_access() {
             Access::Staff(_) => ["staffJwt"].into(),
             Access::Patient => ["portalToken", "portalCookie"].into(),
             Access::TwilioSignature => ["twilioSignature"].into(),
+            Access::SendGridSignature => ["sendgridSignature"].into(),
             Access::Public => BTreeSet::new(),
         };
         assert_eq!(documented, expected, "{method} {path}");
@@ -324,7 +325,7 @@ fn example_caller(method: &str, path: &str, operation: &Value) -> Option<Identit
     let maple = |email| demo::identity("maple", email).unwrap();
     match access_of(method, path) {
         Access::Patient => Some(maple(demo::PATIENTS[0].email)),
-        Access::Public | Access::TwilioSignature => None,
+        Access::Public | Access::TwilioSignature | Access::SendGridSignature => None,
         Access::Staff(roles) if !roles.contains(&AppRole::Admin) => Some(Identity {
             app_role: "super_admin",
             ..maple("avery@maple.example")
@@ -499,9 +500,9 @@ async fn documented_examples_get_documented_answers() {
         }
     }
     println!("sent {sent} examples; incomplete: {skipped:?}");
-    // Only these need state an example cannot carry (a signature, a live hold, a booked
-    // session, a patient's id, a reschedule request, a waitlist entry, a thread); any other
-    // operation losing its example fails here rather than going unsent.
+    // Only these need state an example cannot carry (a signature, an unsubscribe token, a live
+    // hold, a booked session, a patient's id, a reschedule request, a waitlist entry, a
+    // thread); any other operation losing its example fails here rather than going unsent.
     skipped.sort();
     assert_eq!(
         skipped,
@@ -515,6 +516,8 @@ async fn documented_examples_get_documented_answers() {
             "completeSession",
             "confirmPortalAppointment",
             "declineRescheduleRequest",
+            "emailEvents",
+            "emailUnsubscribe",
             "joinWaitlist",
             "leaveWaitlist",
             "listPortalMessages",
@@ -531,6 +534,7 @@ async fn documented_examples_get_documented_answers() {
             "rescheduleSession",
             "saveSessionNotes",
             "twilioInbound",
+            "twilioMessageStatus"
         ]
     );
     let mut expected: Vec<(String, u16)> = EXAMPLES_NOT_2XX

@@ -193,10 +193,21 @@ async fn populate_every_tenant_table(db: &TestDb, w: &World) {
             )
             .await
             .unwrap();
+        // Its message, a provider's event about it and the suppression that event made.
         db.admin
             .execute(
-                "insert into app.outbox (org_id, kind, channel, recipient, payload, created_by)
-                 values ($1, 'patient_invite', 'email', 'fixture@test.example', '{}', $2)",
+                "with message as (
+                   insert into app.outbox (org_id, kind, channel, recipient, payload, created_by)
+                   values ($1, 'patient_invite', 'email', 'fixture@test.example', '{}', $2)
+                   returning id
+                 ), event as (
+                   insert into app.provider_events (provider, event_id, org_id, message_id, event)
+                   select 'sendgrid', gen_random_uuid()::text, $1, id, 'bounce' from message
+                   returning event_id
+                 )
+                 insert into app.email_suppressions (org_id, email, reason, provider_event_id)
+                 select $1, 'fixture@test.example', 'bounce', event_id from event
+                 on conflict do nothing",
                 &[&clinic, &clinician],
             )
             .await
@@ -373,6 +384,9 @@ struct Reach {
     writes: Option<(&'static str, String)>,
     /// Which of B's rows `delete from {table} where org_id = B` removes.
     deletes: &'static str,
+    /// Whether the caller may insert rows of B (a copy of one of B's rows is then refused by
+    /// the table's key, not by a policy or grant).
+    inserts: bool,
     /// The policy that grants it.
     why: &'static str,
 }
@@ -384,12 +398,18 @@ impl Reach {
             reads: rows.into(),
             writes: None,
             deletes: "false",
+            inserts: false,
             why,
         }
     }
 
     fn writes(mut self, statement: &'static str, rows: impl Into<String>) -> Reach {
         self.writes = Some((statement, rows.into()));
+        self
+    }
+
+    fn inserts(mut self) -> Reach {
+        self.inserts = true;
         self
     }
 
@@ -509,10 +529,17 @@ async fn assert_reach(db: &TestDb, w: &World, who: &Identity, label: &str, reach
             &[&b_row],
         )
         .await;
-        assert!(
-            is_denied(&insert),
-            "{label} inserted into B's {table}: {insert:?}"
-        );
+        if reach.inserts {
+            assert!(
+                matches!(&insert, Err(e) if e.code() == Some(&SqlState::UNIQUE_VIOLATION)),
+                "{label} may insert into B's {table} ({why}): {insert:?}"
+            );
+        } else {
+            assert!(
+                is_denied(&insert),
+                "{label} inserted into B's {table}: {insert:?}"
+            );
+        }
 
         let moved = as_user(
             &mut user,
@@ -634,7 +661,8 @@ async fn a_super_admin_reaches_every_clinic_and_assignment_but_no_other_clinics_
 
 /// The scheduled jobs (`Claims::service`, app_service) belong to no clinic and reach every
 /// clinic alike, but only as far as the sweeper and the sender need: the outbox (read, record
-/// deliveries), opt-outs (read), holds (read held and expired ones, expire stale ones),
+/// deliveries), opt-outs (read), e-mail suppressions and provider events (read, record: the
+/// verified provider webhooks act as the sender), holds (read held and expired ones, expire stale ones),
 /// day-old idempotency records (read, delete); every clinic's name, numbers and zone. The
 /// reminder job reaches nothing more: its booked sessions and reminder records are read and
 /// written by its SECURITY DEFINER helper (`app.queue_due_reminders`), as wardline_auth.
@@ -656,6 +684,22 @@ async fn the_scheduled_jobs_reach_only_what_the_sweeper_and_the_sender_need() {
             "true",
         ),
         Reach::reads("app.sms_opt_outs", "true", "the sender reads every opt-out"),
+        Reach::reads(
+            "app.email_suppressions",
+            "true",
+            "the sender reads every suppression, and the verified webhooks record them",
+        )
+        .inserts()
+        .writes(
+            "update app.email_suppressions set reason = 'bounce' where org_id = $1 returning 1",
+            "true",
+        ),
+        Reach::reads(
+            "app.provider_events",
+            "true",
+            "the verified webhooks record every clinic's provider events",
+        )
+        .inserts(),
         Reach::reads(
             "app.sessions",
             "status in ('held', 'expired')",

@@ -46,6 +46,7 @@ pub const FUNCTIONS: &[&Function] = &[
     &portal_otp::FUNCTION,
     &portal::FUNCTION,
     &inbox::FUNCTION,
+    &provider_webhooks::FUNCTION,
     &provider_queue::FUNCTION,
     &availability::FUNCTION,
 ];

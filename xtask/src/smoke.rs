@@ -36,7 +36,7 @@ pub struct Probe {
 
 /// The representative request for `function`: a route that reads (and for bookings writes)
 /// the database as a demo identity with a valid token, or for `portal-otp` a code request on
-/// Maple's portal, which needs no token. `answers` holds earlier functions' answer bodies:
+/// Maple's portal, which needs no token (for `provider-webhooks` an unsubscribe link). `answers` holds earlier functions' answer bodies:
 /// confirm-booking confirms the hold sessions-hold made. `n` varies what must be fresh per
 /// call (the portal's address).
 pub fn probe(
@@ -121,6 +121,19 @@ pub fn probe(
             body: None,
             expect: 401,
         },
+        // An unsubscribe link of a message that does not exist: verified, then nothing to do.
+        "provider-webhooks" => {
+            use base64::{engine::general_purpose::STANDARD, Engine};
+            let key = STANDARD.decode(crate::stack::DEV_UNSUBSCRIBE_KEY)?;
+            let token = wardline_shared::delivery::unsubscribe_token(&key, uuid::Uuid::new_v4());
+            Probe {
+                method: Method::POST,
+                path: format!("/api/email/unsubscribe?token={token}"),
+                headers: Vec::new(),
+                body: None,
+                expect: 200,
+            }
+        }
         other => bail!("no probe for function {other}"),
     })
 }

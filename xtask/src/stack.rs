@@ -21,6 +21,8 @@ const DEV_NOTES_KEY: &str = "dev-1:ZGV2LW9ubHktbm90ZXMta2V5LWRvLW5vdC1kZXBsb3k="
 /// The local stack's OTP HMAC key and Twilio token (never used anywhere else).
 const DEV_OTP_KEY: &str = "ZGV2LW9ubHktb3RwLWhtYWMta2V5LWRvLW5vdC1kZXBsb3k=";
 const DEV_TWILIO_TOKEN: &str = "dev-only-twilio-auth-token";
+/// The local stack's unsubscribe-link key (never used anywhere else).
+pub const DEV_UNSUBSCRIBE_KEY: &str = "ZGV2LW9ubHktdW5zdWJzY3JpYmUta2V5LWRvLW5vdC1kZXBsb3k=";
 
 /// The notes keyring the local stack's functions seal with (and its demo messages are sealed
 /// with).
@@ -115,6 +117,11 @@ impl Stack {
             ("WARDLINE_OTP_KEY", DEV_OTP_KEY.into()),
             ("WARDLINE_PORTAL_BASE_DOMAIN", "localhost".into()),
             ("WARDLINE_TWILIO_AUTH_TOKEN", DEV_TWILIO_TOKEN.into()),
+            ("WARDLINE_UNSUBSCRIBE_KEY", DEV_UNSUBSCRIBE_KEY.into()),
+            (
+                "WARDLINE_UNSUBSCRIBE_URL",
+                "http://localhost:3000/api/email/unsubscribe".into(),
+            ),
             ("WARDLINE_MESSAGES_MODE", "log".into()),
         ])
     }

@@ -4,12 +4,14 @@
 //!
 //! 1. `api.outbox_claim` claims up to [`BATCH_SIZE`] due messages for [`LEASE_SECONDS`]
 //!    (`FOR UPDATE SKIP LOCKED`, attempts counted), so concurrent runs never take the same
-//!    message; SMS to opted-out numbers fail there, unsent.
+//!    message; SMS to opted-out numbers and e-mails to suppressed addresses fail there,
+//!    unsent.
 //! 2. Each message is composed ([`message`]: secret opened, link built, [`templates`]
 //!    rendered) and sent through its channel's provider ([`providers`]), [`CONCURRENCY`] at a
 //!    time.
-//! 3. `api.outbox_settle` records every outcome of the batch in one call: sent, retry (backoff
-//!    from 30 s, doubling) or failed; after [`MAX_ATTEMPTS`] a retry is failed.
+//! 3. `api.outbox_settle` records every outcome of the batch in one call: sent (with the
+//!    provider's id of the message, which its delivery events name), retry (backoff from 30 s,
+//!    doubling) or failed; after [`MAX_ATTEMPTS`] a retry is failed.
 //!
 //! It repeats until a batch comes back short, [`MAX_BATCHES`] have run or
 //! [`BATCH_START_WINDOW`] has passed, and reports counts.
@@ -26,7 +28,7 @@ pub mod notice;
 pub mod providers;
 pub mod templates;
 
-pub use providers::{Mode, Outcome, Sender, Settings};
+pub use providers::{Attempt, Mode, Outcome, Sender, Settings};
 
 use futures::stream::{self, StreamExt};
 use serde::{Deserialize, Serialize};
@@ -110,7 +112,7 @@ pub async fn deliver(ctx: &Context, sender: &Sender, request_id: &str) -> Result
     Ok(report)
 }
 
-/// One message: composed, sent, logged. → its settle entry `{id, outcome, error?}`, or
+/// One message: composed, sent, logged. → its settle entry ([`settle_entry`]), or
 /// nothing when the claim answered something without an id (it stays leased and is logged).
 async fn deliver_one(ctx: &Context, sender: &Sender, raw: Value) -> Option<Value> {
     let message = match message::Claimed::deserialize(&raw) {
@@ -121,16 +123,26 @@ async fn deliver_one(ctx: &Context, sender: &Sender, raw: Value) -> Option<Value
                 .and_then(Value::as_str)
                 .and_then(|id| id.parse::<Uuid>().ok());
             tracing::error!(message_id = ?id, error = %e, "a claimed message has an unknown shape");
-            let outcome = Outcome::failed("malformed_message");
-            return id.map(|id| settle_entry(id, &outcome));
+            let attempt = Outcome::failed("malformed_message").into();
+            return id.map(|id| settle_entry(id, &attempt));
         }
     };
     let keys = ctx.sealing_keys().ok();
     let settings = sender.settings();
-    let outcome = match message::compose(&message, keys, settings.portal_base_domain.as_deref()) {
+    let composed = message::compose(&message, keys, settings.portal_base_domain.as_deref())
+        .and_then(|outgoing| {
+            message::with_unsubscribe(
+                outgoing,
+                &message,
+                ctx.config.delivery.unsubscribe_key.as_deref(),
+                settings.unsubscribe_url.as_deref(),
+            )
+        });
+    let attempt = match composed {
         Ok(outgoing) => sender.send(message.id, &message.kind, &outgoing).await,
-        Err(outcome) => outcome,
+        Err(outcome) => outcome.into(),
     };
+    let outcome = &attempt.outcome;
     tracing::info!(
         message_id = %message.id,
         org_id = %message.org_id,
@@ -141,14 +153,19 @@ async fn deliver_one(ctx: &Context, sender: &Sender, raw: Value) -> Option<Value
         error = outcome.error(),
         "message"
     );
-    Some(settle_entry(message.id, &outcome))
+    Some(settle_entry(message.id, &attempt))
 }
 
-fn settle_entry(id: Uuid, outcome: &Outcome) -> Value {
-    match outcome.error() {
-        Some(error) => json!({ "id": id, "outcome": outcome.name(), "error": error }),
-        None => json!({ "id": id, "outcome": outcome.name() }),
+/// `{id, outcome, error?, providerMessageId?}`, as `api.outbox_settle` takes it.
+fn settle_entry(id: Uuid, attempt: &Attempt) -> Value {
+    let mut entry = json!({ "id": id, "outcome": attempt.outcome.name() });
+    if let Some(error) = attempt.outcome.error() {
+        entry["error"] = json!(error);
     }
+    if let Some(provider_id) = &attempt.provider_message_id {
+        entry["providerMessageId"] = json!(provider_id);
+    }
+    entry
 }
 
 /// Records a batch's outcomes in one call and counts what the database made of them. A failed

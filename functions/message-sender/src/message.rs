@@ -10,7 +10,10 @@ use crate::templates::{self, render, Vars};
 use serde::Deserialize;
 use serde_json::Value;
 use uuid::Uuid;
-use wardline_shared::sealed::{self, Keyring, Sealed};
+use wardline_shared::{
+    delivery,
+    sealed::{self, Keyring, Sealed},
+};
 
 /// One message as `api.outbox_claim` answers it.
 #[derive(Clone, Deserialize)]
@@ -26,6 +29,9 @@ pub struct Claimed {
     /// Including this one.
     pub attempts: i32,
     pub clinic: Clinic,
+    /// An e-mail that is not transactional: it names its one-click unsubscribe.
+    #[serde(default)]
+    pub unsubscribable: bool,
 }
 
 /// What the templates and providers may use of the message's clinic.
@@ -103,6 +109,7 @@ pub fn compose(
                 subject: render(templates::INVITE_EMAIL_SUBJECT, &vars)?,
                 text: render(templates::INVITE_EMAIL_TEXT, &vars)?,
                 clinic_name,
+                unsubscribe: None,
             })
         }
         "message.new" => {
@@ -128,6 +135,7 @@ pub fn compose(
                 subject: render(templates::NEW_MESSAGE_STAFF_SUBJECT, &vars)?,
                 text: render(templates::NEW_MESSAGE_STAFF_TEXT, &vars)?,
                 clinic_name,
+                unsubscribe: None,
             })
         }
         kind => match templates::notice(kind) {
@@ -156,8 +164,42 @@ pub(crate) fn on_its_channel(
             subject: render(texts.email_subject, vars)?,
             text: render(texts.email_text, vars)?,
             clinic_name: clinic_name.to_owned(),
+            unsubscribe: None,
         }),
         _ => Err(Outcome::failed("unsupported_channel")),
+    }
+}
+
+/// Gives an e-mail that is not transactional (`api.outbox_claim` says which) its one-click
+/// unsubscribe link, `{url}?token=…` ([`delivery::unsubscribe_token`]); without the key or
+/// the URL it is not sent at all.
+pub fn with_unsubscribe(
+    outgoing: Outgoing,
+    message: &Claimed,
+    key: Option<&[u8]>,
+    url: Option<&str>,
+) -> Result<Outgoing, Outcome> {
+    match outgoing {
+        Outgoing::Email {
+            to,
+            clinic_name,
+            subject,
+            text,
+            unsubscribe: None,
+        } if message.unsubscribable => {
+            let (Some(key), Some(url)) = (key, url) else {
+                return Err(Outcome::failed("unsubscribe_not_configured"));
+            };
+            let token = delivery::unsubscribe_token(key, message.id);
+            Ok(Outgoing::Email {
+                to,
+                clinic_name,
+                subject,
+                text,
+                unsubscribe: Some(format!("{url}?token={token}")),
+            })
+        }
+        other => Ok(other),
     }
 }
 
@@ -255,6 +297,7 @@ mod tests {
             payload,
             attempts: 1,
             clinic: clinic(None),
+            unsubscribable: false,
         }
     }
 
@@ -374,6 +417,37 @@ mod tests {
                 Outcome::failed("malformed_payload")
             );
         }
+    }
+
+    #[test]
+    fn only_unsubscribable_emails_get_an_unsubscribe_link() {
+        let payload = json!({ "sessionId": Uuid::nil(), "startsAt": "2027-03-02T20:00:00Z" });
+        let mut m = message("session.reminder", "email", payload);
+        let url = "https://api.w.example/api/email/unsubscribe";
+        let composed = compose(&m, None, Some("w.example")).unwrap();
+        let plain = with_unsubscribe(composed.clone(), &m, Some(b"k"), Some(url)).unwrap();
+        assert!(matches!(
+            plain,
+            Outgoing::Email {
+                unsubscribe: None,
+                ..
+            }
+        ));
+        m.unsubscribable = true;
+        match with_unsubscribe(composed.clone(), &m, Some(b"k"), Some(url)).unwrap() {
+            Outgoing::Email {
+                unsubscribe: Some(link),
+                ..
+            } => {
+                let token = link.strip_prefix(&format!("{url}?token=")).unwrap();
+                assert_eq!(delivery::unsubscribe_message(b"k", token), Some(m.id));
+            }
+            other => panic!("{other:?}"),
+        }
+        assert_eq!(
+            with_unsubscribe(composed, &m, None, Some(url)).unwrap_err(),
+            Outcome::failed("unsubscribe_not_configured")
+        );
     }
 
     #[test]

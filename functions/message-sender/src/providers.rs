@@ -12,7 +12,7 @@ use reqwest::{header, StatusCode};
 use serde_json::{json, Value};
 use std::time::Duration;
 use uuid::Uuid;
-use wardline_shared::{contact, error::ConfigError, Error};
+use wardline_shared::{contact, delivery::TWILIO_STATUS_SUFFIX, error::ConfigError, Error};
 
 /// Every provider call gives up after this long (and is retried later).
 pub const HTTP_TIMEOUT: Duration = Duration::from_secs(10);
@@ -40,6 +40,9 @@ pub struct Twilio {
     pub auth_token: String,
     /// The number texts come from when the clinic has none of its own.
     pub from: Option<String>,
+    /// Where Twilio reports what became of each text (`WARDLINE_TWILIO_WEBHOOK_URL` followed
+    /// by `/status`); none without that setting.
+    pub status_callback: Option<String>,
 }
 
 impl std::fmt::Debug for Twilio {
@@ -49,6 +52,7 @@ impl std::fmt::Debug for Twilio {
             .field("account_sid", &self.account_sid)
             .field("auth_token", &"[redacted]")
             .field("from", &self.from)
+            .field("status_callback", &self.status_callback)
             .finish()
     }
 }
@@ -80,6 +84,9 @@ pub struct Settings {
     pub email: Result<SendGrid, Unconfigured>,
     /// Invite links of clinics without a portal domain go to `{slug}.portal.{this}`.
     pub portal_base_domain: Option<String>,
+    /// The one-click unsubscribe route (`WARDLINE_UNSUBSCRIBE_URL`) that e-mails which are not
+    /// transactional name in `List-Unsubscribe`; without it they are not sent.
+    pub unsubscribe_url: Option<String>,
 }
 
 impl Settings {
@@ -103,6 +110,12 @@ impl Settings {
             }
         };
         let sms = {
+            let status_callback = get("WARDLINE_TWILIO_WEBHOOK_URL")
+                .map(|url| {
+                    let url = format!("{}{TWILIO_STATUS_SUFFIX}", url.trim());
+                    api_base("WARDLINE_TWILIO_WEBHOOK_URL", Some(url), "")
+                })
+                .transpose()?;
             let api_base = api_base(
                 "WARDLINE_TWILIO_API_BASE",
                 get("WARDLINE_TWILIO_API_BASE"),
@@ -141,6 +154,7 @@ impl Settings {
                     account_sid,
                     auth_token,
                     from,
+                    status_callback,
                 }),
             }
         };
@@ -180,17 +194,21 @@ impl Settings {
                 }
             })
             .transpose()?;
+        let unsubscribe_url = get("WARDLINE_UNSUBSCRIBE_URL")
+            .map(|url| api_base("WARDLINE_UNSUBSCRIBE_URL", Some(url), ""))
+            .transpose()?;
         Ok(Settings {
             mode,
             sms,
             email,
             portal_base_domain,
+            unsubscribe_url,
         })
     }
 }
 
-/// An API base URL without a trailing slash: https, or http to a loopback stand-in only (so
-/// credentials never cross a network in the clear).
+/// An API base URL (or a webhook's) without a trailing slash: https, or http to a loopback
+/// stand-in only (so credentials never cross a network in the clear).
 fn api_base(
     name: &'static str,
     value: Option<String>,
@@ -299,6 +317,8 @@ pub enum Outgoing {
         clinic_name: String,
         subject: String,
         text: String,
+        /// The one-click unsubscribe URL of an e-mail that is not transactional.
+        unsubscribe: Option<String>,
     },
 }
 
@@ -314,6 +334,31 @@ impl Outgoing {
         match self {
             Outgoing::Sms { .. } => "sms",
             Outgoing::Email { .. } => "email",
+        }
+    }
+}
+
+/// A provider's id of a message it accepted (Twilio's SID, SendGrid's `X-Message-Id`), as
+/// the outbox keeps it; anything else is not kept.
+fn provider_id(raw: Option<&str>) -> Option<String> {
+    raw.map(str::trim)
+        .filter(|id| (1..=200).contains(&id.len()) && id.bytes().all(|b| b.is_ascii_graphic()))
+        .map(str::to_owned)
+}
+
+/// What one send came to: its outcome and, when sent, the provider's id of the message, which
+/// the provider's delivery events name.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Attempt {
+    pub outcome: Outcome,
+    pub provider_message_id: Option<String>,
+}
+
+impl From<Outcome> for Attempt {
+    fn from(outcome: Outcome) -> Attempt {
+        Attempt {
+            outcome,
+            provider_message_id: None,
         }
     }
 }
@@ -356,7 +401,7 @@ impl Sender {
     }
 
     /// Delivers one composed message (or, in log mode, says it would).
-    pub async fn send(&self, id: Uuid, kind: &str, message: &Outgoing) -> Outcome {
+    pub async fn send(&self, id: Uuid, kind: &str, message: &Outgoing) -> Attempt {
         if self.settings.mode == Mode::Log {
             // The local stack's demo data is not real, and a developer signing in to the
             // portal needs the code: log mode prints the message. Never set it in a deployment.
@@ -372,7 +417,7 @@ impl Sender {
                 text = %text,
                 "would send (WARDLINE_MESSAGES_MODE=log)"
             );
-            return Outcome::Sent;
+            return Outcome::Sent.into();
         }
         match message {
             Outgoing::Sms {
@@ -385,7 +430,7 @@ impl Sender {
                         .await
                 }
                 Err(Unconfigured(variable)) => {
-                    Outcome::failed(format!("sms_not_configured: {variable} is not set"))
+                    Outcome::failed(format!("sms_not_configured: {variable} is not set")).into()
                 }
             },
             Outgoing::Email {
@@ -393,13 +438,22 @@ impl Sender {
                 clinic_name,
                 subject,
                 text,
+                unsubscribe,
             } => match &self.settings.email {
                 Ok(sendgrid) => {
-                    self.sendgrid(sendgrid, to, clinic_name, subject, text)
-                        .await
+                    let mail = sendgrid_mail(
+                        &sendgrid.from,
+                        id,
+                        to,
+                        clinic_name,
+                        subject,
+                        text,
+                        unsubscribe.as_deref(),
+                    );
+                    self.sendgrid(sendgrid, &mail).await
                 }
                 Err(Unconfigured(variable)) => {
-                    Outcome::failed(format!("email_not_configured: {variable} is not set"))
+                    Outcome::failed(format!("email_not_configured: {variable} is not set")).into()
                 }
             },
         }
@@ -411,19 +465,24 @@ impl Sender {
         to: &str,
         clinic_number: Option<&str>,
         body: &str,
-    ) -> Outcome {
+    ) -> Attempt {
         let Some(from) = clinic_number.or(twilio.from.as_deref()) else {
-            return Outcome::failed("no_sender_number");
+            return Outcome::failed("no_sender_number").into();
         };
         let url = format!(
             "{}/2010-04-01/Accounts/{}/Messages.json",
             twilio.api_base, twilio.account_sid
         );
-        let form = form_urlencoded::Serializer::new(String::new())
-            .append_pair("To", to)
-            .append_pair("From", from)
-            .append_pair("Body", body)
-            .finish();
+        let form = {
+            let mut form = form_urlencoded::Serializer::new(String::new());
+            form.append_pair("To", to)
+                .append_pair("From", from)
+                .append_pair("Body", body);
+            if let Some(url) = &twilio.status_callback {
+                form.append_pair("StatusCallback", url);
+            }
+            form.finish()
+        };
         let request = self
             .http
             .post(url)
@@ -431,37 +490,74 @@ impl Sender {
             .header(header::CONTENT_TYPE, "application/x-www-form-urlencoded")
             .header(header::ACCEPT, "application/json")
             .body(form);
-        answer("twilio", request.send().await).await
+        match request.send().await {
+            // The answer is the message's JSON; its `sid` is what the status callback names.
+            Ok(response) if response.status().is_success() => {
+                let sid = response.json::<Value>().await.ok();
+                Attempt {
+                    outcome: Outcome::Sent,
+                    provider_message_id: provider_id(sid.as_ref().and_then(|m| m["sid"].as_str())),
+                }
+            }
+            other => answer("twilio", other).await.into(),
+        }
     }
 
-    async fn sendgrid(
-        &self,
-        sendgrid: &SendGrid,
-        to: &str,
-        clinic_name: &str,
-        subject: &str,
-        text: &str,
-    ) -> Outcome {
+    async fn sendgrid(&self, sendgrid: &SendGrid, mail: &Value) -> Attempt {
         let url = format!("{}/v3/mail/send", sendgrid.api_base);
-        let body = json!({
-            "personalizations": [{ "to": [{ "email": to }] }],
-            "from": { "email": sendgrid.from, "name": clinic_name },
-            "subject": subject,
-            "content": [{ "type": "text/plain", "value": text }],
-            // Click tracking would rewrite the invite link through the provider's redirect
-            // domain, putting the token in its logs; opens would track a patient.
-            "tracking_settings": {
-                "click_tracking": { "enable": false, "enable_text": false },
-                "open_tracking": { "enable": false },
-            },
-        });
         let request = self
             .http
             .post(url)
             .bearer_auth(&sendgrid.api_key)
-            .json(&body);
-        answer("sendgrid", request.send().await).await
+            .json(mail);
+        match request.send().await {
+            Ok(response) if response.status().is_success() => Attempt {
+                outcome: Outcome::Sent,
+                provider_message_id: provider_id(
+                    response
+                        .headers()
+                        .get("x-message-id")
+                        .and_then(|v| v.to_str().ok()),
+                ),
+            },
+            other => answer("sendgrid", other).await.into(),
+        }
     }
+}
+
+/// SendGrid's v3 mail: plain text in the clinic's name, with the outbox id as a custom
+/// argument (SendGrid echoes it in its events) and, for an e-mail that is not transactional,
+/// the one-click unsubscribe headers.
+fn sendgrid_mail(
+    from: &str,
+    id: Uuid,
+    to: &str,
+    clinic_name: &str,
+    subject: &str,
+    text: &str,
+    unsubscribe: Option<&str>,
+) -> Value {
+    let mut mail = json!({
+        "personalizations": [{ "to": [{ "email": to }] }],
+        "custom_args": { "outboxId": id },
+        "from": { "email": from, "name": clinic_name },
+        "subject": subject,
+        "content": [{ "type": "text/plain", "value": text }],
+        // Click tracking would rewrite the invite link through the provider's redirect
+        // domain, putting the token in its logs; opens would track a patient.
+        "tracking_settings": {
+            "click_tracking": { "enable": false, "enable_text": false },
+            "open_tracking": { "enable": false },
+        },
+    });
+    if let Some(link) = unsubscribe {
+        // RFC 8058: mail clients offer "unsubscribe" and POST to the link themselves.
+        mail["headers"] = json!({
+            "List-Unsubscribe": format!("<{link}>"),
+            "List-Unsubscribe-Post": "List-Unsubscribe=One-Click",
+        });
+    }
+    mail
 }
 
 /// Reads what a provider answered into an [`Outcome`].

@@ -3,15 +3,14 @@
 //! by SMS or e-mail, and hold a 15-minute access token renewed by a rotating refresh token.
 //! Every call is scoped to exactly one clinic, resolved in the database from the `Host` (or an
 //! invite); what each caller may touch is decided by RLS (`db/policies/portal.sql`). What a
-//! signed-in patient does is the `portal` function's.
+//! signed-in patient does is the `portal` function's; Twilio's inbound texts (STOP/START/HELP)
+//! arrive at `provider-webhooks`.
 //!
 //! - [`sign_in`]: request a code, verify it (pre-login, as `app_anon`).
 //! - [`session`]: refresh and sign out; the tokens and cookies a sign-in answers with.
-//! - [`twilio`]: inbound texts — STOP/START opt-outs and HELP — signed by Twilio.
 
 pub mod session;
 pub mod sign_in;
-pub mod twilio;
 
 use http::Method;
 use wardline_shared::{
@@ -49,13 +48,6 @@ pub const FUNCTION: Function = Function {
             name: "SignOutOfPortal",
             access: Access::Public,
             handler: handler!(session::logout),
-        },
-        Route {
-            method: Method::POST,
-            path: "/api/webhooks/twilio",
-            name: "TwilioInboundSms",
-            access: Access::TwilioSignature,
-            handler: handler!(twilio::inbound),
         },
     ],
 };
