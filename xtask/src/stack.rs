@@ -23,6 +23,9 @@ const DEV_OTP_KEY: &str = "ZGV2LW9ubHktb3RwLWhtYWMta2V5LWRvLW5vdC1kZXBsb3k=";
 const DEV_TWILIO_TOKEN: &str = "dev-only-twilio-auth-token";
 /// The local stack's unsubscribe-link key (never used anywhere else).
 pub const DEV_UNSUBSCRIBE_KEY: &str = "ZGV2LW9ubHktdW5zdWJzY3JpYmUta2V5LWRvLW5vdC1kZXBsb3k=";
+/// A P-256 public key standing in for SendGrid's event-webhook key: the local stack verifies
+/// (and refuses) e-mail events instead of answering 503. Nobody holds its private key.
+const DEV_SENDGRID_WEBHOOK_KEY: &str = "MFkwEwYHKoZIzj0CAQYIKoZIzj0DAQcDQgAEnoBCv+1H+i9ZpQWjlwAtjk5xErkoxhhDg1PodpRwXoM18PokMxHFqhrLJUmw3yxzN484M+qAk0vo6n2GuBzOUw==";
 
 /// The notes keyring the local stack's functions seal with (and its demo messages are sealed
 /// with).
@@ -118,6 +121,10 @@ impl Stack {
             ("WARDLINE_PORTAL_BASE_DOMAIN", "localhost".into()),
             ("WARDLINE_TWILIO_AUTH_TOKEN", DEV_TWILIO_TOKEN.into()),
             ("WARDLINE_UNSUBSCRIBE_KEY", DEV_UNSUBSCRIBE_KEY.into()),
+            (
+                "WARDLINE_SENDGRID_WEBHOOK_KEY",
+                DEV_SENDGRID_WEBHOOK_KEY.into(),
+            ),
             (
                 "WARDLINE_UNSUBSCRIBE_URL",
                 "http://localhost:3000/api/email/unsubscribe".into(),
