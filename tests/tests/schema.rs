@@ -354,7 +354,12 @@ async fn populate_every_tenant_table(db: &TestDb, w: &World) {
                    from thread
                  )
                  insert into app.thread_reads (thread_id, reader_id, org_id, last_read_at)
-                 select id, '{clinician}', '{clinic}', now() from thread;"
+                 select id, '{clinician}', '{clinic}', now() from thread;
+                 insert into app.session_feedback (session_id, org_id, patient_id, clinician_id,
+                                                   nps, csat)
+                 select id, org_id, patient_id, clinician_id, 9, 5 from app.sessions
+                 where org_id = '{clinic}' and status = 'scheduled' limit 1
+                 on conflict do nothing;"
             ))
             .await
             .unwrap();

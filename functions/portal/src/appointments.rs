@@ -47,6 +47,7 @@ pub async fn list(ctx: &Context, patient: Claims, req: Incoming) -> Result<Reply
 const CONFIRM: Operation = operation!("portal_confirm_appointment");
 const CANCEL: Operation = operation!("portal_cancel_appointment");
 const REQUEST_RESCHEDULE: Operation = operation!("portal_request_reschedule");
+const FEEDBACK: Operation = operation!("portal_give_feedback");
 
 /// The most times one reschedule request may propose.
 const MAX_PROPOSALS: usize = 5;
@@ -143,4 +144,44 @@ pub async fn request_reschedule(
         .call(REQUEST_RESCHEDULE, &patient, &Value::Object(input))
         .await?;
     Ok(Reply::created(created))
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Feedback {
+    nps: Option<u8>,
+    csat: Option<u8>,
+    comment: Option<String>,
+}
+
+/// `POST /api/portal/appointments/{id}/feedback` with `{nps?: 0–10, csat?: 1–5, comment?}` (at
+/// least one rating) → 201, the feedback. Once per session, only for one that took place.
+pub async fn feedback(ctx: &Context, patient: Claims, req: Incoming) -> Result<Reply, Error> {
+    let id = req.uuid_param("id")?;
+    let body: Feedback = req.json()?;
+    if body.nps.is_some_and(|n| n > 10) {
+        return Err(Error::invalid_field("nps", "A whole number from 0 to 10."));
+    }
+    if body.csat.is_some_and(|n| !(1..=5).contains(&n)) {
+        return Err(Error::invalid_field("csat", "A whole number from 1 to 5."));
+    }
+    if body.nps.is_none() && body.csat.is_none() {
+        return Err(Error::invalid_field("nps", "Give nps, csat or both."));
+    }
+    let comment = match &body.comment {
+        Some(comment) => Some(required_text("comment", comment, 1000)?),
+        None => None,
+    };
+    let mut input = portal_input(ctx.portal()?, &req);
+    input.extend([
+        ("sessionId".into(), json!(id)),
+        ("nps".into(), json!(body.nps)),
+        ("csat".into(), json!(body.csat)),
+        ("comment".into(), json!(comment)),
+    ]);
+    let given = ctx
+        .db
+        .call(FEEDBACK, &patient, &Value::Object(input))
+        .await?;
+    Ok(Reply::created(given))
 }

@@ -8,10 +8,12 @@
 //!   reschedule one.
 //! - [`waitlist`]: waiting for freed time with a clinician, and claiming an offer.
 //! - [`threads`]: secure messages with their care team.
+//! - [`timeline`]: what happened in their care, newest first.
 
 pub mod account;
 pub mod appointments;
 pub mod threads;
+pub mod timeline;
 pub mod waitlist;
 
 use http::Method;
@@ -78,6 +80,20 @@ pub const FUNCTION: Function = Function {
             name: "RequestReschedule",
             access: Access::Patient,
             handler: handler!(appointments::request_reschedule),
+        },
+        Route {
+            method: Method::POST,
+            path: "/api/portal/appointments/{id}/feedback",
+            name: "GiveSessionFeedback",
+            access: Access::Patient,
+            handler: handler!(appointments::feedback),
+        },
+        Route {
+            method: Method::GET,
+            path: "/api/portal/timeline",
+            name: "ReadPortalTimeline",
+            access: Access::Patient,
+            handler: handler!(timeline::list),
         },
         Route {
             method: Method::GET,

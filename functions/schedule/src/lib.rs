@@ -6,9 +6,11 @@
 //! - [`moves`]: moving a session, and patients' reschedule requests (list, approve, decline).
 //! - [`attendance`]: completed and no-show.
 //! - [`client`]: one patient with their sessions.
+//! - [`feedback`]: the admins' report of session feedback.
 
 pub mod attendance;
 pub mod client;
+pub mod feedback;
 pub mod moves;
 
 use chrono::Duration;
@@ -21,7 +23,7 @@ use wardline_shared::{
     dates::{check_text, required_text},
     db::Operation,
     handler,
-    http::{Access, Function, Incoming, Reply, Route, CLINICIANS},
+    http::{Access, Function, Incoming, Reply, Route, ADMINS, CLINICIANS},
     operation,
     sealed::{self, Sealed},
     times::rfc3339,
@@ -100,6 +102,13 @@ pub const FUNCTION: Function = Function {
             name: "ReadClient",
             access: Access::Staff(CLINICIANS),
             handler: handler!(client::read),
+        },
+        Route {
+            method: Method::GET,
+            path: "/feedback/report",
+            name: "ReadFeedbackReport",
+            access: Access::Staff(ADMINS),
+            handler: handler!(feedback::report),
         },
     ],
 };
