@@ -152,9 +152,10 @@ grant execute on function app.messages_page(uuid, integer, uuid) to app_user;
 
 -- Writes message `input.messageId` (sealed by the function: input.sealed) into `thread`,
 -- locked by the caller, as the caller's side; moves the thread's last message, and queues the
--- other side's new-message notice unless one went out within the clinic's quiet period (a
--- patient by their channels, the team by e-mail: to the assigned colleague, or else the active
--- care team). Audited without the text. A closed thread takes no message (409).
+-- other side's new-message notice unless an earlier one is still unread and younger than the
+-- clinic's quiet period (for the team, on any thread of the patient: a patient writing many
+-- threads does not flood them). A patient hears by their channels, the team by e-mail (see
+-- app.queue_staff_notice). Audited without the text. A closed thread takes no message (409).
 create or replace function app.post_message(thread app.threads, input jsonb) returns jsonb
 language plpgsql
 as $$
@@ -181,26 +182,32 @@ begin
   if side = 'patient' then
     update app.threads t
     set last_message_at = posted.created_at, last_sender = side, updated_at = now(),
-        patient_read_at = posted.created_at,
-        staff_notified_at = case when t.staff_notified_at > now() - quiet
-                                 then t.staff_notified_at else now() end
+        patient_read_at = posted.created_at
     where t.id = thread.id;
-    if thread.staff_notified_at is null or thread.staff_notified_at <= now() - quiet then
-      perform app.queue_staff_notice(thread.org_id, thread.patient_id, thread.assigned_to,
-                                     thread.id);
+    -- (Nested ifs: SQL does not promise to evaluate an AND's operands in order.)
+    if not exists (select 1 from app.threads t
+                   where t.patient_id = thread.patient_id
+                     and t.staff_notified_at > now() - quiet
+                     and t.staff_notified_at > coalesce(t.staff_read_at, '-infinity')) then
+      if app.queue_staff_notice(thread.org_id, thread.patient_id, thread.assigned_to,
+                                thread.id) > 0 then
+        update app.threads t set staff_notified_at = now() where t.id = thread.id;
+      end if;
     end if;
   else
     update app.threads t
     set last_message_at = posted.created_at, last_sender = side, updated_at = now(),
-        patient_notified_at = case when t.patient_notified_at > now() - quiet
-                                   then t.patient_notified_at else now() end
+        staff_read_at = posted.created_at
     where t.id = thread.id;
     insert into app.thread_reads as r (thread_id, reader_id, org_id, last_read_at)
     values (thread.id, auth.uid(), thread.org_id, posted.created_at)
     on conflict (thread_id, reader_id) do update set last_read_at = excluded.last_read_at;
-    if thread.patient_notified_at is null or thread.patient_notified_at <= now() - quiet then
-      perform app.queue_patient_notice('message.new', thread.org_id, thread.patient_id,
-                                       jsonb_build_object('threadId', thread.id));
+    if thread.patient_notified_at is null or thread.patient_notified_at <= now() - quiet
+       or thread.patient_notified_at <= coalesce(thread.patient_read_at, '-infinity') then
+      if app.queue_patient_notice('message.new', thread.org_id, thread.patient_id,
+                                  jsonb_build_object('threadId', thread.id)) > 0 then
+        update app.threads t set patient_notified_at = now() where t.id = thread.id;
+      end if;
     end if;
   end if;
   perform audit.record('message.post', 'thread', thread.id::text, 'success',
@@ -254,6 +261,11 @@ begin
   perform auth.begin_request(claims);
   perform api.require(auth.is_patient());
   perform app.portal_require_host(input -> 'host');
+  if (select count(*) from app.threads t
+      where t.patient_id = (select auth.patient_id()) and t.status = 'open') >= 20 then
+    perform api.fail('too_many_threads',
+      'You have 20 open conversations; write in one of them instead.');
+  end if;
   return app.start_thread((select auth.patient_id()), input);
 end
 $$;
@@ -376,6 +388,7 @@ begin
   insert into app.thread_reads as r (thread_id, reader_id, org_id, last_read_at)
   values (thread.id, (select auth.uid()), thread.org_id, now())
   on conflict (thread_id, reader_id) do update set last_read_at = excluded.last_read_at;
+  update app.threads t set staff_read_at = now() where t.id = thread.id;
   return jsonb_build_object('threadId', thread.id, 'readAt', app.iso(now()));
 end
 $$;

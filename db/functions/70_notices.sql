@@ -78,10 +78,11 @@ $$;
 grant execute on function app.forget_reminders(uuid) to app_user;
 
 -- Queues `message.new.staff` (an e-mail: a patient wrote; no name, no text) about `thread` of
--- `org`: to the colleague it is assigned to, or else to every clinician in the patient's
--- active care team, each while an active member of `org`. Returns the messages queued. For
--- the request's own clinic only. SECURITY DEFINER (as wardline_auth): a patient may read
--- neither their care team's rows nor its addresses, nor write the outbox.
+-- `org`: to the colleague it is assigned to while they are in the patient's active care team,
+-- or else to that care team, or, with no team, to the clinic's admins; active members of `org`
+-- only. Returns the messages queued. For the request's own clinic only. SECURITY DEFINER (as
+-- wardline_auth): a patient may read neither their care team's rows nor its addresses, nor
+-- write the outbox.
 create or replace function app.queue_staff_notice(
   org uuid, patient uuid, assigned uuid, thread uuid
 ) returns integer
@@ -89,21 +90,23 @@ language plpgsql security definer
 set search_path = pg_catalog, pg_temp
 as $$
 declare
+  team uuid[];
   queued integer;
 begin
   if org is distinct from auth.org_id() then
     raise exception using errcode = '42501',
       message = 'notices are queued for the request''s own clinic';
   end if;
+  team := array(select t.clinician_id from app.care_team t
+                where t.org_id = org and t.patient_id = patient and t.status = 'active');
   insert into app.outbox (org_id, kind, channel, recipient, payload, created_by)
   select org, 'message.new.staff', 'email', c.email, jsonb_build_object('threadId', thread),
          auth.uid()
   from app.clinicians c
   join app.clinic_memberships m on m.clinician_id = c.id and m.org_id = org and m.active
-  where (assigned is not null and c.id = assigned)
-     or (assigned is null and c.id in (select t.clinician_id from app.care_team t
-                                       where t.org_id = org and t.patient_id = patient
-                                         and t.status = 'active'));
+  where case when assigned = any (team) then c.id = assigned
+             when cardinality(team) > 0 then c.id = any (team)
+             else m.is_admin end;
   get diagnostics queued = row_count;
   return queued;
 end

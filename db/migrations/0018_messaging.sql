@@ -15,8 +15,10 @@ create table app.threads (
   last_message_at   timestamptz not null default now(),
   -- Who wrote last: what the inbox sorts "waiting for us" by.
   last_sender       text not null check (last_sender in ('patient', 'staff')),
-  -- Read markers and the last new-message notice of each side (the quiet period).
+  -- Read markers (the patient's; the team's latest) and the last new-message notice of each
+  -- side (the quiet period holds only while that notice is unread).
   patient_read_at   timestamptz,
+  staff_read_at     timestamptz,
   patient_notified_at timestamptz,
   staff_notified_at timestamptz,
   updated_at        timestamptz not null default now(),
@@ -30,7 +32,7 @@ create index threads_patient_idx on app.threads (patient_id, last_message_at des
 create index threads_assigned_idx on app.threads (assigned_to) where assigned_to is not null;
 
 grant select, insert (id, org_id, patient_id, created_by, last_sender),
-  update (status, assigned_to, last_message_at, last_sender, patient_read_at,
+  update (status, assigned_to, last_message_at, last_sender, patient_read_at, staff_read_at,
           patient_notified_at, staff_notified_at, updated_at)
   on app.threads to app_user;
 

@@ -408,6 +408,7 @@ pub const SQL_CODES: &[(&str, StatusCode)] = &[
     ("request_decided", StatusCode::CONFLICT),
     ("slot_unavailable", StatusCode::CONFLICT),
     ("thread_closed", StatusCode::CONFLICT),
+    ("too_many_threads", StatusCode::CONFLICT),
     ("waitlist_full", StatusCode::CONFLICT),
     ("waitlist_offer", StatusCode::CONFLICT),
     ("clinician_inactive", StatusCode::UNPROCESSABLE_ENTITY),

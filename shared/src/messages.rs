@@ -1,8 +1,14 @@
 //! Secure messages' text. It is sealed here (AES-256-GCM, the notes keyring) before it reaches
-//! the database, bound to its clinic and message id, and opened here after: SQL only ever holds
-//! `{keyId, nonce, ciphertext}`. The portal and the staff inbox both use it.
+//! the database, bound to its clinic, message, thread and author, and opened here after: SQL
+//! only ever holds `{keyId, nonce, ciphertext}`, and a row moved to another thread or given
+//! another author no longer opens. The portal and the staff inbox both use it.
 
-use crate::{auth::Claims, dates::required_text, error::Error, sealed, Context};
+use crate::{
+    auth::{AppRole, Claims},
+    dates::required_text,
+    error::Error,
+    sealed, Context,
+};
 use serde_json::{json, Value};
 use uuid::Uuid;
 
@@ -19,10 +25,12 @@ pub fn sealed_input(
 ) -> Result<serde_json::Map<String, Value>, Error> {
     let text = required_text("body", text, MAX_CHARS)?;
     let id = Uuid::new_v4();
-    let sealed = ctx
-        .sealing_keys()?
-        .seal(&context(caller, id), text)?
-        .to_json();
+    let (sender, sender_id) = match (caller.app_role, caller.patient_id) {
+        (AppRole::Patient, Some(patient)) => ("patient", patient),
+        _ => ("staff", caller.sub),
+    };
+    let bound = context(caller.org_id, id, thread, sender, sender_id);
+    let sealed = ctx.sealing_keys()?.seal(&bound, text)?.to_json();
     let mut input = serde_json::Map::new();
     input.insert("threadId".into(), json!(thread));
     input.insert("messageId".into(), json!(id));
@@ -51,23 +59,41 @@ pub fn open(ctx: &Context, caller: &Claims, answer: &mut Value) -> Result<(), Er
             continue;
         };
         let stored = sealed::Sealed::from_json(&stored)?;
-        let id: Uuid = message
-            .get("id")
+        let uuid = |name: &str| -> Result<Uuid, Error> {
+            message
+                .get(name)
+                .and_then(Value::as_str)
+                .and_then(|id| id.parse().ok())
+                .ok_or_else(|| Error::internal(format!("a message without its {name}")))
+        };
+        let (id, thread, sender_id) = (uuid("id")?, uuid("threadId")?, uuid("senderId")?);
+        let sender = message
+            .get("sender")
             .and_then(Value::as_str)
-            .and_then(|id| id.parse().ok())
-            .ok_or_else(|| Error::internal("a message without an id"))?;
+            .unwrap_or_default();
+        let bound = context(caller.org_id, id, thread, sender, sender_id);
         if !keys.has_key(&stored.key_id) {
             tracing::error!(message = %id, key_id = %stored.key_id,
                 "message sealed under a key missing from WARDLINE_NOTES_KEYS");
             message["bodyUnavailable"] = json!(true);
             continue;
         }
-        message["body"] = json!(keys.open(&context(caller, id), &stored)?);
+        message["body"] = json!(keys.open(&bound, &stored)?);
     }
     Ok(())
 }
 
-/// What a message's text is bound to: its clinic and its id.
-fn context(caller: &Claims, message: Uuid) -> String {
-    sealed::context("message", caller.org_id, &message.to_string())
+/// What a message's text is bound to: its clinic, its id, its thread and its author.
+pub fn context(
+    org: Option<Uuid>,
+    message: Uuid,
+    thread: Uuid,
+    sender: &str,
+    sender_id: Uuid,
+) -> String {
+    sealed::context(
+        "message",
+        org,
+        &format!("{message}:{thread}:{sender}:{sender_id}"),
+    )
 }

@@ -384,7 +384,8 @@ async fn delivered_and_dropped_update_the_outbox_row_and_other_events_are_ignore
         suppressed(&db, w.clinic_b, "drop@patients.example")
             .await
             .as_deref(),
-        Some("dropped")
+        Some("bounce"),
+        "a drop for a bounced address suppresses it as a bounce"
     );
     let provider_events = count(&db, "select count(*) from app.provider_events").await;
     assert_eq!(

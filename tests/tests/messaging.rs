@@ -313,6 +313,14 @@ async fn new_message_notices_carry_no_phi_and_keep_the_quiet_period() {
             payload.clone()
         )
     );
+    // Once Pia has read it, the next reply is news again, quiet period or not.
+    let read = format!("/api/portal/threads/{thread}/read");
+    portal(&db, &pia, Method::POST, &read, None).await;
+    let more = json!({"body": "And one more"});
+    staff(&db, &therapist, Method::POST, &messages, Some(more)).await;
+    let queued = notices(&db).await;
+    assert_eq!(queued.len(), 4, "{queued:?}");
+    assert_eq!(queued[3].0, "message.new");
 
     // No quiet period: every message notifies; assigned, only the colleague; e-mail off for
     // Pia, nothing for her.
@@ -352,9 +360,9 @@ async fn new_message_notices_carry_no_phi_and_keep_the_quiet_period() {
     )
     .await;
     let queued = notices(&db).await;
-    assert_eq!(queued.len(), 4, "{queued:?}");
+    assert_eq!(queued.len(), 5, "{queued:?}");
     assert_eq!(
-        queued[3],
+        queued[4],
         (
             "message.new.staff".into(),
             "both@test.example".into(),

@@ -7,7 +7,7 @@ use crate::keys::Identity;
 use anyhow::{bail, Result};
 use tokio_postgres::Client;
 use uuid::{uuid, Uuid};
-use wardline_shared::sealed::{self, Keyring};
+use wardline_shared::sealed::Keyring;
 
 pub struct Clinic {
     pub id: Uuid,
@@ -452,10 +452,14 @@ async fn seed_messages(admin: &Client, keys: &Keyring) -> Result<()> {
         )
         .await?;
     for (n, (id, sender, sender_id, text)) in THREAD_MESSAGES.iter().enumerate() {
-        let sealed = keys.seal(
-            &sealed::context("message", Some(maple), &id.to_string()),
-            text,
-        )?;
+        let bound = wardline_shared::messages::context(
+            Some(maple),
+            *id,
+            JORDANS_THREAD,
+            sender,
+            *sender_id,
+        );
+        let sealed = keys.seal(&bound, text)?;
         admin
             .execute(
                 "insert into app.messages (id, org_id, thread_id, patient_id, sender, sender_id,

@@ -50,6 +50,9 @@ struct Event {
     /// A bounce's kind: `bounce` or `blocked` (temporary).
     #[serde(default, rename = "type")]
     bounce_type: Option<String>,
+    /// Why a message was dropped: only some reasons are about the address.
+    #[serde(default)]
+    reason: Option<String>,
 }
 
 pub async fn events(ctx: &Context, _caller: Claims, req: Incoming) -> Result<Reply, Error> {
@@ -111,7 +114,17 @@ pub async fn events(ctx: &Context, _caller: Claims, req: Incoming) -> Result<Rep
 fn effect(event: &Event) -> Option<(Option<&'static str>, Option<&'static str>)> {
     match event.event.as_str() {
         "delivered" => Some((Some("delivered"), None)),
-        "dropped" => Some((Some("dropped"), Some("dropped"))),
+        // A drop for the address suppresses it as its cause would; one for the sending
+        // account (over quota, spam content, a bad header) is the message's fate only.
+        "dropped" => Some((
+            Some("dropped"),
+            match event.reason.as_deref() {
+                Some("Bounced Address" | "Invalid") => Some("bounce"),
+                Some("Spam Reporting Address") => Some("spam_report"),
+                Some("Unsubscribed Address") => Some("unsubscribe"),
+                _ => None,
+            },
+        )),
         "bounce" if event.bounce_type.as_deref() == Some("blocked") => {
             Some((Some("bounced"), None))
         }
@@ -160,6 +173,7 @@ mod tests {
             sg_message_id: None,
             outbox_id: None,
             bounce_type: bounce_type.map(str::to_owned),
+            reason: None,
         }
     }
 
@@ -172,10 +186,25 @@ mod tests {
             Some((Some("bounced"), Some("bounce")))
         );
         assert_eq!(of("bounce", Some("blocked")), Some((Some("bounced"), None)));
-        assert_eq!(
-            of("dropped", None),
-            Some((Some("dropped"), Some("dropped")))
-        );
+        assert_eq!(of("dropped", None), Some((Some("dropped"), None)));
+        for (reason, suppress) in [
+            ("Bounced Address", Some("bounce")),
+            ("Invalid", Some("bounce")),
+            ("Spam Reporting Address", Some("spam_report")),
+            ("Unsubscribed Address", Some("unsubscribe")),
+            ("Recipient List over Package Quota", None),
+            ("Spam Content (if spam checker app enabled)", None),
+        ] {
+            let dropped = Event {
+                reason: Some(reason.into()),
+                ..event("dropped", None)
+            };
+            assert_eq!(
+                effect(&dropped),
+                Some((Some("dropped"), suppress)),
+                "{reason}"
+            );
+        }
         assert_eq!(of("spamreport", None), Some((None, Some("spam_report"))));
         assert_eq!(
             of("group_unsubscribe", None),
