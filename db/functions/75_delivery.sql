@@ -102,8 +102,8 @@ end
 $$;
 grant execute on function api.email_events(jsonb, jsonb) to wardline_authenticator;
 
--- Twilio's status callback, verified: input {messageSid, status} (delivered, undelivered or
--- failed), applied once per message and status. → {outcome}.
+-- Twilio's status callback, verified: input {messageSid, status (delivered, undelivered or
+-- failed), outboxId?}, applied once per message and status. → {outcome}.
 create or replace function api.twilio_status(claims jsonb, input jsonb) returns jsonb
 language plpgsql
 as $$
@@ -112,7 +112,7 @@ begin
   perform api.require(auth.is_service());
   return jsonb_build_object('outcome', app.record_delivery_event(
     'twilio', (input ->> 'messageSid') || ':' || (input ->> 'status'), input ->> 'status', 'sms',
-    null, input ->> 'messageSid', input ->> 'status', null));
+    (input ->> 'outboxId')::uuid, input ->> 'messageSid', input ->> 'status', null));
 end
 $$;
 grant execute on function api.twilio_status(jsonb, jsonb) to wardline_authenticator;

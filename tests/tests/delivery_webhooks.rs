@@ -400,14 +400,36 @@ async fn status_callback(
     params: &[(&str, &str)],
     url: Option<&str>,
 ) -> wardline_tests::Reply {
+    status_callback_for(db, None, params, url).await
+}
+
+/// A status callback to the URL naming outbox message `outbox` (as message-sender passes it).
+async fn status_callback_for(
+    db: &TestDb,
+    outbox: Option<Uuid>,
+    params: &[(&str, &str)],
+    url: Option<&str>,
+) -> wardline_tests::Reply {
+    let query = outbox
+        .map(|id| format!("?outboxId={id}"))
+        .unwrap_or_default();
     let mut headers = vec![(
         "content-type",
         "application/x-www-form-urlencoded".to_owned(),
     )];
     if let Some(url) = url {
-        headers.push(("x-twilio-signature", twilio_signature(url, params)));
+        headers.push((
+            "x-twilio-signature",
+            twilio_signature(&format!("{url}{query}"), params),
+        ));
     }
-    post(db, TWILIO_STATUS, &headers, form(params)).await
+    post(
+        db,
+        &format!("{TWILIO_STATUS}{query}"),
+        &headers,
+        form(params),
+    )
+    .await
 }
 
 #[tokio::test]
@@ -425,7 +447,7 @@ async fn twilio_status_callbacks_are_signed_recorded_once_and_replays_change_not
         let receipt = sent.iter().find(|r| r.provider_id == sid).unwrap();
         assert_eq!(
             receipt.status_callback.as_deref(),
-            Some(status_url.as_str())
+            Some(format!("{status_url}?outboxId={id}").as_str())
         );
         sids.push(sid);
     }
@@ -493,6 +515,38 @@ async fn twilio_status_callbacks_are_signed_recorded_once_and_replays_change_not
     .await;
     assert_eq!(in_a, 1);
 
+    // A callback that comes before the send is settled (Twilio's id not yet recorded) finds
+    // its message by the id in its URL.
+    let early = code(&db, w.clinic_a, "sms", PAT_PHONE).await;
+    let early_sid = "SM00000000000000000000000000000077";
+    let reply = status_callback_for(
+        &db,
+        Some(early),
+        &params(early_sid, "failed"),
+        Some(&status_url),
+    )
+    .await;
+    assert_eq!(reply.body, json!({ "outcome": "accepted" }), "{reply:?}");
+    assert_eq!(outbox(&db, early).await.3.as_deref(), Some("failed"));
+    // Signed without the query it was sent to: refused.
+    let mut headers = vec![(
+        "content-type",
+        "application/x-www-form-urlencoded".to_owned(),
+    )];
+    let sent_params = params(early_sid, "undelivered");
+    headers.push((
+        "x-twilio-signature",
+        twilio_signature(&status_url, &sent_params),
+    ));
+    post(
+        &db,
+        &format!("{TWILIO_STATUS}?outboxId={early}"),
+        &headers,
+        form(&sent_params),
+    )
+    .await
+    .assert_problem(403, "invalid_signature");
+
     // A text Wardline did not send: answered, nothing changes. A malformed status: 400.
     let stranger = params("SM00000000000000000000000000000099", "delivered");
     let reply = status_callback(&db, &stranger, Some(&status_url)).await;
@@ -500,7 +554,11 @@ async fn twilio_status_callbacks_are_signed_recorded_once_and_replays_change_not
     let reply = status_callback(&db, &params(sid_a, "Delivered!"), Some(&status_url)).await;
     reply.assert_problem(400, "invalid_input");
     assert_eq!(reply.body["errors"][0]["field"], "MessageStatus");
-    assert_eq!(changes(&db).await, [2, 0, 2, 2]);
+    assert_eq!(
+        changes(&db).await,
+        [3, 0, 3, 3],
+        "the early callback is the third"
+    );
 }
 
 #[tokio::test]

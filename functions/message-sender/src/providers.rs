@@ -426,7 +426,7 @@ impl Sender {
                 body,
             } => match &self.settings.sms {
                 Ok(twilio) => {
-                    self.twilio(twilio, to, clinic_number.as_deref(), body)
+                    self.twilio(twilio, id, to, clinic_number.as_deref(), body)
                         .await
                 }
                 Err(Unconfigured(variable)) => {
@@ -462,6 +462,7 @@ impl Sender {
     async fn twilio(
         &self,
         twilio: &Twilio,
+        id: Uuid,
         to: &str,
         clinic_number: Option<&str>,
         body: &str,
@@ -478,8 +479,10 @@ impl Sender {
             form.append_pair("To", to)
                 .append_pair("From", from)
                 .append_pair("Body", body);
+            // The callback names the message itself: it may arrive before the send is
+            // settled and the message knows Twilio's id of it.
             if let Some(url) = &twilio.status_callback {
-                form.append_pair("StatusCallback", url);
+                form.append_pair("StatusCallback", &format!("{url}?outboxId={id}"));
             }
             form.finish()
         };

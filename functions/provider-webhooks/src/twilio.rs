@@ -25,13 +25,22 @@ pub fn verified(ctx: &Context, req: &Incoming, suffix: &str) -> Result<Params, E
         )
     })?;
     let params: Vec<(String, String)> = form_urlencoded::parse(&req.body).into_owned().collect();
-    let url = match &delivery.twilio_webhook_url {
+    let mut url = match &delivery.twilio_webhook_url {
         Some(url) => format!("{url}{suffix}"),
         None => format!(
             "https://{}{INBOUND_PATH}{suffix}",
             req.header("host").unwrap_or_default()
         ),
     };
+    // Twilio signs the whole URL it called, query included (the status callback's
+    // `outboxId`).
+    if !req.query.is_empty() {
+        let mut query = form_urlencoded::Serializer::new(String::new());
+        for (name, value) in &req.query {
+            query.append_pair(name, value);
+        }
+        url = format!("{url}?{}", query.finish());
+    }
     let signature = req.header("x-twilio-signature").unwrap_or_default();
     if !signature_matches(auth_token, &url, &params, signature) {
         return Err(Error::forbidden(
