@@ -259,26 +259,43 @@ begin
 end
 $$;
 
--- POST /documents/{id}/share. input: {documentId}: an available staff document becomes
--- readable in the patient's portal. Audited when it changes.
-create or replace function api.share_document(claims jsonb, input jsonb) returns jsonb
+-- Shares available staff document `document` with its patient's portal (409 for any other).
+-- Audited when it changes.
+create or replace function app.share_document(document uuid) returns jsonb
 language plpgsql
 as $$
 declare
-  document app.documents;
+  found_row app.documents := app.lock_document(document);
 begin
-  perform auth.begin_request(claims);
-  perform api.require(auth.is_staff());
-  document := app.lock_document((input ->> 'documentId')::uuid);
-  if document.uploader <> 'staff' or document.status <> 'available' then
+  if found_row.uploader <> 'staff' or found_row.status <> 'available' then
     perform api.fail('not_shareable',
       'Only an available document the care team uploaded can be shared.', 'id');
   end if;
-  if not document.shared_with_patient then
-    update app.documents d set shared_with_patient = true where d.id = document.id
-    returning * into document;
-    perform audit.record('document.share', 'document', document.id::text);
+  if not found_row.shared_with_patient then
+    update app.documents d set shared_with_patient = true where d.id = found_row.id
+    returning * into found_row;
+    perform audit.record('document.share', 'document', found_row.id::text);
   end if;
-  return app.document_json(document);
+  return app.document_json(found_row);
 end
 $$;
+grant execute on function app.share_document(uuid) to app_user;
+
+-- POST /documents/{id}/share. input: {documentId}: an available staff document becomes
+-- readable in the patient's portal.
+create or replace function api.share_document(claims jsonb, input jsonb) returns jsonb
+language plpgsql
+as $$
+begin
+  perform auth.begin_request(claims);
+  perform api.require(auth.is_staff());
+  return app.share_document((input ->> 'documentId')::uuid);
+end
+$$;
+
+grant execute on function api.portal_upload_start(jsonb, jsonb),
+  api.portal_upload_complete(jsonb, jsonb), api.portal_documents(jsonb, jsonb),
+  api.portal_document_download(jsonb, jsonb), api.documents(jsonb, jsonb),
+  api.staff_upload_start(jsonb, jsonb), api.staff_upload_complete(jsonb, jsonb),
+  api.document_download(jsonb, jsonb), api.share_document(jsonb, jsonb)
+  to wardline_authenticator;

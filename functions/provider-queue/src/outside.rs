@@ -138,11 +138,11 @@ impl Outside {
             .send()
             .await
             .map_err(|e| {
-            Failure::new(
-                "storage",
-                aws_sdk_s3::error::DisplayErrorContext(e).to_string(),
-            )
-        })?;
+                Failure::new(
+                    "storage",
+                    aws_sdk_s3::error::DisplayErrorContext(e).to_string(),
+                )
+            })?;
         Ok(())
     }
 
