@@ -83,7 +83,8 @@ end
 $$;
 
 -- GET /api/portal/timeline. input: {host, limit, afterKind, afterId}: the patient's sessions
--- (at their start), messages, consent decisions and feedback, newest first, a page at a time,
+-- (at their start), messages, consent decisions, documents (RLS: their uploads and those
+-- shared with them) and feedback, newest first, a page at a time,
 -- in one statement. The cursor names the page's last event by kind and id; no time or text is
 -- in it.
 create or replace function api.portal_timeline(claims jsonb, input jsonb) returns jsonb
@@ -116,6 +117,10 @@ begin
              jsonb_build_object('type', c.consent_type, 'version', c.version,
                                 'granted', c.granted)
       from app.portal_consents c where c.patient_id = patient
+      union all
+      select d.created_at, 'document', d.id::text,
+             jsonb_build_object('documentId', d.id, 'status', d.status, 'uploader', d.uploader)
+      from app.documents d where d.patient_id = patient
       union all
       select f.created_at, 'feedback', f.session_id::text,
              jsonb_strip_nulls(jsonb_build_object('sessionId', f.session_id, 'nps', f.nps,

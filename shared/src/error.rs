@@ -376,6 +376,7 @@ pub const SQL_CODES: &[(&str, StatusCode)] = &[
     ("not_a_member", StatusCode::FORBIDDEN),
     ("not_a_prescriber", StatusCode::FORBIDDEN),
     ("care_team_member_not_found", StatusCode::NOT_FOUND),
+    ("document_not_found", StatusCode::NOT_FOUND),
     ("hold_not_found", StatusCode::NOT_FOUND),
     ("not_found", StatusCode::NOT_FOUND),
     ("patient_not_found", StatusCode::NOT_FOUND),
@@ -399,6 +400,7 @@ pub const SQL_CODES: &[(&str, StatusCode)] = &[
     ("not_credentialed", StatusCode::CONFLICT),
     ("not_rateable", StatusCode::CONFLICT),
     ("not_reschedulable", StatusCode::CONFLICT),
+    ("not_shareable", StatusCode::CONFLICT),
     ("not_started", StatusCode::CONFLICT),
     ("offer_expired", StatusCode::CONFLICT),
     ("order_being_sent", StatusCode::CONFLICT),
@@ -409,6 +411,8 @@ pub const SQL_CODES: &[(&str, StatusCode)] = &[
     ("slot_unavailable", StatusCode::CONFLICT),
     ("thread_closed", StatusCode::CONFLICT),
     ("too_many_threads", StatusCode::CONFLICT),
+    ("upload_missing", StatusCode::CONFLICT),
+    ("upload_refused", StatusCode::CONFLICT),
     ("waitlist_full", StatusCode::CONFLICT),
     ("waitlist_offer", StatusCode::CONFLICT),
     ("clinician_inactive", StatusCode::UNPROCESSABLE_ENTITY),
@@ -425,6 +429,7 @@ pub const SQL_CODES: &[(&str, StatusCode)] = &[
     ("service_not_available", StatusCode::UNPROCESSABLE_ENTITY),
     ("unknown_clinic", StatusCode::UNPROCESSABLE_ENTITY),
     ("unknown_patient", StatusCode::UNPROCESSABLE_ENTITY),
+    ("upload_mismatch", StatusCode::UNPROCESSABLE_ENTITY),
     ("locked_out", StatusCode::TOO_MANY_REQUESTS),
     ("rate_limited", StatusCode::TOO_MANY_REQUESTS),
 ];
@@ -455,15 +460,18 @@ fn wardline_raise(db: &tokio_postgres::error::DbError) -> Option<Error> {
 }
 
 impl Error {
-    /// An `api.committed_failure` answer (`{"committedProblem": {code, detail, …}}`): the SQL
-    /// function kept its work and reports a 4xx. `None` for any other value.
+    /// An `api.committed_failure` answer (`{"committedProblem": {code, detail, field?, …}}`):
+    /// the SQL function kept its work and reports a 4xx (naming `field` when it is given). `None` for any other value.
     pub fn committed(value: &Value) -> Option<Error> {
         let Value::Object(mut members) = value.get("committedProblem")?.clone() else {
             return None;
         };
         let code = members.remove("code")?.as_str()?.to_owned();
         let detail = members.remove("detail")?.as_str()?.to_owned();
-        Error::raised(&code, &detail, None, members)
+        let field = members
+            .remove("field")
+            .and_then(|f| f.as_str().map(str::to_owned));
+        Error::raised(&code, &detail, field.as_deref(), members)
     }
 
     /// A Wardline error raised or reported by SQL; `None` when the code is not in the table.

@@ -22,7 +22,8 @@
 //! call. [`sealed`] seals text at rest (session notes, queued codes) with the configured
 //! keyring; [`secret`] makes the random tokens Wardline hands out (invite links, refresh
 //! tokens). With the `migrate` feature, [`migrate`] applies `db/`; with `times`, [`times`] reads
-//! the times booking clients send.
+//! the times booking clients send; with `storage`, [`storage`] is S3 (the documents bucket and
+//! its presigned URLs) and [`documents`] the document routes' common steps.
 
 pub mod auth;
 pub mod config;
@@ -30,6 +31,8 @@ pub mod contact;
 pub mod dates;
 pub mod db;
 pub mod delivery;
+#[cfg(feature = "storage")]
+pub mod documents;
 pub mod error;
 pub mod http;
 pub mod lambda;
@@ -41,6 +44,8 @@ pub mod page;
 pub mod portal;
 pub mod sealed;
 pub mod secret;
+#[cfg(feature = "storage")]
+pub mod storage;
 pub mod telemetry;
 #[cfg(feature = "times")]
 pub mod times;

@@ -1,6 +1,6 @@
 //! The prescription queue's fixture and outside world: a local S3 and Secrets Manager (moto's
-//! server, one per test binary), the pharmacy stand-in, and three clinics whose prescriber
-//! `both` works for A and B (each with its own pharmacy account, letterhead and credentials)
+//! server, one per test binary, which also holds the documents bucket), the pharmacy stand-in,
+//! and three clinics whose prescriber `both` works for A and B (each with its own pharmacy account, letterhead and credentials)
 //! but not C.
 
 use crate::{runtime, staff, TestDb, World};
@@ -8,10 +8,13 @@ use provider_queue::{Outside, Settings};
 use serde_json::json;
 use std::sync::OnceLock;
 use uuid::Uuid;
+use wardline_shared::storage::{DocumentSettings, Documents};
 use xtask::{keys::Identity, moto::Moto, pharmacy::Pharmacy};
 
 /// The bucket every test binary's prescriptions go to.
 pub const BUCKET: &str = "wardline-prescriptions-test";
+/// The bucket every test binary's documents go to.
+pub const DOCUMENTS_BUCKET: &str = "wardline-documents-test";
 
 struct Services {
     moto: Moto,
@@ -35,6 +38,9 @@ fn services() -> &'static Services {
             handle
                 .block_on(moto.version_bucket(BUCKET))
                 .expect("versioning the test bucket");
+            handle
+                .block_on(moto.create_bucket(DOCUMENTS_BUCKET))
+                .expect("creating the documents bucket");
             Services { moto, pharmacy }
         })
         .join()
@@ -63,6 +69,25 @@ pub fn connect_outside(db: &mut TestDb) {
     };
     let outside = Outside::new(&services.moto.sdk_config(), settings).expect("outside clients");
     db.ctx.extensions.insert(outside);
+}
+
+/// Lets `db`'s functions keep documents: the [`Documents`] extension, against moto, SSE-KMS
+/// under [`KMS_KEY_ID`].
+pub fn connect_documents(db: &mut TestDb) {
+    let moto = &services().moto;
+    let settings = DocumentSettings {
+        bucket: DOCUMENTS_BUCKET.into(),
+        kms_key_id: Some(KMS_KEY_ID.into()),
+        aws_endpoint: Some(moto.endpoint.clone()),
+    };
+    db.ctx
+        .extensions
+        .insert(Documents::new(&moto.sdk_config(), settings));
+}
+
+/// moto's server (started on first use).
+pub fn moto() -> &'static Moto {
+    &services().moto
 }
 
 /// The PDF stored under `key`.

@@ -502,8 +502,8 @@ async fn documented_examples_get_documented_answers() {
     println!("sent {sent} examples; incomplete: {skipped:?}");
     // Only these need state an example cannot carry (a signature, an unsubscribe token, a live
     // hold, a booked session, a patient's id, a reschedule request, a waitlist entry, a
-    // thread, a completed session); any other operation losing its example fails here rather
-    // than going unsent.
+    // thread, a completed session, a document or S3 to presign for); any other operation
+    // losing its example fails here rather than going unsent.
     skipped.sort();
     assert_eq!(
         skipped,
@@ -514,14 +514,19 @@ async fn documented_examples_get_documented_answers() {
             "cancelSession",
             "claimWaitlistOffer",
             "closeThread",
+            "completeClientUpload",
+            "completePortalUpload",
             "completeSession",
             "confirmPortalAppointment",
             "declineRescheduleRequest",
+            "downloadDocument",
+            "downloadPortalDocument",
             "emailEvents",
             "emailUnsubscribe",
             "giveSessionFeedback",
             "joinWaitlist",
             "leaveWaitlist",
+            "listClientDocuments",
             "listPortalMessages",
             "listThreadMessages",
             "markSessionNoShow",
@@ -535,8 +540,11 @@ async fn documented_examples_get_documented_answers() {
             "requestReschedule",
             "rescheduleSession",
             "saveSessionNotes",
+            "shareDocument",
+            "startClientUpload",
+            "startPortalUpload",
             "twilioInbound",
-            "twilioMessageStatus"
+            "twilioMessageStatus",
         ]
     );
     let mut expected: Vec<(String, u16)> = EXAMPLES_NOT_2XX

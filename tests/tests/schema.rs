@@ -364,6 +364,25 @@ async fn populate_every_tenant_table(db: &TestDb, w: &World) {
             .await
             .unwrap();
     }
+    // Documents: a patient's available upload and a staff document shared with them.
+    for (clinic, clinician, patient) in [
+        (w.clinic_a, w.therapist_a, w.patient_a),
+        (w.clinic_b, w.therapist_b, w.patient_b),
+    ] {
+        db.admin
+            .batch_execute(&format!(
+                "insert into app.documents (id, org_id, patient_id, uploader, uploaded_by,
+                                            object_key, content_type, size_bytes, status,
+                                            shared_with_patient)
+                 select id, '{clinic}', '{patient}', uploader, uploaded_by,
+                        'documents/{clinic}/' || id, 'application/pdf', 10, 'available', shared
+                 from (values (gen_random_uuid(), 'patient', '{patient}'::uuid, false),
+                              (gen_random_uuid(), 'staff', '{clinician}'::uuid, true))
+                      as d (id, uploader, uploaded_by, shared);"
+            ))
+            .await
+            .unwrap();
+    }
     let mut user = db.authenticator().await;
     for who in [w.admin_of_a(), w.admin_of_b()] {
         let tx = user.transaction().await.unwrap();

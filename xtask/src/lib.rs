@@ -49,6 +49,7 @@ pub const FUNCTIONS: &[&Function] = &[
     &provider_webhooks::FUNCTION,
     &provider_queue::FUNCTION,
     &availability::FUNCTION,
+    &records::FUNCTION,
 ];
 
 /// The workspace root (xtask lives one level below it).

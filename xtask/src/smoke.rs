@@ -113,6 +113,11 @@ pub fn probe(
             expect: 202,
         },
         "inbox" => get("/inbox"),
+        // A patient id nobody has: authenticated, then 404 from SQL (no S3 call).
+        "records" => Probe {
+            expect: 404,
+            ..get(&format!("/clients/{}/documents", uuid::Uuid::nil()))
+        },
         // Signed-in patients only: without a portal token the function answers 401 itself.
         "portal" => Probe {
             method: Method::GET,

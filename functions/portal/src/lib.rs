@@ -9,9 +9,11 @@
 //! - [`waitlist`]: waiting for freed time with a clinician, and claiming an offer.
 //! - [`threads`]: secure messages with their care team.
 //! - [`timeline`]: what happened in their care, newest first.
+//! - [`documents`]: uploading documents for the care team, and reading those shared back.
 
 pub mod account;
 pub mod appointments;
+pub mod documents;
 pub mod threads;
 pub mod timeline;
 pub mod waitlist;
@@ -157,6 +159,34 @@ pub const FUNCTION: Function = Function {
             name: "ReadPortalThread",
             access: Access::Patient,
             handler: handler!(threads::read),
+        },
+        Route {
+            method: Method::POST,
+            path: "/api/portal/uploads",
+            name: "StartPortalUpload",
+            access: Access::Patient,
+            handler: handler!(documents::start),
+        },
+        Route {
+            method: Method::POST,
+            path: "/api/portal/uploads/{id}/complete",
+            name: "CompletePortalUpload",
+            access: Access::Patient,
+            handler: handler!(documents::complete),
+        },
+        Route {
+            method: Method::GET,
+            path: "/api/portal/documents",
+            name: "ListPortalDocuments",
+            access: Access::Patient,
+            handler: handler!(documents::list),
+        },
+        Route {
+            method: Method::GET,
+            path: "/api/portal/documents/{id}/download",
+            name: "DownloadPortalDocument",
+            access: Access::Patient,
+            handler: handler!(documents::download),
         },
     ],
 };

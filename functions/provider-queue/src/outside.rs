@@ -12,7 +12,7 @@ use std::{
     time::{Duration, Instant},
 };
 use uuid::Uuid;
-use wardline_shared::Error;
+use wardline_shared::{storage, Error};
 
 /// How long a clinic's pharmacy credentials are reused before Secrets Manager is asked again
 /// (a rotated secret is picked up within this).
@@ -50,7 +50,7 @@ impl Settings {
             bucket,
             kms_key_id: lookup("WARDLINE_PRESCRIPTIONS_KMS_KEY_ID").filter(|k| !k.is_empty()),
             pharmacy_url: pharmacy_url.trim_end_matches('/').to_owned(),
-            aws_endpoint: lookup("WARDLINE_AWS_ENDPOINT_URL").filter(|u| !u.is_empty()),
+            aws_endpoint: storage::aws_endpoint(&lookup),
         }))
     }
 }
@@ -103,19 +103,13 @@ impl Outside {
         let Some(settings) = Settings::from_lookup(|name| std::env::var(name).ok())? else {
             return Ok(None);
         };
-        let mut loader = aws_config::defaults(aws_config::BehaviorVersion::latest());
-        if let Some(endpoint) = &settings.aws_endpoint {
-            loader = loader.endpoint_url(endpoint);
-        }
-        Ok(Some(Outside::new(&loader.load().await, settings)?))
+        let sdk = storage::sdk_config(settings.aws_endpoint.as_deref()).await;
+        Ok(Some(Outside::new(&sdk, settings)?))
     }
 
     pub fn new(sdk: &SdkConfig, settings: Settings) -> Result<Outside, Error> {
-        let s3 = aws_sdk_s3::config::Builder::from(sdk)
-            .force_path_style(settings.aws_endpoint.is_some())
-            .build();
         Ok(Outside {
-            s3: aws_sdk_s3::Client::from_conf(s3),
+            s3: storage::s3_client(sdk, settings.aws_endpoint.is_some()),
             secrets: aws_sdk_secretsmanager::Client::new(sdk),
             http: reqwest::Client::builder()
                 .timeout(PHARMACY_TIMEOUT)
@@ -133,24 +127,22 @@ impl Outside {
 
     /// Stores the PDF; a retry overwrites the same key.
     pub async fn store(&self, key: &str, pdf: Vec<u8>) -> Result<(), Failure> {
-        let mut put = self
+        let put = self
             .s3
             .put_object()
             .bucket(&self.settings.bucket)
             .key(key)
             .content_type("application/pdf")
             .body(pdf.into());
-        if let Some(kms) = &self.settings.kms_key_id {
-            put = put
-                .server_side_encryption(aws_sdk_s3::types::ServerSideEncryption::AwsKms)
-                .ssekms_key_id(kms);
-        }
-        put.send().await.map_err(|e| {
-            Failure::new(
-                "storage",
-                aws_sdk_s3::error::DisplayErrorContext(e).to_string(),
-            )
-        })?;
+        storage::with_kms(put, self.settings.kms_key_id.as_deref())
+            .send()
+            .await
+            .map_err(|e| {
+                Failure::new(
+                    "storage",
+                    aws_sdk_s3::error::DisplayErrorContext(e).to_string(),
+                )
+            })?;
         Ok(())
     }
 
