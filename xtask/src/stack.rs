@@ -188,8 +188,24 @@ async fn prescribing() -> Result<(crate::moto::Moto, provider_queue::Outside)> {
     Ok((moto, outside))
 }
 
-/// The functions' shared state for the in-process gateway, with approve-and-send wired to
-/// moto and the pharmacy stand-in when moto starts (kept alive by the returned guard).
+/// The local stack's patient documents: moto's S3, bucket `wardline-documents`.
+async fn documents(moto: &crate::moto::Moto) -> Result<wardline_shared::storage::Documents> {
+    const BUCKET: &str = "wardline-documents";
+    moto.create_bucket(BUCKET).await?;
+    let settings = wardline_shared::storage::DocumentSettings {
+        bucket: BUCKET.into(),
+        kms_key_id: None,
+        aws_endpoint: Some(moto.endpoint.clone()),
+    };
+    println!("documents: s3://{BUCKET} on {}", moto.endpoint);
+    Ok(wardline_shared::storage::Documents::new(
+        &moto.sdk_config(),
+        settings,
+    ))
+}
+
+/// The functions' shared state for the in-process gateway, with approve-and-send and documents
+/// wired to moto (and the pharmacy stand-in) when moto starts (kept alive by the returned guard).
 pub async fn gateway_context(
     stack: &Stack,
     jwks_url: &str,
@@ -198,6 +214,7 @@ pub async fn gateway_context(
     let moto = match prescribing().await {
         Ok((moto, outside)) => {
             ctx.extensions.insert(outside);
+            ctx.extensions.insert(documents(&moto).await?);
             Some(moto)
         }
         Err(e) => {
