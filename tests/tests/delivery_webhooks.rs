@@ -589,9 +589,36 @@ async fn a_one_click_unsubscribe_stops_reminders_not_sign_in_codes_and_a_bounce_
     }
     assert_eq!(changes(&db).await, [0; 4]);
 
+    // Opened in a browser (or fetched by a scanner): a page whose button posts the link, and
+    // nothing changes; a forged token is a 400 there too.
+    let url = format!("{UNSUBSCRIBE}?token={token}");
+    let get = |path: String| {
+        let request = http::Request::builder()
+            .method(http::Method::GET)
+            .uri(path)
+            .header("host", "api.wardline.test")
+            .body(lambda_http::Body::Empty)
+            .unwrap();
+        wardline_tests::dispatch(&db.ctx, &provider_webhooks::FUNCTION, request)
+    };
+    let page = get(url.clone()).await;
+    assert_eq!(page.status, 200, "{page:?}");
+    assert!(
+        page.text.contains("<form method=\"post\">"),
+        "{}",
+        page.text
+    );
+    assert_eq!(
+        page.headers["content-type"].to_str().unwrap(),
+        "text/html; charset=utf-8"
+    );
+    get(format!("{UNSUBSCRIBE}?token={forged}"))
+        .await
+        .assert_problem(400, "invalid_input");
+    assert_eq!(changes(&db).await, [0; 4], "a GET unsubscribes nobody");
+
     // One click (as mail clients POST it), twice: suppressed once, audited once.
     let one_click = "List-Unsubscribe=One-Click";
-    let url = format!("{UNSUBSCRIBE}?token={token}");
     let headers = [(
         "content-type",
         "application/x-www-form-urlencoded".to_owned(),

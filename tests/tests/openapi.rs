@@ -517,6 +517,7 @@ async fn documented_examples_get_documented_answers() {
             "completeClientUpload",
             "completePortalUpload",
             "completeSession",
+            "confirmEmailUnsubscribe",
             "confirmPortalAppointment",
             "declineRescheduleRequest",
             "downloadDocument",

@@ -52,6 +52,13 @@ pub const FUNCTION: Function = Function {
             handler: handler!(email_events::events),
         },
         Route {
+            method: Method::GET,
+            path: "/api/email/unsubscribe",
+            name: "ConfirmEmailUnsubscribe",
+            access: Access::Public,
+            handler: handler!(unsubscribe::confirm),
+        },
+        Route {
             method: Method::POST,
             path: "/api/email/unsubscribe",
             name: "EmailUnsubscribe",
