@@ -16,12 +16,12 @@ create unique index outbox_provider_message_idx on app.outbox (channel, provider
 grant update (provider_message_id, delivery_status, delivery_updated_at) on app.outbox
   to app_service;
 
--- Addresses a clinic no longer e-mails: a bounce, a spam report or a drop stops every
--- e-mail; an unsubscribe stops the e-mails that are not transactional.
+-- Addresses a clinic no longer e-mails: a bounce or a spam report (or a drop for either)
+-- stops every e-mail; an unsubscribe stops the e-mails that are not transactional.
 create table app.email_suppressions (
   org_id            uuid not null references app.clinics (id) on delete cascade,
   email             text not null check (length(email) between 3 and 320),
-  reason            text not null check (reason in ('bounce', 'spam_report', 'dropped', 'unsubscribe')),
+  reason            text not null check (reason in ('bounce', 'spam_report', 'unsubscribe')),
   -- The event that suppressed it (provider's id, or the unsubscribed message's).
   provider_event_id text not null check (length(provider_event_id) between 1 and 200),
   created_at        timestamptz not null default now(),

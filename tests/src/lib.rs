@@ -572,6 +572,16 @@ pub fn staff(sub: Uuid, org: Uuid, role: &'static str) -> Identity {
     }
 }
 
+/// A patient of `org` signed in to its portal (acting for themselves).
+pub fn patient(id: Uuid, org: Uuid) -> Identity {
+    Identity {
+        sub: id,
+        org_id: Some(org),
+        app_role: "patient",
+        patient_id: Some(id),
+    }
+}
+
 /// A pre-login portal caller (app_anon) that has entered clinic `org`.
 pub fn anonymous_at(org: Uuid) -> Identity {
     Identity {

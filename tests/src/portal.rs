@@ -101,6 +101,25 @@ impl<'a> Call<'a> {
     }
 }
 
+/// A signed-in patient's call to clinic `slug`'s portal as `who`, with a JSON body when there
+/// is one.
+pub async fn as_patient(
+    db: &TestDb,
+    slug: &str,
+    who: &xtask::keys::Identity,
+    method: Method,
+    path: &str,
+    body: Option<Value>,
+) -> Reply {
+    let call = Call::new(method, path, host(slug)).bearer(&db.token(who));
+    match body {
+        Some(body) => call.json(body),
+        None => call,
+    }
+    .send(db)
+    .await
+}
+
 /// Asks clinic `slug`'s portal for a code for `identifier` (`{"email": …}` or `{"phone": …}`).
 pub async fn request_code(db: &TestDb, slug: &str, identifier: Value) -> Reply {
     Call::new(Method::POST, OTP, host(slug))

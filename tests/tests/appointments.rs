@@ -7,21 +7,8 @@ use futures::future::join_all;
 use http::Method;
 use serde_json::{json, Value};
 use uuid::Uuid;
-use wardline_tests::{
-    booking::slot,
-    portal::{host, Call},
-    Reply, TestDb, World,
-};
+use wardline_tests::{booking::slot, patient, portal::as_patient, Reply, TestDb, World};
 use xtask::keys::Identity;
-
-fn patient(id: Uuid, clinic: Uuid) -> Identity {
-    Identity {
-        sub: id,
-        org_id: Some(clinic),
-        app_role: "patient",
-        patient_id: Some(id),
-    }
-}
 
 /// A booked session inserted as the superuser: `starts_in` (an SQL interval from now, to the
 /// second) and 50 minutes long.
@@ -46,24 +33,6 @@ async fn booked(
         .await
         .unwrap()
         .get(0)
-}
-
-/// A portal call at clinic `slug` as `who`.
-async fn portal(
-    db: &TestDb,
-    slug: &str,
-    who: &Identity,
-    method: Method,
-    path: &str,
-    body: Option<Value>,
-) -> Reply {
-    let call = Call::new(method, path, host(slug)).bearer(&db.token(who));
-    match body {
-        Some(body) => call.json(body),
-        None => call,
-    }
-    .send(db)
-    .await
 }
 
 /// A staff call to the `schedule` function as `who`.
@@ -141,7 +110,7 @@ async fn a_patient_confirms_their_own_upcoming_appointment_once() {
     .await;
     let path = format!("/api/portal/appointments/{session}/confirm");
 
-    let first = portal(&db, "alpha", &pia, Method::POST, &path, None).await;
+    let first = as_patient(&db, "alpha", &pia, Method::POST, &path, None).await;
     assert_eq!(first.status, 200, "{first:?}");
     assert_eq!(first.body["id"], json!(session));
     let confirmed_at = first.body["confirmedAt"].clone();
@@ -151,7 +120,7 @@ async fn a_patient_confirms_their_own_upcoming_appointment_once() {
         first.body.get("cptCode").is_none(),
         "no billing in the portal"
     );
-    let again = portal(&db, "alpha", &pia, Method::POST, &path, None).await;
+    let again = as_patient(&db, "alpha", &pia, Method::POST, &path, None).await;
     assert_eq!(
         again.body["confirmedAt"], confirmed_at,
         "confirming again changes nothing"
@@ -160,7 +129,7 @@ async fn a_patient_confirms_their_own_upcoming_appointment_once() {
 
     // Someone else's session, another clinic's, a past one, a body: refused.
     let other = db.patient(w.clinic_a).await;
-    portal(
+    as_patient(
         &db,
         "alpha",
         &patient(other, w.clinic_a),
@@ -171,7 +140,7 @@ async fn a_patient_confirms_their_own_upcoming_appointment_once() {
     .await
     .assert_problem(404, "session_not_found");
     let quinn = patient(w.patient_b, w.clinic_b);
-    portal(&db, "beta", &quinn, Method::POST, &path, None)
+    as_patient(&db, "beta", &quinn, Method::POST, &path, None)
         .await
         .assert_problem(404, "session_not_found");
     let past = booked(
@@ -183,7 +152,7 @@ async fn a_patient_confirms_their_own_upcoming_appointment_once() {
         "-2 hours",
     )
     .await;
-    portal(
+    as_patient(
         &db,
         "alpha",
         &pia,
@@ -193,9 +162,9 @@ async fn a_patient_confirms_their_own_upcoming_appointment_once() {
     )
     .await
     .assert_problem(409, "not_confirmable");
-    let with_body = portal(&db, "alpha", &pia, Method::POST, &path, Some(json!({}))).await;
+    let with_body = as_patient(&db, "alpha", &pia, Method::POST, &path, Some(json!({}))).await;
     with_body.assert_problem(400, "invalid_input");
-    portal(
+    as_patient(
         &db,
         "alpha",
         &pia,
@@ -233,7 +202,7 @@ async fn a_patient_cancels_until_the_late_cancellation_window_and_staff_after_it
     .await;
 
     let cancel = |id: Uuid| format!("/api/portal/appointments/{id}/cancel");
-    let ok = portal(&db, "alpha", &pia, Method::POST, &cancel(early), None).await;
+    let ok = as_patient(&db, "alpha", &pia, Method::POST, &cancel(early), None).await;
     assert_eq!(ok.status, 200, "{ok:?}");
     assert_eq!(ok.body["status"], "cancelled");
     assert_eq!(times_of(&db, early).await.2, "cancelled");
@@ -254,7 +223,7 @@ async fn a_patient_cancels_until_the_late_cancellation_window_and_staff_after_it
         vec![json!({"sessionId": early, "startsAt": times_of(&db, early).await.0})],
         "one PHI-free notice"
     );
-    let again = portal(&db, "alpha", &pia, Method::POST, &cancel(early), None).await;
+    let again = as_patient(&db, "alpha", &pia, Method::POST, &cancel(early), None).await;
     assert_eq!(
         again.status, 200,
         "cancelling again returns the cancelled appointment"
@@ -271,7 +240,7 @@ async fn a_patient_cancels_until_the_late_cancellation_window_and_staff_after_it
     )
     .await;
 
-    let refused = portal(
+    let refused = as_patient(
         &db,
         "alpha",
         &pia,
@@ -305,7 +274,7 @@ async fn a_patient_cancels_until_the_late_cancellation_window_and_staff_after_it
     assert_eq!(by_staff.status, 200, "{by_staff:?}");
     assert_eq!(times_of(&db, late).await.2, "cancelled");
 
-    portal(
+    as_patient(
         &db,
         "alpha",
         &pia,
@@ -349,11 +318,11 @@ async fn reschedule_requests_are_approved_as_a_move_or_declined_with_a_reason() 
         (json!({"startTimes": ["tomorrow"]}), "startTimes[0]"),
         (json!({"startTimes": [t1], "extra": 1}), "extra"),
     ] {
-        let reply = portal(&db, "alpha", &pia, Method::POST, &ask, Some(body)).await;
+        let reply = as_patient(&db, "alpha", &pia, Method::POST, &ask, Some(body)).await;
         reply.assert_problem(400, "invalid_input");
         assert_eq!(reply.body["errors"][0]["field"], field, "{reply:?}");
     }
-    let first = portal(
+    let first = as_patient(
         &db,
         "alpha",
         &pia,
@@ -363,7 +332,7 @@ async fn reschedule_requests_are_approved_as_a_move_or_declined_with_a_reason() 
     )
     .await;
     assert_eq!(first.status, 201, "{first:?}");
-    let asked = portal(
+    let asked = as_patient(
         &db,
         "alpha",
         &pia,
@@ -470,7 +439,7 @@ async fn reschedule_requests_are_approved_as_a_move_or_declined_with_a_reason() 
     .assert_problem(409, "request_decided");
 
     // A second request, declined.
-    let again = portal(
+    let again = as_patient(
         &db,
         "alpha",
         &pia,
@@ -545,7 +514,7 @@ async fn a_reschedule_approval_racing_a_booking_for_the_same_time_lets_exactly_o
         )
         .await;
         let target = at(&db, &format!("{} days 12 hours", 40 + round)).await;
-        let asked = portal(
+        let asked = as_patient(
             &db,
             "alpha",
             &pia,
@@ -751,7 +720,7 @@ async fn attendance_is_recorded_only_after_the_start_and_can_be_corrected() {
     assert_eq!(audited(&db, "session.no_show", past).await, 1);
 
     // The patient sees it as past, without notes; clinic B's admin sees nothing.
-    let listed = portal(
+    let listed = as_patient(
         &db,
         "alpha",
         &w.patient_of_a(),
@@ -890,7 +859,7 @@ async fn join(db: &TestDb, w: &World, who: &Identity, clinician: Uuid) -> String
     } else {
         "beta"
     };
-    let joined = portal(
+    let joined = as_patient(
         db,
         slug,
         who,
@@ -955,7 +924,7 @@ async fn thirty_two_patients_claiming_one_freed_slot_end_with_exactly_one_sessio
     assert_eq!(status, "held");
     assert!(offer_of(&db, &entries[1]).await.is_none(), "one offer");
     let first = patient(waiting[0], w.clinic_a);
-    let listed = portal(
+    let listed = as_patient(
         &db,
         "alpha",
         &first,
@@ -975,7 +944,7 @@ async fn thirty_two_patients_claiming_one_freed_slot_end_with_exactly_one_sessio
         let who = patient(*id, w.clinic_a);
         let db = &db;
         async move {
-            portal(
+            as_patient(
                 db,
                 "alpha",
                 &who,
@@ -987,7 +956,7 @@ async fn thirty_two_patients_claiming_one_freed_slot_end_with_exactly_one_sessio
         }
     });
     let first_claim = format!("/api/portal/waitlist/{}/claim", entries[0]);
-    let double = portal(&db, "alpha", &first, Method::POST, &first_claim, None);
+    let double = as_patient(&db, "alpha", &first, Method::POST, &first_claim, None);
     let rival = db.patient(w.clinic_a).await;
     let therapist = w.therapist_of_a();
     let rival_slot = slot(w.therapist_a, rival, &start, &end);
@@ -1050,7 +1019,7 @@ async fn an_unclaimed_offer_lapses_to_the_next_entry_and_leaving_passes_it_on() 
         "2 days",
     )
     .await;
-    let cancelled = portal(
+    let cancelled = as_patient(
         &db,
         "alpha",
         &w.patient_of_a(),
@@ -1077,7 +1046,7 @@ async fn an_unclaimed_offer_lapses_to_the_next_entry_and_leaving_passes_it_on() 
             format!("/api/portal/waitlist/{}", entries[0]),
         ),
     ] {
-        portal(&db, "beta", &quinn, method, &path, None)
+        as_patient(&db, "beta", &quinn, method, &path, None)
             .await
             .assert_problem(404, "waitlist_entry_not_found");
     }
@@ -1099,7 +1068,7 @@ async fn an_unclaimed_offer_lapses_to_the_next_entry_and_leaving_passes_it_on() 
         .await
         .unwrap();
     let first = patient(waiting[0], w.clinic_a);
-    portal(
+    as_patient(
         &db,
         "alpha",
         &first,
@@ -1141,7 +1110,7 @@ async fn an_unclaimed_offer_lapses_to_the_next_entry_and_leaving_passes_it_on() 
 
     // The second patient leaves: the offer goes to the third at once.
     let second = patient(waiting[1], w.clinic_a);
-    let left = portal(
+    let left = as_patient(
         &db,
         "alpha",
         &second,
@@ -1155,7 +1124,7 @@ async fn an_unclaimed_offer_lapses_to_the_next_entry_and_leaving_passes_it_on() 
     assert_eq!(offer_of(&db, &entries[1]).await.unwrap().1, "released");
     let (third_offer, _) = offer_of(&db, &entries[2]).await.expect("passed on again");
     let third = patient(waiting[2], w.clinic_a);
-    let claimed = portal(
+    let claimed = as_patient(
         &db,
         "alpha",
         &third,
@@ -1191,7 +1160,7 @@ async fn joining_the_waitlist_checks_the_clinician_and_the_window() {
     let pia = w.patient_of_a();
     let (earliest, latest) = (at(&db, "1 day").await, at(&db, "10 days").await);
     let post = |body: Value| {
-        portal(
+        as_patient(
             &db,
             "alpha",
             &pia,
@@ -1237,7 +1206,7 @@ async fn joining_the_waitlist_checks_the_clinician_and_the_window() {
         assert_eq!(reply.body["errors"][0]["field"], field, "{reply:?}");
     }
     let entry = join(&db, &w, &pia, w.both).await;
-    let listed = portal(
+    let listed = as_patient(
         &db,
         "alpha",
         &pia,
@@ -1249,7 +1218,7 @@ async fn joining_the_waitlist_checks_the_clinician_and_the_window() {
     assert_eq!(listed.body["entries"][0]["id"], json!(entry));
     assert_eq!(listed.body["entries"][0]["status"], "waiting");
     let quinn = patient(w.patient_b, w.clinic_b);
-    let theirs = portal(
+    let theirs = as_patient(
         &db,
         "beta",
         &quinn,
@@ -1259,7 +1228,7 @@ async fn joining_the_waitlist_checks_the_clinician_and_the_window() {
     )
     .await;
     assert_eq!(theirs.body["entries"], json!([]));
-    portal(
+    as_patient(
         &db,
         "alpha",
         &pia,
@@ -1378,7 +1347,7 @@ async fn moves_keep_to_the_clinicians_published_hours_unless_an_admin_overrides(
     )
     .await
     .assert_problem(403, "forbidden");
-    let asked = portal(
+    let asked = as_patient(
         &db,
         "alpha",
         &w.patient_of_a(),

@@ -8,7 +8,8 @@ use http::Method;
 use serde_json::{json, Value};
 use sha2::{Digest, Sha256};
 use wardline_tests::{
-    portal::{host, Call},
+    patient,
+    portal::as_patient,
     prescribing::{connect_documents, moto, DOCUMENTS_BUCKET},
     Reply, TestDb, World,
 };
@@ -17,22 +18,6 @@ use xtask::keys::Identity;
 /// The secret moto's clients sign with (`Moto::sdk_config`).
 const SECRET: &str = "local";
 const PDF: &[u8] = b"%PDF-1.7 a test document";
-
-async fn portal(
-    db: &TestDb,
-    who: &Identity,
-    method: Method,
-    path: &str,
-    body: Option<Value>,
-) -> Reply {
-    let call = Call::new(method, path, host("alpha")).bearer(&db.token(who));
-    match body {
-        Some(body) => call.json(body),
-        None => call,
-    }
-    .send(db)
-    .await
-}
 
 async fn staff(
     db: &TestDb,
@@ -151,8 +136,9 @@ async fn setup() -> (TestDb, World) {
 }
 
 async fn patient_starts(db: &TestDb, w: &World, content_type: &str, size: usize) -> Reply {
-    let started = portal(
+    let started = as_patient(
         db,
+        "alpha",
         &w.patient_of_a(),
         Method::POST,
         "/api/portal/uploads",
@@ -234,8 +220,9 @@ async fn a_presigned_put_is_scoped_to_its_key_and_declared_headers() {
         head.server_side_encryption().map(|e| e.as_str()),
         Some("aws:kms")
     );
-    let done = portal(
+    let done = as_patient(
         &db,
+        "alpha",
         &w.patient_of_a(),
         Method::POST,
         &format!("/api/portal/uploads/{document}/complete"),
@@ -266,16 +253,16 @@ async fn an_upload_differing_from_its_declaration_is_refused() {
         let document = started.body["document"]["id"].as_str().unwrap().to_owned();
         let path = format!("/api/portal/uploads/{document}/complete");
         // Nothing uploaded yet: not refused, just not there.
-        portal(&db, &w.patient_of_a(), Method::POST, &path, None)
+        as_patient(&db, "alpha", &w.patient_of_a(), Method::POST, &path, None)
             .await
             .assert_problem(409, "upload_missing");
         store(w.clinic_a, &document, body, stored_type).await;
-        let refused = portal(&db, &w.patient_of_a(), Method::POST, &path, None).await;
+        let refused = as_patient(&db, "alpha", &w.patient_of_a(), Method::POST, &path, None).await;
         refused.assert_problem(422, "upload_mismatch");
         assert_eq!(refused.body["errors"][0]["field"], field, "{refused:?}");
         // The refusal sticks: the record is refused, never available, nor downloadable.
         store(w.clinic_a, &document, PDF, "application/pdf").await;
-        portal(&db, &w.patient_of_a(), Method::POST, &path, None)
+        as_patient(&db, "alpha", &w.patient_of_a(), Method::POST, &path, None)
             .await
             .assert_problem(409, "upload_refused");
         let status: String = db
@@ -288,8 +275,9 @@ async fn an_upload_differing_from_its_declaration_is_refused() {
             .unwrap()
             .get(0);
         assert_eq!(status, "refused");
-        portal(
+        as_patient(
             &db,
+            "alpha",
             &w.patient_of_a(),
             Method::GET,
             &format!("/api/portal/documents/{document}/download"),
@@ -313,8 +301,9 @@ async fn an_upload_differing_from_its_declaration_is_refused() {
             "sizeBytes",
         ),
     ] {
-        let reply = portal(
+        let reply = as_patient(
             &db,
+            "alpha",
             &w.patient_of_a(),
             Method::POST,
             "/api/portal/uploads",
@@ -332,8 +321,9 @@ async fn the_care_team_downloads_audited_shares_and_strangers_get_404() {
     let started = patient_starts(&db, &w, "application/pdf", PDF.len()).await;
     let document = started.body["document"]["id"].as_str().unwrap().to_owned();
     assert_eq!(put(&started.body["upload"], PDF).await, 200);
-    let done = portal(
+    let done = as_patient(
         &db,
+        "alpha",
         &w.patient_of_a(),
         Method::POST,
         &format!("/api/portal/uploads/{document}/complete"),
@@ -392,14 +382,10 @@ async fn the_care_team_downloads_audited_shares_and_strangers_get_404() {
     .await
     .assert_problem(404, "document_not_found");
     let other = db.patient(w.clinic_a).await;
-    let stranger = Identity {
-        sub: other,
-        org_id: Some(w.clinic_a),
-        app_role: "patient",
-        patient_id: Some(other),
-    };
-    portal(
+    let stranger = patient(other, w.clinic_a);
+    as_patient(
         &db,
+        "alpha",
         &stranger,
         Method::GET,
         &format!("/api/portal/documents/{document}/download"),
@@ -432,8 +418,9 @@ async fn the_care_team_downloads_audited_shares_and_strangers_get_404() {
     )
     .await;
     assert_eq!(completed.body["status"], "available", "{completed:?}");
-    let mine = portal(
+    let mine = as_patient(
         &db,
+        "alpha",
         &w.patient_of_a(),
         Method::GET,
         "/api/portal/documents",
@@ -454,8 +441,9 @@ async fn the_care_team_downloads_audited_shares_and_strangers_get_404() {
     )
     .await;
     assert_eq!(shared.body["sharedWithPatient"], true, "{shared:?}");
-    let mine = portal(
+    let mine = as_patient(
         &db,
+        "alpha",
         &w.patient_of_a(),
         Method::GET,
         "/api/portal/documents",
@@ -467,8 +455,9 @@ async fn the_care_team_downloads_audited_shares_and_strangers_get_404() {
         json!(shared_id),
         "{mine:?}"
     );
-    let got = portal(
+    let got = as_patient(
         &db,
+        "alpha",
         &w.patient_of_a(),
         Method::GET,
         &format!("/api/portal/documents/{shared_id}/download"),

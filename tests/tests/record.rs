@@ -6,26 +6,10 @@ use serde_json::{json, Value};
 use uuid::Uuid;
 use wardline_shared::Context;
 use wardline_tests::{
-    portal::{host, Call},
-    Reply, TestDb, World,
+    patient,
+    portal::{as_patient, host},
+    TestDb, World,
 };
-use xtask::keys::Identity;
-
-async fn portal(
-    db: &TestDb,
-    who: &Identity,
-    method: Method,
-    path: &str,
-    body: Option<Value>,
-) -> Reply {
-    let call = Call::new(method, path, host("alpha")).bearer(&db.token(who));
-    match body {
-        Some(body) => call.json(body),
-        None => call,
-    }
-    .send(db)
-    .await
-}
 
 /// A session of Pia's with `clinician`, `hours` from now, in `status`.
 async fn session(db: &TestDb, w: &World, clinician: Uuid, hours: i32, status: &str) -> Uuid {
@@ -61,8 +45,9 @@ async fn feedback_is_once_per_completed_session_and_admins_read_the_report() {
     let ahead = session(&db, &w, w.therapist_a, 24, "scheduled").await;
     let path = |id: Uuid| format!("/api/portal/appointments/{id}/feedback");
 
-    let given = portal(
+    let given = as_patient(
         &db,
+        "alpha",
         &pia,
         Method::POST,
         &path(done),
@@ -71,8 +56,9 @@ async fn feedback_is_once_per_completed_session_and_admins_read_the_report() {
     .await;
     assert_eq!(given.status, 201, "{given:?}");
     assert_eq!(given.body["nps"], 10);
-    portal(
+    as_patient(
         &db,
+        "alpha",
         &pia,
         Method::POST,
         &path(done),
@@ -80,8 +66,9 @@ async fn feedback_is_once_per_completed_session_and_admins_read_the_report() {
     )
     .await
     .assert_problem(409, "feedback_given");
-    portal(
+    as_patient(
         &db,
+        "alpha",
         &pia,
         Method::POST,
         &path(ahead),
@@ -96,19 +83,15 @@ async fn feedback_is_once_per_completed_session_and_admins_read_the_report() {
         (json!({"nps": 5, "comment": ""}), "comment"),
         (json!({"nps": "ten"}), "nps"),
     ] {
-        let reply = portal(&db, &pia, Method::POST, &path(also), Some(body)).await;
+        let reply = as_patient(&db, "alpha", &pia, Method::POST, &path(also), Some(body)).await;
         reply.assert_problem(400, "invalid_input");
         assert_eq!(reply.body["errors"][0]["field"], field, "{reply:?}");
     }
     let other = db.patient(w.clinic_a).await;
-    let stranger = Identity {
-        sub: other,
-        org_id: Some(w.clinic_a),
-        app_role: "patient",
-        patient_id: Some(other),
-    };
-    portal(
+    let stranger = patient(other, w.clinic_a);
+    as_patient(
         &db,
+        "alpha",
         &stranger,
         Method::POST,
         &path(also),
@@ -116,8 +99,9 @@ async fn feedback_is_once_per_completed_session_and_admins_read_the_report() {
     )
     .await
     .assert_problem(404, "session_not_found");
-    let second = portal(
+    let second = as_patient(
         &db,
+        "alpha",
         &pia,
         Method::POST,
         &path(also),
@@ -207,24 +191,27 @@ async fn the_timeline_is_the_patients_own_newest_first_one_statement_per_page() 
     for hours in [-72, -48, -24, 24] {
         sessions.push(session(&db, &w, w.therapist_a, hours, "completed").await);
     }
-    portal(
+    as_patient(
         &db,
+        "alpha",
         &pia,
         Method::POST,
         &format!("/api/portal/appointments/{}/feedback", sessions[0]),
         Some(json!({"nps": 9})),
     )
     .await;
-    portal(
+    as_patient(
         &db,
+        "alpha",
         &pia,
         Method::PUT,
         "/api/portal/consent",
         Some(json!({"type": "terms", "version": "v1", "granted": true})),
     )
     .await;
-    portal(
+    as_patient(
         &db,
+        "alpha",
         &pia,
         Method::POST,
         "/api/portal/threads",
@@ -320,8 +307,9 @@ async fn the_timeline_is_the_patients_own_newest_first_one_statement_per_page() 
         .get(0);
     assert_eq!(top, pages, "one statement per page");
     for bad in ["x", "note:1", "session:", "message:zz"] {
-        portal(
+        as_patient(
             &db,
+            "alpha",
             &pia,
             Method::GET,
             &format!("/api/portal/timeline?cursor={bad}"),
@@ -330,8 +318,9 @@ async fn the_timeline_is_the_patients_own_newest_first_one_statement_per_page() 
         .await
         .assert_problem(400, "invalid_input");
     }
-    portal(
+    as_patient(
         &db,
+        "alpha",
         &pia,
         Method::GET,
         &format!("/api/portal/timeline?cursor=session:{}", Uuid::new_v4()),
