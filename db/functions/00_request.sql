@@ -121,11 +121,35 @@ grant execute on function api.fail(text, text, text), api.fail_with(text, text, 
   api.fail_json(text, text, text), api.committed_failure(text, text, jsonb)
   to wardline_authenticator, app_anon, app_user, app_service, wardline_auth;
 
+-- Whether portal account `account` may act for `patient` in clinic `org`: the patient is live,
+-- and is the account itself or a dependent it holds an active guardianship of (the guardian's
+-- record live too). Asked on every request of a patient token, so ending a relationship ends
+-- the tokens already issued. SECURITY DEFINER (as wardline_auth): asked before the caller can
+-- read anything, and by the sign-in, which reads no patients at all.
+create or replace function auth.may_act_for(account uuid, patient uuid, org uuid)
+returns boolean
+language plpgsql stable security definer
+set search_path = pg_catalog, pg_temp
+as $$
+begin
+  if account = patient then
+    return exists (select 1 from app.patients p
+                   where p.id = patient and p.org_id = org and p.deleted_at is null);
+  end if;
+  return exists (
+      select 1 from app.guardianships g join app.patients a on a.id = g.guardian_id
+      join app.patients d on d.id = g.dependent_id
+      where g.org_id = org and g.guardian_id = account and g.dependent_id = patient
+        and g.ended_at is null and a.deleted_at is null and d.deleted_at is null);
+end
+$$;
+grant execute on function auth.may_act_for(uuid, uuid, uuid) to app_user, app_anon;
+
 -- Whether the signed-in caller really holds the role their token claims in the clinic it names:
 -- an active, approved membership (with is_admin for admins) of an active clinician, or a live
--- patient record. SECURITY DEFINER (as wardline_auth, which may read memberships of every
--- clinic) because the caller cannot yet see anything: this is what stops a token for the wrong
--- clinic at the door.
+-- patient record the token's account may act for (itself, or a dependent). SECURITY DEFINER
+-- (as wardline_auth, which may read memberships of every clinic) because the caller cannot yet
+-- see anything: this is what stops a token for the wrong clinic at the door.
 create or replace function auth.caller_is_recognised() returns boolean
 language plpgsql stable security definer
 set search_path = pg_catalog, pg_temp
@@ -145,9 +169,7 @@ begin
     return exists (
       select 1 from app.clinicians c where c.id = me and c.is_super_admin and c.active);
   elsif role = 'patient' then
-    return me = auth.patient_id() and exists (
-      select 1 from app.patients p
-      where p.id = me and p.org_id = org and p.deleted_at is null);
+    return auth.may_act_for(me, auth.patient_id(), org);
   end if;
   return false;
 end

@@ -87,7 +87,7 @@ language sql stable security definer
 set search_path = pg_catalog, pg_temp
 as $$ select c.id from app.clinics c where c.sms_number = number $$;
 
-grant execute on function app.portal_clinic(jsonb) to app_user;
+grant execute on function app.portal_clinic(jsonb), app.portal_patient_live(uuid) to app_user;
 grant execute on function app.portal_clinic(jsonb), app.portal_invite(bytea),
   app.portal_patient(text, text), app.portal_patient_live(uuid),
   app.clinic_by_sms_number(text) to app_anon;
@@ -303,20 +303,24 @@ begin
   end if;
   perform audit.record('portal.sign_in', 'patient', patient::text, 'success',
                        jsonb_build_object('channel', via));
-  return jsonb_build_object('patientId', patient, 'orgId', org,
-                            'refreshExpiresAt', app.iso(expires));
+  return jsonb_build_object('accountId', patient, 'patientId', patient, 'orgId', org,
+                            'refreshExpiresAt', app.iso(expires),
+                            'patients', app.portal_accounts(patient, org));
 end
 $$;
 grant execute on function api.portal_verify_code(jsonb, jsonb) to wardline_authenticator;
 
--- POST /api/portal/auth/refresh. input: {host, refreshHash, newRefreshHash, sourceIp}. Rotates
--- the token; a rotated token presented again is a theft signal and revokes its family.
+-- POST /api/portal/auth/refresh. input: {host, refreshHash, newRefreshHash, sourceIp,
+-- actingFor?}. Rotates the token; a rotated token presented again is a theft signal and revokes
+-- its family. The new access token acts for the account, or for `actingFor` when the account
+-- may act for that patient (a guardian's dependent; 403 not_a_guardian otherwise).
 create or replace function api.portal_refresh(claims jsonb, input jsonb) returns jsonb
 language plpgsql
 as $$
 declare
   org uuid;
   t record;
+  acting_for uuid;
   expires timestamptz := now() + interval '30 days';
 begin
   perform auth.begin_request(claims);
@@ -338,13 +342,20 @@ begin
   if not app.portal_patient_live(t.patient_id) then
     perform api.fail('invalid_refresh_token', 'Sign in again.');
   end if;
+  acting_for := coalesce((input ->> 'actingFor')::uuid, t.patient_id);
+  if not auth.may_act_for(t.patient_id, acting_for, org) then
+    perform api.fail('not_a_guardian',
+      'This account acts only for itself and the dependents it is an active guardian of.',
+      'actingFor');
+  end if;
   update app.portal_refresh_tokens x set rotated_at = now() where x.id = t.id;
   insert into app.portal_refresh_tokens (org_id, patient_id, family_id, token_hash, expires_at)
   values (org, t.patient_id, t.family_id, decode(input ->> 'newRefreshHash', 'hex'), expires);
   perform audit.record('portal.refresh', 'patient', t.patient_id::text, 'success',
-                       jsonb_build_object('family', t.family_id));
-  return jsonb_build_object('patientId', t.patient_id, 'orgId', org,
-                            'refreshExpiresAt', app.iso(expires));
+                       jsonb_build_object('family', t.family_id, 'actingFor', acting_for));
+  return jsonb_build_object('accountId', t.patient_id, 'patientId', acting_for, 'orgId', org,
+                            'refreshExpiresAt', app.iso(expires),
+                            'patients', app.portal_accounts(t.patient_id, org));
 end
 $$;
 grant execute on function api.portal_refresh(jsonb, jsonb) to wardline_authenticator;
@@ -401,7 +412,8 @@ as $$
 $$;
 grant execute on function app.portal_preferences_json(), app.portal_consents_json() to app_user;
 
--- GET /api/portal/me. input: {host}.
+-- GET /api/portal/me. input: {host}. accountId is who signed in: the patient themselves, or
+-- the guardian acting for them.
 create or replace function api.portal_me(claims jsonb, input jsonb) returns jsonb
 language plpgsql
 as $$
@@ -411,6 +423,7 @@ begin
   perform app.portal_require_host(input -> 'host');
   return (
     select jsonb_build_object(
+      'accountId', auth.uid(),
       'patient', jsonb_strip_nulls(jsonb_build_object(
         'id', p.id, 'firstName', p.first_name, 'lastName', p.last_name, 'email', p.email,
         'phone', p.phone, 'dateOfBirth', p.date_of_birth)),

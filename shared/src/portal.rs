@@ -86,8 +86,9 @@ impl SigningKey {
         &self.decoding
     }
 
-    /// A patient access token for `patient` of clinic `org`, living [`ACCESS_TTL`].
-    pub fn issue(&self, patient: Uuid, org: Uuid) -> Result<String, Error> {
+    /// A patient access token of portal account `account` acting for `patient` (the account
+    /// itself, or a dependent it is guardian of) of clinic `org`, living [`ACCESS_TTL`].
+    pub fn issue(&self, account: Uuid, patient: Uuid, org: Uuid) -> Result<String, Error> {
         let now = SystemTime::now()
             .duration_since(UNIX_EPOCH)
             .map_err(Error::internal)?
@@ -95,7 +96,7 @@ impl SigningKey {
         self.sign(&json!({
             "iss": ISSUER,
             "aud": AUDIENCE,
-            "sub": patient,
+            "sub": account,
             "patient_id": patient,
             "org_id": org,
             "app_role": "patient",

@@ -302,7 +302,7 @@ impl TestDb {
                 .portal()
                 .expect("the tests configure the portal")
                 .signing
-                .issue(patient, org)
+                .issue(who.sub, patient, org)
                 .expect("issuing a patient token");
         }
         shared().keys.mint(who, 600).expect("minting a token")

@@ -364,7 +364,8 @@ async fn populate_every_tenant_table(db: &TestDb, w: &World) {
             .await
             .unwrap();
     }
-    // Documents: a patient's available upload and a staff document shared with them.
+    // Documents: a patient's available upload and a staff document shared with them; a
+    // guardian of the patient.
     for (clinic, clinician, patient) in [
         (w.clinic_a, w.therapist_a, w.patient_a),
         (w.clinic_b, w.therapist_b, w.patient_b),
@@ -378,7 +379,14 @@ async fn populate_every_tenant_table(db: &TestDb, w: &World) {
                         'documents/{clinic}/' || id, 'application/pdf', 10, 'available', shared
                  from (values (gen_random_uuid(), 'patient', '{patient}'::uuid, false),
                               (gen_random_uuid(), 'staff', '{clinician}'::uuid, true))
-                      as d (id, uploader, uploaded_by, shared);"
+                      as d (id, uploader, uploaded_by, shared);
+                 with guardian as (
+                   insert into app.patients (org_id, first_name, last_name)
+                   values ('{clinic}', 'Gus', 'Guardian') returning id
+                 )
+                 insert into app.guardianships (org_id, guardian_id, dependent_id, relationship,
+                                                created_by)
+                 select '{clinic}', id, '{patient}', 'parent', '{clinician}' from guardian;"
             ))
             .await
             .unwrap();

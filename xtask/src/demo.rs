@@ -146,6 +146,14 @@ pub const PATIENTS: &[Patient] = &[
         care_team: &["sam@maple.example"],
     },
     Patient {
+        id: RILEY,
+        clinic: "maple",
+        email: "riley@patients.example",
+        first_name: "Riley",
+        last_name: "Lee",
+        care_team: &["sam@maple.example"],
+    },
+    Patient {
         id: uuid!("e1000000-0000-4000-8000-000000000003"),
         clinic: "harbor",
         email: "casey@patients.example",
@@ -154,6 +162,19 @@ pub const PATIENTS: &[Patient] = &[
         care_team: &["rio@harbor.example", "dana@wardline.example"],
     },
 ];
+
+/// Jordan's child, in Sam's care; Jordan's portal account acts for Riley ([`GUARDIANSHIPS`]).
+pub const RILEY: Uuid = uuid!("e1000000-0000-4000-8000-000000000004");
+
+/// Jordan is Riley's parent: signed in, Jordan may act for Riley (`POST
+/// /api/portal/auth/act-for`).
+const GUARDIANSHIPS: &str = "
+insert into app.guardianships (id, org_id, guardian_id, dependent_id, relationship, created_by)
+values ('6a000000-0000-4000-8000-000000000001', 'c1000000-0000-4000-8000-000000000001',
+        'e1000000-0000-4000-8000-000000000001', 'e1000000-0000-4000-8000-000000000004',
+        'parent', 'd1000000-0000-4000-8000-000000000003')
+on conflict do nothing;
+";
 
 /// A bookable service of a clinic. Its CPT code decides how a confirmation codes a session
 /// (`app.cpt_codes`): a psychotherapy code is billed as the one the session's real minutes fit
@@ -388,6 +409,7 @@ pub async fn seed(admin: &Client, notes_keys: &Keyring) -> Result<()> {
     admin.batch_execute(APPOINTMENTS).await?;
     seed_messages(admin, notes_keys).await?;
     admin.batch_execute(AVAILABILITY).await?;
+    admin.batch_execute(GUARDIANSHIPS).await?;
     Ok(())
 }
 

@@ -186,6 +186,7 @@ async fn callers(stack: &Stack, ctx: &wardline_shared::Context) -> Result<Vec<Ca
     let portal = ctx.portal()?;
     let patient_token = portal.signing.issue(
         jordan.sub,
+        jordan.sub,
         jordan.org_id.context("a demo patient has a clinic")?,
     )?;
     let keys = &stack.keys;

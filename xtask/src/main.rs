@@ -94,6 +94,7 @@ async fn local(port: u16) -> Result<()> {
 
     let dana = keys.mint(&demo::identity("maple", "dana@wardline.example")?, 43_200)?;
     let avery = keys.mint(&demo::identity("maple", "avery@maple.example")?, 43_200)?;
+    let sam = keys.mint(&demo::identity("maple", "sam@maple.example")?, 43_200)?;
     println!("\nWardline is up on {base} (Ctrl-C stops everything)\n");
     println!("# Dana (therapist in maple and harbor), colleagues at maple:");
     println!(
@@ -166,8 +167,20 @@ async fn local(port: u16) -> Result<()> {
         demo::PATIENTS[0].email
     );
     println!("curl -s {portal} -H 'Authorization: Bearer <accessToken>' {base}/api/portal/me\n");
+    println!(
+        "# Jordan is Riley's parent: the sign-in lists both; act for Riley (then /api/portal/me\n\
+         # is Riley's), and Sam lists Riley's guardians (or ends it: POST /guardianships/<id>/end):"
+    );
+    println!(
+        "curl -s {portal} -H 'Authorization: Bearer <accessToken>' \\\n  \
+         -d '{{\"patientId\": \"{}\"}}' {base}/api/portal/auth/act-for",
+        demo::RILEY
+    );
+    println!(
+        "curl -s -H 'Authorization: Bearer {sam}' {base}/clients/{}/guardians\n",
+        demo::RILEY
+    );
     let (jordans, morgans) = (demo::JORDANS_SESSION, demo::MORGANS_PAST_SESSION);
-    let sam = keys.mint(&demo::identity("maple", "sam@maple.example")?, 43_200)?;
     let appointment = format!("{base}/api/portal/appointments/{jordans}");
     println!(
         "# Jordan's appointments: confirm Tuesday's, ask to move it (or cancel it: Morgan, on\n\

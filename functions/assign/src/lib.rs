@@ -6,10 +6,12 @@
 //! - [`patients`]: the clinic's patients and "my patients", a page at a time, with their
 //!   connected clinicians.
 //! - [`invite`]: a new patient with their care team and a portal invite, all or nothing.
+//! - [`guardians`]: who acts for a patient in the portal (a parent for a child).
 //! - [`flags`]: the clinic's feature flags, for its admins.
 
 pub mod care_team;
 pub mod flags;
+pub mod guardians;
 pub mod invite;
 pub mod patients;
 
@@ -63,6 +65,27 @@ pub const FUNCTION: Function = Function {
             name: "InvitePatient",
             access: Access::Staff(CLINICIANS),
             handler: handler!(invite::invite),
+        },
+        Route {
+            method: Method::GET,
+            path: "/clients/{clientId}/guardians",
+            name: "ListGuardians",
+            access: Access::Staff(CLINICIANS),
+            handler: handler!(guardians::list),
+        },
+        Route {
+            method: Method::POST,
+            path: "/clients/{clientId}/guardians",
+            name: "AddGuardian",
+            access: Access::Staff(CLINICIANS),
+            handler: handler!(guardians::add),
+        },
+        Route {
+            method: Method::POST,
+            path: "/guardianships/{id}/end",
+            name: "EndGuardianship",
+            access: Access::Staff(CLINICIANS),
+            handler: handler!(guardians::end),
         },
         Route {
             method: Method::GET,

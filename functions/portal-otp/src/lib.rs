@@ -7,7 +7,8 @@
 //! arrive at `provider-webhooks`.
 //!
 //! - [`sign_in`]: request a code, verify it (pre-login, as `app_anon`).
-//! - [`session`]: refresh and sign out; the tokens and cookies a sign-in answers with.
+//! - [`session`]: refresh, act for a dependent, sign out; the tokens and cookies a sign-in
+//!   answers with.
 
 pub mod session;
 pub mod sign_in;
@@ -41,6 +42,13 @@ pub const FUNCTION: Function = Function {
             name: "RefreshPortalSession",
             access: Access::Public,
             handler: handler!(session::refresh),
+        },
+        Route {
+            method: Method::POST,
+            path: "/api/portal/auth/act-for",
+            name: "ActForPatient",
+            access: Access::Patient,
+            handler: handler!(session::act_for),
         },
         Route {
             method: Method::POST,
