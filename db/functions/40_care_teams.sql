@@ -336,9 +336,10 @@ $$;
 grant execute on function app.patients_page(text, integer, uuid, text, boolean) to app_user;
 
 -- POST /v2/doctor/patients/invite. input: {firstName, lastName, email, phone?, dateOfBirth?,
--- additionalTherapistIds[], patientId, tokenHash (hex SHA-256), sealedToken}. Creates the
--- patient, the inviter's relationship (when the inviter is a clinician here), one per
--- additional clinician, the invite and its outbox message — all or nothing.
+-- additionalTherapistIds[], patientId, tokenHash (hex SHA-256), sealedToken, referralCode?}.
+-- Creates the patient, the inviter's relationship (when the inviter is a clinician here), one
+-- per additional clinician, the referral's attribution, the invite and its outbox message —
+-- all or nothing.
 create or replace function api.invite_patient(claims jsonb, input jsonb) returns jsonb
 language plpgsql
 as $$
@@ -388,6 +389,9 @@ begin
           jsonb_build_object('patientId', patient, 'sealedToken', input -> 'sealedToken',
                              'expiresAt', app.iso(expires)),
           (select auth.uid()));
+  if input ? 'referralCode' then
+    perform app.attribute_referral(patient, input ->> 'referralCode');
+  end if;
   perform audit.record('patient.invite', 'patient', patient::text, 'success',
                        jsonb_build_object('careTeam', to_jsonb(team)));
   perform audit.record('care_team.assign', 'patient', patient::text, 'success',

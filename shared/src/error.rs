@@ -366,6 +366,7 @@ impl From<tokio_postgres::Error> for Error {
 pub const SQL_CODES: &[(&str, StatusCode)] = &[
     ("invalid_input", StatusCode::BAD_REQUEST),
     ("invalid_invite", StatusCode::BAD_REQUEST),
+    ("invalid_referral_code", StatusCode::BAD_REQUEST),
     ("no_clinics", StatusCode::BAD_REQUEST),
     ("invalid_code", StatusCode::UNAUTHORIZED),
     ("invalid_refresh_token", StatusCode::UNAUTHORIZED),
@@ -382,6 +383,7 @@ pub const SQL_CODES: &[(&str, StatusCode)] = &[
     ("hold_not_found", StatusCode::NOT_FOUND),
     ("not_found", StatusCode::NOT_FOUND),
     ("patient_not_found", StatusCode::NOT_FOUND),
+    ("referral_link_not_found", StatusCode::NOT_FOUND),
     ("reschedule_request_not_found", StatusCode::NOT_FOUND),
     ("session_not_found", StatusCode::NOT_FOUND),
     ("thread_not_found", StatusCode::NOT_FOUND),
@@ -413,6 +415,7 @@ pub const SQL_CODES: &[(&str, StatusCode)] = &[
     ("request_decided", StatusCode::CONFLICT),
     ("slot_unavailable", StatusCode::CONFLICT),
     ("thread_closed", StatusCode::CONFLICT),
+    ("too_many_referral_links", StatusCode::CONFLICT),
     ("too_many_threads", StatusCode::CONFLICT),
     ("upload_missing", StatusCode::CONFLICT),
     ("upload_refused", StatusCode::CONFLICT),

@@ -14,6 +14,22 @@ pub fn token() -> String {
     URL_SAFE_NO_PAD.encode(bytes)
 }
 
+/// A new referral code: 12 URL-safe characters (72 random bits). Not a secret (it is shared to
+/// be passed on), only unguessable, so the database keeps it as it is.
+pub fn referral_code() -> String {
+    let mut bytes = [0u8; 9];
+    OsRng.fill_bytes(&mut bytes);
+    URL_SAFE_NO_PAD.encode(bytes)
+}
+
+/// Whether `raw` has the shape of a [`referral_code`].
+pub fn is_referral_code(raw: &str) -> bool {
+    raw.len() == 12
+        && raw
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+}
+
 /// A one-time sign-in code: six decimal digits, uniform (rejection sampling, no modulo bias).
 pub fn code() -> String {
     // The largest multiple of 10^6 that fits in a u32; draws at or above it are redrawn.
@@ -45,6 +61,12 @@ mod tests {
         assert_ne!(a, b);
         let code = code();
         assert!(code.len() == 6 && code.bytes().all(|c| c.is_ascii_digit()));
+        let referral = referral_code();
+        assert!(is_referral_code(&referral), "{referral}");
+        assert_ne!(referral, referral_code());
+        for bad in ["", "short", "thirteen-char", "twelve-char!"] {
+            assert!(!is_referral_code(bad), "{bad}");
+        }
         assert_eq!(
             digest("abc"),
             "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"

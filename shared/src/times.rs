@@ -105,6 +105,30 @@ pub fn rfc3339(field: &str, raw: &str) -> Result<DateTime<Utc>, Error> {
     Ok(instant.to_utc())
 }
 
+/// A report's window `[from, to)` from its query parameters `from` and `to`: both required
+/// instants, `to` after `from` and at most `max_days` later; a 400 naming the parameter
+/// otherwise.
+pub fn window(
+    params: &[(&str, &str)],
+    max_days: i64,
+) -> Result<(DateTime<Utc>, DateTime<Utc>), Error> {
+    let required = |name: &str| {
+        let (_, raw) = params
+            .iter()
+            .find(|(param, _)| *param == name)
+            .ok_or_else(|| Error::invalid_field(name, "Required."))?;
+        rfc3339(name, raw)
+    };
+    let (from, to) = (required("from")?, required("to")?);
+    if to <= from || to - from > Duration::days(max_days) {
+        return Err(Error::invalid_field(
+            "to",
+            format!("After from, at most {max_days} days later."),
+        ));
+    }
+    Ok((from, to))
+}
+
 /// An IANA zone name from the request; a 400 naming `field` when it is unknown.
 pub fn zone(field: &str, name: &str) -> Result<Tz, Error> {
     name.parse::<Tz>().map_err(|_| {

@@ -543,6 +543,7 @@ async fn documented_examples_get_documented_answers() {
             "reopenThread",
             "requestReschedule",
             "rescheduleSession",
+            "revokeReferralLink",
             "saveSessionNotes",
             "shareDocument",
             "startClientUpload",

@@ -365,7 +365,7 @@ async fn populate_every_tenant_table(db: &TestDb, w: &World) {
             .unwrap();
     }
     // Documents: a patient's available upload and a staff document shared with them; a
-    // guardian of the patient.
+    // guardian of the patient, who joined through the patient's referral link.
     for (clinic, clinician, patient) in [
         (w.clinic_a, w.therapist_a, w.patient_a),
         (w.clinic_b, w.therapist_b, w.patient_b),
@@ -383,10 +383,19 @@ async fn populate_every_tenant_table(db: &TestDb, w: &World) {
                  with guardian as (
                    insert into app.patients (org_id, first_name, last_name)
                    values ('{clinic}', 'Gus', 'Guardian') returning id
+                 ), guardianship as (
+                   insert into app.guardianships (org_id, guardian_id, dependent_id,
+                                                  relationship, created_by)
+                   select '{clinic}', id, '{patient}', 'parent', '{clinician}' from guardian
+                 ), link as (
+                   insert into app.referral_links (org_id, patient_id, code)
+                   values ('{clinic}', '{patient}', substr(md5(random()::text), 1, 12))
+                   returning id
                  )
-                 insert into app.guardianships (org_id, guardian_id, dependent_id, relationship,
-                                                created_by)
-                 select '{clinic}', id, '{patient}', 'parent', '{clinician}' from guardian;"
+                 insert into app.referral_attributions (referred_id, org_id, link_id, referrer_id,
+                                                        created_by)
+                 select guardian.id, '{clinic}', link.id, '{patient}', '{clinician}'
+                 from guardian, link;"
             ))
             .await
             .unwrap();
@@ -824,7 +833,8 @@ async fn a_clinician_of_two_clinics_reaches_the_other_only_through_the_prescript
         ),
         Reach::reads(
             "app.patients",
-            "deleted_at is null",
+            "deleted_at is null and exists (select 1 from app.orders o
+                                             where o.patient_id = patients.id)",
             "prescribers read the patients of their queue items",
         ),
     ];

@@ -180,6 +180,18 @@ async fn local(port: u16) -> Result<()> {
         "curl -s -H 'Authorization: Bearer {sam}' {base}/clients/{}/guardians\n",
         demo::RILEY
     );
+    println!(
+        "# Jordan's referral link (a random code, nothing about Jordan); Avery invites a friend\n\
+         # with its code, and Jordan's link then counts one:"
+    );
+    println!(
+        "curl -s -X POST {portal} -H 'Authorization: Bearer <accessToken>' {base}/api/portal/referrals"
+    );
+    println!(
+        "curl -s -H 'Authorization: Bearer {avery}' \\\n  \
+         -d '{{\"firstName\": \"Alex\", \"lastName\": \"Friend\", \"email\": \"alex@patients.example\", \
+         \"referralCode\": \"<code>\"}}' \\\n  {base}/v2/doctor/patients/invite\n"
+    );
     let (jordans, morgans) = (demo::JORDANS_SESSION, demo::MORGANS_PAST_SESSION);
     let appointment = format!("{base}/api/portal/appointments/{jordans}");
     println!(

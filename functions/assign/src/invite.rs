@@ -5,7 +5,9 @@
 //! clinicians needs `therapistPatientAssignment`. Answers 201
 //! `{patient, careTeam: [clinician ids], inviteExpiresAt}`. The token is never answered or
 //! stored in the clear: the invite keeps its SHA-256, and the queued message carries it sealed
-//! (`shared::sealed`, bound to the clinic and patient) for message-sender to open.
+//! (`shared::sealed`, bound to the clinic and patient) for message-sender to open. A
+//! `referralCode` attributes the new patient to the referral link they came through (400 when
+//! no active link of the clinic has it).
 
 use chrono::{Datelike, NaiveDate, Utc};
 use serde::Deserialize;
@@ -35,6 +37,8 @@ struct InviteBody {
     /// `YYYY-MM-DD`.
     date_of_birth: Option<String>,
     additional_therapist_ids: Option<Vec<Uuid>>,
+    /// The code of the referral link the patient came through: they are attributed to it.
+    referral_code: Option<String>,
 }
 
 pub async fn invite(ctx: &Context, caller: Claims, req: Incoming) -> Result<Reply, Error> {
@@ -49,6 +53,16 @@ pub async fn invite(ctx: &Context, caller: Claims, req: Incoming) -> Result<Repl
         .transpose()?;
     let date_of_birth = body.date_of_birth.as_deref().map(birth_date).transpose()?;
     let additional = body.additional_therapist_ids.unwrap_or_default();
+    if body
+        .referral_code
+        .as_deref()
+        .is_some_and(|code| !secret::is_referral_code(code))
+    {
+        return Err(Error::invalid_field(
+            "referralCode",
+            "Expected the 12-character code of a referral link.",
+        ));
+    }
     let keys = ctx.sealing_keys()?;
     check_additional(&additional, caller.sub)?;
     let patient = Uuid::new_v4();
@@ -57,7 +71,7 @@ pub async fn invite(ctx: &Context, caller: Claims, req: Incoming) -> Result<Repl
         &sealed::invite_token_context(caller.org_id, patient),
         &token,
     )?;
-    let input = json!({
+    let mut input = json!({
         "patientId": patient,
         "firstName": first_name,
         "lastName": last_name,
@@ -68,6 +82,9 @@ pub async fn invite(ctx: &Context, caller: Claims, req: Incoming) -> Result<Repl
         "tokenHash": secret::digest(&token),
         "sealedToken": sealed.to_json(),
     });
+    if let Some(code) = body.referral_code {
+        input["referralCode"] = json!(code);
+    }
     Ok(Reply::created(ctx.db.call(INVITE, &caller, &input).await?))
 }
 

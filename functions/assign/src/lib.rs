@@ -7,6 +7,7 @@
 //!   connected clinicians.
 //! - [`invite`]: a new patient with their care team and a portal invite, all or nothing.
 //! - [`guardians`]: who acts for a patient in the portal (a parent for a child).
+//! - [`referrals`]: the admins' report of who referred new patients.
 //! - [`flags`]: the clinic's feature flags, for its admins.
 
 pub mod care_team;
@@ -14,6 +15,7 @@ pub mod flags;
 pub mod guardians;
 pub mod invite;
 pub mod patients;
+pub mod referrals;
 
 use http::Method;
 use wardline_shared::{
@@ -86,6 +88,13 @@ pub const FUNCTION: Function = Function {
             name: "EndGuardianship",
             access: Access::Staff(CLINICIANS),
             handler: handler!(guardians::end),
+        },
+        Route {
+            method: Method::GET,
+            path: "/referrals/report",
+            name: "ReferralReport",
+            access: Access::Staff(ADMINS),
+            handler: handler!(referrals::report),
         },
         Route {
             method: Method::GET,

@@ -10,10 +10,12 @@
 //! - [`threads`]: secure messages with their care team.
 //! - [`timeline`]: what happened in their care, newest first.
 //! - [`documents`]: uploading documents for the care team, and reading those shared back.
+//! - [`referrals`]: links to share with friends, and how many joined through them.
 
 pub mod account;
 pub mod appointments;
 pub mod documents;
+pub mod referrals;
 pub mod threads;
 pub mod timeline;
 pub mod waitlist;
@@ -187,6 +189,27 @@ pub const FUNCTION: Function = Function {
             name: "DownloadPortalDocument",
             access: Access::Patient,
             handler: handler!(documents::download),
+        },
+        Route {
+            method: Method::GET,
+            path: "/api/portal/referrals",
+            name: "ListReferralLinks",
+            access: Access::Patient,
+            handler: handler!(referrals::list),
+        },
+        Route {
+            method: Method::POST,
+            path: "/api/portal/referrals",
+            name: "CreateReferralLink",
+            access: Access::Patient,
+            handler: handler!(referrals::create),
+        },
+        Route {
+            method: Method::DELETE,
+            path: "/api/portal/referrals/{id}",
+            name: "RevokeReferralLink",
+            access: Access::Patient,
+            handler: handler!(referrals::revoke),
         },
     ],
 };

@@ -1,0 +1,24 @@
+//! `GET /referrals/report?from&to` (admins): who brought new patients to the clinic in a
+//! window — per referrer, how many were invited through their links (attributed at invite).
+
+use serde_json::json;
+use wardline_shared::{
+    auth::Claims,
+    db::Operation,
+    http::{Incoming, Reply},
+    operation, times, Context, Error,
+};
+
+const REPORT: Operation = operation!(read "referral_report");
+
+/// The widest window one report covers.
+const MAX_WINDOW_DAYS: i64 = 366;
+
+pub async fn report(ctx: &Context, caller: Claims, req: Incoming) -> Result<Reply, Error> {
+    let (from, to) = times::window(&req.query_params(&["from", "to"])?, MAX_WINDOW_DAYS)?;
+    req.expect_no_body()?;
+    let input = json!({ "from": from, "to": to });
+    Ok(Reply::json_text(
+        ctx.db.relay(REPORT, &caller, &input).await?,
+    ))
+}
