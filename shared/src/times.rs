@@ -105,13 +105,14 @@ pub fn rfc3339(field: &str, raw: &str) -> Result<DateTime<Utc>, Error> {
     Ok(instant.to_utc())
 }
 
+/// The widest window one report (feedback, referrals) covers.
+pub const REPORT_WINDOW_DAYS: i64 = 366;
+
 /// A report's window `[from, to)` from its query parameters `from` and `to`: both required
-/// instants, `to` after `from` and at most `max_days` later; a 400 naming the parameter
-/// otherwise.
-pub fn window(
-    params: &[(&str, &str)],
-    max_days: i64,
-) -> Result<(DateTime<Utc>, DateTime<Utc>), Error> {
+/// instants, `to` after `from` and at most [`REPORT_WINDOW_DAYS`] later; a 400 naming the
+/// parameter otherwise.
+pub fn report_window(params: &[(&str, &str)]) -> Result<(DateTime<Utc>, DateTime<Utc>), Error> {
+    let max_days = REPORT_WINDOW_DAYS;
     let required = |name: &str| {
         let (_, raw) = params
             .iter()

@@ -11,11 +11,8 @@ use wardline_shared::{
 
 const REPORT: Operation = operation!(read "feedback_report");
 
-/// The widest window one report covers.
-const MAX_WINDOW_DAYS: i64 = 366;
-
 pub async fn report(ctx: &Context, caller: Claims, req: Incoming) -> Result<Reply, Error> {
-    let (from, to) = times::window(&req.query_params(&["from", "to"])?, MAX_WINDOW_DAYS)?;
+    let (from, to) = times::report_window(&req.query_params(&["from", "to"])?)?;
     req.expect_no_body()?;
     let input = json!({ "from": from, "to": to });
     Ok(Reply::json_text(
