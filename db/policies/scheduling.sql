@@ -9,6 +9,15 @@ create policy "members read their clinic's services" on app.services
   for select to app_user
   using (org_id = (select auth.org_id()));
 
+create policy "admins add services to their clinic" on app.services
+  for insert to app_user
+  with check (org_id = (select auth.org_id()) and (select auth.is_admin()));
+
+create policy "admins change their clinic's services" on app.services
+  for update to app_user
+  using (org_id = (select auth.org_id()) and (select auth.is_admin()))
+  with check (org_id = (select auth.org_id()) and (select auth.is_admin()));
+
 -- How each CPT code is counted: reference data, the same for every clinic (migration 0012).
 alter table app.cpt_codes enable row level security;
 alter table app.cpt_codes force row level security;

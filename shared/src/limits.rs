@@ -19,3 +19,18 @@ pub const SLOT_STEP_MINUTES: std::ops::RangeInclusive<u16> = 5..=240;
 
 /// The most characters of a time-off reason (`time_off_reason_check`).
 pub const TIME_OFF_REASON_MAX_CHARS: usize = 500;
+
+/// A clinic's appointment settings (`app.clinics`' checks, migrations 0015 and 0018): how late
+/// a patient may still cancel, how long a waitlist offer holds, how long after one message
+/// notice the next waits.
+pub const LATE_CANCEL_HOURS_MAX: u16 = 336;
+pub const WAITLIST_OFFER_MINUTES: std::ops::RangeInclusive<u16> = 5..=1440;
+pub const MESSAGE_NOTICE_QUIET_MINUTES_MAX: u16 = 10_080;
+
+/// A clinic's reminders (`app.clinics.reminder_hours`, migration 0017): at most this many
+/// offsets, each this many hours before a session.
+pub const MAX_REMINDERS: usize = 4;
+pub const REMINDER_HOURS: std::ops::RangeInclusive<u16> = 1..=336;
+
+/// A service's length in minutes (`services_duration_minutes_check`, migration 0027).
+pub const SERVICE_MINUTES: std::ops::RangeInclusive<u16> = 5..=480;

@@ -550,6 +550,7 @@ async fn documented_examples_get_documented_answers() {
             "startPortalUpload",
             "twilioInbound",
             "twilioMessageStatus",
+            "updateService",
         ]
     );
     let mut expected: Vec<(String, u16)> = EXAMPLES_NOT_2XX

@@ -163,8 +163,9 @@ fn every_code_sql_raises_has_one_status_and_every_listed_code_is_raised() {
 #[tokio::test]
 async fn the_limits_rust_checks_are_the_limits_the_tables_keep() {
     use wardline_shared::limits::{
-        BUFFER_MINUTES_MAX, HOLD_SECONDS_MAX, MAX_OCCURRENCES, MIN_NOTICE_MINUTES_MAX,
-        SLOT_STEP_MINUTES, TIME_OFF_REASON_MAX_CHARS,
+        BUFFER_MINUTES_MAX, HOLD_SECONDS_MAX, LATE_CANCEL_HOURS_MAX, MAX_OCCURRENCES,
+        MAX_REMINDERS, MESSAGE_NOTICE_QUIET_MINUTES_MAX, MIN_NOTICE_MINUTES_MAX, REMINDER_HOURS,
+        SERVICE_MINUTES, SLOT_STEP_MINUTES, TIME_OFF_REASON_MAX_CHARS, WAITLIST_OFFER_MINUTES,
     };
     let db = TestDb::new().await;
     let definition = |name: &'static str| {
@@ -214,11 +215,43 @@ async fn the_limits_rust_checks_are_the_limits_the_tables_keep() {
             *SLOT_STEP_MINUTES.start(),
             *SLOT_STEP_MINUTES.end(),
         ),
+        (
+            "clinics_late_cancel_hours_check",
+            "late_cancel_hours",
+            0,
+            LATE_CANCEL_HOURS_MAX,
+        ),
+        (
+            "clinics_waitlist_offer_minutes_check",
+            "waitlist_offer_minutes",
+            *WAITLIST_OFFER_MINUTES.start(),
+            *WAITLIST_OFFER_MINUTES.end(),
+        ),
+        (
+            "clinics_message_notice_quiet_minutes_check",
+            "message_notice_quiet_minutes",
+            0,
+            MESSAGE_NOTICE_QUIET_MINUTES_MAX,
+        ),
+        (
+            "services_duration_minutes_check",
+            "duration_minutes",
+            *SERVICE_MINUTES.start(),
+            *SERVICE_MINUTES.end(),
+        ),
     ] {
         assert_eq!(
             definition(constraint).await,
             between(column, low.to_string(), high.to_string())
         );
+    }
+    let reminders = definition("clinics_reminder_hours_check").await;
+    for part in [
+        format!("cardinality(reminder_hours) <= {MAX_REMINDERS}"),
+        format!("{} <= ALL (reminder_hours)", REMINDER_HOURS.start()),
+        format!("{} >= ALL (reminder_hours)", REMINDER_HOURS.end()),
+    ] {
+        assert!(reminders.contains(&part), "{part} in {reminders}");
     }
     assert_eq!(
         definition("time_off_reason_check").await,

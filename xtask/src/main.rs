@@ -151,7 +151,13 @@ async fn local(port: u16) -> Result<()> {
         demo::PATIENTS[1].id,
         demo::CLINICIANS[1].id
     );
-    println!("curl -s -H 'Authorization: Bearer {avery}' {base}/api/admin/feature-flags\n");
+    println!("curl -s -H 'Authorization: Bearer {avery}' {base}/api/admin/feature-flags");
+    println!("curl -s -H 'Authorization: Bearer {avery}' {base}/api/admin/clinic");
+    println!(
+        "curl -s -X PATCH -H 'Authorization: Bearer {avery}' -d '{{\"lateCancelHours\": 48}}' \\\n  \
+         {base}/api/admin/clinic"
+    );
+    println!("curl -s -H 'Authorization: Bearer {avery}' {base}/api/admin/services\n");
     println!(
         "# Jordan signs in to maple's portal: the code appears in this log within seconds\n\
          # (message-sender in log mode), then verify it and read the profile:"

@@ -1,6 +1,7 @@
-//! `assign`: care teams — which clinicians treat which patient — and what follows from them.
-//! Who may see and change which patient is decided by RLS (`db/policies/patients.sql`,
-//! `db/policies/care_team.sql`); the handlers parse, name bad input, and make one call each.
+//! `assign`: care teams — which clinicians treat which patient — and what follows from them,
+//! and the clinic's administration. Who may see and change which patient is decided by RLS
+//! (`db/policies/patients.sql`, `db/policies/care_team.sql`); the handlers parse, name bad
+//! input, and make one call each.
 //!
 //! - [`care_team`]: assign (self or a colleague), remove, suspend and reactivate.
 //! - [`patients`]: the clinic's patients and "my patients", a page at a time, with their
@@ -8,7 +9,9 @@
 //! - [`invite`]: a new patient with their care team and a portal invite, all or nothing.
 //! - [`guardians`]: who acts for a patient in the portal (a parent for a child).
 //! - [`referrals`]: the admins' report of who referred new patients.
-//! - [`flags`]: the clinic's feature flags, for its admins.
+//! - [`flags`], [`settings`], [`services`]: running the clinic, for its admins — feature
+//!   flags, settings (portal, SMS, letterhead, pharmacy, appointment rules) and the services
+//!   catalogue.
 
 pub mod care_team;
 pub mod flags;
@@ -16,6 +19,8 @@ pub mod guardians;
 pub mod invite;
 pub mod patients;
 pub mod referrals;
+pub mod services;
+pub mod settings;
 
 use http::Method;
 use wardline_shared::{
@@ -109,6 +114,41 @@ pub const FUNCTION: Function = Function {
             name: "UpdateFeatureFlags",
             access: Access::Staff(ADMINS),
             handler: handler!(flags::update),
+        },
+        Route {
+            method: Method::GET,
+            path: "/api/admin/clinic",
+            name: "ReadClinicSettings",
+            access: Access::Staff(ADMINS),
+            handler: handler!(settings::read),
+        },
+        Route {
+            method: Method::PATCH,
+            path: "/api/admin/clinic",
+            name: "UpdateClinicSettings",
+            access: Access::Staff(ADMINS),
+            handler: handler!(settings::update),
+        },
+        Route {
+            method: Method::GET,
+            path: "/api/admin/services",
+            name: "ListServices",
+            access: Access::Staff(ADMINS),
+            handler: handler!(services::list),
+        },
+        Route {
+            method: Method::POST,
+            path: "/api/admin/services",
+            name: "CreateService",
+            access: Access::Staff(ADMINS),
+            handler: handler!(services::create),
+        },
+        Route {
+            method: Method::PATCH,
+            path: "/api/admin/services/{id}",
+            name: "UpdateService",
+            access: Access::Staff(ADMINS),
+            handler: handler!(services::update),
         },
     ],
 };
