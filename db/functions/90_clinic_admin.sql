@@ -29,8 +29,9 @@ as $$
     when 'clinics_portal_domain_check' then 'portalDomain'
     when 'clinics_sms_number_key' then 'smsNumber'
     when 'clinics_time_zone_check' then 'timeZone'
-    when 'services_org_active_name_key' then 'name'
     when 'services_cpt_code_check' then 'cptCode'
+    when 'services_name_check' then 'name'
+    when 'services_duration_minutes_check' then 'durationMinutes'
     else 'body' end
 $$;
 grant execute on function app.setting_field(text) to app_user;
@@ -143,7 +144,8 @@ $$;
 grant execute on function app.require_billable_code(text) to app_user;
 
 -- Adds or changes a service of the caller's clinic: `service` null adds one. A name another
--- active service has is a 409 naming it. Audited.
+-- active service of the clinic has, whatever its case, is a 409 naming it: a check, not a
+-- constraint, since clinics already hold services of one name (a name is no key). Audited.
 create or replace function app.save_service(service uuid, s jsonb) returns jsonb
 language plpgsql
 as $$
@@ -152,6 +154,16 @@ declare
   guard text;
 begin
   perform app.require_billable_code(s ->> 'cptCode');
+  if coalesce((s ->> 'active')::boolean,
+              (select x.active from app.services x where x.id = service), true) and exists (
+       select 1 from app.services v
+       where v.org_id = auth.org_id() and v.active and v.id is distinct from service
+         and lower(v.name) = lower(coalesce(s ->> 'name',
+                                            (select x.name from app.services x
+                                             where x.id = service)))) then
+    perform api.fail('already_in_use', 'An active service of the clinic has this name.',
+                     'name');
+  end if;
   begin
     if service is null then
       insert into app.services (org_id, name, cpt_code, duration_minutes)
@@ -170,9 +182,9 @@ begin
         perform api.fail('service_not_found', 'No service of your clinic has this id.', 'id');
       end if;
     end if;
-  exception when unique_violation then
+  exception when check_violation then
     get stacked diagnostics guard = constraint_name;
-    perform api.fail('already_in_use', 'An active service of the clinic has this name.',
+    perform api.fail('invalid_input', 'The service cannot take this value.',
                      app.setting_field(guard));
   end;
   perform audit.record(case when service is null then 'service.create' else 'service.update' end,

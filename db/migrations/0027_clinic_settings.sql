@@ -5,9 +5,6 @@
 alter table app.services
   add column duration_minutes integer check (duration_minutes between 5 and 480),
   add column updated_at timestamptz not null default now();
--- An active service's name is unique in its clinic, whatever its case.
-create unique index services_org_active_name_key on app.services (org_id, lower(name))
-  where active;
 
 grant insert (org_id, name, cpt_code, duration_minutes),
   update (name, cpt_code, duration_minutes, active, updated_at) on app.services to app_user;

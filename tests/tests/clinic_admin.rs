@@ -249,6 +249,25 @@ async fn admins_keep_their_clinics_services_catalogue() {
     )
     .await;
     assert_eq!(again.status, 201, "{again:?}");
+    // The retired one may still change, but not come back while its name is taken.
+    let edited = call(
+        &db,
+        &admin,
+        Method::PATCH,
+        &path,
+        Some(json!({"durationMinutes": 45})),
+    )
+    .await;
+    assert_eq!(edited.status, 200, "{edited:?}");
+    call(
+        &db,
+        &admin,
+        Method::PATCH,
+        &path,
+        Some(json!({"active": true})),
+    )
+    .await
+    .assert_problem(409, "already_in_use");
     let listed = call(&db, &admin, Method::GET, SERVICES, None).await;
     let services = listed.body["services"].as_array().unwrap();
     assert!(services.len() >= 3, "{listed:?}");
@@ -272,6 +291,6 @@ async fn admins_keep_their_clinics_services_catalogue() {
             &[&w.clinic_a],
         )
         .await,
-        3
+        4
     );
 }
