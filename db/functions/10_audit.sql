@@ -1,6 +1,15 @@
 -- The audit chain: the insert trigger that links every event to its clinic's previous one,
 -- the append-only guard, the chain's verification, and audit.record, the only way to write.
 
+-- Rows that are history (consents, addenda): never changed, never removed, whoever asks.
+create or replace function app.reject_change() returns trigger
+language plpgsql
+as $$
+begin
+  raise exception using errcode = '42501', message = format('%s is append-only', tg_table_name);
+end
+$$;
+
 create or replace function audit.event_digest(e audit.events) returns bytea
 language sql immutable
 as $$

@@ -682,7 +682,8 @@ begin
   returning session_id, key_id, updated_at, updated_by into saved;
   perform audit.record('session.notes.update', 'session', target.id::text, 'success',
     jsonb_build_object('keyId', saved.key_id));
-  return jsonb_build_object('sessionId', saved.session_id, 'updatedAt', app.iso(saved.updated_at),
+  return jsonb_build_object('sessionId', saved.session_id, 'status', 'draft',
+                            'updatedAt', app.iso(saved.updated_at),
                             'updatedBy', saved.updated_by);
 end
 $$;

@@ -11,14 +11,6 @@ as $$
 $$;
 grant execute on function app.digests_equal(bytea, bytea) to app_anon, app_user;
 
--- Rows that are history: never changed, never removed, whoever asks.
-create or replace function app.reject_change() returns trigger
-language plpgsql
-as $$
-begin
-  raise exception using errcode = '42501', message = format('%s is append-only', tg_table_name);
-end
-$$;
 
 -- Puts the clinic a pre-login portal call resolved into the request's claims: the policies of
 -- app_anon scope by auth.org_id(). Only for calls that have no identity and no clinic yet.

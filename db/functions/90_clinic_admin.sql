@@ -13,6 +13,7 @@ as $$
     'pharmacySecretRef', c.pharmacy_secret_ref, 'lateCancelHours', c.late_cancel_hours,
     'waitlistOfferMinutes', c.waitlist_offer_minutes, 'reminderHours', to_jsonb(c.reminder_hours),
     'messageNoticeQuietMinutes', c.message_notice_quiet_minutes,
+    'notesCosignRequired', c.notes_cosign_required,
     'bufferMinutes', c.buffer_minutes, 'minimumNoticeMinutes', c.min_notice_minutes,
     'slotStepMinutes', c.slot_step_minutes)
 $$;
@@ -72,7 +73,10 @@ begin
                             else c.reminder_hours end,
       message_notice_quiet_minutes = case when s ? 'messageNoticeQuietMinutes'
                                           then (s ->> 'messageNoticeQuietMinutes')::integer
-                                          else c.message_notice_quiet_minutes end
+                                          else c.message_notice_quiet_minutes end,
+      notes_cosign_required = case when s ? 'notesCosignRequired'
+                                   then (s ->> 'notesCosignRequired')::boolean
+                                   else c.notes_cosign_required end
     where c.id = auth.org_id()
     returning * into updated;
   exception
@@ -128,21 +132,6 @@ as $$
 $$;
 grant execute on function app.service_json(app.services) to app_user;
 
--- Fails unless booking can bill `code` (app.cpt_codes).
-create or replace function app.require_billable_code(code text) returns void
-language plpgsql stable
-as $$
-begin
-  if code is not null
-     and not exists (select 1 from app.cpt_codes k where k.code = require_billable_code.code)
-  then
-    perform api.fail('unknown_cpt_code',
-      'Wardline does not know how to bill this CPT code.', 'cptCode');
-  end if;
-end
-$$;
-grant execute on function app.require_billable_code(text) to app_user;
-
 -- Adds or changes a service of the caller's clinic: `service` null adds one. A name another
 -- active service of the clinic has, whatever its case, is a 409 naming it: a check, not a
 -- constraint, since clinics already hold services of one name (a name is no key). Audited.
@@ -153,7 +142,6 @@ declare
   saved app.services;
   guard text;
 begin
-  perform app.require_billable_code(s ->> 'cptCode');
   if coalesce((s ->> 'active')::boolean,
               (select x.active from app.services x where x.id = service), true) and exists (
        select 1 from app.services v

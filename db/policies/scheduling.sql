@@ -112,10 +112,26 @@ create policy "staff write notes of the sessions they manage" on app.session_not
   with check (org_id = (select auth.org_id()) and updated_by = (select auth.uid())
               and app.manages_session(session_id));
 
-create policy "staff rewrite notes of the sessions they manage" on app.session_notes
+create policy "staff rewrite, sign and co-sign notes of the sessions they manage"
+  on app.session_notes
   for update to app_user
   using (org_id = (select auth.org_id()) and app.manages_session(session_id))
-  with check (org_id = (select auth.org_id()) and updated_by = (select auth.uid()));
+  with check (org_id = (select auth.org_id())
+              and (select auth.uid()) in (updated_by, signed_by, cosigned_by));
+
+-- Addenda to signed notes: read by the staff who read the note, written as themselves;
+-- never changed (app.reject_change).
+alter table app.note_addenda enable row level security;
+alter table app.note_addenda force row level security;
+
+create policy "staff read addenda of the sessions they manage" on app.note_addenda
+  for select to app_user
+  using (org_id = (select auth.org_id()) and app.manages_session(session_id));
+
+create policy "staff add addenda as themselves to the sessions they manage" on app.note_addenda
+  for insert to app_user
+  with check (org_id = (select auth.org_id()) and created_by = (select auth.uid())
+              and app.manages_session(session_id));
 
 -- Idempotency records: each caller's own, in the current clinic; the sweeper removes day-old
 -- ones and sees nothing younger.

@@ -201,11 +201,6 @@ async fn admins_keep_their_clinics_services_catalogue() {
             "name",
         ),
         (
-            json!({"name": "Other", "cptCode": "99999", "durationMinutes": 60}),
-            422,
-            "cptCode",
-        ),
-        (
             json!({"name": "Other", "cptCode": "9079", "durationMinutes": 60}),
             400,
             "cptCode",

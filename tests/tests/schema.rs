@@ -165,10 +165,18 @@ async fn populate_every_tenant_table(db: &TestDb, w: &World) {
         // and an idempotency record of the clinician's.
         db.admin
             .execute(
-                "insert into app.session_notes (session_id, org_id, key_id, nonce, ciphertext,
-                                                updated_by)
-                 values ($2, $1, 'k1', decode(repeat('00', 12), 'hex'),
-                         decode(repeat('ab', 16), 'hex'), $3)",
+                "with note as (
+                   insert into app.session_notes (session_id, org_id, key_id, nonce, ciphertext,
+                                                  updated_by, signed_by, signed_at)
+                   values ($2, $1, 'k1', decode(repeat('00', 12), 'hex'),
+                           decode(repeat('ab', 16), 'hex'), $3, $3, now())
+                   returning session_id
+                 )
+                 insert into app.note_addenda (id, org_id, session_id, key_id, nonce, ciphertext,
+                                               created_by)
+                 select gen_random_uuid(), $1, session_id, 'k1', decode(repeat('00', 12), 'hex'),
+                        decode(repeat('ab', 16), 'hex'), $3
+                 from note",
                 &[&clinic, &session, &clinician],
             )
             .await

@@ -1,9 +1,9 @@
 //! The clinic's services catalogue, for its admins: `GET /api/admin/services` (every service,
 //! active or not), `POST /api/admin/services` `{name, cptCode, durationMinutes}` and `PATCH
-//! /api/admin/services/{id}` (any of those and `active`). A CPT code must be one booking can
-//! bill (`app.cpt_codes`; 422 `unknown_cpt_code` otherwise); an active name is unique in the
-//! clinic, whatever its case (409 `already_in_use`). Retiring a service (`active: false`)
-//! keeps its sessions and stops new bookings of it.
+//! /api/admin/services/{id}` (any of those and `active`). An active name is unique in the
+//! clinic, whatever its case (409 `already_in_use`). A CPT code Wardline's table
+//! (`app.cpt_codes`) does not list books without units, as booking records it. Retiring a
+//! service (`active: false`) keeps its sessions and stops new bookings of it.
 
 use serde::Deserialize;
 use serde_json::{json, Map, Value};

@@ -1,7 +1,8 @@
 //! `GET|PATCH /api/admin/clinic`: the clinic's settings, for its admins — its name, portal
 //! (slug and own domain), time zone, SMS number and HELP reply, the prescription letterhead,
 //! the pharmacy switch and account reference, and the appointment rules (late cancellation,
-//! waitlist offers, reminders, message notices). `PATCH` changes the fields it names (a
+//! waitlist offers, reminders, message notices) and whether signed notes need an admin's
+//! co-signature. `PATCH` changes the fields it names (a
 //! nullable one is cleared by `null`) and answers them all; a value another clinic uses is a
 //! 409 `already_in_use` naming the field. The availability settings stay at
 //! `PUT /availability/settings`, where the slot search reads them.
@@ -48,6 +49,7 @@ struct Change {
     waitlist_offer_minutes: Option<u16>,
     reminder_hours: Option<Vec<u16>>,
     message_notice_quiet_minutes: Option<u16>,
+    notes_cosign_required: Option<bool>,
 }
 
 /// A field that was sent, `null` or not.
@@ -164,6 +166,9 @@ fn checked(c: Change) -> Result<Map<String, Value>, Error> {
                 0..=MESSAGE_NOTICE_QUIET_MINUTES_MAX
             )?),
         );
+    }
+    if let Some(required) = c.notes_cosign_required {
+        out.insert("notesCosignRequired".into(), json!(required));
     }
     Ok(out)
 }

@@ -1,8 +1,9 @@
 //! `schedule`: reading the schedule, cancelling a session, and writing its notes. Who sees what
 //! is RLS's decision (a clinician their own sessions and holds, an admin the clinic's, a patient
-//! their own booked sessions without notes). Notes are sealed here with AES-256-GCM before they
-//! reach the database and opened here after; the database never sees their text.
+//! their own booked sessions without notes).
 //!
+//! - [`notes`]: a session's note — written, signed (locked), co-signed, amended by addenda —
+//!   sealed here before it reaches the database and opened here after.
 //! - [`moves`]: moving a session, and patients' reschedule requests (list, approve, decline).
 //! - [`attendance`]: completed and no-show.
 //! - [`client`]: one patient with their sessions.
@@ -12,6 +13,7 @@ pub mod attendance;
 pub mod client;
 pub mod feedback;
 pub mod moves;
+pub mod notes;
 
 use chrono::Duration;
 use http::Method;
@@ -20,12 +22,11 @@ use serde_json::{json, Value};
 use uuid::Uuid;
 use wardline_shared::{
     auth::Claims,
-    dates::{check_text, required_text},
+    dates::required_text,
     db::Operation,
     handler,
     http::{Access, Function, Incoming, Reply, Route, ADMINS, CLINICIANS},
     operation,
-    sealed::{self, Sealed},
     times::rfc3339,
     Context, Error,
 };
@@ -52,7 +53,35 @@ pub const FUNCTION: Function = Function {
             path: "/sessions/{id}/notes",
             name: "SaveSessionNotes",
             access: Access::Staff(CLINICIANS),
-            handler: handler!(save_notes),
+            handler: handler!(notes::save),
+        },
+        Route {
+            method: Method::GET,
+            path: "/sessions/{id}/notes",
+            name: "ReadSessionNotes",
+            access: Access::Staff(CLINICIANS),
+            handler: handler!(notes::read),
+        },
+        Route {
+            method: Method::POST,
+            path: "/sessions/{id}/notes/sign",
+            name: "SignSessionNotes",
+            access: Access::Staff(CLINICIANS),
+            handler: handler!(notes::sign),
+        },
+        Route {
+            method: Method::POST,
+            path: "/sessions/{id}/notes/cosign",
+            name: "CosignSessionNotes",
+            access: Access::Staff(ADMINS),
+            handler: handler!(notes::cosign),
+        },
+        Route {
+            method: Method::POST,
+            path: "/sessions/{id}/notes/addenda",
+            name: "AddNoteAddendum",
+            access: Access::Staff(CLINICIANS),
+            handler: handler!(notes::add_addendum),
         },
         Route {
             method: Method::POST,
@@ -115,11 +144,9 @@ pub const FUNCTION: Function = Function {
 
 const SCHEDULE: Operation = operation!(read "schedule");
 const CANCEL: Operation = operation!("cancel_session");
-const SAVE_NOTES: Operation = operation!("save_session_notes");
 
 /// The widest window one read may ask for.
 const MAX_WINDOW_DAYS: i64 = 93;
-const MAX_NOTES_BYTES: usize = 32_768;
 
 /// `GET /schedule?from&to&therapistId?` → `{sessions: [session]}` overlapping `[from, to)`,
 /// in start order; staff also get each session's `notes` and `notesUpdatedAt`.
@@ -154,47 +181,10 @@ async fn list(ctx: &Context, caller: Claims, req: Incoming) -> Result<Reply, Err
     let mut schedule = ctx.db.call(SCHEDULE, &caller, &input).await?;
     if let Some(sessions) = schedule.get_mut("sessions").and_then(Value::as_array_mut) {
         for session in sessions {
-            open_notes(ctx, &caller, session)?;
+            notes::open_in_session(ctx, &caller, session)?;
         }
     }
     Ok(Reply::ok(schedule))
-}
-
-/// Replaces a session's `sealedNotes` with `notes` and `notesUpdatedAt`. Notes sealed under a
-/// key this deployment's keyring no longer holds are left out (`notesUnavailable: true`, with
-/// `notesUpdatedAt`) and logged: the rest of the schedule is still good. A value that does not
-/// verify under a key it holds is a 500.
-fn open_notes(ctx: &Context, caller: &Claims, session: &mut Value) -> Result<(), Error> {
-    let Some(sealed) = session
-        .as_object_mut()
-        .and_then(|s| s.remove("sealedNotes"))
-    else {
-        return Ok(());
-    };
-    let stored = Sealed::from_json(&sealed)?;
-    let id = session
-        .get("id")
-        .and_then(Value::as_str)
-        .ok_or_else(|| Error::internal("api.schedule answered a session without an id"))?
-        .to_owned();
-    let keys = ctx.sealing_keys()?;
-    session["notesUpdatedAt"] = sealed["updatedAt"].clone();
-    if !keys.has_key(&stored.key_id) {
-        tracing::error!(
-            session = %id,
-            key_id = %stored.key_id,
-            "notes sealed under a key missing from WARDLINE_NOTES_KEYS"
-        );
-        session["notesUnavailable"] = json!(true);
-        return Ok(());
-    }
-    session["notes"] = json!(keys.open(&notes_context(caller, &id), &stored)?);
-    Ok(())
-}
-
-/// What a session's notes are bound to: its clinic and its id.
-fn notes_context(caller: &Claims, session_id: &str) -> String {
-    sealed::context("session-notes", caller.org_id, session_id)
 }
 
 pub(crate) fn session_id(req: &Incoming) -> Result<Uuid, Error> {
@@ -216,30 +206,4 @@ async fn cancel(ctx: &Context, caller: Claims, req: Incoming) -> Result<Reply, E
     let reason = required_text("reason", &body.reason, 1000)?;
     let input = json!({ "sessionId": id, "reason": reason });
     Ok(Reply::ok(ctx.db.call(CANCEL, &caller, &input).await?))
-}
-
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-struct NotesBody {
-    notes: String,
-}
-
-/// `PUT /sessions/{id}/notes` with `{notes}` → `{sessionId, updatedAt, updatedBy}`. The text
-/// is sealed bound to the clinic and session, so it cannot be moved to another row.
-async fn save_notes(ctx: &Context, caller: Claims, req: Incoming) -> Result<Reply, Error> {
-    let id = session_id(&req)?;
-    let body: NotesBody = req.json()?;
-    if body.notes.len() > MAX_NOTES_BYTES {
-        return Err(Error::invalid_field(
-            "notes",
-            format!("Notes hold at most {MAX_NOTES_BYTES} bytes of text."),
-        ));
-    }
-    check_text("notes", &body.notes)?;
-    let keys = ctx.sealing_keys()?;
-    let mut input = keys
-        .seal(&notes_context(&caller, &id.to_string()), &body.notes)?
-        .to_json();
-    input["sessionId"] = json!(id);
-    Ok(Reply::ok(ctx.db.call(SAVE_NOTES, &caller, &input).await?))
 }
