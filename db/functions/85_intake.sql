@@ -299,7 +299,7 @@ language plpgsql
 as $$
 declare
   done uuid;
-  ids jsonb := '[]';
+  ids jsonb := '[]'::jsonb;
 begin
   for done in
     update app.patient_tasks t
