@@ -483,7 +483,7 @@ create or replace function api.portal_record_consent(claims jsonb, input jsonb) 
 language plpgsql
 as $$
 declare
-  recorded app.portal_consents;
+  recorded record;
 begin
   perform auth.begin_request(claims);
   perform api.require(auth.is_patient());
@@ -502,7 +502,7 @@ begin
                                   'granted', recorded.granted,
                                   'recordedAt', app.iso(recorded.recorded_at)),
     'consents', app.portal_consents_json(),
-    'completedTaskIds', case when recorded.granted then app.complete_consent_tasks(recorded)
+    'completedTaskIds', case when recorded.granted then app.complete_consent_tasks(recorded.id)
                              else '[]'::jsonb end);
 end
 $$;

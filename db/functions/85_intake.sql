@@ -46,8 +46,9 @@ $$;
 grant execute on function app.lock_form(uuid) to app_user;
 
 -- Publishes `schema` (checked in Rust) as the next version of `form`, locked by the caller,
--- so two publications take turns. The stored text is bounded (its size as PostgreSQL writes
--- it out, which Rust cannot know exactly): a 400 naming `schema` past it. Audited.
+-- so two publications take turns; an archived form takes none (409 `form_archived`). The
+-- stored text is bounded (its size as PostgreSQL writes it out, which Rust cannot know
+-- exactly): a 400 naming `schema` past it. Audited.
 create or replace function app.publish_version(form app.forms, schema jsonb)
 returns app.form_versions
 language plpgsql
@@ -55,6 +56,9 @@ as $$
 declare
   published app.form_versions;
 begin
+  if form.archived then
+    perform api.fail('form_archived', 'This form is archived; create a new one.', 'id');
+  end if;
   if octet_length(schema::text) > 32768 then
     perform api.fail('invalid_input', 'A form''s schema is at most 32768 bytes of JSON.',
                      'schema');
@@ -210,39 +214,35 @@ create or replace function api.portal_form_version(claims jsonb, input jsonb) re
 language plpgsql
 as $$
 declare
-  found_row app.form_versions;
+  shown jsonb;
 begin
   perform auth.begin_request(claims);
   perform api.require(auth.is_patient());
   perform app.portal_require_host(input -> 'host');
-  select * into found_row from app.form_versions v
+  select app.form_version_json(v, true) into shown from app.form_versions v
   where v.id = (input ->> 'formVersionId')::uuid;
-  if not found then
+  if shown is null then
     perform api.fail('form_not_found', 'No form version with this id is visible to you.',
                      'formVersionId');
   end if;
-  return app.form_version_json(found_row, true);
+  return shown;
 end
 $$;
 
--- POST /api/portal/tasks/{id}/submission. input: {host, taskId, submissionId, and either
--- formVersionId and sealed (answers Rust checked against that version and sealed) or
--- documentId}. The task must be open or returned, its kind what was sent, a form task's
+-- Keeps what the patient hands in for task input.taskId (input: {taskId, submissionId, and
+-- either formVersionId and sealed (answers Rust checked against that version and sealed) or
+-- documentId}). The task must be open or returned, its kind what was sent, a form task's
 -- version the one sent (409 `form_version_mismatch`), an upload task's document an available
--- upload of the patient's. Keeps the submission, marks the task submitted; audited.
-create or replace function api.portal_submit_task(claims jsonb, input jsonb) returns jsonb
+-- upload of the patient's. Marks the task submitted; audited.
+create or replace function app.submit_task(input jsonb) returns jsonb
 language plpgsql
 as $$
 declare
-  task app.patient_tasks;
+  task app.patient_tasks := app.lock_task((input ->> 'taskId')::uuid);
   sealed jsonb := input -> 'sealed';
   document uuid := (input ->> 'documentId')::uuid;
   submission uuid := (input ->> 'submissionId')::uuid;
 begin
-  perform auth.begin_request(claims);
-  perform api.require(auth.is_patient());
-  perform app.portal_require_host(input -> 'host');
-  task := app.lock_task((input ->> 'taskId')::uuid);
   if task.status not in ('open', 'returned') then
     perform api.fail('task_not_open', case task.status
       when 'submitted' then 'This task was handed in and awaits review.'
@@ -290,17 +290,33 @@ begin
   return app.task_json(task);
 end
 $$;
+grant execute on function app.submit_task(jsonb) to app_user;
 
--- Completes the caller's open consent tasks that the granted consent `consent` (just
--- recorded) answers: its type, and its version where a task names one. Audited; → their ids.
-create or replace function app.complete_consent_tasks(consent app.portal_consents)
-returns jsonb
+-- POST /api/portal/tasks/{id}/submission. input: {host, taskId, submissionId, formVersionId
+-- and sealed, or documentId} (see app.submit_task).
+create or replace function api.portal_submit_task(claims jsonb, input jsonb) returns jsonb
+language plpgsql
+as $$
+begin
+  perform auth.begin_request(claims);
+  perform api.require(auth.is_patient());
+  perform app.portal_require_host(input -> 'host');
+  return app.submit_task(input);
+end
+$$;
+
+-- Completes the caller's open consent tasks that the granted consent `recorded` (just
+-- recorded, theirs) answers: its type, and its version where a task names one. Audited; →
+-- their ids.
+create or replace function app.complete_consent_tasks(recorded bigint) returns jsonb
 language plpgsql
 as $$
 declare
+  consent app.portal_consents;
   done uuid;
   ids jsonb := '[]'::jsonb;
 begin
+  select * into consent from app.portal_consents c where c.id = recorded;
   for done in
     update app.patient_tasks t
     set status = 'completed', consent_id = consent.id, updated_by = auth.uid(),
@@ -317,7 +333,7 @@ begin
   return ids;
 end
 $$;
-grant execute on function app.complete_consent_tasks(app.portal_consents) to app_user;
+grant execute on function app.complete_consent_tasks(bigint) to app_user;
 
 -- GET /forms. input: {}: the clinic's forms by name, each with its latest version.
 create or replace function api.forms(claims jsonb, input jsonb) returns jsonb
@@ -338,37 +354,50 @@ create or replace function api.form(claims jsonb, input jsonb) returns jsonb
 language plpgsql
 as $$
 declare
-  found_row app.forms;
+  shown jsonb;
 begin
   perform auth.begin_request(claims);
   perform api.require(auth.is_staff());
-  select * into found_row from app.forms f where f.id = (input ->> 'formId')::uuid;
-  if not found then
+  select app.form_json(f) || jsonb_build_object('versions', (
+           select jsonb_agg(app.form_version_json(v, true) order by v.version desc)
+           from app.form_versions v where v.form_id = f.id))
+  into shown
+  from app.forms f where f.id = (input ->> 'formId')::uuid;
+  if shown is null then
     perform api.fail('form_not_found', 'No form with this id is visible to you.', 'id');
   end if;
-  return app.form_json(found_row) || jsonb_build_object('versions', (
-    select jsonb_agg(app.form_version_json(v, true) order by v.version desc)
-    from app.form_versions v where v.form_id = found_row.id));
+  return shown;
 end
 $$;
 
--- POST /forms. input: {name, schema}: a form and its version 1. Admins; audited.
-create or replace function api.create_form(claims jsonb, input jsonb) returns jsonb
+-- A new form of the caller's clinic named `name`, with `schema` as its version 1: `{form,
+-- version}`. Audited.
+create or replace function app.create_form(name text, schema jsonb) returns jsonb
 language plpgsql
 as $$
 declare
   created app.forms;
   published app.form_versions;
 begin
-  perform auth.begin_request(claims);
-  perform api.require(auth.is_admin());
   insert into app.forms (org_id, name, created_by)
-  values ((select auth.org_id()), input ->> 'name', (select auth.uid()))
+  values ((select auth.org_id()), name, (select auth.uid()))
   returning * into created;
   perform audit.record('form.create', 'form', created.id::text);
-  published := app.publish_version(created, input -> 'schema');
+  published := app.publish_version(created, schema);
   return jsonb_build_object('form', app.form_json(created),
                             'version', app.form_version_json(published, true));
+end
+$$;
+grant execute on function app.create_form(text, jsonb) to app_user;
+
+-- POST /forms. input: {name, schema}: a form and its version 1. Admins.
+create or replace function api.create_form(claims jsonb, input jsonb) returns jsonb
+language plpgsql
+as $$
+begin
+  perform auth.begin_request(claims);
+  perform api.require(auth.is_admin());
+  return app.create_form(input ->> 'name', input -> 'schema');
 end
 $$;
 
@@ -377,60 +406,59 @@ $$;
 create or replace function api.publish_form_version(claims jsonb, input jsonb) returns jsonb
 language plpgsql
 as $$
-declare
-  form app.forms;
 begin
   perform auth.begin_request(claims);
   perform api.require(auth.is_admin());
-  form := app.lock_form((input ->> 'formId')::uuid);
-  if form.archived then
-    perform api.fail('form_archived', 'This form is archived; create a new one.', 'id');
-  end if;
-  return app.form_version_json(app.publish_version(form, input -> 'schema'), true);
+  return app.form_version_json(
+    app.publish_version(app.lock_form((input ->> 'formId')::uuid), input -> 'schema'), true);
 end
 $$;
 
--- POST /forms/{id}/archive. input: {formId}: no new tasks of it; those assigned stay. Admins;
--- audited when it changes.
+-- Archives form `form` (visible to the caller) unless it is: no new tasks of it, those
+-- assigned stay. Audited when it changes.
+create or replace function app.archive_form(form uuid) returns jsonb
+language plpgsql
+as $$
+declare
+  found_row app.forms := app.lock_form(form);
+begin
+  if not found_row.archived then
+    update app.forms f set archived = true, updated_at = now() where f.id = found_row.id
+    returning * into found_row;
+    perform audit.record('form.archive', 'form', found_row.id::text);
+  end if;
+  return app.form_json(found_row);
+end
+$$;
+grant execute on function app.archive_form(uuid) to app_user;
+
+-- POST /forms/{id}/archive. input: {formId}. Admins.
 create or replace function api.archive_form(claims jsonb, input jsonb) returns jsonb
 language plpgsql
 as $$
-declare
-  form app.forms;
 begin
   perform auth.begin_request(claims);
   perform api.require(auth.is_admin());
-  form := app.lock_form((input ->> 'formId')::uuid);
-  if not form.archived then
-    update app.forms f set archived = true, updated_at = now() where f.id = form.id
-    returning * into form;
-    perform audit.record('form.archive', 'form', form.id::text);
-  end if;
-  return app.form_json(form);
+  return app.archive_form((input ->> 'formId')::uuid);
 end
 $$;
 
--- POST /clients/{clientId}/tasks. input: {patientId, kind, title, dueOn?, formId?,
--- consentType?, consentVersion?} (Rust checked which go with which kind): the patient's care
--- team or an admin assigns a task (403 for a patient outside the caller's care). A form task
--- pins the form's latest version (422 `unknown_form`, 409 `form_archived`); a due date is
--- today or later in the clinic's zone. Audited; the patient hears of it by their channels
--- (`task.assigned`, naming only the task).
-create or replace function api.assign_task(claims jsonb, input jsonb) returns jsonb
+-- Assigns `patient` (visible to the caller) the task `input` ({kind, title, dueOn?, formId?,
+-- consentType?, consentVersion?}; Rust checked which go with which kind). Only the patient's
+-- care team and the clinic's admins assign (403). A form task pins the form's latest version
+-- (422 `unknown_form`, 409 `form_archived`); a due date is today or later in the clinic's
+-- zone. Audited; the patient hears of it by their channels (`task.assigned`, naming only the
+-- task).
+create or replace function app.assign_task(patient uuid, input jsonb) returns jsonb
 language plpgsql
 as $$
 declare
-  patient uuid;
-  kind text := input ->> 'kind';
-  due date := (input ->> 'dueOn')::date;
   form uuid := (input ->> 'formId')::uuid;
+  due date := (input ->> 'dueOn')::date;
+  chosen app.forms;
   pinned app.form_versions;
-  archived boolean;
   created app.patient_tasks;
 begin
-  perform auth.begin_request(claims);
-  perform api.require(auth.is_staff());
-  patient := app.require_visible_patient((input ->> 'patientId')::uuid);
   if auth.app_role() is distinct from 'admin' and patient not in (select app.my_patients()) then
     perform api.fail('forbidden',
       'Only the patient''s care team and the clinic''s admins assign tasks to a patient.',
@@ -440,28 +468,42 @@ begin
             where c.id = (select auth.org_id())) then
     perform api.fail('invalid_input', 'A due date is today or later.', 'dueOn');
   end if;
-  if kind = 'form' then
-    select f.archived into archived from app.forms f where f.id = form;
+  if input ->> 'kind' = 'form' then
+    select * into chosen from app.forms f where f.id = form;
     if not found then
       perform api.fail('unknown_form', 'No form with this id in your clinic.', 'formId');
-    elsif archived then
+    elsif chosen.archived then
       perform api.fail('form_archived', 'This form is archived; assign another.', 'formId');
     end if;
     select * into pinned from app.form_versions v
-    where v.form_id = form order by v.version desc limit 1;
+    where v.form_id = chosen.id order by v.version desc limit 1;
   end if;
   insert into app.patient_tasks (org_id, patient_id, kind, title, due_on, form_version_id,
                                  consent_type, consent_version, assigned_by, updated_by)
-  values ((select auth.org_id()), patient, kind, input ->> 'title', due, pinned.id,
+  values ((select auth.org_id()), patient, input ->> 'kind', input ->> 'title', due, pinned.id,
           input ->> 'consentType', input ->> 'consentVersion', (select auth.uid()),
           (select auth.uid()))
   returning * into created;
   perform audit.record('task.assign', 'task', created.id::text, 'success',
-    jsonb_strip_nulls(jsonb_build_object('patientId', patient, 'kind', kind,
+    jsonb_strip_nulls(jsonb_build_object('patientId', patient, 'kind', created.kind,
                                          'formVersionId', pinned.id)));
   perform app.queue_patient_notice('task.assigned', created.org_id, patient,
                                    jsonb_build_object('taskId', created.id));
   return app.task_json(created);
+end
+$$;
+grant execute on function app.assign_task(uuid, jsonb) to app_user;
+
+-- POST /clients/{clientId}/tasks. input: {patientId, kind, title, dueOn?, formId?,
+-- consentType?, consentVersion?} (see app.assign_task); 404 naming clientId for a patient the
+-- caller cannot see.
+create or replace function api.assign_task(claims jsonb, input jsonb) returns jsonb
+language plpgsql
+as $$
+begin
+  perform auth.begin_request(claims);
+  perform api.require(auth.is_staff());
+  return app.assign_task(app.require_visible_patient((input ->> 'patientId')::uuid), input);
 end
 $$;
 
@@ -503,26 +545,35 @@ begin
 end
 $$;
 
--- POST /tasks/{id}/cancel. input: {taskId}: any task not yet accepted or completed (409
--- `task_closed`). Audited.
-create or replace function api.cancel_task(claims jsonb, input jsonb) returns jsonb
+-- Cancels task `task` (visible to the caller) unless it is accepted, completed or cancelled
+-- already (409 `task_closed`). Audited.
+create or replace function app.cancel_task(task uuid) returns jsonb
 language plpgsql
 as $$
 declare
-  task app.patient_tasks;
+  found_row app.patient_tasks := app.lock_task(task);
 begin
-  perform auth.begin_request(claims);
-  perform api.require(auth.is_staff());
-  task := app.lock_task((input ->> 'taskId')::uuid);
-  if task.status in ('accepted', 'completed', 'cancelled') then
-    perform api.fail('task_closed', format('This task is already %s.', task.status), 'id');
+  if found_row.status in ('accepted', 'completed', 'cancelled') then
+    perform api.fail('task_closed', format('This task is already %s.', found_row.status), 'id');
   end if;
   update app.patient_tasks t
   set status = 'cancelled', updated_by = auth.uid(), updated_at = now()
-  where t.id = task.id
-  returning * into task;
-  perform audit.record('task.cancel', 'task', task.id::text);
-  return app.task_json(task);
+  where t.id = found_row.id
+  returning * into found_row;
+  perform audit.record('task.cancel', 'task', found_row.id::text);
+  return app.task_json(found_row);
+end
+$$;
+grant execute on function app.cancel_task(uuid) to app_user;
+
+-- POST /tasks/{id}/cancel. input: {taskId}.
+create or replace function api.cancel_task(claims jsonb, input jsonb) returns jsonb
+language plpgsql
+as $$
+begin
+  perform auth.begin_request(claims);
+  perform api.require(auth.is_staff());
+  return app.cancel_task((input ->> 'taskId')::uuid);
 end
 $$;
 
@@ -548,21 +599,18 @@ begin
 end
 $$;
 
--- POST /tasks/{id}/accept and /return. input: {taskId, decision: 'accepted' | 'returned',
--- comment?} (a return's comment is required: Rust checks it, the table too): decides the
--- latest submission of a submitted task (409 `task_not_submitted` otherwise); a returned task
--- may be submitted again. Audited without the comment.
-create or replace function api.review_task(claims jsonb, input jsonb) returns jsonb
+-- Decides the latest submission of task input.taskId (visible to the caller), which must be
+-- submitted (409 `task_not_submitted`): input.decision 'accepted' or 'returned', with
+-- input.comment to the patient (a return's is required: Rust checks it, the table too). A
+-- returned task may be handed in again. Audited without the comment.
+create or replace function app.review_task(input jsonb) returns jsonb
 language plpgsql
 as $$
 declare
-  task app.patient_tasks;
+  task app.patient_tasks := app.lock_task((input ->> 'taskId')::uuid);
   decision text := input ->> 'decision';
   reviewed uuid;
 begin
-  perform auth.begin_request(claims);
-  perform api.require(auth.is_staff());
-  task := app.lock_task((input ->> 'taskId')::uuid);
   if task.status <> 'submitted' then
     perform api.fail('task_not_submitted',
       'Only a task handed in and awaiting review is accepted or returned.', 'id');
@@ -581,6 +629,19 @@ begin
                        'task', task.id::text, 'success',
                        jsonb_build_object('submissionId', reviewed));
   return app.task_json(task);
+end
+$$;
+grant execute on function app.review_task(jsonb) to app_user;
+
+-- POST /tasks/{id}/accept and /return. input: {taskId, decision, comment?} (see
+-- app.review_task).
+create or replace function api.review_task(claims jsonb, input jsonb) returns jsonb
+language plpgsql
+as $$
+begin
+  perform auth.begin_request(claims);
+  perform api.require(auth.is_staff());
+  return app.review_task(input);
 end
 $$;
 

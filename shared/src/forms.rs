@@ -142,7 +142,9 @@ pub async fn validator(
     input.insert("formVersionId".into(), json!(version));
     let stored = ctx.db.call(read, caller, &Value::Object(input)).await?;
     let validator = Arc::new(compile(&stored["schema"]).map_err(|e| {
-        Error::internal(format!("stored form version {version} does not compile: {e}"))
+        Error::internal(format!(
+            "stored form version {version} does not compile: {e}"
+        ))
     })?);
     let mut compiled = cache
         .lock()
@@ -216,7 +218,11 @@ pub fn open(ctx: &Context, caller: &Claims, answer: &mut Value) -> Result<(), Er
 
 /// What a submission's answers are bound to: its clinic, itself, its task and its form version.
 pub fn context(org: Option<Uuid>, submission: Uuid, task: Uuid, version: Uuid) -> String {
-    sealed::context("task-answers", org, &format!("{submission}:{task}:{version}"))
+    sealed::context(
+        "task-answers",
+        org,
+        &format!("{submission}:{task}:{version}"),
+    )
 }
 
 #[cfg(test)]
@@ -224,7 +230,9 @@ mod tests {
     use super::*;
 
     fn field_of(schema: &Value) -> String {
-        compile(schema).err().expect("refused").errors[0].field.clone()
+        compile(schema).err().expect("refused").errors[0]
+            .field
+            .clone()
     }
 
     #[test]
@@ -249,7 +257,8 @@ mod tests {
         ] {
             assert_eq!(field_of(&refused), "schema", "{refused}");
         }
-        let remote = json!({"type": "object", "properties": {"a": {"$ref": "https://example.com/s.json"}}});
+        let remote =
+            json!({"type": "object", "properties": {"a": {"$ref": "https://example.com/s.json"}}});
         let detail = compile(&remote).err().unwrap().detail.clone();
         assert!(detail.contains("only to its own parts"), "{detail}");
     }
@@ -278,7 +287,12 @@ mod tests {
         fields.sort();
         assert_eq!(
             fields,
-            ["answers/a~1b", "answers/items/1", "answers/phq9", "answers/secret"]
+            [
+                "answers/a~1b",
+                "answers/items/1",
+                "answers/phq9",
+                "answers/secret"
+            ]
         );
         let body = error.body().to_string();
         for value in ["99", "Jane Doe", "SSN"] {

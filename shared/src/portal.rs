@@ -222,7 +222,10 @@ mod tests {
 
     #[test]
     fn consent_types_are_short_snake_case_names() {
-        assert_eq!(consent_type("type", "privacy_notice_2").unwrap(), "privacy_notice_2");
+        assert_eq!(
+            consent_type("type", "privacy_notice_2").unwrap(),
+            "privacy_notice_2"
+        );
         for bad in ["", "Terms", "2fa", "a-b", &"a".repeat(51)] {
             let error = consent_type("consentType", bad).unwrap_err();
             assert_eq!(error.errors[0].field, "consentType", "{bad:?}");

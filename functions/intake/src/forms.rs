@@ -39,7 +39,9 @@ struct NewVersion {
 /// `GET /forms` → `{forms}`, by name.
 pub async fn list(ctx: &Context, caller: Claims, req: Incoming) -> Result<Reply, Error> {
     req.expect_nothing()?;
-    Ok(Reply::json_text(ctx.db.relay(LIST, &caller, &json!({})).await?))
+    Ok(Reply::json_text(
+        ctx.db.relay(LIST, &caller, &json!({})).await?,
+    ))
 }
 
 /// `GET /forms/{id}` → the form with `versions`, newest first.

@@ -65,14 +65,20 @@ impl Assign {
                 input.insert("formId".into(), json!(form));
             }
             (Kind::Form, None) => {
-                return Err(Error::invalid_field("formId", "A form task names its form."))
+                return Err(Error::invalid_field(
+                    "formId",
+                    "A form task names its form.",
+                ))
             }
             (_, Some(_)) => return Err(stray("formId", "form")),
             (_, None) => {}
         }
         match (self.kind, &self.consent_type, &self.consent_version) {
             (Kind::Consent, Some(kind), version) => {
-                input.insert("consentType".into(), json!(consent_type("consentType", kind)?));
+                input.insert(
+                    "consentType".into(),
+                    json!(consent_type("consentType", kind)?),
+                );
                 if let Some(version) = version {
                     let version =
                         required_text("consentVersion", version, CONSENT_VERSION_MAX_CHARS)?;
