@@ -174,7 +174,7 @@ pub fn sealed_answers(
         ));
     }
     let submission = Uuid::new_v4();
-    let bound = context(caller.org_id, submission, task, version);
+    let bound = sealed::task_answers_context(caller.org_id, submission, task, version);
     let sealed = ctx.sealing_keys()?.seal(&bound, &text)?.to_json();
     let mut input = Map::new();
     input.insert("submissionId".into(), json!(submission));
@@ -209,20 +209,12 @@ pub fn open(ctx: &Context, caller: &Claims, answer: &mut Value) -> Result<(), Er
         submission.insert("answersUnavailable".into(), json!(true));
         return Ok(());
     }
-    let text = keys.open(&context(caller.org_id, id, task, version), &stored)?;
+    let bound = sealed::task_answers_context(caller.org_id, id, task, version);
+    let text = keys.open(&bound, &stored)?;
     let answers: Value = serde_json::from_str(&text)
         .map_err(|_| Error::internal(format!("submission {id}: sealed answers are not JSON")))?;
     submission.insert("answers".into(), answers);
     Ok(())
-}
-
-/// What a submission's answers are bound to: its clinic, itself, its task and its form version.
-pub fn context(org: Option<Uuid>, submission: Uuid, task: Uuid, version: Uuid) -> String {
-    sealed::context(
-        "task-answers",
-        org,
-        &format!("{submission}:{task}:{version}"),
-    )
 }
 
 #[cfg(test)]

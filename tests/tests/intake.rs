@@ -8,10 +8,7 @@ use http::Method;
 use serde_json::{json, Value};
 use tokio_postgres::error::SqlState;
 use uuid::Uuid;
-use wardline_shared::{
-    forms,
-    sealed::{Keyring, Sealed},
-};
+use wardline_shared::sealed::{task_answers_context, Keyring, Sealed};
 use wardline_tests::{
     as_user, patient, portal::as_patient, staff, Reply, TestDb, World, NOTES_KEYS,
 };
@@ -335,15 +332,15 @@ async fn answers_are_sealed_at_rest_and_every_staff_read_is_audited_once() {
     .unwrap();
     let opened = keys
         .open(
-            &forms::context(Some(w.clinic_a), submission, task, version),
+            &task_answers_context(Some(w.clinic_a), submission, task, version),
             &sealed,
         )
         .unwrap();
     assert_eq!(serde_json::from_str::<Value>(&opened).unwrap(), answers);
     for elsewhere in [
-        forms::context(Some(w.clinic_b), submission, task, version),
-        forms::context(Some(w.clinic_a), submission, Uuid::new_v4(), version),
-        forms::context(Some(w.clinic_a), Uuid::new_v4(), task, version),
+        task_answers_context(Some(w.clinic_b), submission, task, version),
+        task_answers_context(Some(w.clinic_a), submission, Uuid::new_v4(), version),
+        task_answers_context(Some(w.clinic_a), Uuid::new_v4(), task, version),
     ] {
         assert!(keys.open(&elsewhere, &sealed).is_err());
     }
