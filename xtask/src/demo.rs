@@ -632,7 +632,7 @@ async fn seed_intake(admin: &Client, keys: &Keyring) -> Result<()> {
                                                 assigned_by, assigned_at, updated_by)
                  values ($1, $2, $3, $4, $5, $6::text::date, $7, $8, $9, $10,
                          '2026-11-18 15:00Z'::timestamptz + $11::int * interval '1 minute',
-                         case $9 when 'open' then $10 else $3 end)
+                         case $9 when 'open' then $10::uuid else $3::uuid end)
                  on conflict do nothing",
                 &[
                     task,
