@@ -222,7 +222,7 @@ mod tests {
     use super::*;
 
     fn field_of(schema: &Value) -> String {
-        compile(schema).err().expect("refused").errors[0]
+        compile(schema).expect_err("refused").errors[0]
             .field
             .clone()
     }
@@ -251,7 +251,7 @@ mod tests {
         }
         let remote =
             json!({"type": "object", "properties": {"a": {"$ref": "https://example.com/s.json"}}});
-        let detail = compile(&remote).err().unwrap().detail.clone();
+        let detail = compile(&remote).unwrap_err().detail.clone();
         assert!(detail.contains("only to its own parts"), "{detail}");
     }
 

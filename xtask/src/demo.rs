@@ -542,6 +542,60 @@ pub const JORDANS_TASKS: [Uuid; 5] = [
     uuid!("fc000000-0000-4000-8000-000000000005"),
 ];
 
+/// One of Jordan's demo tasks, as Sam assigned it.
+struct DemoTask {
+    kind: &'static str,
+    title: &'static str,
+    due_on: Option<&'static str>,
+    form_version: Option<Uuid>,
+    consent_type: Option<&'static str>,
+    status: &'static str,
+}
+
+/// [`JORDANS_TASKS`], in the same order.
+const TASKS: [DemoTask; 5] = [
+    DemoTask {
+        kind: "form",
+        title: "Complete the PHQ-9 before your next session",
+        due_on: Some("2027-03-08"),
+        form_version: Some(FORM_VERSIONS[0]),
+        consent_type: None,
+        status: "open",
+    },
+    DemoTask {
+        kind: "upload",
+        title: "Upload a photo of your insurance card",
+        due_on: None,
+        form_version: None,
+        consent_type: None,
+        status: "open",
+    },
+    DemoTask {
+        kind: "consent",
+        title: "Consent to telehealth sessions",
+        due_on: None,
+        form_version: None,
+        consent_type: Some("telehealth"),
+        status: "open",
+    },
+    DemoTask {
+        kind: "form",
+        title: "Tell us about yourself",
+        due_on: None,
+        form_version: Some(FORM_VERSIONS[1]),
+        consent_type: None,
+        status: "submitted",
+    },
+    DemoTask {
+        kind: "form",
+        title: "PHQ-9 at intake",
+        due_on: None,
+        form_version: Some(FORM_VERSIONS[0]),
+        consent_type: None,
+        status: "submitted",
+    },
+];
+
 /// What Jordan handed in for the last two tasks: (submission, task, form version, answers).
 fn jordans_submissions() -> [(Uuid, Uuid, Uuid, Value); 2] {
     [
@@ -580,51 +634,7 @@ async fn seed_intake(admin: &Client, keys: &Keyring) -> Result<()> {
             )
             .await?;
     }
-    let tasks: [(&str, &str, Option<&str>, Option<Uuid>, Option<&str>, &str); 5] = [
-        (
-            "form",
-            "Complete the PHQ-9 before your next session",
-            Some("2027-03-08"),
-            Some(FORM_VERSIONS[0]),
-            None,
-            "open",
-        ),
-        (
-            "upload",
-            "Upload a photo of your insurance card",
-            None,
-            None,
-            None,
-            "open",
-        ),
-        (
-            "consent",
-            "Consent to telehealth sessions",
-            None,
-            None,
-            Some("telehealth"),
-            "open",
-        ),
-        (
-            "form",
-            "Tell us about yourself",
-            None,
-            Some(FORM_VERSIONS[1]),
-            None,
-            "submitted",
-        ),
-        (
-            "form",
-            "PHQ-9 at intake",
-            None,
-            Some(FORM_VERSIONS[0]),
-            None,
-            "submitted",
-        ),
-    ];
-    for (n, (task, (kind, title, due, version, consent, status))) in
-        JORDANS_TASKS.iter().zip(tasks).enumerate()
-    {
+    for (n, (id, task)) in JORDANS_TASKS.iter().zip(TASKS).enumerate() {
         admin
             .execute(
                 "insert into app.patient_tasks (id, org_id, patient_id, kind, title, due_on,
@@ -635,15 +645,15 @@ async fn seed_intake(admin: &Client, keys: &Keyring) -> Result<()> {
                          case $9 when 'open' then $10::uuid else $3::uuid end)
                  on conflict do nothing",
                 &[
-                    task,
+                    id,
                     &maple,
                     &jordan,
-                    &kind,
-                    &title,
-                    &due,
-                    &version,
-                    &consent,
-                    &status,
+                    &task.kind,
+                    &task.title,
+                    &task.due_on,
+                    &task.form_version,
+                    &task.consent_type,
+                    &task.status,
                     &sam,
                     &(n as i32),
                 ],
