@@ -15,7 +15,7 @@ use crate::{
     sealed, Context,
 };
 use http::StatusCode;
-use jsonschema::{error::ValidationErrorKind, Draft, PatternOptions, Validator};
+use jsonschema::{error::ValidationErrorKind, Draft, PatternOptions, ValidationError, Validator};
 use serde_json::{json, Map, Value};
 use std::{
     collections::HashMap,
@@ -54,19 +54,27 @@ pub fn compile(schema: &Value) -> Result<Validator, Error> {
                 .into(),
         ));
     }
+    build(schema).map_err(|e| {
+        match e.kind() {
+        ValidationErrorKind::Referencing(_) => invalid(
+            "A form's schema may refer ($ref) only to its own parts; nothing outside it is fetched."
+                .into(),
+        ),
+        _ => invalid(format!("Not a valid JSON Schema: {e}")),
+    }
+    })
+}
+
+/// The validator of `schema` as every form's is built: Draft 2020-12, formats checked, the
+/// linear-time pattern engine, nothing fetched. A version read back from the database was
+/// checked when it was published, and is only built again.
+fn build(schema: &Value) -> Result<Validator, ValidationError<'static>> {
     jsonschema::options()
         .with_draft(Draft::Draft202012)
         .offline()
         .should_validate_formats(true)
         .with_pattern_options(PatternOptions::regex())
         .build(schema)
-        .map_err(|e| match e.kind() {
-            ValidationErrorKind::Referencing(_) => invalid(
-                "A form's schema may refer ($ref) only to its own parts; nothing outside it is fetched."
-                    .into(),
-            ),
-            _ => invalid(format!("Not a valid JSON Schema: {e}")),
-        })
 }
 
 /// Checks `answers` against a form version's `validator`: a 400 naming each failing answer as
@@ -141,7 +149,7 @@ pub async fn validator(
     }
     input.insert("formVersionId".into(), json!(version));
     let stored = ctx.db.call(read, caller, &Value::Object(input)).await?;
-    let validator = Arc::new(compile(&stored["schema"]).map_err(|e| {
+    let validator = Arc::new(build(&stored["schema"]).map_err(|e| {
         Error::internal(format!(
             "stored form version {version} does not compile: {e}"
         ))
