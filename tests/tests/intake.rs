@@ -10,7 +10,8 @@ use tokio_postgres::error::SqlState;
 use uuid::Uuid;
 use wardline_shared::sealed::{task_answers_context, Keyring, Sealed};
 use wardline_tests::{
-    as_user, patient, portal::as_patient, staff, Reply, TestDb, World, NOTES_KEYS,
+    as_user, patient, portal::as_patient, providers::Providers, staff, Reply, TestDb, World,
+    NOTES_KEYS,
 };
 use xtask::keys::Identity;
 
@@ -1103,4 +1104,36 @@ async fn a_submission_is_one_statement_once_its_version_is_compiled_here_two_bef
     .await;
     assert_eq!(fields(&refused), ["answers/phq9"]);
     assert_eq!(statements(&db).await, 0);
+}
+
+/// The assignment notice, delivered: the clinic and the portal's tasks page, never the task.
+#[tokio::test]
+async fn the_task_notice_names_the_clinic_and_the_tasks_page_only() {
+    let db = TestDb::new().await;
+    let w = World::create(&db).await;
+    let providers = Providers::start().await;
+    assign(
+        &db,
+        &w,
+        json!({"kind": "upload", "title": "Marigold's trauma history letter"}),
+    )
+    .await;
+    let report = message_sender::deliver(&db.ctx, &providers.sender(&[]), "test-sender")
+        .await
+        .unwrap();
+    assert_eq!((report.sent, report.failed), (1, 0), "{report:?}");
+    let emails = providers.emails();
+    assert_eq!(emails.len(), 1);
+    let email = &emails[0];
+    assert_eq!(email.subject, "Alpha Clinic has a new task for you");
+    assert!(
+        email
+            .text
+            .contains("https://alpha.portal.wardline.test/tasks"),
+        "{}",
+        email.text
+    );
+    for phi in ["Marigold", "trauma", "letter", "Pia"] {
+        assert!(!email.text.contains(phi), "{phi} in {}", email.text);
+    }
 }
