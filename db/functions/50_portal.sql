@@ -481,12 +481,14 @@ end
 $$;
 grant execute on function api.portal_appointments(jsonb, jsonb) to wardline_authenticator;
 
--- PUT /api/portal/consent. input: {host, type, version, granted, sourceIp, userAgent}.
+-- PUT /api/portal/consent. input: {host, type, version, granted, sourceIp, userAgent}. A
+-- grant completes the patient's open consent tasks it answers (85_intake.sql), in the same
+-- statement: `completedTaskIds`.
 create or replace function api.portal_record_consent(claims jsonb, input jsonb) returns jsonb
 language plpgsql
 as $$
 declare
-  recorded timestamptz;
+  recorded record;
 begin
   perform auth.begin_request(claims);
   perform api.require(auth.is_patient());
@@ -496,15 +498,17 @@ begin
   values ((select auth.org_id()), (select auth.patient_id()), input ->> 'type',
           input ->> 'version', (input ->> 'granted')::boolean, input ->> 'sourceIp',
           input ->> 'userAgent')
-  returning recorded_at into recorded;
+  returning * into recorded;
   perform audit.record('portal.consent', 'patient', (select auth.patient_id())::text, 'success',
-    jsonb_build_object('type', input ->> 'type', 'version', input ->> 'version',
-                       'granted', (input ->> 'granted')::boolean));
+    jsonb_build_object('type', recorded.consent_type, 'version', recorded.version,
+                       'granted', recorded.granted));
   return jsonb_build_object(
-    'consent', jsonb_build_object('type', input ->> 'type', 'version', input ->> 'version',
-                                  'granted', (input ->> 'granted')::boolean,
-                                  'recordedAt', app.iso(recorded)),
-    'consents', app.portal_consents_json());
+    'consent', jsonb_build_object('type', recorded.consent_type, 'version', recorded.version,
+                                  'granted', recorded.granted,
+                                  'recordedAt', app.iso(recorded.recorded_at)),
+    'consents', app.portal_consents_json(),
+    'completedTaskIds', case when recorded.granted then app.complete_consent_tasks(recorded.id)
+                             else '[]'::jsonb end);
 end
 $$;
 grant execute on function api.portal_record_consent(jsonb, jsonb) to wardline_authenticator;

@@ -84,8 +84,8 @@ $$;
 
 -- GET /api/portal/timeline. input: {host, limit, afterKind, afterId}: the patient's sessions
 -- (at their start), messages, consent decisions, documents (RLS: their uploads and those
--- shared with them) and feedback, newest first, a page at a time,
--- in one statement. The cursor names the page's last event by kind and id; no time or text is
+-- shared with them), feedback, tasks (when assigned) and what they handed in for them (with
+-- its review, never the answers), newest first, a page at a time, in one statement. The cursor names the page's last event by kind and id; no time or text is
 -- in it.
 create or replace function api.portal_timeline(claims jsonb, input jsonb) returns jsonb
 language plpgsql
@@ -126,6 +126,16 @@ begin
              jsonb_strip_nulls(jsonb_build_object('sessionId', f.session_id, 'nps', f.nps,
                                                   'csat', f.csat))
       from app.session_feedback f where f.patient_id = patient
+      union all
+      select t.assigned_at, 'task', t.id::text,
+             jsonb_strip_nulls(jsonb_build_object('taskId', t.id, 'taskKind', t.kind,
+                                                  'status', t.status, 'dueOn', t.due_on))
+      from app.patient_tasks t where t.patient_id = patient
+      union all
+      select s.submitted_at, 'submission', s.id::text,
+             jsonb_strip_nulls(jsonb_build_object('taskId', s.task_id, 'submissionId', s.id,
+                                                  'review', s.review))
+      from app.task_submissions s where s.patient_id = patient
     ), anchor as (
       select e.at, e.kind, e.id from events e where e.kind = after_kind and e.id = after_id
     ), page as (

@@ -22,7 +22,8 @@ declare
   queued integer;
 begin
   if kind is null or kind not in ('session.booked', 'session.changed', 'session.cancelled',
-                                  'session.reminder', 'waitlist.offer', 'message.new') then
+                                  'session.reminder', 'waitlist.offer', 'message.new',
+                                  'task.assigned') then
     raise exception using errcode = '22023', message = format('no notice kind %L', kind);
   end if;
   if org is distinct from auth.org_id() and not auth.is_service() then

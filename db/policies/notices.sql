@@ -22,11 +22,11 @@ create policy "definer helpers read every preference" on app.patient_preferences
   for select to wardline_auth
   using (true);
 
-create policy "definer helpers queue session and message notices" on app.outbox
+create policy "definer helpers queue session, message and task notices" on app.outbox
   for insert to wardline_auth
   with check (kind in ('session.booked', 'session.changed', 'session.cancelled',
                        'session.reminder', 'waitlist.offer', 'message.new',
-                       'message.new.staff')
+                       'message.new.staff', 'task.assigned')
               and status = 'pending');
 
 create policy "the reminder forgetter forgets a moved session's reminders" on app.session_reminders

@@ -23,7 +23,8 @@
 //! keyring; [`secret`] makes the random tokens Wardline hands out (invite links, refresh
 //! tokens). With the `migrate` feature, [`migrate`] applies `db/`; with `times`, [`times`] reads
 //! the times booking clients send; with `storage`, [`storage`] is S3 (the documents bucket and
-//! its presigned URLs) and [`documents`] the document routes' common steps.
+//! its presigned URLs) and [`documents`] the document routes' common steps; with `forms`,
+//! [`forms`] compiles intake forms' JSON Schemas, checks answers and seals them.
 
 pub mod auth;
 pub mod config;
@@ -34,6 +35,8 @@ pub mod delivery;
 #[cfg(feature = "storage")]
 pub mod documents;
 pub mod error;
+#[cfg(feature = "forms")]
+pub mod forms;
 pub mod http;
 pub mod lambda;
 pub mod limits;

@@ -34,3 +34,13 @@ pub const REMINDER_HOURS: std::ops::RangeInclusive<u16> = 1..=336;
 
 /// A service's length in minutes (`services_duration_minutes_check`, migration 0027).
 pub const SERVICE_MINUTES: std::ops::RangeInclusive<u16> = 5..=480;
+/// Intake (migration 0022): a form's name and a task's title, and a review's comment, in
+/// characters (`forms_name_check`, `patient_tasks_title_check`,
+/// `task_submissions_review_comment_check`); a form's schema and a submission's answers as
+/// JSON, in bytes (`form_versions_schema_size`, and `task_submissions_answers_size` with the
+/// 16-byte tag of the sealed answers).
+pub const FORM_NAME_MAX_CHARS: usize = 200;
+pub const TASK_TITLE_MAX_CHARS: usize = 200;
+pub const REVIEW_COMMENT_MAX_CHARS: usize = 2000;
+pub const FORM_SCHEMA_MAX_BYTES: usize = 32_768;
+pub const FORM_ANSWERS_MAX_BYTES: usize = 32_768;

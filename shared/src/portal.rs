@@ -163,6 +163,28 @@ pub fn input(portal: &PortalConfig, req: &crate::http::Incoming) -> serde_json::
     input
 }
 
+/// The longest version of a consent's text, in characters (`portal_consents_version_check`).
+pub const CONSENT_VERSION_MAX_CHARS: usize = 50;
+
+/// A consent type as the portal records it and intake tasks ask for it: a short snake_case
+/// name the clinic's client chooses (`terms`, `privacy_notice`, `telehealth`, …); a 400
+/// naming `field` otherwise.
+pub fn consent_type<'a>(field: &str, raw: &'a str) -> Result<&'a str, Error> {
+    let shaped = (1..=50).contains(&raw.len())
+        && raw.starts_with(|c: char| c.is_ascii_lowercase())
+        && raw
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_');
+    if shaped {
+        Ok(raw)
+    } else {
+        Err(Error::invalid_field(
+            field,
+            "Expected a snake_case consent type such as terms or privacy_notice.",
+        ))
+    }
+}
+
 /// `Set-Cookie` for a session cookie: `HttpOnly; Secure; SameSite=Lax`, scoped to `path`. An
 /// empty value with `max_age` 0 clears it.
 pub fn cookie(name: &str, value: &str, path: &str, max_age: Duration) -> String {
@@ -197,6 +219,18 @@ mod tests {
             json!({"domain": "alpha.portal.wardline.app"})
         );
         assert_eq!(host_json(None, base), json!({}));
+    }
+
+    #[test]
+    fn consent_types_are_short_snake_case_names() {
+        assert_eq!(
+            consent_type("type", "privacy_notice_2").unwrap(),
+            "privacy_notice_2"
+        );
+        for bad in ["", "Terms", "2fa", "a-b", &"a".repeat(51)] {
+            let error = consent_type("consentType", bad).unwrap_err();
+            assert_eq!(error.errors[0].field, "consentType", "{bad:?}");
+        }
     }
 
     #[test]

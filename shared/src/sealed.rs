@@ -32,6 +32,21 @@ pub fn otp_code_context(message: Uuid) -> String {
     context("otp-code", None, &message.to_string())
 }
 
+/// What an intake submission's answers are sealed to: its clinic, itself, its task and its form
+/// version (`shared::forms` seals and opens them; the demo seeds some).
+pub fn task_answers_context(
+    org: Option<Uuid>,
+    submission: Uuid,
+    task: Uuid,
+    version: Uuid,
+) -> String {
+    context(
+        "task-answers",
+        org,
+        &format!("{submission}:{task}:{version}"),
+    )
+}
+
 /// A sealed value as stored: key id, 96-bit nonce and ciphertext (with its tag).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Sealed {

@@ -6,7 +6,8 @@
 
 use crate::{dates::check_year, error::Error};
 use chrono::{
-    DateTime, Datelike, Duration, FixedOffset, LocalResult, NaiveDateTime, Offset, TimeZone, Utc,
+    DateTime, Datelike, Duration, FixedOffset, LocalResult, NaiveDate, NaiveDateTime, Offset,
+    TimeZone, Utc,
 };
 use chrono_tz::Tz;
 
@@ -128,6 +129,14 @@ pub fn report_window(params: &[(&str, &str)]) -> Result<(DateTime<Utc>, DateTime
         ));
     }
     Ok((from, to))
+}
+
+/// A calendar date `YYYY-MM-DD` within the accepted years; a 400 naming `field` otherwise.
+pub fn date(field: &str, raw: &str) -> Result<NaiveDate, Error> {
+    let date = NaiveDate::parse_from_str(raw, "%Y-%m-%d")
+        .map_err(|_| Error::invalid_field(field, "A date YYYY-MM-DD."))?;
+    check_year(field, date.year())?;
+    Ok(date)
 }
 
 /// An IANA zone name from the request; a 400 naming `field` when it is unknown.

@@ -408,6 +408,37 @@ async fn populate_every_tenant_table(db: &TestDb, w: &World) {
             .await
             .unwrap();
     }
+    // Intake: a form with one version, a form task handed in, and its sealed-shaped answers.
+    for (clinic, clinician, patient) in [
+        (w.clinic_a, w.therapist_a, w.patient_a),
+        (w.clinic_b, w.therapist_b, w.patient_b),
+    ] {
+        db.admin
+            .batch_execute(&format!(
+                "with form as (
+                   insert into app.forms (org_id, name, created_by)
+                   values ('{clinic}', 'Intake', '{clinician}') returning id
+                 ), version as (
+                   insert into app.form_versions (org_id, form_id, version, schema, created_by)
+                   select '{clinic}', id, 1, '{{\"type\": \"object\"}}', '{clinician}'
+                   from form returning id
+                 ), task as (
+                   insert into app.patient_tasks (org_id, patient_id, kind, title,
+                                                  form_version_id, status, assigned_by,
+                                                  updated_by)
+                   select '{clinic}', '{patient}', 'form', 'Intake', id, 'submitted',
+                          '{clinician}', '{patient}'
+                   from version returning id, form_version_id
+                 )
+                 insert into app.task_submissions (id, org_id, task_id, patient_id,
+                                                   form_version_id, key_id, nonce, ciphertext)
+                 select gen_random_uuid(), '{clinic}', id, '{patient}', form_version_id, 'k1',
+                        decode(repeat('00', 12), 'hex'), decode(repeat('ab', 17), 'hex')
+                 from task;"
+            ))
+            .await
+            .unwrap();
+    }
     let mut user = db.authenticator().await;
     for who in [w.admin_of_a(), w.admin_of_b()] {
         let tx = user.transaction().await.unwrap();

@@ -163,9 +163,11 @@ fn every_code_sql_raises_has_one_status_and_every_listed_code_is_raised() {
 #[tokio::test]
 async fn the_limits_rust_checks_are_the_limits_the_tables_keep() {
     use wardline_shared::limits::{
-        BUFFER_MINUTES_MAX, HOLD_SECONDS_MAX, LATE_CANCEL_HOURS_MAX, MAX_OCCURRENCES,
-        MAX_REMINDERS, MESSAGE_NOTICE_QUIET_MINUTES_MAX, MIN_NOTICE_MINUTES_MAX, REMINDER_HOURS,
-        SERVICE_MINUTES, SLOT_STEP_MINUTES, TIME_OFF_REASON_MAX_CHARS, WAITLIST_OFFER_MINUTES,
+        BUFFER_MINUTES_MAX, FORM_ANSWERS_MAX_BYTES, FORM_NAME_MAX_CHARS, FORM_SCHEMA_MAX_BYTES,
+        HOLD_SECONDS_MAX, LATE_CANCEL_HOURS_MAX, MAX_OCCURRENCES, MAX_REMINDERS,
+        MESSAGE_NOTICE_QUIET_MINUTES_MAX, MIN_NOTICE_MINUTES_MAX, REMINDER_HOURS,
+        REVIEW_COMMENT_MAX_CHARS, SERVICE_MINUTES, SLOT_STEP_MINUTES, TASK_TITLE_MAX_CHARS,
+        TIME_OFF_REASON_MAX_CHARS, WAITLIST_OFFER_MINUTES,
     };
     let db = TestDb::new().await;
     let definition = |name: &'static str| {
@@ -253,12 +255,32 @@ async fn the_limits_rust_checks_are_the_limits_the_tables_keep() {
     ] {
         assert!(reminders.contains(&part), "{part} in {reminders}");
     }
+    for (constraint, column, max) in [
+        ("time_off_reason_check", "reason", TIME_OFF_REASON_MAX_CHARS),
+        ("forms_name_check", "name", FORM_NAME_MAX_CHARS),
+        ("patient_tasks_title_check", "title", TASK_TITLE_MAX_CHARS),
+        (
+            "task_submissions_review_comment_check",
+            "review_comment",
+            REVIEW_COMMENT_MAX_CHARS,
+        ),
+    ] {
+        assert_eq!(
+            definition(constraint).await,
+            between(&format!("length({column})"), 1.to_string(), max.to_string())
+        );
+    }
     assert_eq!(
-        definition("time_off_reason_check").await,
+        definition("form_versions_schema_size").await,
+        format!("CHECK ((octet_length((schema)::text) <= {FORM_SCHEMA_MAX_BYTES}))")
+    );
+    // Sealed answers: the plaintext and AES-GCM's 16-byte tag.
+    assert_eq!(
+        definition("task_submissions_answers_size").await,
         between(
-            "length(reason)",
-            1.to_string(),
-            TIME_OFF_REASON_MAX_CHARS.to_string()
+            "length(ciphertext)",
+            17.to_string(),
+            (FORM_ANSWERS_MAX_BYTES + 16).to_string()
         )
     );
 }

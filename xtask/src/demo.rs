@@ -5,6 +5,7 @@
 
 use crate::keys::Identity;
 use anyhow::{bail, Result};
+use serde_json::{json, Value};
 use tokio_postgres::Client;
 use uuid::{uuid, Uuid};
 use wardline_shared::sealed::Keyring;
@@ -408,6 +409,7 @@ pub async fn seed(admin: &Client, notes_keys: &Keyring) -> Result<()> {
     admin.batch_execute(PRESCRIBING).await?;
     admin.batch_execute(APPOINTMENTS).await?;
     seed_messages(admin, notes_keys).await?;
+    seed_intake(admin, notes_keys).await?;
     admin.batch_execute(AVAILABILITY).await?;
     admin.batch_execute(GUARDIANSHIPS).await?;
     Ok(())
@@ -500,6 +502,206 @@ async fn seed_messages(admin: &Client, keys: &Keyring) -> Result<()> {
                     &sealed.nonce,
                     &sealed.ciphertext,
                     &(n as i32),
+                ],
+            )
+            .await?;
+    }
+    Ok(())
+}
+
+/// Maple's intake forms: a PHQ-9 screening and a new-client questionnaire (each at version 1).
+pub const FORMS: [Uuid; 2] = [
+    uuid!("fa000000-0000-4000-8000-000000000001"),
+    uuid!("fa000000-0000-4000-8000-000000000002"),
+];
+/// Their versions 1, in the same order.
+pub const FORM_VERSIONS: [Uuid; 2] = [
+    uuid!("fb000000-0000-4000-8000-000000000001"),
+    uuid!("fb000000-0000-4000-8000-000000000002"),
+];
+
+/// The schemas of [`FORM_VERSIONS`].
+fn form_schemas() -> [(&'static str, Value); 2] {
+    [
+        (
+            "Depression screening (PHQ-9)",
+            json!({
+                "$schema": "https://json-schema.org/draft/2020-12/schema",
+                "type": "object",
+                "required": ["phq9"],
+                "additionalProperties": false,
+                "properties": {
+                    "phq9": {"type": "integer", "minimum": 0, "maximum": 27,
+                             "title": "Total score"},
+                    "difficulty": {"enum": ["not difficult", "somewhat", "very", "extremely"],
+                                   "title": "How difficult have these problems made things?"},
+                },
+            }),
+        ),
+        (
+            "New client questionnaire",
+            json!({
+                "type": "object",
+                "required": ["reason"],
+                "properties": {
+                    "reason": {"type": "string", "minLength": 1, "maxLength": 2000,
+                               "title": "What brings you to us?"},
+                    "medications": {"type": "string", "maxLength": 2000},
+                    "firstSymptoms": {"type": "string", "format": "date"},
+                },
+            }),
+        ),
+    ]
+}
+
+/// Jordan's tasks from Sam at maple: the PHQ-9 (open), an insurance card to upload (open),
+/// telehealth consent (open), the questionnaire (handed in) and an earlier PHQ-9 (handed in).
+pub const JORDANS_TASKS: [Uuid; 5] = [
+    uuid!("fc000000-0000-4000-8000-000000000001"),
+    uuid!("fc000000-0000-4000-8000-000000000002"),
+    uuid!("fc000000-0000-4000-8000-000000000003"),
+    uuid!("fc000000-0000-4000-8000-000000000004"),
+    uuid!("fc000000-0000-4000-8000-000000000005"),
+];
+
+/// One of Jordan's demo tasks, as Sam assigned it.
+struct DemoTask {
+    kind: &'static str,
+    title: &'static str,
+    due_on: Option<&'static str>,
+    form_version: Option<Uuid>,
+    consent_type: Option<&'static str>,
+    status: &'static str,
+}
+
+/// [`JORDANS_TASKS`], in the same order.
+const TASKS: [DemoTask; 5] = [
+    DemoTask {
+        kind: "form",
+        title: "Complete the PHQ-9 before your next session",
+        due_on: Some("2027-03-08"),
+        form_version: Some(FORM_VERSIONS[0]),
+        consent_type: None,
+        status: "open",
+    },
+    DemoTask {
+        kind: "upload",
+        title: "Upload a photo of your insurance card",
+        due_on: None,
+        form_version: None,
+        consent_type: None,
+        status: "open",
+    },
+    DemoTask {
+        kind: "consent",
+        title: "Consent to telehealth sessions",
+        due_on: None,
+        form_version: None,
+        consent_type: Some("telehealth"),
+        status: "open",
+    },
+    DemoTask {
+        kind: "form",
+        title: "Tell us about yourself",
+        due_on: None,
+        form_version: Some(FORM_VERSIONS[1]),
+        consent_type: None,
+        status: "submitted",
+    },
+    DemoTask {
+        kind: "form",
+        title: "PHQ-9 at intake",
+        due_on: None,
+        form_version: Some(FORM_VERSIONS[0]),
+        consent_type: None,
+        status: "submitted",
+    },
+];
+
+/// What Jordan handed in for the last two tasks: (submission, task, form version, answers).
+fn jordans_submissions() -> [(Uuid, Uuid, Uuid, Value); 2] {
+    [
+        (
+            uuid!("fd000000-0000-4000-8000-000000000001"),
+            JORDANS_TASKS[3],
+            FORM_VERSIONS[1],
+            json!({"reason": "Trouble sleeping and low mood since the summer.",
+                   "firstSymptoms": "2026-07-01"}),
+        ),
+        (
+            uuid!("fd000000-0000-4000-8000-000000000002"),
+            JORDANS_TASKS[4],
+            FORM_VERSIONS[0],
+            json!({"phq9": 14, "difficulty": "somewhat"}),
+        ),
+    ]
+}
+
+/// Seeds maple's forms and Jordan's tasks, the answers sealed with the stack's notes key as
+/// the portal seals them (bound to the clinic, the submission, its task and its version).
+async fn seed_intake(admin: &Client, keys: &Keyring) -> Result<()> {
+    let maple = clinic("maple")?.id;
+    let (jordan, sam) = (PATIENTS[0].id, CLINICIANS[2].id);
+    for ((form, version), (name, schema)) in FORMS.iter().zip(FORM_VERSIONS).zip(form_schemas()) {
+        admin
+            .execute(
+                "with form as (
+                   insert into app.forms (id, org_id, name, created_by, created_at)
+                   values ($1, $3, $4, $6, '2026-11-01 15:00Z') on conflict do nothing
+                 )
+                 insert into app.form_versions (id, org_id, form_id, version, schema, created_by,
+                                                created_at)
+                 values ($2, $3, $1, 1, $5, $6, '2026-11-01 15:00Z') on conflict do nothing",
+                &[form, &version, &maple, &name, &schema, &CLINICIANS[0].id],
+            )
+            .await?;
+    }
+    for (n, (id, task)) in JORDANS_TASKS.iter().zip(TASKS).enumerate() {
+        admin
+            .execute(
+                "insert into app.patient_tasks (id, org_id, patient_id, kind, title, due_on,
+                                                form_version_id, consent_type, status,
+                                                assigned_by, assigned_at, updated_by)
+                 values ($1, $2, $3, $4, $5, $6::text::date, $7, $8, $9, $10,
+                         '2026-11-18 15:00Z'::timestamptz + $11::int * interval '1 minute',
+                         case $9 when 'open' then $10::uuid else $3::uuid end)
+                 on conflict do nothing",
+                &[
+                    id,
+                    &maple,
+                    &jordan,
+                    &task.kind,
+                    &task.title,
+                    &task.due_on,
+                    &task.form_version,
+                    &task.consent_type,
+                    &task.status,
+                    &sam,
+                    &(n as i32),
+                ],
+            )
+            .await?;
+    }
+    for (submission, task, version, answers) in jordans_submissions() {
+        let bound =
+            wardline_shared::sealed::task_answers_context(Some(maple), submission, task, version);
+        let sealed = keys.seal(&bound, &answers.to_string())?;
+        admin
+            .execute(
+                "insert into app.task_submissions (id, org_id, task_id, patient_id,
+                                                   form_version_id, key_id, nonce, ciphertext,
+                                                   submitted_at)
+                 values ($1, $2, $3, $4, $5, $6, $7, $8, '2026-11-19 15:00Z')
+                 on conflict do nothing",
+                &[
+                    &submission,
+                    &maple,
+                    &task,
+                    &jordan,
+                    &version,
+                    &sealed.key_id,
+                    &sealed.nonce,
+                    &sealed.ciphertext,
                 ],
             )
             .await?;

@@ -261,6 +261,30 @@ async fn local(port: u16) -> Result<()> {
          {base}/threads/{thread}/messages"
     );
     println!("curl -s -X POST -H 'Authorization: Bearer {sam}' {base}/threads/{thread}/close\n");
+    let (tasks, jordan) = (demo::JORDANS_TASKS, demo::PATIENTS[0].id);
+    println!(
+        "# Intake: Jordan's tasks (the PHQ-9 pins version 1 of its form, and answers are checked\n\
+         # against it, then sealed); Sam reads what was handed in (audited) and returns it:"
+    );
+    println!("curl -s {portal} -H 'Authorization: Bearer <accessToken>' {base}/api/portal/tasks");
+    println!(
+        "curl -s {portal} -H 'Authorization: Bearer <accessToken>' \\\n  \
+         -d '{{\"formVersionId\": \"{}\", \"answers\": {{\"phq9\": 9}}}}' \\\n  \
+         {base}/api/portal/tasks/{}/submission",
+        demo::FORM_VERSIONS[0],
+        tasks[0]
+    );
+    println!("curl -s -H 'Authorization: Bearer {sam}' {base}/clients/{jordan}/tasks");
+    println!(
+        "curl -s -H 'Authorization: Bearer {sam}' {base}/tasks/{}/submission",
+        tasks[3]
+    );
+    println!(
+        "curl -s -H 'Authorization: Bearer {sam}' -d '{{\"comment\": \"Please list your medications.\"}}' \\\n  \
+         {base}/tasks/{}/return",
+        tasks[3]
+    );
+    println!("curl -s -H 'Authorization: Bearer {avery}' {base}/forms\n");
     println!(
         "# Dana's prescription queue across maple and harbor, then she approves harbor's order\n\
          # (harbor's letterhead, pharmacy account and her harbor DEA, whatever her token's clinic):"

@@ -118,6 +118,7 @@ pub fn probe(
             expect: 404,
             ..get(&format!("/clients/{}/documents", uuid::Uuid::nil()))
         },
+        "intake" => get("/forms"),
         // Signed-in patients only: without a portal token the function answers 401 itself.
         "portal" => Probe {
             method: Method::GET,

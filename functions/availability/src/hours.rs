@@ -2,10 +2,10 @@
 //! clinic's local time (`HH:MM`; `24:00` ends a day). Checked here so that a 400 names the
 //! field; the tables' exclusion constraints keep the same rule (no overlaps) in the database.
 
-use chrono::{Datelike, NaiveDate, NaiveTime, Timelike};
+use chrono::{NaiveDate, NaiveTime, Timelike};
 use serde::Deserialize;
 use serde_json::{json, Value};
-use wardline_shared::{dates::check_year, Error};
+use wardline_shared::{times::date, Error};
 
 /// Ten ranges a day, every day; a year of overrides.
 const MAX_WEEKLY_RANGES: usize = 70;
@@ -156,13 +156,6 @@ fn time(field: &str, raw: &str) -> Result<u16, Error> {
 
 fn clock(minutes: u16) -> String {
     format!("{:02}:{:02}", minutes / 60, minutes % 60)
-}
-
-fn date(field: &str, raw: &str) -> Result<NaiveDate, Error> {
-    let date = NaiveDate::parse_from_str(raw, "%Y-%m-%d")
-        .map_err(|_| Error::invalid_field(field, "A date YYYY-MM-DD."))?;
-    check_year(field, date.year())?;
-    Ok(date)
 }
 
 /// A 400 naming the later of two ranges with the same key (weekday; one date's) that overlap.

@@ -59,9 +59,6 @@ impl std::fmt::Debug for Claimed {
     }
 }
 
-/// Where a patient reads their messages in the portal.
-pub const MESSAGES_PATH: &str = "/messages";
-
 /// Turns a claimed message into what its provider sends. `keys` is the sealing keyring, if
 /// configured; `portal_base_domain` places invite links of clinics without a portal domain.
 pub fn compose(
@@ -112,16 +109,6 @@ pub fn compose(
                 unsubscribe: None,
             })
         }
-        "message.new" => {
-            let link = portal_link(&message.clinic, portal_base_domain, MESSAGES_PATH)
-                .ok_or_else(|| Outcome::failed("no_portal_address"))?;
-            let vars = Vars {
-                clinic_name: Some(&clinic_name),
-                link: Some(&link),
-                ..Vars::default()
-            };
-            on_its_channel(message, &templates::NEW_MESSAGE, &vars, &clinic_name)
-        }
         "message.new.staff" => {
             if message.channel != "email" {
                 return Err(Outcome::failed("unsupported_channel"));
@@ -138,10 +125,22 @@ pub fn compose(
                 unsubscribe: None,
             })
         }
-        kind => match templates::notice(kind) {
-            Some(texts) => notice::compose(message, texts, &clinic_name, portal_base_domain),
-            None => Err(Outcome::failed("unknown_kind")),
-        },
+        kind => {
+            if let Some((path, texts)) = templates::portal_news(kind) {
+                let link = portal_link(&message.clinic, portal_base_domain, path)
+                    .ok_or_else(|| Outcome::failed("no_portal_address"))?;
+                let vars = Vars {
+                    clinic_name: Some(&clinic_name),
+                    link: Some(&link),
+                    ..Vars::default()
+                };
+                return on_its_channel(message, texts, &vars, &clinic_name);
+            }
+            match templates::notice(kind) {
+                Some(texts) => notice::compose(message, texts, &clinic_name, portal_base_domain),
+                None => Err(Outcome::failed("unknown_kind")),
+            }
+        }
     }
 }
 

@@ -58,6 +58,33 @@ Read it here:
 ",
 };
 
+/// A new task from the care team for a patient (`task.assigned`): that there is one, from which
+/// clinic, and the portal's tasks page; never what it asks for.
+pub const NEW_TASK: Texts = Texts {
+    sms: "{clinicName}: you have a new task in your patient portal: {link} Reply STOP to opt out.",
+    email_subject: "{clinicName} has a new task for you",
+    email_text: "{clinicName} has asked you to complete a task in the patient portal.
+
+See it here:
+{link}
+",
+};
+
+/// News a patient reads in the portal, by outbox kind: the portal page its link opens and its
+/// texts, which show only the clinic and the link.
+pub const PORTAL_NEWS: [(&str, &str, Texts); 2] = [
+    ("message.new", "/messages", NEW_MESSAGE),
+    ("task.assigned", "/tasks", NEW_TASK),
+];
+
+/// The portal page and texts of the news `kind`, if it is news.
+pub fn portal_news(kind: &str) -> Option<(&'static str, &'static Texts)> {
+    PORTAL_NEWS
+        .iter()
+        .find(|(name, _, _)| *name == kind)
+        .map(|(_, path, texts)| (*path, texts))
+}
+
 /// A patient wrote to their care team (`message.new.staff`, e-mail only): no patient, no text.
 pub const NEW_MESSAGE_STAFF_SUBJECT: &str = "{clinicName}: a patient sent a new message";
 
@@ -223,7 +250,8 @@ mod tests {
             INVITE_EMAIL_SUBJECT,
             INVITE_EMAIL_TEXT,
         ];
-        for notice in NOTICES.iter().map(|(_, n)| n).chain([&NEW_MESSAGE]) {
+        let news = PORTAL_NEWS.iter().map(|(_, _, n)| n);
+        for notice in NOTICES.iter().map(|(_, n)| n).chain(news) {
             all.extend([notice.sms, notice.email_subject, notice.email_text]);
         }
         all.extend([NEW_MESSAGE_STAFF_SUBJECT, NEW_MESSAGE_STAFF_TEXT]);
@@ -291,6 +319,30 @@ mod tests {
         }
         assert!(super::notice("session.rescheduled").is_none());
         assert!(super::notice("portal_otp").is_none());
+    }
+
+    #[test]
+    fn portal_news_shows_the_clinic_and_the_link_and_nothing_else() {
+        let vars = Vars {
+            clinic_name: Some("Maple"),
+            link: Some("https://maple.portal.example/tasks"),
+            ..Vars::default()
+        };
+        for (kind, path, texts) in PORTAL_NEWS {
+            assert_eq!(super::portal_news(kind).map(|(p, _)| p), Some(path));
+            for template in [texts.sms, texts.email_subject, texts.email_text] {
+                assert!(render(template, &vars).is_ok(), "{kind}");
+            }
+            for template in [texts.sms, texts.email_text] {
+                let without_link = Vars { link: None, ..vars };
+                assert_eq!(
+                    render(template, &without_link),
+                    Err(TemplateError::Missing("link".into())),
+                    "{kind}"
+                );
+            }
+        }
+        assert!(super::portal_news("session.booked").is_none());
     }
 
     #[test]

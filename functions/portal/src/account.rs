@@ -5,7 +5,7 @@
 
 use serde::Deserialize;
 use serde_json::{json, Value};
-use wardline_shared::portal::input as portal_input;
+use wardline_shared::portal::{consent_type, input as portal_input, CONSENT_VERSION_MAX_CHARS};
 use wardline_shared::{
     auth::Claims,
     dates::required_text,
@@ -47,8 +47,8 @@ pub async fn me(ctx: &Context, patient: Claims, req: Incoming) -> Result<Reply, 
 
 pub async fn record_consent(ctx: &Context, patient: Claims, req: Incoming) -> Result<Reply, Error> {
     let body: Consent = req.json()?;
-    let consent_type = consent_type(&body.consent_type)?;
-    let version = required_text("version", &body.version, 50)?;
+    let consent_type = consent_type("type", &body.consent_type)?;
+    let version = required_text("version", &body.version, CONSENT_VERSION_MAX_CHARS)?;
     let mut input = portal_input(ctx.portal()?, &req);
     input.extend([
         ("type".into(), json!(consent_type)),
@@ -90,24 +90,6 @@ pub async fn update_preferences(
     Ok(Reply::ok(saved))
 }
 
-/// A consent type is a short snake_case name the clinic's client chooses (`terms`,
-/// `privacy_notice`, `telehealth`, …).
-fn consent_type(raw: &str) -> Result<&str, Error> {
-    let shaped = (1..=50).contains(&raw.len())
-        && raw.starts_with(|c: char| c.is_ascii_lowercase())
-        && raw
-            .bytes()
-            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_');
-    if shaped {
-        Ok(raw)
-    } else {
-        Err(Error::invalid_field(
-            "type",
-            "Expected a snake_case consent type such as terms or privacy_notice.",
-        ))
-    }
-}
-
 /// The client's `User-Agent`, cut at a character boundary to what the history keeps.
 fn user_agent(req: &Incoming) -> Option<String> {
     let agent = req.header("user-agent")?;
@@ -116,18 +98,4 @@ fn user_agent(req: &Incoming) -> Option<String> {
         end -= 1;
     }
     Some(agent[..end].to_owned())
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn consent_types_are_snake_case_names() {
-        assert!(consent_type("privacy_notice_2").is_ok());
-        for bad in ["", "Terms", "1terms", "terms-of-use", &"x".repeat(51)] {
-            let err = consent_type(bad).unwrap_err().into_problem();
-            assert_eq!(err.errors[0].field, "type", "{bad}");
-        }
-    }
 }

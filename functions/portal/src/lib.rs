@@ -11,11 +11,13 @@
 //! - [`timeline`]: what happened in their care, newest first.
 //! - [`documents`]: uploading documents for the care team, and reading those shared back.
 //! - [`referrals`]: links to share with friends, and how many joined through them.
+//! - [`tasks`]: intake tasks the care team assigned: forms to fill in, documents to hand in.
 
 pub mod account;
 pub mod appointments;
 pub mod documents;
 pub mod referrals;
+pub mod tasks;
 pub mod threads;
 pub mod timeline;
 pub mod waitlist;
@@ -210,6 +212,27 @@ pub const FUNCTION: Function = Function {
             name: "RevokeReferralLink",
             access: Access::Patient,
             handler: handler!(referrals::revoke),
+        },
+        Route {
+            method: Method::GET,
+            path: "/api/portal/tasks",
+            name: "ListPortalTasks",
+            access: Access::Patient,
+            handler: handler!(tasks::list),
+        },
+        Route {
+            method: Method::GET,
+            path: "/api/portal/tasks/{id}",
+            name: "ReadPortalTask",
+            access: Access::Patient,
+            handler: handler!(tasks::read),
+        },
+        Route {
+            method: Method::POST,
+            path: "/api/portal/tasks/{id}/submission",
+            name: "SubmitPortalTask",
+            access: Access::Patient,
+            handler: handler!(tasks::submit),
         },
     ],
 };

@@ -1,7 +1,8 @@
 //! `GET /api/portal/timeline?limit&cursor`: what happened in the patient's care, newest first —
 //! sessions (at their start), messages (who wrote, never the text), consent decisions,
-//! documents and feedback — a page at a time, in one statement. The cursor names the page's
-//! last event by kind and id (`message:…`), so no time or text ends up in a URL.
+//! documents, feedback, tasks and what was handed in for them (never the answers) — a page at a
+//! time, in one statement. The cursor names the page's last event by kind and id
+//! (`message:…`), so no time or text ends up in a URL.
 
 use serde_json::{json, Value};
 use wardline_shared::{
@@ -16,7 +17,15 @@ use wardline_shared::{
 const TIMELINE: Operation = operation!(read "portal_timeline");
 
 /// The kinds of event the timeline holds (a cursor's first part).
-const KINDS: [&str; 5] = ["session", "message", "consent", "document", "feedback"];
+const KINDS: [&str; 7] = [
+    "session",
+    "message",
+    "consent",
+    "document",
+    "feedback",
+    "task",
+    "submission",
+];
 
 pub async fn list(ctx: &Context, patient: Claims, req: Incoming) -> Result<Reply, Error> {
     let mut input = portal_input(ctx.portal()?, &req);
