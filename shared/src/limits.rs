@@ -19,3 +19,11 @@ pub const SLOT_STEP_MINUTES: std::ops::RangeInclusive<u16> = 5..=240;
 
 /// The most characters of a time-off reason (`time_off_reason_check`).
 pub const TIME_OFF_REASON_MAX_CHARS: usize = 500;
+
+/// The most characters of a care-team note (`care_team_notes_check`).
+pub const CARE_TEAM_NOTES_MAX_CHARS: usize = 1000;
+
+/// The most bytes of text sealed at rest as notes (a session's notes, a patient's medical
+/// notes): their ciphertext checks (`session_notes_ciphertext_check`,
+/// `patients_medical_notes_ciphertext_check`) allow this plus the 16-byte tag.
+pub const NOTES_MAX_BYTES: usize = 32_768;

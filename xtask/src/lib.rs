@@ -50,6 +50,7 @@ pub const FUNCTIONS: &[&Function] = &[
     &provider_queue::FUNCTION,
     &availability::FUNCTION,
     &records::FUNCTION,
+    &directory::FUNCTION,
 ];
 
 /// The workspace root (xtask lives one level below it).

@@ -20,7 +20,7 @@ use serde_json::{json, Value};
 use uuid::Uuid;
 use wardline_shared::{
     auth::Claims,
-    dates::{check_text, required_text},
+    dates::required_text,
     db::Operation,
     handler,
     http::{Access, Function, Incoming, Reply, Route, ADMINS, CLINICIANS},
@@ -119,7 +119,6 @@ const SAVE_NOTES: Operation = operation!("save_session_notes");
 
 /// The widest window one read may ask for.
 const MAX_WINDOW_DAYS: i64 = 93;
-const MAX_NOTES_BYTES: usize = 32_768;
 
 /// `GET /schedule?from&to&therapistId?` → `{sessions: [session]}` overlapping `[from, to)`,
 /// in start order; staff also get each session's `notes` and `notesUpdatedAt`.
@@ -179,16 +178,10 @@ fn open_notes(ctx: &Context, caller: &Claims, session: &mut Value) -> Result<(),
         .to_owned();
     let keys = ctx.sealing_keys()?;
     session["notesUpdatedAt"] = sealed["updatedAt"].clone();
-    if !keys.has_key(&stored.key_id) {
-        tracing::error!(
-            session = %id,
-            key_id = %stored.key_id,
-            "notes sealed under a key missing from WARDLINE_NOTES_KEYS"
-        );
-        session["notesUnavailable"] = json!(true);
-        return Ok(());
+    match keys.open_if_held(&notes_context(caller, &id), &stored, "session notes", &id)? {
+        Some(notes) => session["notes"] = json!(notes),
+        None => session["notesUnavailable"] = json!(true),
     }
-    session["notes"] = json!(keys.open(&notes_context(caller, &id), &stored)?);
     Ok(())
 }
 
@@ -229,13 +222,7 @@ struct NotesBody {
 async fn save_notes(ctx: &Context, caller: Claims, req: Incoming) -> Result<Reply, Error> {
     let id = session_id(&req)?;
     let body: NotesBody = req.json()?;
-    if body.notes.len() > MAX_NOTES_BYTES {
-        return Err(Error::invalid_field(
-            "notes",
-            format!("Notes hold at most {MAX_NOTES_BYTES} bytes of text."),
-        ));
-    }
-    check_text("notes", &body.notes)?;
+    sealed::check_notes("notes", &body.notes)?;
     let keys = ctx.sealing_keys()?;
     let mut input = keys
         .seal(&notes_context(&caller, &id.to_string()), &body.notes)?
