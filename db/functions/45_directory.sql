@@ -301,17 +301,23 @@ begin
 end
 $$;
 
--- 409 naming the field whose unique index a patient write violated (`violated`).
-create or replace function app.fail_patient_exists(violated text) returns void
+-- The field whose unique index (`violated`) a patient write ran into: an external id or an
+-- e-mail address another live patient of the clinic has.
+create or replace function app.patient_unique_field(violated text) returns text
+language sql immutable
+as $$
+  select case violated when 'patients_org_external_id_key' then 'userExternalId'
+                       else 'email' end
+$$;
+
+-- 409 naming `field`, which another live patient of the clinic has.
+create or replace function app.fail_patient_exists(field text) returns void
 language plpgsql stable
 as $$
 begin
-  if violated = 'patients_org_external_id_key' then
-    perform api.fail('patient_exists',
-      'Another live patient of this clinic has this external id.', 'userExternalId');
-  end if;
-  perform api.fail('patient_exists',
-    'Another live patient of this clinic has this e-mail address.', 'email');
+  perform api.fail('patient_exists', format(
+    'Another live patient of this clinic has this %s.',
+    case field when 'email' then 'e-mail address' else 'external id' end), field);
 end
 $$;
 
@@ -353,16 +359,18 @@ begin
   end if;
 exception when unique_violation then
   get stacked diagnostics violated = constraint_name;
-  perform app.fail_patient_exists(violated);
+  perform app.fail_patient_exists(app.patient_unique_field(violated));
 end
 $$;
 
 -- Archives (deleted_at) or restores a patient of the current clinic, for its admins (the
--- policy for wardline_auth asks the caller's claims): true when it changed. SECURITY DEFINER
--- because an archived patient is invisible to every app_user policy, so neither the archived
--- row of an archive nor the row a restore starts from could pass them.
+-- policy for wardline_auth asks the caller's claims): 'changed', 'unchanged' (no such patient
+-- in that state), or the field a restore would take from a live patient (the caller raises:
+-- a definer cannot). SECURITY DEFINER because an archived patient is invisible to every
+-- app_user policy, so neither the archived row of an archive nor the row a restore starts
+-- from could pass them.
 create or replace function app.set_patient_archived(patient uuid, archived boolean)
-returns boolean
+returns text
 language plpgsql security definer
 set search_path = pg_catalog, pg_temp
 as $$
@@ -373,17 +381,17 @@ begin
   set deleted_at = case when archived then now() end, updated_by = auth.uid(),
       updated_at = now()
   where p.id = patient and p.org_id = auth.org_id() and (p.deleted_at is null) = archived;
-  return found;
+  return case when found then 'changed' else 'unchanged' end;
 exception when unique_violation then
   get stacked diagnostics violated = constraint_name;
-  perform app.fail_patient_exists(violated);
-  return false;
+  return app.patient_unique_field(violated);
 end
 $$;
 
-grant execute on function app.patient_answer(uuid, text), app.fail_patient_exists(text),
-  app.apply_patient_fields(uuid, jsonb), app.set_patient_archived(uuid, boolean) to app_user;
-grant execute on function app.fail_patient_exists(text) to wardline_auth;
+grant execute on function app.patient_answer(uuid, text), app.patient_unique_field(text),
+  app.fail_patient_exists(text), app.apply_patient_fields(uuid, jsonb),
+  app.set_patient_archived(uuid, boolean) to app_user;
+grant execute on function app.patient_unique_field(text) to wardline_auth;
 
 -- POST /patients. input: {patientId (drawn by the function, which sealed the notes for it),
 -- fields: {firstName, lastName, ...}}. No care team and no invite: relationships are
@@ -495,13 +503,17 @@ language plpgsql
 as $$
 declare
   patient uuid := (input ->> 'patientId')::uuid;
+  outcome text;
 begin
   perform auth.begin_request(claims);
   perform api.require(auth.is_admin());
   if not exists (select 1 from app.patients p where p.id = patient) then
-    if not app.set_patient_archived(patient, false) then
+    outcome := app.set_patient_archived(patient, false);
+    if outcome = 'unchanged' then
       perform api.fail('patient_not_found',
         'No patient of this clinic, archived or not, has this id.', 'patientId');
+    elsif outcome <> 'changed' then
+      perform app.fail_patient_exists(outcome);
     end if;
     perform audit.record('patient.restore', 'patient', patient::text);
   end if;
