@@ -1162,6 +1162,11 @@ async fn rls_bounds_the_directory_writes_whatever_a_handler_asks() {
         )
         .await
         .unwrap();
-        assert_eq!(archived[0].get::<_, String>(0), "unchanged", "{}", who.app_role);
+        assert_eq!(
+            archived[0].get::<_, String>(0),
+            "unchanged",
+            "{}",
+            who.app_role
+        );
     }
 }
