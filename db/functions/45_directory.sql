@@ -366,7 +366,7 @@ $$;
 -- Archives (deleted_at) or restores a patient of the current clinic, for its admins (the
 -- policy for wardline_auth asks the caller's claims): 'changed', 'unchanged' (no such patient
 -- in that state), or the field a restore would take from a live patient (the caller raises:
--- a definer cannot). SECURITY DEFINER because an archived patient is invisible to every
+-- wardline_auth has no use of schema api, so no api.fail). SECURITY DEFINER because an archived patient is invisible to every
 -- app_user policy, so neither the archived row of an archive nor the row a restore starts
 -- from could pass them.
 create or replace function app.set_patient_archived(patient uuid, archived boolean)
