@@ -53,6 +53,16 @@ create or replace function app.iso(t timestamptz) returns text
 language sql stable
 as $$ select to_char(t at time zone 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS"Z"') $$;
 
+-- A value sealed at rest (notes, messages) as the functions open it (shared::sealed::Sealed):
+-- {keyId, nonce, ciphertext}, base64 without line breaks.
+create or replace function app.sealed_json(key_id text, nonce bytea, ciphertext bytea)
+returns jsonb
+language sql immutable
+as $$
+  select jsonb_build_object('keyId', key_id, 'nonce', encode(nonce, 'base64'),
+                            'ciphertext', translate(encode(ciphertext, 'base64'), E'\n', ''))
+$$;
+
 -- The CPT code and units a session on a service with CPT code `service_code` is billed as,
 -- from the whole minutes of its real (UTC) duration and how app.cpt_codes says the code is
 -- counted: 15-minute units by the 8-minute rule (8–22 minutes is 1 unit, 23–37 is 2, …;
@@ -81,6 +91,7 @@ $$;
 
 grant execute on function app.iso(timestamptz) to app_user, app_service, wardline_auth;
 grant execute on function app.cpt_coding(text, tstzrange) to app_user;
+grant execute on function app.sealed_json(text, bytea, bytea) to app_user;
 -- The portal's pre-login calls (app_anon) format times too.
 grant execute on function app.iso(timestamptz) to app_anon;
 
@@ -594,11 +605,9 @@ begin
   perform api.require(auth.is_staff());
   return jsonb_build_object('sessions', coalesce((
     select jsonb_agg(app.session_json(s) || case when n.session_id is null then '{}'::jsonb
-             else jsonb_build_object('sealedNotes', jsonb_build_object(
-               'keyId', n.key_id,
-               'nonce', encode(n.nonce, 'base64'),
-               'ciphertext', translate(encode(n.ciphertext, 'base64'), E'\n', ''),
-               'updatedAt', app.iso(n.updated_at))) end
+             else jsonb_build_object('sealedNotes',
+               app.sealed_json(n.key_id, n.nonce, n.ciphertext)
+               || jsonb_build_object('updatedAt', app.iso(n.updated_at))) end
            order by lower(s.during), s.id)
     from app.sessions s
     left join app.session_notes n on n.session_id = s.id

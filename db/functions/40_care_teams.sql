@@ -29,7 +29,7 @@ end
 $$;
 grant execute on function app.flag_on(text) to app_user, app_service;
 
--- The patients whose care team the caller is a member of with this status (active by
+-- The live patients whose care team the caller is a member of with this status (active by
 -- default; suspended ones are hidden even from the all-patients dashboard), in the current
 -- clinic. SECURITY DEFINER (as wardline_auth) so that the patients policy can ask it without
 -- reading app.care_team under that table's own policies, which ask about patients in turn.
@@ -42,9 +42,14 @@ as $$
 begin
   -- One query per status, each naming its status, so each searches its partial index.
   if with_status = 'active' then
+    -- Archived patients leave every policy built on this with the archive (their care-team
+    -- rows stay, for a restore): the clinic's few archived ids, hashed once.
     return query select t.patient_id from app.care_team t
                  where t.org_id = auth.org_id() and t.clinician_id = auth.uid()
-                   and t.status = 'active';
+                   and t.status = 'active'
+                   and t.patient_id not in (
+                     select p.id from app.patients p
+                     where p.org_id = auth.org_id() and p.deleted_at is not null);
   elsif with_status = 'suspended' then
     return query select t.patient_id from app.care_team t
                  where t.org_id = auth.org_id() and t.clinician_id = auth.uid()
@@ -127,28 +132,26 @@ end
 $$;
 grant execute on function app.require_clinician(uuid, text) to app_user;
 
--- POST /v2/doctor/patients/assign. input: {patientId, targetDoctorId?, notes?}. A new
--- relationship is created, an inactive one reactivated, an active one left as it is; a
--- suspended one only an admin can lift (PATCH).
-create or replace function api.assign_patient(claims jsonb, input jsonb) returns jsonb
+-- Adds `target` to `patient`'s care team: a new relationship is created, an inactive one
+-- reactivated, an active one left as it is (changed: false); a suspended one only an admin can
+-- lift (409). The patient must be visible (422 naming `patient_field`), the target an active,
+-- approved clinician here (422 naming `target_field`). The care-team policies bound who may.
+-- Audited. Both APIs' assignments: api.assign_patient, api.add_relationship.
+create or replace function app.assign_care_team(
+  patient uuid, target uuid, notes text, patient_field text, target_field text
+) returns jsonb
 language plpgsql
 as $$
 declare
-  patient uuid := (input ->> 'patientId')::uuid;
-  target uuid;
   r record;
 begin
-  perform auth.begin_request(claims);
-  perform api.require(auth.is_staff());
-  perform api.require_flag('therapistPatientAssignment');
-  target := coalesce((input ->> 'targetDoctorId')::uuid, (select auth.uid()));
   if not exists (select 1 from app.patients p where p.id = patient) then
     perform api.fail('unknown_patient',
-      'No patient with this id is visible to you in this clinic.', 'patientId');
+      'No patient with this id is visible to you in this clinic.', patient_field);
   end if;
-  perform app.require_clinician(target, 'targetDoctorId');
+  perform app.require_clinician(target, target_field);
   insert into app.care_team as t (org_id, patient_id, clinician_id, notes, assigned_by, updated_by)
-  values ((select auth.org_id()), patient, target, input ->> 'notes', (select auth.uid()),
+  values ((select auth.org_id()), patient, target, notes, (select auth.uid()),
           (select auth.uid()))
   on conflict (patient_id, clinician_id) do update
     set status = 'active', notes = coalesce(excluded.notes, t.notes),
@@ -167,33 +170,41 @@ begin
   if r.status is distinct from 'active' then
     perform api.fail('care_team_member_suspended',
       'This clinician is suspended from the patient''s care team; an admin can reactivate them.',
-      'targetDoctorId');
+      target_field);
   end if;
   return app.care_team_json(patient, target, r.status, r.notes, r.assigned_by,
                             r.assigned_at, false);
 end
 $$;
-grant execute on function api.assign_patient(jsonb, jsonb) to wardline_authenticator;
+grant execute on function app.assign_care_team(uuid, uuid, text, text, text) to app_user;
 
--- DELETE (status inactive) and PATCH (suspended | active) of
--- /v2/doctor/patients/{patientId}/therapists/{therapistId}. input: {patientId, therapistId,
--- status}. A clinician may remove themselves; everything else is an admin's.
-create or replace function api.set_care_team_status(claims jsonb, input jsonb) returns jsonb
+-- POST /v2/doctor/patients/assign. input: {patientId, targetDoctorId?, notes?}: the caller by
+-- default, or a colleague.
+create or replace function api.assign_patient(claims jsonb, input jsonb) returns jsonb
 language plpgsql
 as $$
-declare
-  patient uuid := (input ->> 'patientId')::uuid;
-  clinician uuid := (input ->> 'therapistId')::uuid;
-  wanted text := input ->> 'status';
-  r record;
 begin
   perform auth.begin_request(claims);
   perform api.require(auth.is_staff());
   perform api.require_flag('therapistPatientAssignment');
-  if not (select auth.is_admin()) and (wanted <> 'inactive' or clinician <> (select auth.uid())) then
-    perform api.fail('forbidden',
-      'A clinician may remove only themselves from a care team; admins change any member.');
-  end if;
+  return app.assign_care_team((input ->> 'patientId')::uuid,
+                              coalesce((input ->> 'targetDoctorId')::uuid, (select auth.uid())),
+                              input ->> 'notes', 'patientId', 'targetDoctorId');
+end
+$$;
+grant execute on function api.assign_patient(jsonb, jsonb) to wardline_authenticator;
+
+-- Sets a care-team member's status (inactive: removed, kept as history; suspended; active),
+-- as the care-team policies let the caller: 404 when the member is not visible, 409 for a
+-- suspended one the caller may not change. Audited when it changes. Both APIs' removals:
+-- api.set_care_team_status, api.end_relationship.
+create or replace function app.set_care_team_status(patient uuid, clinician uuid, wanted text)
+returns jsonb
+language plpgsql
+as $$
+declare
+  r record;
+begin
   select t.status into r from app.care_team t
   where t.patient_id = patient and t.clinician_id = clinician;
   if not found then
@@ -229,6 +240,28 @@ begin
                             r.assigned_at, r.changed);
 end
 $$;
+grant execute on function app.set_care_team_status(uuid, uuid, text) to app_user;
+
+-- DELETE (status inactive) and PATCH (suspended | active) of
+-- /v2/doctor/patients/{patientId}/therapists/{therapistId}. input: {patientId, therapistId,
+-- status}. A clinician may remove themselves; everything else is an admin's.
+create or replace function api.set_care_team_status(claims jsonb, input jsonb) returns jsonb
+language plpgsql
+as $$
+declare
+  clinician uuid := (input ->> 'therapistId')::uuid;
+  wanted text := input ->> 'status';
+begin
+  perform auth.begin_request(claims);
+  perform api.require(auth.is_staff());
+  perform api.require_flag('therapistPatientAssignment');
+  if not (select auth.is_admin()) and (wanted <> 'inactive' or clinician <> (select auth.uid())) then
+    perform api.fail('forbidden',
+      'A clinician may remove only themselves from a care team; admins change any member.');
+  end if;
+  return app.set_care_team_status((input ->> 'patientId')::uuid, clinician, wanted);
+end
+$$;
 grant execute on function api.set_care_team_status(jsonb, jsonb) to wardline_authenticator;
 
 
@@ -250,17 +283,35 @@ begin
   else
     connected := app.flag_on('therapistPatientAssignment');
   end if;
-  return app.patients_page(scope, (input ->> 'limit')::integer, (input ->> 'after')::uuid,
-                           input ->> 'search', connected);
+  return app.patients_page(scope, (select auth.uid()), (input ->> 'limit')::integer,
+                           (input ->> 'after')::uuid, input ->> 'search', connected, false);
 end
 $$;
 grant execute on function api.patients_page(jsonb, jsonb) to wardline_authenticator;
 
+-- A patient as the directory shows them (Fuji36's PatientDto, and the portal e-mail): userId
+-- is the patient's id, the portal account they sign in as. Never the medical notes, which the
+-- single reads add sealed (api.patient) for the function to open.
+create or replace function app.patient_json(p app.patients) returns jsonb
+language sql stable
+as $$
+  select jsonb_strip_nulls(jsonb_build_object(
+    'patientId', p.id, 'userId', p.id, 'userExternalId', p.external_id,
+    'firstName', p.first_name, 'lastName', p.last_name, 'email', p.email,
+    'avatarUrl', p.avatar_url, 'dateOfBirth', p.date_of_birth, 'phoneNumber', p.phone,
+    'address', p.address, 'createdAt', app.iso(p.created_at), 'updatedAt', app.iso(p.updated_at)))
+$$;
+grant execute on function app.patient_json(app.patients) to app_user;
+
 -- The page itself, as one SQL statement. Keyset pagination on (last name, first name, id):
 -- `after` is the id of the last patient of the previous page (no names in URLs). A cursor
--- whose patient is no longer visible is a 400.
+-- whose patient is no longer visible is a 400. Scope 'all' is every patient RLS shows the
+-- caller, 'mine' those of them in `clinician`'s care. Each patient as the OktaPT lists show it
+-- (with care teams when `connected`), or as the directory's PatientDto (`dto`, without
+-- medical notes).
 create or replace function app.patients_page(
-  scope text, page_size integer, after uuid, search text, connected boolean
+  scope text, clinician uuid, page_size integer, after uuid, search text, connected boolean,
+  dto boolean
 ) returns jsonb
 language plpgsql stable
 set plan_cache_mode = force_generic_plan
@@ -278,12 +329,13 @@ begin
   ), pattern as (
     select '%' || replace(replace(replace(search, '\', '\\'), '%', '\%'), '_', '\_') || '%' as pat
   ), page as (
-    select p.id, p.first_name, p.last_name, p.email, p.phone, p.date_of_birth, p.created_at
+    select p.id, p.first_name, p.last_name, p.email, p.phone, p.date_of_birth, p.created_at,
+           case when dto then app.patient_json(p) end as dto_body
     from app.patients p
     where p.org_id = (select auth.org_id()) and p.deleted_at is null
       and (scope = 'all' or exists (
         select 1 from app.care_team t
-        where t.org_id = p.org_id and t.clinician_id = (select auth.uid())
+        where t.org_id = p.org_id and t.clinician_id = clinician
           and t.patient_id = p.id and t.status = 'active'))
       and (search is null
            or p.first_name ilike (select pat from pattern)
@@ -311,13 +363,13 @@ begin
       and t.patient_id = any (array(select x.id from numbered x where x.n <= page_size))
     group by t.patient_id
   ), shown as (
-    select x.n, jsonb_strip_nulls(jsonb_build_object(
+    select x.n, case when dto then x.dto_body else jsonb_strip_nulls(jsonb_build_object(
              'id', x.id, 'firstName', x.first_name, 'lastName', x.last_name, 'email', x.email,
              'phone', x.phone, 'dateOfBirth', x.date_of_birth,
              'createdAt', app.iso(x.created_at)))
            || case when connected
                    then coalesce(tm.team, '{"connectedTherapists": [], "isConnectedToMe": false}')
-                   else '{}'::jsonb end as body
+                   else '{}'::jsonb end end as body
     from numbered x left join teams tm on tm.patient_id = x.id
     where x.n <= page_size
   )
@@ -333,7 +385,8 @@ begin
   end);
 end
 $$;
-grant execute on function app.patients_page(text, integer, uuid, text, boolean) to app_user;
+grant execute on function app.patients_page(text, uuid, integer, uuid, text, boolean, boolean)
+  to app_user;
 
 -- POST /v2/doctor/patients/invite. input: {firstName, lastName, email, phone?, dateOfBirth?,
 -- additionalTherapistIds[], patientId, tokenHash (hex SHA-256), sealedToken, referralCode?}.

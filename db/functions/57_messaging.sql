@@ -121,9 +121,7 @@ as $$
                        then (select c.first_name || ' ' || c.last_name from app.clinicians c
                              where c.id = m.sender_id) end,
     'createdAt', app.iso(m.created_at),
-    'sealed', jsonb_build_object('keyId', m.key_id, 'nonce', encode(m.nonce, 'base64'),
-                                 'ciphertext',
-                                 translate(encode(m.ciphertext, 'base64'), E'\n', ''))))
+    'sealed', app.sealed_json(m.key_id, m.nonce, m.ciphertext)))
 $$;
 grant execute on function app.message_json(app.messages) to app_user;
 

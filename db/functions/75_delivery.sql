@@ -4,16 +4,16 @@
 -- call runs as app_service, like the sender whose sends it reports on.
 
 -- Whether e-mail of an outbox kind is transactional: a patient who unsubscribed still gets
--- it (sign-in codes, invites, changes to their appointments, an offer they asked for, news
--- of their messages and tasks). Every
+-- it (sign-in codes, invites, a new staff member's invite, changes to their appointments, an
+-- offer they asked for, news of their messages and tasks). Every
 -- other kind, reminders and any kind added later, carries a one-click unsubscribe and is not
 -- sent to an address that used it.
 create or replace function app.is_transactional(kind text) returns boolean
 language sql immutable
 as $$
-  select kind in ('portal_otp', 'patient_invite', 'session.booked', 'session.changed',
-                  'session.cancelled', 'waitlist.offer', 'message.new', 'message.new.staff',
-                  'task.assigned')
+  select kind in ('portal_otp', 'patient_invite', 'staff_invite', 'session.booked',
+                  'session.changed', 'session.cancelled', 'waitlist.offer', 'message.new',
+                  'message.new.staff', 'task.assigned')
 $$;
 grant execute on function app.is_transactional(text) to app_service;
 

@@ -191,19 +191,20 @@ begin
 end
 $$;
 
--- The patient `patient`, visible to the staff caller, or 404 naming clientId.
-create or replace function app.require_visible_patient(patient uuid) returns uuid
+-- The patient `patient`, visible to the staff caller, or 404 naming `field` (the routes'
+-- clientId unless another is given).
+create or replace function app.require_visible_patient(patient uuid, field text default 'clientId')
+returns uuid
 language plpgsql stable
 as $$
 begin
   if not exists (select 1 from app.patients p where p.id = patient) then
-    perform api.fail('patient_not_found', 'No patient with this id is visible to you.',
-                     'clientId');
+    perform api.fail('patient_not_found', 'No patient with this id is visible to you.', field);
   end if;
   return patient;
 end
 $$;
-grant execute on function app.require_visible_patient(uuid) to app_user;
+grant execute on function app.require_visible_patient(uuid, text) to app_user;
 
 -- GET /clients/{clientId}/documents. input: {patientId}.
 create or replace function api.documents(claims jsonb, input jsonb) returns jsonb

@@ -57,6 +57,14 @@ create policy "patients read the clinicians who wrote to them" on app.clinicians
         and m.patient_id = (select auth.patient_id()))
   );
 
+-- The directory (POST /therapists): an admin creates a person as themself, never a super admin,
+-- an inactive one or one with a home clinic; the membership that makes them staff of the
+-- admin's clinic is the next policy's. A person nobody has a membership with is invisible.
+create policy "admins create clinicians as themselves" on app.clinicians
+  for insert to app_user
+  with check ((select auth.is_admin()) and created_by = (select auth.uid())
+              and not is_super_admin and active and home_org_id is null);
+
 create policy "super admins read every clinician" on app.clinicians
   for select to app_user
   using ((select auth.is_super_admin()));
@@ -71,6 +79,27 @@ alter table app.clinic_memberships force row level security;
 create policy "staff read memberships of their current clinic" on app.clinic_memberships
   for select to app_user
   using (org_id = (select auth.org_id()) and (select auth.is_staff()));
+
+-- Only for a person the admin created in this same request, in their current clinic, as a
+-- pending therapist: an admin never gives another clinic's staff access here, nor anyone
+-- access without the approval below.
+create policy "admins add the clinicians they create to their clinic, pending" on app.clinic_memberships
+  for insert to app_user
+  with check (
+    org_id = (select auth.org_id()) and (select auth.is_admin())
+    and created_by = (select auth.uid()) and updated_by = (select auth.uid())
+    and kind = 'therapist' and not is_admin and active and not approved
+    and app.clinician_created_in_this_request(clinician_id)
+  );
+
+-- Approve, deactivate, reactivate: the clinic's admins, for every membership of their current
+-- clinic but their own (an admin never locks themself out, nor approves themself).
+create policy "admins change the memberships of their clinic but their own" on app.clinic_memberships
+  for update to app_user
+  using (org_id = (select auth.org_id()) and (select auth.is_admin())
+         and clinician_id <> (select auth.uid()))
+  with check (org_id = (select auth.org_id()) and (select auth.is_admin())
+              and clinician_id <> (select auth.uid()) and updated_by = (select auth.uid()));
 
 create policy "definer helpers read every membership" on app.clinic_memberships
   for select to wardline_auth

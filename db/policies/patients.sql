@@ -1,8 +1,9 @@
 -- Patients: who sees which patient (issue 4). An admin sees every live patient of the current
 -- clinic; a clinician the live patients whose care team they are active in, or all of them
 -- when the clinic has allActivePatientsDashboard (except those they are suspended from); a
--- patient only themselves. Suspended and inactive care-team rows give nothing. Soft-deleted
--- rows are gone for everyone.
+-- patient only themselves. Suspended and inactive care-team rows give nothing. Archived
+-- (soft-deleted) rows are gone for everyone; only the archiver below, a definer acting for
+-- the clinic's admins, reaches them.
 
 alter table app.patients enable row level security;
 alter table app.patients force row level security;
@@ -42,6 +43,22 @@ create policy "staff add patients to their current clinic" on app.patients
   for insert to app_user
   with check (org_id = (select auth.org_id()) and (select auth.is_staff())
               and created_by = (select auth.uid()) and deleted_at is null);
+
+-- The directory's PATCH /patients/{id}: the clinic's admins change its live patients, as
+-- themselves. Archiving is not an update here: the archived row would fail the policies above.
+create policy "admins change their clinic's live patients" on app.patients
+  for update to app_user
+  using (org_id = (select auth.org_id()) and deleted_at is null and (select auth.is_admin()))
+  with check (org_id = (select auth.org_id()) and deleted_at is null
+              and (select auth.is_admin()) and updated_by = (select auth.uid()));
+
+-- app.set_patient_archived (SECURITY DEFINER): archives and restores, for an admin of the
+-- patient's clinic only (the claims are still the caller's).
+create policy "the archiver archives and restores for the clinic's admins" on app.patients
+  for update to wardline_auth
+  using (org_id = (select auth.org_id()) and (select auth.is_admin()))
+  with check (org_id = (select auth.org_id()) and (select auth.is_admin())
+              and updated_by = (select auth.uid()));
 
 create policy "definer helpers read every patient" on app.patients
   for select to wardline_auth

@@ -1,8 +1,15 @@
 //! The shapes of the addresses Wardline writes to: e-mail and E.164 phone numbers, as patients
-//! are created with them (invites) and sign in with them (the portal). One definition, so an
-//! address that was accepted once is accepted everywhere.
+//! and staff are created with them (invites, the directory) and sign in with them (the
+//! portal), and the names they are created with. One definition, so an address that was
+//! accepted once is accepted everywhere.
 
-use crate::error::Error;
+use crate::{dates::one_line, error::Error};
+
+/// A first or last name: one line of 1 to 100 characters after trimming (what the people
+/// tables keep). A 400 names `field`.
+pub fn person_name<'a>(field: &str, raw: &'a str) -> Result<&'a str, Error> {
+    one_line(field, raw, 100)
+}
 
 /// Lower-cased, and shaped like an address: what the database's own check allows, and a
 /// domain with a dot. Deliverability is the message's test. A 400 names `field`.
@@ -46,6 +53,14 @@ mod tests {
 
     fn field(result: Result<impl std::fmt::Debug, Error>) -> String {
         result.unwrap_err().into_problem().errors[0].field.clone()
+    }
+
+    #[test]
+    fn names_are_one_line_of_1_to_100_characters() {
+        assert_eq!(person_name("firstName", " Ann ").unwrap(), "Ann");
+        assert_eq!(field(person_name("firstName", "  ")), "firstName");
+        assert_eq!(field(person_name("lastName", &"x".repeat(101))), "lastName");
+        assert_eq!(field(person_name("lastName", "A\nB")), "lastName");
     }
 
     #[test]

@@ -33,6 +33,16 @@ pub fn required_text<'a>(field: &str, raw: &'a str, max_chars: usize) -> Result<
     Ok(text)
 }
 
+/// One line of text a client must give (a name, a licence number): as [`required_text`], without
+/// line breaks or tabs; a 400 naming `field` otherwise.
+pub fn one_line<'a>(field: &str, raw: &'a str, max_chars: usize) -> Result<&'a str, Error> {
+    let text = required_text(field, raw, max_chars)?;
+    if text.contains(['\n', '\r', '\t']) {
+        return Err(Error::invalid_field(field, "Give one line."));
+    }
+    Ok(text)
+}
+
 /// Free text from a client (reasons, names): a 400 naming `field` on control characters other
 /// than tab and newline, which PostgreSQL's jsonb refuses (NUL) or no person types.
 pub fn check_text(field: &str, text: &str) -> Result<(), Error> {

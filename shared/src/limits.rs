@@ -44,3 +44,11 @@ pub const TASK_TITLE_MAX_CHARS: usize = 200;
 pub const REVIEW_COMMENT_MAX_CHARS: usize = 2000;
 pub const FORM_SCHEMA_MAX_BYTES: usize = 32_768;
 pub const FORM_ANSWERS_MAX_BYTES: usize = 32_768;
+
+/// The most characters of a care-team note (`care_team_notes_check`).
+pub const CARE_TEAM_NOTES_MAX_CHARS: usize = 1000;
+
+/// The most bytes of text sealed at rest as notes (a session's notes, a patient's medical
+/// notes): their ciphertext checks (`session_notes_ciphertext_check`,
+/// `patients_medical_notes_ciphertext_check`) allow this plus the 16-byte tag.
+pub const NOTES_MAX_BYTES: usize = 32_768;

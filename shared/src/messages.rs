@@ -72,13 +72,10 @@ pub fn open(ctx: &Context, caller: &Claims, answer: &mut Value) -> Result<(), Er
             .and_then(Value::as_str)
             .unwrap_or_default();
         let bound = context(caller.org_id, id, thread, sender, sender_id);
-        if !keys.has_key(&stored.key_id) {
-            tracing::error!(message = %id, key_id = %stored.key_id,
-                "message sealed under a key missing from WARDLINE_NOTES_KEYS");
-            message["bodyUnavailable"] = json!(true);
-            continue;
+        match keys.open_if_held(&bound, &stored, "message", &id.to_string())? {
+            Some(body) => message["body"] = json!(body),
+            None => message["bodyUnavailable"] = json!(true),
         }
-        message["body"] = json!(keys.open(&bound, &stored)?);
     }
     Ok(())
 }

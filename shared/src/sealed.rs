@@ -6,6 +6,7 @@
 
 use crate::error::ConfigError;
 use crate::error::Error;
+use crate::{dates::check_text, limits::NOTES_MAX_BYTES};
 use aes_gcm::{
     aead::{Aead, AeadCore, KeyInit, OsRng, Payload},
     Aes256Gcm, Nonce,
@@ -45,6 +46,18 @@ pub fn task_answers_context(
         org,
         &format!("{submission}:{task}:{version}"),
     )
+}
+
+/// Notes as a client sends them to be sealed: at most [`NOTES_MAX_BYTES`] bytes, no control
+/// characters but tab and newline; a 400 naming `field` otherwise.
+pub fn check_notes(field: &str, text: &str) -> Result<(), Error> {
+    if text.len() > NOTES_MAX_BYTES {
+        return Err(Error::invalid_field(
+            field,
+            format!("Notes hold at most {NOTES_MAX_BYTES} bytes of text."),
+        ));
+    }
+    check_text(field, text)
 }
 
 /// A sealed value as stored: key id, 96-bit nonce and ciphertext (with its tag).
@@ -157,6 +170,24 @@ impl Keyring {
             nonce: nonce.to_vec(),
             ciphertext,
         })
+    }
+
+    /// Opens a value sealed for `context`, or `None` when it was sealed under a key this
+    /// keyring no longer holds: logged with `what` and `row` (ids, never the text), so the
+    /// caller can answer the rest and say this value is unavailable. A failed tag is a 500.
+    pub fn open_if_held(
+        &self,
+        context: &str,
+        sealed: &Sealed,
+        what: &str,
+        row: &str,
+    ) -> Result<Option<String>, Error> {
+        if !self.has_key(&sealed.key_id) {
+            tracing::error!(what, row, key_id = %sealed.key_id,
+                "a value sealed under a key missing from WARDLINE_NOTES_KEYS");
+            return Ok(None);
+        }
+        self.open(context, sealed).map(Some)
     }
 
     /// Opens a value sealed for `context`. A missing key or a failed tag is a 500: the data or

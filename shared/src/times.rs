@@ -106,6 +106,18 @@ pub fn rfc3339(field: &str, raw: &str) -> Result<DateTime<Utc>, Error> {
     Ok(instant.to_utc())
 }
 
+/// A birth date as `YYYY-MM-DD`, within the accepted years and not in the future; a 400 naming
+/// `field` otherwise.
+pub fn birth_date(field: &str, raw: &str) -> Result<NaiveDate, Error> {
+    let date = NaiveDate::parse_from_str(raw, "%Y-%m-%d")
+        .map_err(|_| Error::invalid_field(field, "Expected a date as YYYY-MM-DD."))?;
+    check_year(field, date.year())?;
+    if date > Utc::now().date_naive() {
+        return Err(Error::invalid_field(field, "Is in the future."));
+    }
+    Ok(date)
+}
+
 /// The widest window one report (feedback, referrals) covers.
 pub const REPORT_WINDOW_DAYS: i64 = 366;
 
@@ -183,5 +195,19 @@ fn offset_agrees(
             ))
         }
         _ => Ok(()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn birth_dates_are_real_past_dates_in_range() {
+        assert!(birth_date("dateOfBirth", "1990-02-28").is_ok());
+        for bad in ["1990-02-30", "28/02/1990", "1850-01-01", "2999-01-01"] {
+            let error = birth_date("dateOfBirth", bad).unwrap_err().into_problem();
+            assert_eq!(error.errors[0].field, "dateOfBirth", "{bad}");
+        }
     }
 }

@@ -163,11 +163,11 @@ fn every_code_sql_raises_has_one_status_and_every_listed_code_is_raised() {
 #[tokio::test]
 async fn the_limits_rust_checks_are_the_limits_the_tables_keep() {
     use wardline_shared::limits::{
-        BUFFER_MINUTES_MAX, FORM_ANSWERS_MAX_BYTES, FORM_NAME_MAX_CHARS, FORM_SCHEMA_MAX_BYTES,
-        HOLD_SECONDS_MAX, LATE_CANCEL_HOURS_MAX, MAX_OCCURRENCES, MAX_REMINDERS,
-        MESSAGE_NOTICE_QUIET_MINUTES_MAX, MIN_NOTICE_MINUTES_MAX, REMINDER_HOURS,
-        REVIEW_COMMENT_MAX_CHARS, SERVICE_MINUTES, SLOT_STEP_MINUTES, TASK_TITLE_MAX_CHARS,
-        TIME_OFF_REASON_MAX_CHARS, WAITLIST_OFFER_MINUTES,
+        BUFFER_MINUTES_MAX, CARE_TEAM_NOTES_MAX_CHARS, FORM_ANSWERS_MAX_BYTES, FORM_NAME_MAX_CHARS,
+        FORM_SCHEMA_MAX_BYTES, HOLD_SECONDS_MAX, LATE_CANCEL_HOURS_MAX, MAX_OCCURRENCES,
+        MAX_REMINDERS, MESSAGE_NOTICE_QUIET_MINUTES_MAX, MIN_NOTICE_MINUTES_MAX, NOTES_MAX_BYTES,
+        REMINDER_HOURS, REVIEW_COMMENT_MAX_CHARS, SERVICE_MINUTES, SLOT_STEP_MINUTES,
+        TASK_TITLE_MAX_CHARS, TIME_OFF_REASON_MAX_CHARS, WAITLIST_OFFER_MINUTES,
     };
     let db = TestDb::new().await;
     let definition = |name: &'static str| {
@@ -283,4 +283,29 @@ async fn the_limits_rust_checks_are_the_limits_the_tables_keep() {
             (FORM_ANSWERS_MAX_BYTES + 16).to_string()
         )
     );
+    assert_eq!(
+        definition("care_team_notes_check").await,
+        between(
+            "length(notes)",
+            1.to_string(),
+            CARE_TEAM_NOTES_MAX_CHARS.to_string()
+        )
+    );
+    // Sealed notes: the text's bytes and AES-GCM's 16-byte tag.
+    for (constraint, column) in [
+        ("session_notes_ciphertext_check", "ciphertext"),
+        (
+            "patients_medical_notes_ciphertext_check",
+            "medical_notes_ciphertext",
+        ),
+    ] {
+        assert_eq!(
+            definition(constraint).await,
+            between(
+                &format!("length({column})"),
+                16.to_string(),
+                (NOTES_MAX_BYTES + 16).to_string()
+            )
+        );
+    }
 }

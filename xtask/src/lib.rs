@@ -51,6 +51,7 @@ pub const FUNCTIONS: &[&Function] = &[
     &availability::FUNCTION,
     &records::FUNCTION,
     &intake::FUNCTION,
+    &directory::FUNCTION,
 ];
 
 /// The workspace root (xtask lives one level below it).

@@ -113,6 +113,7 @@ pub fn probe(
             expect: 202,
         },
         "inbox" => get("/inbox"),
+        "directory" => get("/therapists"),
         // A patient id nobody has: authenticated, then 404 from SQL (no S3 call).
         "records" => Probe {
             expect: 404,

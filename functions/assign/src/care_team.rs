@@ -12,14 +12,12 @@ use wardline_shared::{
     dates::required_text,
     db::Operation,
     http::{Incoming, Reply},
+    limits::CARE_TEAM_NOTES_MAX_CHARS,
     operation, Context, Error,
 };
 
 const ASSIGN: Operation = operation!("assign_patient");
 const SET_STATUS: Operation = operation!("set_care_team_status");
-
-/// The longest assignment note, in characters.
-const MAX_NOTES: usize = 1000;
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
@@ -36,7 +34,7 @@ pub async fn assign(ctx: &Context, caller: Claims, req: Incoming) -> Result<Repl
     let notes = body
         .notes
         .as_deref()
-        .map(|text| required_text("notes", text, MAX_NOTES))
+        .map(|text| required_text("notes", text, CARE_TEAM_NOTES_MAX_CHARS))
         .transpose()?;
     let input = json!({
         "patientId": body.patient_id,

@@ -109,22 +109,6 @@ pub fn compose(
                 unsubscribe: None,
             })
         }
-        "message.new.staff" => {
-            if message.channel != "email" {
-                return Err(Outcome::failed("unsupported_channel"));
-            }
-            let vars = Vars {
-                clinic_name: Some(&clinic_name),
-                ..Vars::default()
-            };
-            Ok(Outgoing::Email {
-                to: message.recipient.clone(),
-                subject: render(templates::NEW_MESSAGE_STAFF_SUBJECT, &vars)?,
-                text: render(templates::NEW_MESSAGE_STAFF_TEXT, &vars)?,
-                clinic_name,
-                unsubscribe: None,
-            })
-        }
         kind => {
             if let Some((path, texts)) = templates::portal_news(kind) {
                 let link = portal_link(&message.clinic, portal_base_domain, path)
@@ -135,6 +119,22 @@ pub fn compose(
                     ..Vars::default()
                 };
                 return on_its_channel(message, texts, &vars, &clinic_name);
+            }
+            if let Some(email) = templates::staff_email(kind) {
+                if message.channel != "email" {
+                    return Err(Outcome::failed("unsupported_channel"));
+                }
+                let vars = Vars {
+                    clinic_name: Some(&clinic_name),
+                    ..Vars::default()
+                };
+                return Ok(Outgoing::Email {
+                    to: message.recipient.clone(),
+                    subject: render(email.subject, &vars)?,
+                    text: render(email.text, &vars)?,
+                    clinic_name,
+                    unsubscribe: None,
+                });
             }
             match templates::notice(kind) {
                 Some(texts) => notice::compose(message, texts, &clinic_name, portal_base_domain),
@@ -446,6 +446,30 @@ mod tests {
         assert_eq!(
             with_unsubscribe(composed, &m, None, Some(url)).unwrap_err(),
             Outcome::failed("unsubscribe_not_configured")
+        );
+    }
+
+    #[test]
+    fn a_staff_invite_names_only_the_clinic_and_goes_by_email() {
+        let m = message(
+            "staff_invite",
+            "email",
+            json!({ "clinicianId": Uuid::nil() }),
+        );
+        match compose(&m, None, None).unwrap() {
+            Outgoing::Email { subject, text, .. } => {
+                assert_eq!(subject, "Maple Clinic added you to its team on Wardline");
+                assert!(
+                    text.starts_with("Maple Clinic has added you to its team"),
+                    "{text}"
+                );
+            }
+            other => panic!("{other:?}"),
+        }
+        let sms = message("staff_invite", "sms", json!({}));
+        assert_eq!(
+            compose(&sms, None, None).unwrap_err(),
+            Outcome::failed("unsupported_channel")
         );
     }
 

@@ -85,12 +85,49 @@ pub fn portal_news(kind: &str) -> Option<(&'static str, &'static Texts)> {
         .map(|(_, path, texts)| (*path, texts))
 }
 
-/// A patient wrote to their care team (`message.new.staff`, e-mail only): no patient, no text.
-pub const NEW_MESSAGE_STAFF_SUBJECT: &str = "{clinicName}: a patient sent a new message";
+/// A staff e-mail: subject and text, naming only the clinic.
+#[derive(Debug, Clone, Copy)]
+pub struct StaffEmail {
+    pub subject: &'static str,
+    pub text: &'static str,
+}
 
-pub const NEW_MESSAGE_STAFF_TEXT: &str =
-    "A patient sent a new message to {clinicName}. Sign in to Wardline to read it.
-";
+/// Every e-mail to staff, by outbox kind (e-mail only, the clinic's name only):
+/// `message.new.staff`, a patient wrote to their care team (no patient, no text);
+/// `staff_invite`, an admin added the recipient to the clinic's staff (`POST /therapists`), so
+/// they sign in with the identity provider's account of that address; an admin approves their
+/// access.
+pub const STAFF_EMAILS: [(&str, StaffEmail); 2] = [
+    (
+        "message.new.staff",
+        StaffEmail {
+            subject: "{clinicName}: a patient sent a new message",
+            text: "A patient sent a new message to {clinicName}. Sign in to Wardline to read it.
+",
+        },
+    ),
+    (
+        "staff_invite",
+        StaffEmail {
+            subject: "{clinicName} added you to its team on Wardline",
+            text: "{clinicName} has added you to its team on Wardline.
+
+Sign in to Wardline with your organization's account for this e-mail address. You can see
+patients once an administrator of {clinicName} has approved your access.
+
+If you were not expecting this, you can ignore this e-mail.
+",
+        },
+    ),
+];
+
+/// The texts of the staff e-mail `kind`, if it is one.
+pub fn staff_email(kind: &str) -> Option<&'static StaffEmail> {
+    STAFF_EMAILS
+        .iter()
+        .find(|(name, _)| *name == kind)
+        .map(|(_, email)| email)
+}
 
 /// Every session notice (queued by `app.queue_session_notice`), by outbox kind. The clinician and the service stay out: the link leads
 /// to the portal, which shows them to the signed-in patient.
@@ -254,7 +291,9 @@ mod tests {
         for notice in NOTICES.iter().map(|(_, n)| n).chain(news) {
             all.extend([notice.sms, notice.email_subject, notice.email_text]);
         }
-        all.extend([NEW_MESSAGE_STAFF_SUBJECT, NEW_MESSAGE_STAFF_TEXT]);
+        for (_, email) in STAFF_EMAILS {
+            all.extend([email.subject, email.text]);
+        }
         all
     }
 

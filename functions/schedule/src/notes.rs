@@ -12,7 +12,6 @@ use serde_json::{json, Value};
 use uuid::Uuid;
 use wardline_shared::{
     auth::Claims,
-    dates::check_text,
     db::Operation,
     http::{Incoming, Reply},
     operation,
@@ -26,8 +25,6 @@ const SIGN: Operation = operation!("sign_session_notes");
 const COSIGN: Operation = operation!("cosign_session_notes");
 const ADDENDUM: Operation = operation!("add_note_addendum");
 
-const MAX_NOTES_BYTES: usize = 32_768;
-
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 struct NotesBody {
@@ -37,13 +34,7 @@ struct NotesBody {
 impl NotesBody {
     fn checked(req: &Incoming) -> Result<String, Error> {
         let body: NotesBody = req.json()?;
-        if body.notes.len() > MAX_NOTES_BYTES {
-            return Err(Error::invalid_field(
-                "notes",
-                format!("Notes hold at most {MAX_NOTES_BYTES} bytes of text."),
-            ));
-        }
-        check_text("notes", &body.notes)?;
+        sealed::check_notes("notes", &body.notes)?;
         Ok(body.notes)
     }
 }
@@ -151,16 +142,10 @@ pub(crate) fn open_in_session(
         .to_owned();
     let keys = ctx.sealing_keys()?;
     session["notesUpdatedAt"] = sealed["updatedAt"].clone();
-    if !keys.has_key(&stored.key_id) {
-        tracing::error!(
-            session = %id,
-            key_id = %stored.key_id,
-            "notes sealed under a key missing from WARDLINE_NOTES_KEYS"
-        );
-        session["notesUnavailable"] = json!(true);
-        return Ok(());
+    match keys.open_if_held(&notes_context(caller, &id), &stored, "session notes", &id)? {
+        Some(notes) => session["notes"] = json!(notes),
+        None => session["notesUnavailable"] = json!(true),
     }
-    session["notes"] = json!(keys.open(&notes_context(caller, &id), &stored)?);
     Ok(())
 }
 
