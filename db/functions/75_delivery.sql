@@ -11,7 +11,8 @@ create or replace function app.is_transactional(kind text) returns boolean
 language sql immutable
 as $$
   select kind in ('portal_otp', 'patient_invite', 'session.booked', 'session.changed',
-                  'session.cancelled', 'waitlist.offer', 'message.new', 'message.new.staff')
+                  'session.cancelled', 'waitlist.offer', 'message.new', 'message.new.staff',
+                  'staff.invite')
 $$;
 grant execute on function app.is_transactional(text) to app_service;
 

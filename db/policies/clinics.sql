@@ -61,6 +61,12 @@ create policy "super admins read every clinician" on app.clinicians
   for select to app_user
   using ((select auth.is_super_admin()));
 
+-- A user of no clinic yet, in the request that then makes them a member (the columns granted
+-- leave out super admin and activity: a new user is an active one, never a super admin).
+create policy "admins create users" on app.clinicians
+  for insert to app_user
+  with check ((select auth.is_admin()));
+
 create policy "definer helpers read every clinician" on app.clinicians
   for select to wardline_auth
   using (true);
@@ -71,6 +77,15 @@ alter table app.clinic_memberships force row level security;
 create policy "staff read memberships of their current clinic" on app.clinic_memberships
   for select to app_user
   using (org_id = (select auth.org_id()) and (select auth.is_staff()));
+
+create policy "admins add members to their current clinic" on app.clinic_memberships
+  for insert to app_user
+  with check (org_id = (select auth.org_id()) and (select auth.is_admin()));
+
+create policy "admins change memberships of their current clinic" on app.clinic_memberships
+  for update to app_user
+  using (org_id = (select auth.org_id()) and (select auth.is_admin()))
+  with check (org_id = (select auth.org_id()) and (select auth.is_admin()));
 
 create policy "definer helpers read every membership" on app.clinic_memberships
   for select to wardline_auth

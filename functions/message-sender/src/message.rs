@@ -122,27 +122,35 @@ pub fn compose(
             };
             on_its_channel(message, &templates::NEW_MESSAGE, &vars, &clinic_name)
         }
-        "message.new.staff" => {
-            if message.channel != "email" {
-                return Err(Outcome::failed("unsupported_channel"));
-            }
-            let vars = Vars {
-                clinic_name: Some(&clinic_name),
-                ..Vars::default()
-            };
-            Ok(Outgoing::Email {
-                to: message.recipient.clone(),
-                subject: render(templates::NEW_MESSAGE_STAFF_SUBJECT, &vars)?,
-                text: render(templates::NEW_MESSAGE_STAFF_TEXT, &vars)?,
-                clinic_name,
-                unsubscribe: None,
-            })
-        }
+        "message.new.staff" => staff_email(message, &templates::NEW_MESSAGE_STAFF, clinic_name),
+        "staff.invite" => staff_email(message, &templates::STAFF_INVITE, clinic_name),
         kind => match templates::notice(kind) {
             Some(texts) => notice::compose(message, texts, &clinic_name, portal_base_domain),
             None => Err(Outcome::failed("unknown_kind")),
         },
     }
+}
+
+/// An e-mail to a member of staff, in the clinic's name and naming nothing but the clinic.
+fn staff_email(
+    message: &Claimed,
+    texts: &templates::StaffTexts,
+    clinic_name: String,
+) -> Result<Outgoing, Outcome> {
+    if message.channel != "email" {
+        return Err(Outcome::failed("unsupported_channel"));
+    }
+    let vars = Vars {
+        clinic_name: Some(&clinic_name),
+        ..Vars::default()
+    };
+    Ok(Outgoing::Email {
+        to: message.recipient.clone(),
+        subject: render(texts.subject, &vars)?,
+        text: render(texts.text, &vars)?,
+        clinic_name,
+        unsubscribe: None,
+    })
 }
 
 /// The message rendered from `texts` for its channel: an SMS from the clinic's number, or an

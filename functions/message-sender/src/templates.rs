@@ -58,12 +58,30 @@ Read it here:
 ",
 };
 
-/// A patient wrote to their care team (`message.new.staff`, e-mail only): no patient, no text.
-pub const NEW_MESSAGE_STAFF_SUBJECT: &str = "{clinicName}: a patient sent a new message";
+/// An e-mail to a member of staff (e-mail only).
+#[derive(Debug, Clone, Copy)]
+pub struct StaffTexts {
+    pub subject: &'static str,
+    pub text: &'static str,
+}
 
-pub const NEW_MESSAGE_STAFF_TEXT: &str =
-    "A patient sent a new message to {clinicName}. Sign in to Wardline to read it.
-";
+/// A patient wrote to their care team (`message.new.staff`): no patient, no text.
+pub const NEW_MESSAGE_STAFF: StaffTexts = StaffTexts {
+    subject: "{clinicName}: a patient sent a new message",
+    text: "A patient sent a new message to {clinicName}. Sign in to Wardline to read it.
+",
+};
+
+/// A user was given access to a clinic (`staff.invite`): the clinic alone; they sign in with
+/// the identity provider under this address.
+pub const STAFF_INVITE: StaffTexts = StaffTexts {
+    subject: "You now have access to {clinicName} on Wardline",
+    text: "{clinicName} has given you access to its clinic on Wardline.
+
+Sign in to Wardline with this e-mail address. If you were not expecting this, you can ignore
+this e-mail.
+",
+};
 
 /// Every session notice (queued by `app.queue_session_notice`), by outbox kind. The clinician and the service stay out: the link leads
 /// to the portal, which shows them to the signed-in patient.
@@ -226,7 +244,9 @@ mod tests {
         for notice in NOTICES.iter().map(|(_, n)| n).chain([&NEW_MESSAGE]) {
             all.extend([notice.sms, notice.email_subject, notice.email_text]);
         }
-        all.extend([NEW_MESSAGE_STAFF_SUBJECT, NEW_MESSAGE_STAFF_TEXT]);
+        for staff in [NEW_MESSAGE_STAFF, STAFF_INVITE] {
+            all.extend([staff.subject, staff.text]);
+        }
         all
     }
 
