@@ -365,19 +365,25 @@ end
 $$;
 grant execute on function api.admin_prescription_queue(jsonb, jsonb) to wardline_authenticator;
 
--- POST /api/admin/orders (admins). input: {orderId, patientId, providerId, medication,
+-- POST /api/admin/orders (admins). input: {idempotencyKey, patientId, providerId, medication,
 -- strength?, quantity, directions, refills}. An order queued for one prescriber, who must
--- prescribe at the patient's clinic (the admin's): only they see and send it.
+-- prescribe at the patient's clinic (the admin's): only they see and send it. A retry with the
+-- same Idempotency-Key answers the first order.
 create or replace function api.queue_order(claims jsonb, input jsonb) returns jsonb
 language plpgsql
 as $$
 declare
-  queued uuid := (input ->> 'orderId')::uuid;
+  queued uuid := gen_random_uuid();
   patient uuid := (input ->> 'patientId')::uuid;
   provider uuid := (input ->> 'providerId')::uuid;
+  result jsonb;
 begin
   perform auth.begin_request(claims);
   perform api.require(auth.is_admin());
+  result := app.idempotency_replay('POST /api/admin/orders', input);
+  if result is not null then
+    return result;
+  end if;
   if not exists (select 1 from app.patients p where p.id = patient) then
     perform api.fail('unknown_patient', 'There is no such patient in this clinic.', 'patientId');
   end if;
@@ -394,14 +400,16 @@ begin
           provider, auth.uid());
   perform audit.record('order.queue', 'order', queued::text, 'success',
                        jsonb_build_object('patientId', patient, 'providerId', provider));
-  return (
-    select jsonb_strip_nulls(jsonb_build_object(
-      'id', o.id, 'clinicId', o.org_id, 'patientId', o.patient_id,
-      'assignedProviderId', o.assigned_provider_id, 'medication', o.medication,
-      'strength', o.strength, 'quantity', o.quantity, 'directions', o.directions,
-      'refills', o.refills, 'status', o.status, 'queuedAt', app.iso(o.queued_at),
-      'queuedBy', o.queued_by))
-    from app.orders o where o.id = queued);
+  select jsonb_strip_nulls(jsonb_build_object(
+           'id', o.id, 'clinicId', o.org_id, 'patientId', o.patient_id,
+           'assignedProviderId', o.assigned_provider_id, 'medication', o.medication,
+           'strength', o.strength, 'quantity', o.quantity, 'directions', o.directions,
+           'refills', o.refills, 'status', o.status, 'queuedAt', app.iso(o.queued_at),
+           'queuedBy', o.queued_by))
+  into result
+  from app.orders o where o.id = queued;
+  perform app.idempotency_store('POST /api/admin/orders', input, result);
+  return result;
 end
 $$;
 grant execute on function api.queue_order(jsonb, jsonb) to wardline_authenticator;

@@ -1,8 +1,19 @@
 //! The shapes of the addresses Wardline writes to: e-mail and E.164 phone numbers, as patients
-//! are created with them (invites) and sign in with them (the portal). One definition, so an
-//! address that was accepted once is accepted everywhere.
+//! are created with them (invites) and sign in with them (the portal), and the names people
+//! are created with (patients, staff). One definition, so an address that was accepted once is
+//! accepted everywhere.
 
-use crate::error::Error;
+use crate::{dates::required_text, error::Error};
+
+/// A person's first or last name: one line of 1 to 100 characters (what `app.patients` and
+/// `app.clinicians` keep), trimmed. A 400 names `field`.
+pub fn name<'a>(field: &str, raw: &'a str) -> Result<&'a str, Error> {
+    let name = required_text(field, raw, 100)?;
+    if name.contains(['\n', '\t']) {
+        return Err(Error::invalid_field(field, "A name is one line."));
+    }
+    Ok(name)
+}
 
 /// Lower-cased, and shaped like an address: what the database's own check allows, and a
 /// domain with a dot. Deliverability is the message's test. A 400 names `field`.
@@ -46,6 +57,14 @@ mod tests {
 
     fn field(result: Result<impl std::fmt::Debug, Error>) -> String {
         result.unwrap_err().into_problem().errors[0].field.clone()
+    }
+
+    #[test]
+    fn names_are_one_line_of_at_most_100_characters() {
+        assert_eq!(name("firstName", " Ann ").unwrap(), "Ann");
+        assert_eq!(field(name("firstName", "  ")), "firstName");
+        assert_eq!(field(name("lastName", &"x".repeat(101))), "lastName");
+        assert_eq!(field(name("lastName", "A\nB")), "lastName");
     }
 
     #[test]
