@@ -116,6 +116,16 @@ end
 $$;
 grant execute on function app.find_or_create_user(jsonb) to app_user;
 
+-- A user as the staff routes answer them.
+create or replace function app.user_json(clinician uuid) returns jsonb
+language sql stable
+as $$
+  select jsonb_build_object('id', c.id, 'email', c.email, 'firstName', c.first_name,
+                            'lastName', c.last_name)
+  from app.clinicians c where c.id = clinician
+$$;
+grant execute on function app.user_json(uuid) to app_user;
+
 -- Gives user `clinician` access to the request's current clinic: an active, approved
 -- membership (input.kind and input.isAdmin; a membership that exists keeps what the input
 -- leaves out and is made active and approved), and with input.asProvider a prescriber profile
@@ -171,14 +181,11 @@ begin
     assignment := app.save_assignment(provider, org,
                                       (input -> 'asProvider') || '{"active": true}'::jsonb);
   end if;
-  return jsonb_strip_nulls(jsonb_build_object(
-    'created', before is null,
-    'user', (select jsonb_build_object('id', c.id, 'email', c.email, 'firstName', c.first_name,
-                                       'lastName', c.last_name)
-             from app.clinicians c where c.id = clinician),
-    'membership', membership,
-    'provider', case when provider is not null then
-      jsonb_build_object('providerId', provider, 'assignment', assignment -> 'assignment') end));
+  return jsonb_build_object(
+    'created', before is null, 'user', app.user_json(clinician), 'membership', membership)
+    || case when provider is null then '{}'::jsonb
+            else jsonb_build_object('provider', jsonb_build_object(
+                   'providerId', provider, 'assignment', assignment -> 'assignment')) end;
 end
 $$;
 grant execute on function app.add_clinic_user(uuid, jsonb) to app_user;
@@ -274,9 +281,7 @@ begin
   end loop;
   return jsonb_build_object(
     'providerId', provider,
-    'user', (select jsonb_build_object('id', c.id, 'email', c.email, 'firstName', c.first_name,
-                                       'lastName', c.last_name)
-             from app.clinicians c where c.id = person.id),
+    'user', app.user_json(person.id),
     'userCreated', person.created,
     'memberships', memberships);
 end
@@ -427,7 +432,7 @@ $$;
 grant execute on function app.refill_json(app.refills) to app_user;
 
 -- A refill the caller could read but not change: 409 refill_wrong_state naming its status
--- (and the status it needed), or 404 when it cannot read it at all.
+-- (`refillStatus`; a problem's `status` is the HTTP status), or 404 when it cannot read it.
 create or replace function app.refill_not_changed(refill uuid, needed text) returns jsonb
 language plpgsql stable
 as $$
@@ -438,7 +443,7 @@ begin
     perform api.fail('not_found', 'There is no such refill.');
   end if;
   perform api.fail_with('refill_wrong_state', format('This refill is %s, not %s.', current, needed),
-                        jsonb_build_object('status', current));
+                        jsonb_build_object('refillStatus', current));
   return null;
 end
 $$;
