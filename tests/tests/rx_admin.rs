@@ -143,21 +143,50 @@ async fn a_super_admin_gives_a_provider_its_user_in_every_clinic_it_is_assigned_
     }
     let root = p.super_admin();
     for (bad, field) in [
-        (json!({ "email": "nia", "firstName": "Nia", "lastName": "Newton" }), "email"),
-        (json!({ "email": "nia@test.example", "firstName": "Nia" }), "lastName"),
-        (json!({ "email": "nia@test.example", "firstName": " ", "lastName": "N" }), "firstName"),
+        (
+            json!({ "email": "nia", "firstName": "Nia", "lastName": "Newton" }),
+            "email",
+        ),
+        (
+            json!({ "email": "nia@test.example", "firstName": "Nia" }),
+            "lastName",
+        ),
+        (
+            json!({ "email": "nia@test.example", "firstName": " ", "lastName": "N" }),
+            "firstName",
+        ),
     ] {
-        assert_field(&post(&db, &root, &path, bad).await, 400, "invalid_input", field);
+        assert_field(
+            &post(&db, &root, &path, bad).await,
+            400,
+            "invalid_input",
+            field,
+        );
     }
-    post(&db, &root, &format!("/api/super-admin/providers/{}/user", Uuid::new_v4()), body.clone())
-        .await
-        .assert_problem(404, "not_found");
-    post(&db, &root, &format!("/api/super-admin/providers/{stranded}/user"), body.clone())
-        .await
-        .assert_problem(400, "no_clinics");
+    post(
+        &db,
+        &root,
+        &format!("/api/super-admin/providers/{}/user", Uuid::new_v4()),
+        body.clone(),
+    )
+    .await
+    .assert_problem(404, "not_found");
+    post(
+        &db,
+        &root,
+        &format!("/api/super-admin/providers/{stranded}/user"),
+        body.clone(),
+    )
+    .await
+    .assert_problem(400, "no_clinics");
     // The e-mail of a user who prescribes already: that user cannot take a second profile.
     let taken = json!({ "email": "both@test.example", "firstName": "B", "lastName": "B" });
-    assert_field(&post(&db, &root, &path, taken).await, 409, "user_is_a_provider", "email");
+    assert_field(
+        &post(&db, &root, &path, taken).await,
+        409,
+        "user_is_a_provider",
+        "email",
+    );
     assert_eq!(written(&db).await, before);
 
     let reply = post(&db, &root, &path, body.clone()).await;
@@ -171,7 +200,11 @@ async fn a_super_admin_gives_a_provider_its_user_in_every_clinic_it_is_assigned_
         .iter()
         .map(|m| &m["clinicId"])
         .collect();
-    assert_eq!(clinics.len(), 2, "A and B, not C (inactive there): {reply:?}");
+    assert_eq!(
+        clinics.len(),
+        2,
+        "A and B, not C (inactive there): {reply:?}"
+    );
     let memberships = db
         .count(
             "select count(*) from app.clinic_memberships
@@ -247,7 +280,12 @@ async fn a_provider_added_to_a_second_clinic_sees_its_orders_in_the_unified_queu
         .assert_problem(403, "forbidden");
     let root = p.super_admin();
     let unknown = format!("/api/super-admin/clinics/{}/users", Uuid::new_v4());
-    assert_field(&post(&db, &root, &unknown, body.clone()).await, 422, "unknown_clinic", "id");
+    assert_field(
+        &post(&db, &root, &unknown, body.clone()).await,
+        422,
+        "unknown_clinic",
+        "id",
+    );
     assert_field(
         &post(&db, &root, &path, json!({ "userId": Uuid::new_v4() })).await,
         422,
@@ -255,14 +293,25 @@ async fn a_provider_added_to_a_second_clinic_sees_its_orders_in_the_unified_queu
         "userId",
     );
     assert_field(
-        &post(&db, &root, &path, json!({ "userId": tom, "email": "t@test.example" })).await,
+        &post(
+            &db,
+            &root,
+            &path,
+            json!({ "userId": tom, "email": "t@test.example" }),
+        )
+        .await,
         400,
         "invalid_input",
         "email",
     );
     assert_field(
-        &post(&db, &root, &path, json!({ "userId": tom, "asProvider": { "deaNumber": "FA2468130" } }))
-            .await,
+        &post(
+            &db,
+            &root,
+            &path,
+            json!({ "userId": tom, "asProvider": { "deaNumber": "FA2468130" } }),
+        )
+        .await,
         400,
         "invalid_input",
         "asProvider.deaNumber",
@@ -286,7 +335,11 @@ async fn a_provider_added_to_a_second_clinic_sees_its_orders_in_the_unified_queu
     assert_eq!(reply.body["provider"]["providerId"], json!(toms));
     let assignment = &reply.body["provider"]["assignment"];
     assert_eq!(
-        (&assignment["clinicId"], &assignment["deaNumber"], &assignment["licenseState"]),
+        (
+            &assignment["clinicId"],
+            &assignment["deaNumber"],
+            &assignment["licenseState"]
+        ),
         (&json!(b), &json!("FA2468139"), &json!("NJ"))
     );
     // Shared: one queue of A and B, oldest first.
@@ -307,7 +360,10 @@ async fn a_provider_added_to_a_second_clinic_sees_its_orders_in_the_unified_queu
     // Again: the membership exists (200), nothing changes and no second e-mail.
     let before = written(&db).await;
     let reply = post(&db, &root, &path, body).await;
-    assert_eq!((reply.status.as_u16(), &reply.body["created"]), (200, &json!(false)));
+    assert_eq!(
+        (reply.status.as_u16(), &reply.body["created"]),
+        (200, &json!(false))
+    );
     assert_eq!(written(&db).await, before);
 }
 
@@ -335,7 +391,12 @@ async fn a_clinic_admin_adds_users_to_their_own_clinic_only() {
     );
     let ray: Uuid = reply.body["user"]["id"].as_str().unwrap().parse().unwrap();
     // Signed in with that id as `sub`, Ray is an admin of A.
-    let reply = get(&db, &staff(ray, a, "admin"), "/api/admin/prescription-queue").await;
+    let reply = get(
+        &db,
+        &staff(ray, a, "admin"),
+        "/api/admin/prescription-queue",
+    )
+    .await;
     assert_eq!(reply.status, 200, "{reply:?}");
 
     // An existing user of B, as a prescriber: a profile is made and A joins their set.
@@ -353,7 +414,10 @@ async fn a_clinic_admin_adds_users_to_their_own_clinic_only() {
     assert_eq!(reply.body["userCreated"], false);
     assert_eq!(reply.body["membership"]["kind"], "prescriber");
     assert!(reply.body["provider"]["providerId"].is_string());
-    assert_eq!(prescriber_queue(&db, p.w.therapist_b, b).await, vec![order_a]);
+    assert_eq!(
+        prescriber_queue(&db, p.w.therapist_b, b).await,
+        vec![order_a]
+    );
     assert_eq!(audited(&db, a, "clinic_user.add").await, 2);
     assert_eq!(audited(&db, a, "provider_clinic.create").await, 1);
     assert_eq!(audited(&db, b, "clinic_user.add").await, 0);
@@ -362,14 +426,25 @@ async fn a_clinic_admin_adds_users_to_their_own_clinic_only() {
     // deactivated user.
     let before = written(&db).await;
     assert_field(
-        &post(&db, &p.w.admin_of_a(), path, json!({ "email": "nobody@test.example" })).await,
+        &post(
+            &db,
+            &p.w.admin_of_a(),
+            path,
+            json!({ "email": "nobody@test.example" }),
+        )
+        .await,
         422,
         "clinician_not_found",
         "firstName",
     );
     assert_field(
-        &post(&db, &p.w.admin_of_a(), path, json!({ "email": "x@test.example", "userId": ray }))
-            .await,
+        &post(
+            &db,
+            &p.w.admin_of_a(),
+            path,
+            json!({ "email": "x@test.example", "userId": ray }),
+        )
+        .await,
         400,
         "invalid_input",
         "userId",
@@ -380,15 +455,29 @@ async fn a_clinic_admin_adds_users_to_their_own_clinic_only() {
         "invalid_input",
         "email",
     );
-    post(&db, &p.w.therapist_of_a(), path, json!({ "email": "ray@test.example" }))
-        .await
-        .assert_problem(403, "forbidden");
+    post(
+        &db,
+        &p.w.therapist_of_a(),
+        path,
+        json!({ "email": "ray@test.example" }),
+    )
+    .await
+    .assert_problem(403, "forbidden");
     db.admin
-        .execute("update app.clinicians set active = false where id = $1", &[&p.w.therapist_b])
+        .execute(
+            "update app.clinicians set active = false where id = $1",
+            &[&p.w.therapist_b],
+        )
         .await
         .unwrap();
     assert_field(
-        &post(&db, &p.w.admin_of_b(), path, json!({ "email": "therapist.b@test.example" })).await,
+        &post(
+            &db,
+            &p.w.admin_of_b(),
+            path,
+            json!({ "email": "therapist.b@test.example" }),
+        )
+        .await,
         422,
         "clinician_inactive",
         "email",
@@ -396,7 +485,13 @@ async fn a_clinic_admin_adds_users_to_their_own_clinic_only() {
     assert_eq!(written(&db).await, before);
 
     // B's admin adds to B only, and in SQL neither adds to nor changes A's staff.
-    let reply = post(&db, &p.w.admin_of_b(), path, json!({ "email": "ray@test.example" })).await;
+    let reply = post(
+        &db,
+        &p.w.admin_of_b(),
+        path,
+        json!({ "email": "ray@test.example" }),
+    )
+    .await;
     assert_eq!(reply.status, 201, "{reply:?}");
     assert_eq!(reply.body["membership"]["clinicId"], json!(b));
     let mut user = db.authenticator().await;
@@ -408,7 +503,10 @@ async fn a_clinic_admin_adds_users_to_their_own_clinic_only() {
         &[&a, &p.w.admin_b],
     )
     .await;
-    assert_eq!(insert.unwrap_err().code(), Some(&tokio_postgres::error::SqlState::INSUFFICIENT_PRIVILEGE));
+    assert_eq!(
+        insert.unwrap_err().code(),
+        Some(&tokio_postgres::error::SqlState::INSUFFICIENT_PRIVILEGE)
+    );
     let update = as_user(
         &mut user,
         &p.w.admin_of_b(),
@@ -428,7 +526,10 @@ async fn the_provider_list_is_the_callers_clinic_or_a_super_admins_named_one() {
     let imported = provider(&db, None, &[a]).await;
     let retired = provider(&db, Some(p.w.therapist_a), &[a]).await;
     db.admin
-        .execute("update app.providers set active = false where id = $1", &[&retired])
+        .execute(
+            "update app.providers set active = false where id = $1",
+            &[&retired],
+        )
         .await
         .unwrap();
 
@@ -436,22 +537,53 @@ async fn the_provider_list_is_the_callers_clinic_or_a_super_admins_named_one() {
     assert_eq!(reply.status, 200, "{reply:?}");
     assert_eq!(reply.body["clinicId"], json!(a));
     let providers = reply.body["providers"].as_array().unwrap();
-    assert_eq!(providers.len(), 1, "staff see their members' active profiles: {reply:?}");
+    assert_eq!(
+        providers.len(),
+        1,
+        "staff see their members' active profiles: {reply:?}"
+    );
     let bea = &providers[0];
     assert_eq!(
-        (&bea["providerId"], &bea["userId"], &bea["lastName"], &bea["credentialed"], &bea["isPrimary"]),
-        (&json!(p.provider), &json!(p.w.both), &json!("Both"), &json!(true), &json!(true))
+        (
+            &bea["providerId"],
+            &bea["userId"],
+            &bea["lastName"],
+            &bea["credentialed"],
+            &bea["isPrimary"]
+        ),
+        (
+            &json!(p.provider),
+            &json!(p.w.both),
+            &json!("Both"),
+            &json!(true),
+            &json!(true)
+        )
     );
     // The token's own clinic may be named; another is 403 for anyone but a super admin.
-    let own = get(&db, &p.w.admin_of_a(), &format!("/api/providers?clinicId={a}")).await;
+    let own = get(
+        &db,
+        &p.w.admin_of_a(),
+        &format!("/api/providers?clinicId={a}"),
+    )
+    .await;
     assert_eq!(own.body, reply.body);
     assert_field(
-        &get(&db, &p.w.admin_of_a(), &format!("/api/providers?clinicId={c}")).await,
+        &get(
+            &db,
+            &p.w.admin_of_a(),
+            &format!("/api/providers?clinicId={c}"),
+        )
+        .await,
         403,
         "forbidden",
         "clinicId",
     );
-    assert_field(&get(&db, &p.w.admin_of_a(), "/api/providers?clinicId=maple").await, 400, "invalid_input", "clinicId");
+    assert_field(
+        &get(&db, &p.w.admin_of_a(), "/api/providers?clinicId=maple").await,
+        400,
+        "invalid_input",
+        "clinicId",
+    );
 
     // A super admin names any clinic, and sees a profile without a user too.
     let root = p.super_admin();
@@ -467,7 +599,12 @@ async fn the_provider_list_is_the_callers_clinic_or_a_super_admins_named_one() {
     let reply = get(&db, &root, &format!("/api/providers?clinicId={c}")).await;
     assert_eq!(reply.body, json!({ "clinicId": c, "providers": [] }));
     assert_field(
-        &get(&db, &root, &format!("/api/providers?clinicId={}", Uuid::new_v4())).await,
+        &get(
+            &db,
+            &root,
+            &format!("/api/providers?clinicId={}", Uuid::new_v4()),
+        )
+        .await,
         422,
         "unknown_clinic",
         "clinicId",
@@ -513,8 +650,15 @@ async fn the_admin_queue_is_one_clinic_for_an_admin_and_every_clinic_for_a_super
     let items = reply.body["items"].as_array().unwrap();
     assert_eq!(items[1]["assignedProviderId"], json!(p.provider));
     assert_eq!(items[2]["status"], "PENDING_ADMIN");
-    assert!(items.iter().all(|i| i["clinicId"] == json!(a) && i["patient"]["firstName"] == "Pia"));
-    assert_eq!(get(&db, &p.w.admin_of_a(), &format!("{queue}?clinicId={a}")).await.body, reply.body);
+    assert!(items
+        .iter()
+        .all(|i| i["clinicId"] == json!(a) && i["patient"]["firstName"] == "Pia"));
+    assert_eq!(
+        get(&db, &p.w.admin_of_a(), &format!("{queue}?clinicId={a}"))
+            .await
+            .body,
+        reply.body
+    );
     // Pages of two walk the same list.
     let mut walked = Vec::new();
     let mut query = "?limit=2".to_owned();
@@ -527,28 +671,48 @@ async fn the_admin_queue_is_one_clinic_for_an_admin_and_every_clinic_for_a_super
         }
     }
     assert_eq!(walked, of[&a]);
-    assert_eq!(ids(&get(&db, &p.w.admin_of_b(), queue).await.body["items"]), of[&b]);
+    assert_eq!(
+        ids(&get(&db, &p.w.admin_of_b(), queue).await.body["items"]),
+        of[&b]
+    );
     assert_field(
         &get(&db, &p.w.admin_of_a(), &format!("{queue}?clinicId={b}")).await,
         403,
         "forbidden",
         "clinicId",
     );
-    get(&db, &p.w.therapist_of_a(), queue).await.assert_problem(403, "forbidden");
-    assert_field(&get(&db, &p.w.admin_of_a(), &format!("{queue}?limit=0")).await, 400, "invalid_input", "limit");
+    get(&db, &p.w.therapist_of_a(), queue)
+        .await
+        .assert_problem(403, "forbidden");
+    assert_field(
+        &get(&db, &p.w.admin_of_a(), &format!("{queue}?limit=0")).await,
+        400,
+        "invalid_input",
+        "limit",
+    );
 
     // A super admin: every clinic without clinicId, one with it.
     let root = p.super_admin();
     let reply = get(&db, &root, &format!("{queue}?limit=200")).await;
     assert_eq!(reply.status, 200, "{reply:?}");
-    let all: Vec<Uuid> = [c, b, a].iter().flat_map(|clinic| of[clinic].clone()).collect();
+    let all: Vec<Uuid> = [c, b, a]
+        .iter()
+        .flat_map(|clinic| of[clinic].clone())
+        .collect();
     let mut got = ids(&reply.body["items"]);
     let mut expected = all.clone();
     got.sort();
     expected.sort();
     assert_eq!(got, expected);
-    assert!(reply.body["items"].as_array().unwrap().iter().all(|i| i["patient"]["id"].is_string()));
-    assert_eq!(ids(&get(&db, &root, &format!("{queue}?clinicId={c}")).await.body["items"]), of[&c]);
+    assert!(reply.body["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .all(|i| i["patient"]["id"].is_string()));
+    assert_eq!(
+        ids(&get(&db, &root, &format!("{queue}?clinicId={c}")).await.body["items"]),
+        of[&c]
+    );
     assert_field(
         &get(&db, &root, &format!("{queue}?clinicId={}", Uuid::new_v4())).await,
         422,
@@ -599,15 +763,53 @@ async fn an_admin_queued_order_reaches_its_assigned_prescriber_only() {
     // Refused, writing nothing.
     let before = written(&db).await;
     for (who, bad, status, code, field) in [
-        (p.w.admin_of_a(), json!({ "providerId": elsewhere }), 422, "provider_not_at_clinic", "providerId"),
-        (p.w.admin_of_a(), json!({ "patientId": p.w.patient_b }), 422, "unknown_patient", "patientId"),
-        (p.w.admin_of_b(), json!({}), 422, "unknown_patient", "patientId"),
-        (p.w.admin_of_a(), json!({ "refills": 12 }), 400, "invalid_input", "refills"),
-        (p.w.admin_of_a(), json!({ "medication": "" }), 400, "invalid_input", "medication"),
-        (p.w.admin_of_a(), json!({ "sig": "x" }), 400, "invalid_input", "sig"),
+        (
+            p.w.admin_of_a(),
+            json!({ "providerId": elsewhere }),
+            422,
+            "provider_not_at_clinic",
+            "providerId",
+        ),
+        (
+            p.w.admin_of_a(),
+            json!({ "patientId": p.w.patient_b }),
+            422,
+            "unknown_patient",
+            "patientId",
+        ),
+        (
+            p.w.admin_of_b(),
+            json!({}),
+            422,
+            "unknown_patient",
+            "patientId",
+        ),
+        (
+            p.w.admin_of_a(),
+            json!({ "refills": 12 }),
+            400,
+            "invalid_input",
+            "refills",
+        ),
+        (
+            p.w.admin_of_a(),
+            json!({ "medication": "" }),
+            400,
+            "invalid_input",
+            "medication",
+        ),
+        (
+            p.w.admin_of_a(),
+            json!({ "sig": "x" }),
+            400,
+            "invalid_input",
+            "sig",
+        ),
     ] {
         let mut sent = body.clone();
-        sent.as_object_mut().unwrap().extend(bad.as_object().unwrap().clone());
+        sent.as_object_mut()
+            .unwrap()
+            .extend(bad.as_object().unwrap().clone());
         let reply = queue_order(&db, &who, &Uuid::new_v4().to_string(), &sent).await;
         assert_field(&reply, status, code, field);
     }
@@ -627,7 +829,14 @@ async fn an_admin_queued_order_reaches_its_assigned_prescriber_only() {
     let order: Uuid = reply.body["id"].as_str().unwrap().parse().unwrap();
     let again = queue_order(&db, &p.w.admin_of_a(), "order-1", &body).await;
     assert_eq!((again.status.as_u16(), &again.body), (201, &reply.body));
-    assert_eq!(db.count("select count(*) from app.orders where assigned_provider_id is not null", &[]).await, 1);
+    assert_eq!(
+        db.count(
+            "select count(*) from app.orders where assigned_provider_id is not null",
+            &[]
+        )
+        .await,
+        1
+    );
     assert_eq!(audited(&db, a, "order.queue").await, 1);
 
     // The assigned prescriber sees it; another prescriber of A neither sees nor sends it.
@@ -657,13 +866,20 @@ async fn refills_go_from_admin_to_prescriber_and_refuse_the_wrong_state() {
     reply.assert_problem(409, "refill_wrong_state");
     assert_eq!(reply.body["refillStatus"], "PENDING_ADMIN");
     // Another clinic's admin does not find it; a therapist may not approve.
-    post(&db, &p.w.admin_of_b(), &approve, json!({})).await.assert_problem(404, "not_found");
-    post(&db, &p.w.therapist_of_a(), &approve, json!({})).await.assert_problem(403, "forbidden");
+    post(&db, &p.w.admin_of_b(), &approve, json!({}))
+        .await
+        .assert_problem(404, "not_found");
+    post(&db, &p.w.therapist_of_a(), &approve, json!({}))
+        .await
+        .assert_problem(403, "forbidden");
     assert_eq!(audited(&db, a, "refill.approve").await, 0);
 
     let reply = post(&db, &p.w.admin_of_a(), &approve, json!({})).await;
     assert_eq!(reply.status, 200, "{reply:?}");
-    assert_eq!((&reply.body["status"], &reply.body["approvedBy"]), (&json!("APPROVED"), &json!(p.w.admin_a)));
+    assert_eq!(
+        (&reply.body["status"], &reply.body["approvedBy"]),
+        (&json!("APPROVED"), &json!(p.w.admin_a))
+    );
     let reply = post(&db, &p.w.admin_of_a(), &approve, json!({})).await;
     reply.assert_problem(409, "refill_wrong_state");
     assert_eq!(reply.body["refillStatus"], "APPROVED");
@@ -671,8 +887,14 @@ async fn refills_go_from_admin_to_prescriber_and_refuse_the_wrong_state() {
 
     let reply = call(&db, &prescriber, Method::POST, &prescribe, None).await;
     assert_eq!(reply.status, 200, "{reply:?}");
-    assert_eq!((&reply.body["status"], &reply.body["decidedBy"]), (&json!("PRESCRIBED"), &json!(p.provider)));
-    for path in [prescribe.clone(), format!("/api/provider/refills/{waiting}/deny")] {
+    assert_eq!(
+        (&reply.body["status"], &reply.body["decidedBy"]),
+        (&json!("PRESCRIBED"), &json!(p.provider))
+    );
+    for path in [
+        prescribe.clone(),
+        format!("/api/provider/refills/{waiting}/deny"),
+    ] {
         let reply = post(&db, &prescriber, &path, json!({ "reason": "Twice" })).await;
         if path.ends_with("prescribe") {
             assert_field(&reply, 400, "invalid_input", "reason");
@@ -686,20 +908,53 @@ async fn refills_go_from_admin_to_prescriber_and_refuse_the_wrong_state() {
     // Denied at B, with a reason; C's is out of the set, an unknown one does not exist.
     let at_b = refill(&db, b, p.w.patient_b, "PENDING_PROVIDER", 20).await;
     let deny = format!("/api/provider/refills/{at_b}/deny");
-    assert_field(&post(&db, &prescriber, &deny, json!({ "reason": " " })).await, 400, "invalid_input", "reason");
-    assert_field(&post(&db, &prescriber, &deny, json!({})).await, 400, "invalid_input", "reason");
-    let reply = post(&db, &prescriber, &deny, json!({ "reason": "Needs a visit first." })).await;
+    assert_field(
+        &post(&db, &prescriber, &deny, json!({ "reason": " " })).await,
+        400,
+        "invalid_input",
+        "reason",
+    );
+    assert_field(
+        &post(&db, &prescriber, &deny, json!({})).await,
+        400,
+        "invalid_input",
+        "reason",
+    );
+    let reply = post(
+        &db,
+        &prescriber,
+        &deny,
+        json!({ "reason": "Needs a visit first." }),
+    )
+    .await;
     assert_eq!(reply.status, 200, "{reply:?}");
-    assert_eq!((&reply.body["status"], &reply.body["reason"]), (&json!("DENIED"), &json!("Needs a visit first.")));
-    let at_c = refill(&db, c, p.patient_c, "APPROVED", 10).await;
-    post(&db, &prescriber, &format!("/api/provider/refills/{at_c}/prescribe"), json!({}))
-        .await
-        .assert_problem(403, "clinic_not_in_set");
-    post(&db, &prescriber, &format!("/api/provider/refills/{}/prescribe", Uuid::new_v4()), json!({}))
-        .await
-        .assert_problem(404, "not_found");
     assert_eq!(
-        db.count("select count(*) from app.refills where id = $1 and status = 'APPROVED'", &[&at_c]).await,
+        (&reply.body["status"], &reply.body["reason"]),
+        (&json!("DENIED"), &json!("Needs a visit first."))
+    );
+    let at_c = refill(&db, c, p.patient_c, "APPROVED", 10).await;
+    post(
+        &db,
+        &prescriber,
+        &format!("/api/provider/refills/{at_c}/prescribe"),
+        json!({}),
+    )
+    .await
+    .assert_problem(403, "clinic_not_in_set");
+    post(
+        &db,
+        &prescriber,
+        &format!("/api/provider/refills/{}/prescribe", Uuid::new_v4()),
+        json!({}),
+    )
+    .await
+    .assert_problem(404, "not_found");
+    assert_eq!(
+        db.count(
+            "select count(*) from app.refills where id = $1 and status = 'APPROVED'",
+            &[&at_c]
+        )
+        .await,
         1
     );
 
@@ -712,9 +967,14 @@ async fn refills_go_from_admin_to_prescriber_and_refuse_the_wrong_state() {
         .await
         .unwrap();
     let uncredentialed = refill(&db, b, p.w.patient_b, "APPROVED", 5).await;
-    post(&db, &prescriber, &format!("/api/provider/refills/{uncredentialed}/prescribe"), json!({}))
-        .await
-        .assert_problem(409, "not_credentialed");
+    post(
+        &db,
+        &prescriber,
+        &format!("/api/provider/refills/{uncredentialed}/prescribe"),
+        json!({}),
+    )
+    .await
+    .assert_problem(409, "not_credentialed");
 
     // Audited in each refill's own clinic.
     assert_eq!(audited(&db, a, "refill.approve").await, 1);

@@ -824,7 +824,14 @@ async fn a_super_admin_in_every_clinic_reads_only_the_prescription_work() {
             "all-clinics super admins read the patients of queue items",
         ),
     ];
-    assert_reach(&db, &w, &all_clinics(root), "a super admin in every clinic", &reach).await;
+    assert_reach(
+        &db,
+        &w,
+        &all_clinics(root),
+        "a super admin in every clinic",
+        &reach,
+    )
+    .await;
 }
 
 /// `both` works in A and B (a member of each, in each one's care team of the patient, and here

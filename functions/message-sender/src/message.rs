@@ -459,6 +459,34 @@ mod tests {
     }
 
     #[test]
+    fn a_staff_invite_is_an_email_naming_only_the_clinic() {
+        let mut m = message(
+            "staff.invite",
+            "email",
+            json!({ "clinicianId": Uuid::nil() }),
+        );
+        m.recipient = "nia@test.example".into();
+        match compose(&m, None, None).unwrap() {
+            Outgoing::Email {
+                to, subject, text, ..
+            } => {
+                assert_eq!(to, "nia@test.example");
+                assert_eq!(subject, "You now have access to Maple Clinic on Wardline");
+                assert!(
+                    text.starts_with("Maple Clinic has given you access"),
+                    "{text}"
+                );
+            }
+            other => panic!("{other:?}"),
+        }
+        let m = message("staff.invite", "sms", json!({}));
+        assert_eq!(
+            compose(&m, None, None).unwrap_err(),
+            Outcome::failed("unsupported_channel")
+        );
+    }
+
+    #[test]
     fn an_invite_without_a_portal_address_fails() {
         let keys = Keyring::parse("TEST", KEYS).unwrap();
         let mut m = message("patient_invite", "email", json!({}));

@@ -267,4 +267,24 @@ mod tests {
         );
         assert_eq!(field(json!({ "clinicId": clinic, "npi": "1" })), "npi");
     }
+
+    #[test]
+    fn credentials_are_checked_and_named_under_as_provider() {
+        let check = |body: Value| {
+            let Value::Object(body) = body else {
+                unreachable!()
+            };
+            credentials(body)
+        };
+        let ok = check(json!({ "deaNumber": "ab1234563", "titleLine": null })).unwrap();
+        assert_eq!(ok["deaNumber"], "AB1234563");
+        assert!(ok["titleLine"].is_null());
+        for (bad, name) in [
+            (json!({ "deaNumber": "AB1234564" }), "asProvider.deaNumber"),
+            (json!({ "licenseState": 12 }), "asProvider.licenseState"),
+            (json!({ "isPrimary": true }), "asProvider.isPrimary"),
+        ] {
+            assert_eq!(check(bad).unwrap_err().into_problem().errors[0].field, name);
+        }
+    }
 }

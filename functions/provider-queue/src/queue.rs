@@ -42,7 +42,7 @@ pub async fn list(ctx: &Context, caller: Claims, req: Incoming) -> Result<Reply,
 pub(crate) fn page_input<'r>(
     req: &'r Incoming,
     extra: &[&str],
-) -> Result<(Map<String, Value>, Vec<(&'r str, &'r str)>), Error> {
+) -> Result<page::Keyset<'r>, Error> {
     let mut allowed = vec!["limit", "cursor"];
     allowed.extend_from_slice(extra);
     let mut input = Map::from_iter([("limit".to_owned(), json!(page::DEFAULT_LIMIT))]);
@@ -130,11 +130,17 @@ struct Denial {
 }
 
 /// Prescribes a refill, under the caller's credentials at its clinic.
-pub async fn prescribe_refill(ctx: &Context, caller: Claims, req: Incoming) -> Result<Reply, Error> {
+pub async fn prescribe_refill(
+    ctx: &Context,
+    caller: Claims,
+    req: Incoming,
+) -> Result<Reply, Error> {
     let refill = req.uuid_param("id")?;
     expect_no_input(&req)?;
     let input = json!({ "refillId": refill, "decision": "PRESCRIBED" });
-    Ok(Reply::ok(ctx.db.call(DECIDE_REFILL, &caller, &input).await?))
+    Ok(Reply::ok(
+        ctx.db.call(DECIDE_REFILL, &caller, &input).await?,
+    ))
 }
 
 /// Denies a refill, with a reason.
@@ -144,7 +150,9 @@ pub async fn deny_refill(ctx: &Context, caller: Claims, req: Incoming) -> Result
     req.query_params(&[])?;
     let reason = required_text("reason", &denial.reason, MAX_REASON)?;
     let input = json!({ "refillId": refill, "decision": "DENIED", "reason": reason });
-    Ok(Reply::ok(ctx.db.call(DECIDE_REFILL, &caller, &input).await?))
+    Ok(Reply::ok(
+        ctx.db.call(DECIDE_REFILL, &caller, &input).await?,
+    ))
 }
 
 #[cfg(test)]

@@ -94,7 +94,10 @@ impl Member {
             input.insert("isAdmin".into(), json!(is_admin));
         }
         if let Some(as_provider) = self.as_provider {
-            input.insert("asProvider".into(), Value::Object(credentials(as_provider)?));
+            input.insert(
+                "asProvider".into(),
+                Value::Object(credentials(as_provider)?),
+            );
         }
         Ok(Value::Object(input))
     }
@@ -102,7 +105,10 @@ impl Member {
 
 /// A 400 naming `field`, which this route does not take.
 fn not_here(field: &str, instead: &str) -> Error {
-    Error::invalid_field(field, format!("Unknown field; this route names the user by {instead}."))
+    Error::invalid_field(
+        field,
+        format!("Unknown field; this route names the user by {instead}."),
+    )
 }
 
 /// Gives an existing user access to a clinic (super admins).
@@ -131,11 +137,7 @@ pub async fn add_to_clinic(ctx: &Context, caller: Claims, req: Incoming) -> Resu
 }
 
 /// Gives a user, existing or new, access to the admin's own clinic.
-pub async fn add_clinic_user(
-    ctx: &Context,
-    caller: Claims,
-    req: Incoming,
-) -> Result<Reply, Error> {
+pub async fn add_clinic_user(ctx: &Context, caller: Claims, req: Incoming) -> Result<Reply, Error> {
     let mut body: Member = req.json()?;
     req.query_params(&[])?;
     if body.user_id.is_some() {
@@ -145,10 +147,7 @@ pub async fn add_clinic_user(
         .email
         .take()
         .ok_or_else(|| Error::invalid_field("email", "Name the user by their e-mail address."))?;
-    let mut input = Map::from_iter([(
-        "email".to_owned(),
-        json!(contact::email("email", &email)?),
-    )]);
+    let mut input = Map::from_iter([("email".to_owned(), json!(contact::email("email", &email)?))]);
     for (field, name) in [
         ("firstName", body.first_name.take()),
         ("lastName", body.last_name.take()),
@@ -157,7 +156,11 @@ pub async fn add_clinic_user(
             input.insert(field.into(), json!(contact::name(field, &name)?));
         }
     }
-    added(ctx.db.call(ADD_CLINIC_USER, &caller, &body.with_access(input)?).await?)
+    added(
+        ctx.db
+            .call(ADD_CLINIC_USER, &caller, &body.with_access(input)?)
+            .await?,
+    )
 }
 
 /// 201 when the membership is new, else 200.
