@@ -39,10 +39,7 @@ pub async fn list(ctx: &Context, caller: Claims, req: Incoming) -> Result<Reply,
 
 /// The page a queue route asks for (`limit`, `cursor`) as `app.prescription_queue_page` takes
 /// it, and the route's `extra` query parameters, as sent. A body is a 400.
-pub(crate) fn page_input<'r>(
-    req: &'r Incoming,
-    extra: &[&str],
-) -> Result<page::Keyset<'r>, Error> {
+pub(crate) fn page_input<'r>(req: &'r Incoming, extra: &[&str]) -> Result<page::Keyset<'r>, Error> {
     let mut allowed = vec!["limit", "cursor"];
     allowed.extend_from_slice(extra);
     let mut input = Map::from_iter([("limit".to_owned(), json!(page::DEFAULT_LIMIT))]);
