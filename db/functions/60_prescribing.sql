@@ -77,8 +77,8 @@ as $$
 $$;
 grant execute on function auth.my_provider_id() to app_user;
 
--- The clinic of any invoice or order, whoever may read it: what tells "not in your clinics"
--- (403) from "no such thing" (404), as the prescription queue's routes answer.
+-- The clinic of any invoice, refill or order, whoever may read it: what tells "not in your
+-- clinics" (403) from "no such thing" (404), as the prescription queue's routes answer.
 create or replace function auth.clinic_of(kind text, id uuid) returns uuid
 language plpgsql stable security definer
 set search_path = pg_catalog, pg_temp
@@ -86,6 +86,8 @@ as $$
 begin
   if kind = 'invoice' then
     return (select i.org_id from app.invoices i where i.id = clinic_of.id);
+  elsif kind = 'refill' then
+    return (select r.org_id from app.refills r where r.id = clinic_of.id);
   elsif kind = 'order' then
     return (select o.org_id from app.orders o where o.id = clinic_of.id);
   end if;
@@ -93,6 +95,20 @@ begin
 end
 $$;
 grant execute on function auth.clinic_of(text, uuid) to app_user;
+
+-- The prescriber an order of the caller's clinics is assigned to (null: any of them), which
+-- the orders' policies hide from the others: what tells "assigned to someone else" (403) from
+-- "no such order" (404).
+create or replace function auth.assignee_of(id uuid) returns uuid
+language plpgsql stable security definer
+set search_path = pg_catalog, pg_temp
+as $$
+begin
+  return (select o.assigned_provider_id from app.orders o
+          where o.id = assignee_of.id and o.org_id = any (auth.my_org_ids()));
+end
+$$;
+grant execute on function auth.assignee_of(uuid) to app_user;
 
 
 -- Whether the signed-in clinician exists and is active (a super admin also still one): the
@@ -165,24 +181,49 @@ end
 $$;
 grant execute on function api.require_prescriber() to app_user;
 
--- The clinic of an invoice or order the caller may act on: 404 when there is no such item,
--- 403 when it belongs to a clinic outside the caller's set.
+-- The clinic of an invoice, refill or order the caller may act on: 404 when there is no such
+-- item, 403 when it belongs to a clinic outside the caller's set or is an order assigned to
+-- another prescriber (naming them).
 create or replace function api.require_item_clinic(kind text, id uuid) returns uuid
 language plpgsql stable
 as $$
 declare
   org uuid := auth.clinic_of(kind, id);
+  assignee uuid;
 begin
   if org is null then
     perform api.fail('not_found', format('There is no such %s.', kind));
   elsif not org = any (auth.my_org_ids()) then
     perform api.fail('clinic_not_in_set',
       format('This %s belongs to a clinic you do not work for.', kind));
+  elsif kind = 'order' then
+    assignee := auth.assignee_of(id);
+    if assignee <> auth.my_provider_id() then
+      perform api.fail_with('assigned_to_another_provider',
+        'An admin queued this order for another prescriber.',
+        jsonb_build_object('assignedProviderId', assignee));
+    end if;
   end if;
   return org;
 end
 $$;
 grant execute on function api.require_item_clinic(text, uuid) to app_user;
+
+-- Whether the caller, in a cross-clinic request, may prescribe at `org`: an active assignment
+-- there with a DEA number and a licence. Asked by the policies that let a prescriber send an
+-- order or prescribe a refill, at the moment they do.
+create or replace function app.credentialed_at(org uuid) returns boolean
+language plpgsql stable
+as $$
+begin
+  return exists (
+    select 1 from app.provider_clinics a
+    where a.provider_id = auth.my_provider_id() and a.org_id = org and a.active
+      and a.dea_number is not null and a.license_number is not null
+      and a.license_state is not null);
+end
+$$;
+grant execute on function app.credentialed_at(uuid) to app_user;
 
 -- A clinic as the queue shows it.
 create or replace function app.queue_clinic(c app.clinics) returns jsonb
@@ -198,11 +239,16 @@ create or replace function app.queue_cursor(at timestamptz, id uuid) returns tex
 language sql immutable
 as $$ select (extract(epoch from at) * 1000000)::bigint::text || '_' || id::text $$;
 
--- One page of the merged queue, oldest first: each source is read per clinic of the set, in
--- its partial index's order and cut to the page, before the merge (an `org_id = any (…)` scan
--- would read and sort every waiting item of every clinic).
+-- One page of the merged queue of clinics `orgs`, oldest first: a prescriber's (`prescriber`:
+-- paid invoices, refills approved or waiting for a prescriber, the clinics' unassigned orders
+-- and the orders assigned to them) or, with `prescriber` null, the admins' (refills waiting
+-- for an admin too, and every queued order, whoever it is assigned to). Each source is read
+-- per clinic of the set, in its partial index's order and cut to the page, before the merge
+-- (an `org_id = any (…)` scan would read and sort every waiting item of every clinic); the
+-- sources of one side only are switched off as a whole (`prescriber is null` is a one-time
+-- filter), so each keeps its constant statuses and its index.
 create or replace function app.prescription_queue_page(
-  orgs uuid[], page_size integer, after_micros bigint, after_id uuid
+  orgs uuid[], prescriber uuid, page_size integer, after_micros bigint, after_id uuid
 ) returns jsonb
 language plpgsql stable
 set plan_cache_mode = force_generic_plan
@@ -215,6 +261,26 @@ begin
            case when after_micros is null then null
                 else 'epoch'::timestamptz + (after_micros::text || ' microseconds')::interval
            end as after_at
+  ), orders as (
+    (select o.* from mine, unnest(mine.orgs) org,
+     lateral (select * from app.orders o
+              where prescriber is null and o.org_id = org and o.status = 'queued_for_provider'
+                and (mine.after_at is null or (o.queued_at, o.id) > (mine.after_at, after_id))
+              order by o.queued_at, o.id limit page_size + 1) o)
+    union all
+    (select o.* from mine, unnest(mine.orgs) org,
+     lateral (select * from app.orders o
+              where prescriber is not null and o.org_id = org
+                and o.status = 'queued_for_provider' and o.assigned_provider_id is null
+                and (mine.after_at is null or (o.queued_at, o.id) > (mine.after_at, after_id))
+              order by o.queued_at, o.id limit page_size + 1) o)
+    union all
+    (select o.* from mine,
+     lateral (select * from app.orders o
+              where o.assigned_provider_id = prescriber and o.status = 'queued_for_provider'
+                and o.org_id = any (mine.orgs)
+                and (mine.after_at is null or (o.queued_at, o.id) > (mine.after_at, after_id))
+              order by o.queued_at, o.id limit page_size + 1) o)
   ), items as (
     (select 'invoice' as kind, i.id, i.org_id, i.patient_id, i.paid_at as queued_at,
             jsonb_build_object('description', i.description, 'amountCents', i.amount_cents,
@@ -233,16 +299,21 @@ begin
                 and (mine.after_at is null or (r.queued_at, r.id) > (mine.after_at, after_id))
               order by r.queued_at, r.id limit page_size + 1) r)
     union all
+    (select 'refill', r.id, r.org_id, r.patient_id, r.queued_at,
+            jsonb_build_object('medication', r.medication, 'status', r.status)
+     from mine, unnest(mine.orgs) org,
+     lateral (select * from app.refills r
+              where prescriber is null and r.org_id = org and r.status = 'PENDING_ADMIN'
+                and (mine.after_at is null or (r.queued_at, r.id) > (mine.after_at, after_id))
+              order by r.queued_at, r.id limit page_size + 1) r)
+    union all
     (select 'order', o.id, o.org_id, o.patient_id, o.queued_at,
             jsonb_strip_nulls(jsonb_build_object(
               'medication', o.medication, 'strength', o.strength, 'quantity', o.quantity,
-              'directions', o.directions, 'refills', o.refills, 'attempts', o.attempts,
+              'directions', o.directions, 'refills', o.refills,
+              'assignedProviderId', o.assigned_provider_id, 'attempts', o.attempts,
               'lastError', o.last_error, 'lastErrorAt', app.iso(o.last_error_at)))
-     from mine, unnest(mine.orgs) org,
-     lateral (select * from app.orders o
-              where o.org_id = org and o.status = 'queued_for_provider'
-                and (mine.after_at is null or (o.queued_at, o.id) > (mine.after_at, after_id))
-              order by o.queued_at, o.id limit page_size + 1) o)
+     from orders o)
   ), page as (
     select x.*, row_number() over (order by x.queued_at, x.id) as n
     from items x order by x.queued_at, x.id limit page_size + 1
@@ -266,22 +337,23 @@ begin
 end
 $$;
 grant execute on function app.queue_clinic(app.clinics), app.queue_cursor(timestamptz, uuid),
-  app.prescription_queue_page(uuid[], integer, bigint, uuid) to app_user;
+  app.prescription_queue_page(uuid[], uuid, integer, bigint, uuid) to app_user;
 
 -- GET /api/provider/prescription-queue. input: {limit, afterMicros?, afterId?}.
 create or replace function api.prescription_queue(claims jsonb, input jsonb) returns jsonb
 language plpgsql
 as $$
 declare
+  provider uuid;
   orgs uuid[];
 begin
   perform auth.begin_cross_clinic_request(claims);
-  perform api.require_prescriber();
+  provider := api.require_prescriber();
   orgs := auth.my_org_ids();
   if cardinality(orgs) = 0 then
     perform api.fail('no_clinics', 'Provider must be associated with at least one clinic');
   end if;
-  return app.prescription_queue_page(orgs, (input ->> 'limit')::integer,
+  return app.prescription_queue_page(orgs, provider, (input ->> 'limit')::integer,
                                      (input ->> 'afterMicros')::bigint,
                                      (input ->> 'afterId')::uuid);
 end
@@ -520,6 +592,52 @@ end
 $$;
 grant execute on function api.provider_clinics(jsonb, jsonb) to wardline_authenticator;
 
+-- Creates `provider`'s assignment to clinic `org`, or changes the fields `fields` names
+-- (isPrimary, titleLine, deaNumber, licenseNumber, licenseState, active; one left out stays as
+-- it is, null clears it), as the caller, whom the policies allow: a super admin anywhere, an
+-- admin in their current clinic. Audited in `org` when anything changed. → {created,
+-- assignment}.
+create or replace function app.save_assignment(provider uuid, org uuid, fields jsonb)
+returns jsonb
+language plpgsql
+as $$
+declare
+  before jsonb;
+  after jsonb;
+begin
+  select app.provider_clinic_json(a, c) into before
+  from app.provider_clinics a join app.clinics c on c.id = a.org_id
+  where a.provider_id = provider and a.org_id = org
+  for update of a;
+  insert into app.provider_clinics as a (provider_id, org_id, is_primary, title_line,
+    dea_number, license_number, license_state, active, updated_by)
+  values (provider, org, coalesce((fields ->> 'isPrimary')::boolean, false),
+          fields ->> 'titleLine', fields ->> 'deaNumber', fields ->> 'licenseNumber',
+          fields ->> 'licenseState', coalesce((fields ->> 'active')::boolean, true),
+          (select auth.uid()))
+  on conflict (provider_id, org_id) do update set
+    is_primary = case when fields ? 'isPrimary' then excluded.is_primary else a.is_primary end,
+    title_line = case when fields ? 'titleLine' then excluded.title_line else a.title_line end,
+    dea_number = case when fields ? 'deaNumber' then excluded.dea_number else a.dea_number end,
+    license_number = case when fields ? 'licenseNumber' then excluded.license_number
+                          else a.license_number end,
+    license_state = case when fields ? 'licenseState' then excluded.license_state
+                         else a.license_state end,
+    active = case when fields ? 'active' then excluded.active else a.active end,
+    updated_at = now(), updated_by = excluded.updated_by;
+  select app.provider_clinic_json(a, c) into after
+  from app.provider_clinics a join app.clinics c on c.id = a.org_id
+  where a.provider_id = provider and a.org_id = org;
+  if before is null or (before - 'updatedAt') <> (after - 'updatedAt') then
+    perform audit.record_in(org,
+      case when before is null then 'provider_clinic.create' else 'provider_clinic.update' end,
+      'provider', provider::text, 'success', jsonb_build_object('clinicId', org));
+  end if;
+  return jsonb_build_object('created', before is null, 'assignment', after);
+end
+$$;
+grant execute on function app.save_assignment(uuid, uuid, jsonb) to app_user;
+
 -- POST /api/super-admin/providers/{id}/clinics. input: {providerId, clinicId, and any of
 -- isPrimary, titleLine, deaNumber, licenseNumber, licenseState, active}. Creates the
 -- assignment or changes the fields given; a new primary clinic demotes the old one.
@@ -529,8 +647,6 @@ as $$
 declare
   provider uuid := (input ->> 'providerId')::uuid;
   org uuid := (input ->> 'clinicId')::uuid;
-  before jsonb;
-  after jsonb;
   demoted record;
 begin
   perform auth.begin_cross_clinic_request(claims);
@@ -541,10 +657,6 @@ begin
   if not exists (select 1 from app.clinics c where c.id = org) then
     perform api.fail('unknown_clinic', 'There is no clinic with this id.', 'clinicId');
   end if;
-  select app.provider_clinic_json(a, c) into before
-  from app.provider_clinics a join app.clinics c on c.id = a.org_id
-  where a.provider_id = provider and a.org_id = org
-  for update of a;
   if coalesce((input ->> 'isPrimary')::boolean, false) then
     for demoted in
       update app.provider_clinics a set is_primary = false, updated_at = now(),
@@ -557,31 +669,7 @@ begin
                               jsonb_build_object('clinicId', demoted.org_id, 'isPrimary', false));
     end loop;
   end if;
-  insert into app.provider_clinics as a (provider_id, org_id, is_primary, title_line,
-    dea_number, license_number, license_state, active, updated_by)
-  values (provider, org, coalesce((input ->> 'isPrimary')::boolean, false),
-          input ->> 'titleLine', input ->> 'deaNumber', input ->> 'licenseNumber',
-          input ->> 'licenseState', coalesce((input ->> 'active')::boolean, true),
-          (select auth.uid()))
-  on conflict (provider_id, org_id) do update set
-    is_primary = case when input ? 'isPrimary' then excluded.is_primary else a.is_primary end,
-    title_line = case when input ? 'titleLine' then excluded.title_line else a.title_line end,
-    dea_number = case when input ? 'deaNumber' then excluded.dea_number else a.dea_number end,
-    license_number = case when input ? 'licenseNumber' then excluded.license_number
-                          else a.license_number end,
-    license_state = case when input ? 'licenseState' then excluded.license_state
-                         else a.license_state end,
-    active = case when input ? 'active' then excluded.active else a.active end,
-    updated_at = now(), updated_by = excluded.updated_by;
-  select app.provider_clinic_json(a, c) into after
-  from app.provider_clinics a join app.clinics c on c.id = a.org_id
-  where a.provider_id = provider and a.org_id = org;
-  if before is null or (before - 'updatedAt') <> (after - 'updatedAt') then
-    perform audit.record_in(org,
-      case when before is null then 'provider_clinic.create' else 'provider_clinic.update' end,
-      'provider', provider::text, 'success', jsonb_build_object('clinicId', org));
-  end if;
-  return jsonb_build_object('created', before is null, 'assignment', after);
+  return app.save_assignment(provider, org, input - 'providerId' - 'clinicId');
 end
 $$;
 grant execute on function api.save_provider_clinic(jsonb, jsonb) to wardline_authenticator;
@@ -596,11 +684,12 @@ declare
 begin
   perform auth.begin_cross_clinic_request(claims);
   perform api.require(auth.is_super_admin());
+  -- A profile may have no user yet (its set is then empty).
   select c.id as clinician_id, c.active, v.id as provider_id, v.active as provider_active
   into who
-  from app.clinicians c left join app.providers v on v.clinician_id = c.id
+  from app.clinicians c full join app.providers v on v.clinician_id = c.id
   where c.id = (input ->> 'clinicianId')::uuid or v.id = (input ->> 'providerId')::uuid;
-  if who.clinician_id is null then
+  if who.clinician_id is null and who.provider_id is null then
     perform api.fail('not_found', 'There is no such provider or clinician.');
   end if;
   return (

@@ -11,9 +11,9 @@
 create or replace function app.is_transactional(kind text) returns boolean
 language sql immutable
 as $$
-  select kind in ('portal_otp', 'patient_invite', 'staff_invite', 'session.booked',
-                  'session.changed', 'session.cancelled', 'waitlist.offer', 'message.new',
-                  'message.new.staff', 'task.assigned')
+  select kind in ('portal_otp', 'patient_invite', 'staff_invite', 'staff_access',
+                  'session.booked', 'session.changed', 'session.cancelled', 'waitlist.offer',
+                  'message.new', 'message.new.staff', 'task.assigned')
 $$;
 grant execute on function app.is_transactional(text) to app_service;
 

@@ -69,6 +69,12 @@ create policy "super admins read every clinician" on app.clinicians
   for select to app_user
   using ((select auth.is_super_admin()));
 
+-- A user of no clinic yet, in the request that then makes them a member (the columns granted
+-- leave out super admin and activity: a new user is an active one, never a super admin).
+create policy "admins create users" on app.clinicians
+  for insert to app_user
+  with check ((select auth.is_admin()));
+
 create policy "definer helpers read every clinician" on app.clinicians
   for select to wardline_auth
   using (true);
@@ -80,16 +86,13 @@ create policy "staff read memberships of their current clinic" on app.clinic_mem
   for select to app_user
   using (org_id = (select auth.org_id()) and (select auth.is_staff()));
 
--- Only for a person the admin created in this same request, in their current clinic, as a
--- pending therapist: an admin never gives another clinic's staff access here, nor anyone
--- access without the approval below.
-create policy "admins add the clinicians they create to their clinic, pending" on app.clinic_memberships
+-- Admins add members to their current clinic (a clinician they create, pending; an existing
+-- user by e-mail, or a provider, approved: issue 21's 004 flows), as themselves.
+create policy "admins add members to their current clinic as themselves" on app.clinic_memberships
   for insert to app_user
   with check (
     org_id = (select auth.org_id()) and (select auth.is_admin())
     and created_by = (select auth.uid()) and updated_by = (select auth.uid())
-    and kind = 'therapist' and not is_admin and active and not approved
-    and app.clinician_created_in_this_request(clinician_id)
   );
 
 -- Approve, deactivate, reactivate: the clinic's admins, for every membership of their current

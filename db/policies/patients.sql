@@ -27,12 +27,15 @@ create policy "patients read themselves" on app.patients
   using (org_id = (select auth.org_id()) and deleted_at is null
          and id = (select auth.patient_id()));
 
--- Cross-clinic requests only (auth.my_org_ids() is empty elsewhere): the patients whose
--- invoices, refills or orders a prescriber works on.
-create policy "prescribers read the patients of their queue items" on app.patients
+-- Cross-clinic requests (auth.my_org_ids() is empty elsewhere): the patients whose invoices,
+-- refills or orders a prescriber works on; a super admin's all-clinics request: the patients
+-- of the items they read.
+create policy "prescribers and all-clinics super admins read the patients of queue items"
+  on app.patients
   for select to app_user
   using (
-    (select auth.cross_clinic()) and org_id = any ((select auth.my_org_ids())::uuid[])
+    (((select auth.cross_clinic()) and org_id = any ((select auth.my_org_ids())::uuid[]))
+     or (select auth.all_clinics()))
     and deleted_at is null
     and (exists (select 1 from app.orders o where o.patient_id = patients.id)
          or exists (select 1 from app.refills r where r.patient_id = patients.id)

@@ -606,8 +606,20 @@ pub fn cross_clinic(sub: Uuid) -> Identity {
     }
 }
 
+/// A super admin in an all-clinics request (the admins' queue without a clinic): no current
+/// clinic, every clinic's prescription work.
+pub fn all_clinics(sub: Uuid) -> Identity {
+    Identity {
+        sub,
+        org_id: None,
+        app_role: "super_admin",
+        patient_id: None,
+    }
+}
+
 /// Runs `sql` as app_user with `who`'s claims (as app_anon in `who`'s clinic for
-/// [`anonymous_at`], cross-clinic for [`cross_clinic`]), in a transaction that is rolled back.
+/// [`anonymous_at`], cross-clinic for [`cross_clinic`], in every clinic for [`all_clinics`]),
+/// in a transaction that is rolled back.
 pub async fn as_user(
     client: &mut Client,
     who: &Identity,
@@ -624,6 +636,9 @@ pub async fn as_user(
     if who.app_role == ANONYMOUS {
         tx.execute("select auth.enter_clinic($1)", &[&who.org_id])
             .await?;
+    }
+    if who.org_id.is_none() && who.app_role == "super_admin" {
+        tx.execute("select auth.act_in_all_clinics()", &[]).await?;
     }
     let result = tx.query(sql, params).await;
     tx.rollback().await?;

@@ -6,7 +6,8 @@ use serde_json::Value;
 use tokio_postgres::{error::SqlState, Client};
 use uuid::Uuid;
 use wardline_tests::{
-    anonymous_at, as_user, claims_json, cross_clinic, ids_as, keys::Identity, staff, TestDb, World,
+    all_clinics, anonymous_at, as_user, claims_json, cross_clinic, ids_as, keys::Identity, staff,
+    TestDb, World,
 };
 
 const WARDLINE_ROLES: &[&str] = &[
@@ -245,7 +246,8 @@ async fn populate_every_tenant_table(db: &TestDb, w: &World) {
             .await
             .unwrap();
         // The prescription queue's rows: the clinician's prescriber profile and assignment
-        // here, and a paid invoice, a refill and an order of the patient.
+        // here, and a paid invoice, refills waiting for a prescriber and for an admin, an
+        // order of the patient and one an admin queued for the clinician.
         db.admin
             .batch_execute(&format!(
                 "with provider as (
@@ -260,9 +262,15 @@ async fn populate_every_tenant_table(db: &TestDb, w: &World) {
                                            paid_at)
                  values ('{clinic}', '{patient}', 'Consultation', 12000, 'paid', now());
                  insert into app.refills (org_id, patient_id, medication, status)
-                 values ('{clinic}', '{patient}', 'Sertraline 50 mg', 'PENDING_PROVIDER');
+                 values ('{clinic}', '{patient}', 'Sertraline 50 mg', 'PENDING_PROVIDER'),
+                        ('{clinic}', '{patient}', 'Bupropion XL 150 mg', 'PENDING_ADMIN');
                  insert into app.orders (org_id, patient_id, medication, quantity, directions)
-                 values ('{clinic}', '{patient}', 'Sertraline', '30 tablets', 'One daily');"
+                 values ('{clinic}', '{patient}', 'Sertraline', '30 tablets', 'One daily');
+                 insert into app.orders (org_id, patient_id, medication, quantity, directions,
+                                         assigned_provider_id, queued_by)
+                 select '{clinic}', '{patient}', 'Bupropion XL', '30 tablets', 'One daily', id,
+                        '{clinician}'
+                 from app.providers where clinician_id = '{clinician}';"
             ))
             .await
             .unwrap();
@@ -812,12 +820,66 @@ async fn the_scheduled_jobs_reach_only_what_the_sweeper_and_the_sender_need() {
     );
 }
 
+/// A super admin's all-clinics request (the admins' queue without a clinic): no current clinic,
+/// so nothing clinic-scoped; every clinic's invoices, refills and orders and the patients they
+/// are for, read only; the assignments as super admins always have them.
+#[tokio::test]
+async fn a_super_admin_in_every_clinic_reads_only_the_prescription_work() {
+    let db = TestDb::new().await;
+    let w = World::create(&db).await;
+    populate_every_tenant_table(&db, &w).await;
+    let root = Uuid::new_v4();
+    db.admin
+        .execute(
+            "insert into app.clinicians (id, email, first_name, last_name, is_super_admin)
+             values ($1, 'root@test.example', 'Sue', 'Root', true)",
+            &[&root],
+        )
+        .await
+        .unwrap();
+    let work = "super admins read every clinic's prescription work in an all-clinics request";
+    let reach = [
+        Reach::reads(
+            "app.provider_clinics",
+            "true",
+            "super admins read every assignment, and change them as themselves",
+        )
+        .writes(
+            "update app.provider_clinics set updated_by = (select auth.uid()), updated_at = now()
+             where org_id = $1 returning 1",
+            "true",
+        ),
+        Reach::reads("app.invoices", "true", work),
+        Reach::reads("app.refills", "true", work),
+        Reach::reads("app.orders", "true", work),
+        Reach::reads(
+            "app.patients",
+            "deleted_at is null and (exists (select 1 from app.orders o
+                                             where o.patient_id = patients.id)
+                                     or exists (select 1 from app.refills r
+                                                where r.patient_id = patients.id)
+                                     or exists (select 1 from app.invoices i
+                                                where i.patient_id = patients.id))",
+            "all-clinics super admins read the patients of queue items",
+        ),
+    ];
+    assert_reach(
+        &db,
+        &w,
+        &all_clinics(root),
+        "a super admin in every clinic",
+        &reach,
+    )
+    .await;
+}
+
 /// `both` works in A and B (a member of each, in each one's care team of the patient, and here
 /// a prescriber assigned to B). Signed in at A, the clinic-scoped policies give nothing of B —
 /// but their own prescriber assignments, which a clinician reads in any request. In a
 /// cross-clinic request (the prescription queue), `auth.my_org_ids()` is A and B: B's
 /// invoices, refills and orders and the patients they are for, processing B's invoices and
-/// approving B's queued orders; still none of B's clinic-scoped rows.
+/// approving B's queued orders; still none of B's clinic-scoped rows, nor the order an admin
+/// of B queued for another prescriber.
 #[tokio::test]
 async fn a_clinician_of_two_clinics_reaches_the_other_only_through_the_prescription_queue() {
     let db = TestDb::new().await;
@@ -866,9 +928,9 @@ async fn a_clinician_of_two_clinics_reaches_the_other_only_through_the_prescript
             "true",
         ),
         Reach::reads("app.refills", "true", queue),
-        Reach::reads("app.orders", "true", queue).writes(
+        Reach::reads("app.orders", "assigned_provider_id is null", queue).writes(
             "update app.orders set attempts = attempts + 1 where org_id = $1 returning 1",
-            "status = 'queued_for_provider'",
+            "status = 'queued_for_provider' and assigned_provider_id is null",
         ),
         Reach::reads(
             "app.patients",

@@ -213,6 +213,14 @@ pub const SERVICES: &[Service] = &[
 /// number and licence for each.
 pub const DANA_PROVIDER: Uuid = uuid!("f1000000-0000-4000-8000-000000000001");
 
+/// Refills: Casey's at harbor waiting for a prescriber, Jordan's at maple waiting for an
+/// admin, Morgan's at maple approved.
+pub const REFILLS: [Uuid; 3] = [
+    uuid!("0c000000-0000-4000-8000-000000000001"),
+    uuid!("0c000000-0000-4000-8000-000000000002"),
+    uuid!("0c000000-0000-4000-8000-000000000003"),
+];
+
 /// An order queued for a prescriber at each clinic, oldest first (maple, then harbor).
 pub const ORDERS: [Uuid; 2] = [
     uuid!("0d000000-0000-4000-8000-000000000001"),
@@ -224,18 +232,23 @@ pub fn pharmacy_secret(slug: &str) -> String {
     format!("wardline/pharmacy/{slug}")
 }
 
-/// The prescription queue's demo data: Dana's profile and assignments, each clinic's
-/// letterhead and pharmacy secret, and a paid invoice, a refill and an order per clinic.
+/// The prescription queue's demo data: Dana's profile and assignments, a profile imported
+/// without a user at harbor (`POST /api/super-admin/providers/{id}/user` gives it one), each
+/// clinic's letterhead and pharmacy secret, and a paid invoice, refills
+/// and an order per clinic.
 const PRESCRIBING: &str = r#"
-insert into app.providers (id, clinician_id)
-values ('f1000000-0000-4000-8000-000000000001', 'd1000000-0000-4000-8000-000000000002')
+insert into app.providers (id, clinician_id) values
+  ('f1000000-0000-4000-8000-000000000001', 'd1000000-0000-4000-8000-000000000002'),
+  ('f1000000-0000-4000-8000-000000000002', null)
 on conflict do nothing;
 insert into app.provider_clinics (provider_id, org_id, is_primary, title_line, dea_number,
                                   license_number, license_state) values
   ('f1000000-0000-4000-8000-000000000001', 'c1000000-0000-4000-8000-000000000001', true,
    'Dana Reyes, MD - Psychiatry', 'AR1234563', 'NY-204417', 'NY'),
   ('f1000000-0000-4000-8000-000000000001', 'c1000000-0000-4000-8000-000000000002', false,
-   'Dana Reyes, MD, Consulting Psychiatrist', 'BR7654329', 'CA-A98231', 'CA')
+   'Dana Reyes, MD, Consulting Psychiatrist', 'BR7654329', 'CA-A98231', 'CA'),
+  ('f1000000-0000-4000-8000-000000000002', 'c1000000-0000-4000-8000-000000000002', true,
+   'Jamie Fox, PMHNP', 'MF1357917', 'CA-N5521', 'CA')
 on conflict do nothing;
 update app.clinics set pharmacy_enabled = true,
        pharmacy_secret_ref = 'wardline/pharmacy/' || slug,
@@ -255,7 +268,13 @@ on conflict do nothing;
 insert into app.refills (id, org_id, patient_id, medication, status, queued_at) values
   ('0c000000-0000-4000-8000-000000000001', 'c1000000-0000-4000-8000-000000000002',
    'e1000000-0000-4000-8000-000000000003', 'Sertraline 50 mg', 'PENDING_PROVIDER',
-   now() - interval '150 minutes')
+   now() - interval '150 minutes'),
+  ('0c000000-0000-4000-8000-000000000002', 'c1000000-0000-4000-8000-000000000001',
+   'e1000000-0000-4000-8000-000000000001', 'Bupropion XL 150 mg', 'PENDING_ADMIN',
+   now() - interval '140 minutes'),
+  ('0c000000-0000-4000-8000-000000000003', 'c1000000-0000-4000-8000-000000000001',
+   'e1000000-0000-4000-8000-000000000002', 'Lamotrigine 100 mg', 'APPROVED',
+   now() - interval '130 minutes')
 on conflict do nothing;
 insert into app.orders (id, org_id, patient_id, medication, strength, quantity, directions,
                         refills, queued_at) values

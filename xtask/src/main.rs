@@ -294,6 +294,24 @@ async fn local(port: u16) -> Result<()> {
         "curl -s -X POST -H 'Authorization: Bearer {dana}' {base}/api/orders/{}/approve-and-send\n",
         demo::ORDERS[1]
     );
+    println!(
+        "# Avery's RX queue (maple's invoices, refills and orders), Avery approving Jordan's \
+         refill,\n# and queueing an order for Dana alone (her queue shows it; no other \
+         prescriber's does):"
+    );
+    println!("curl -s -H 'Authorization: Bearer {avery}' {base}/api/admin/prescription-queue");
+    println!(
+        "curl -s -X POST -H 'Authorization: Bearer {avery}' {base}/api/admin/refills/{}/approve",
+        demo::REFILLS[1]
+    );
+    println!(
+        "curl -s -H 'Authorization: Bearer {avery}' -H 'Idempotency-Key: demo-order-1' \\\n  \
+         -d '{{\"patientId\": \"{}\", \"providerId\": \"{}\", \"medication\": \"Escitalopram\", \
+         \"strength\": \"10 mg\", \"quantity\": \"30 tablets\", \"directions\": \"One every \
+         morning.\"}}' \\\n  {base}/api/admin/orders\n",
+        demo::PATIENTS[1].id,
+        demo::DANA_PROVIDER
+    );
     println!("# Other identities: cargo xtask token --org harbor --as lee@harbor.example\n");
 
     // hold-cleanup runs every minute in production; here too.

@@ -120,21 +120,8 @@ pub fn compose(
                 };
                 return on_its_channel(message, texts, &vars, &clinic_name);
             }
-            if let Some(email) = templates::staff_email(kind) {
-                if message.channel != "email" {
-                    return Err(Outcome::failed("unsupported_channel"));
-                }
-                let vars = Vars {
-                    clinic_name: Some(&clinic_name),
-                    ..Vars::default()
-                };
-                return Ok(Outgoing::Email {
-                    to: message.recipient.clone(),
-                    subject: render(email.subject, &vars)?,
-                    text: render(email.text, &vars)?,
-                    clinic_name,
-                    unsubscribe: None,
-                });
+            if let Some(texts) = templates::staff_email(kind) {
+                return staff_email(message, texts, clinic_name);
             }
             match templates::notice(kind) {
                 Some(texts) => notice::compose(message, texts, &clinic_name, portal_base_domain),
@@ -142,6 +129,28 @@ pub fn compose(
             }
         }
     }
+}
+
+/// An e-mail to a member of staff, in the clinic's name and naming nothing but the clinic.
+fn staff_email(
+    message: &Claimed,
+    texts: &templates::StaffEmail,
+    clinic_name: String,
+) -> Result<Outgoing, Outcome> {
+    if message.channel != "email" {
+        return Err(Outcome::failed("unsupported_channel"));
+    }
+    let vars = Vars {
+        clinic_name: Some(&clinic_name),
+        ..Vars::default()
+    };
+    Ok(Outgoing::Email {
+        to: message.recipient.clone(),
+        subject: render(texts.subject, &vars)?,
+        text: render(texts.text, &vars)?,
+        clinic_name,
+        unsubscribe: None,
+    })
 }
 
 /// The message rendered from `texts` for its channel: an SMS from the clinic's number, or an
@@ -450,27 +459,37 @@ mod tests {
     }
 
     #[test]
-    fn a_staff_invite_names_only_the_clinic_and_goes_by_email() {
-        let m = message(
-            "staff_invite",
-            "email",
-            json!({ "clinicianId": Uuid::nil() }),
-        );
-        match compose(&m, None, None).unwrap() {
-            Outgoing::Email { subject, text, .. } => {
-                assert_eq!(subject, "Maple Clinic added you to its team on Wardline");
-                assert!(
-                    text.starts_with("Maple Clinic has added you to its team"),
-                    "{text}"
-                );
+    fn staff_invites_are_emails_naming_only_the_clinic() {
+        for (kind, subject_is, text_starts) in [
+            (
+                "staff_invite",
+                "Maple Clinic added you to its team on Wardline",
+                "Maple Clinic has added you to its team",
+            ),
+            (
+                "staff_access",
+                "You now have access to Maple Clinic on Wardline",
+                "Maple Clinic has given you access",
+            ),
+        ] {
+            let mut m = message(kind, "email", json!({ "clinicianId": Uuid::nil() }));
+            m.recipient = "nia@test.example".into();
+            match compose(&m, None, None).unwrap() {
+                Outgoing::Email {
+                    to, subject, text, ..
+                } => {
+                    assert_eq!(to, "nia@test.example");
+                    assert_eq!(subject, subject_is);
+                    assert!(text.starts_with(text_starts), "{text}");
+                }
+                other => panic!("{other:?}"),
             }
-            other => panic!("{other:?}"),
+            let sms = message(kind, "sms", json!({}));
+            assert_eq!(
+                compose(&sms, None, None).unwrap_err(),
+                Outcome::failed("unsupported_channel")
+            );
         }
-        let sms = message("staff_invite", "sms", json!({}));
-        assert_eq!(
-            compose(&sms, None, None).unwrap_err(),
-            Outcome::failed("unsupported_channel")
-        );
     }
 
     #[test]

@@ -96,8 +96,9 @@ pub struct StaffEmail {
 /// `message.new.staff`, a patient wrote to their care team (no patient, no text);
 /// `staff_invite`, an admin added the recipient to the clinic's staff (`POST /therapists`), so
 /// they sign in with the identity provider's account of that address; an admin approves their
-/// access.
-pub const STAFF_EMAILS: [(&str, StaffEmail); 2] = [
+/// access; `staff_access`, a user was given access to a clinic (the 004 flows: a clinic's or a
+/// super admin's), approved at once.
+pub const STAFF_EMAILS: [(&str, StaffEmail); 3] = [
     (
         "message.new.staff",
         StaffEmail {
@@ -116,6 +117,17 @@ Sign in to Wardline with your organization's account for this e-mail address. Yo
 patients once an administrator of {clinicName} has approved your access.
 
 If you were not expecting this, you can ignore this e-mail.
+",
+        },
+    ),
+    (
+        "staff_access",
+        StaffEmail {
+            subject: "You now have access to {clinicName} on Wardline",
+            text: "{clinicName} has given you access to its clinic on Wardline.
+
+Sign in to Wardline with this e-mail address. If you were not expecting this, you can ignore
+this e-mail.
 ",
         },
     ),

@@ -45,16 +45,22 @@ struct Claimed {
 #[serde(deny_unknown_fields)]
 struct Nothing {}
 
+/// For actions on one item that take no input: no query, and no body or `{}`.
+pub(crate) fn expect_no_input(req: &Incoming) -> Result<(), Error> {
+    if !req.body.is_empty() {
+        req.json::<Nothing>()?;
+    }
+    req.query_params(&[])?;
+    Ok(())
+}
+
 pub async fn approve_and_send(
     ctx: &Context,
     caller: Claims,
     req: Incoming,
 ) -> Result<Reply, Error> {
     let order = req.uuid_param("id")?;
-    if !req.body.is_empty() {
-        req.json::<Nothing>()?;
-    }
-    req.query_params(&[])?;
+    expect_no_input(&req)?;
     // Before the order is claimed: a deployment that cannot send must not hold it.
     let outside = ctx.extensions.get::<Outside>().ok_or_else(|| {
         Error::unavailable(

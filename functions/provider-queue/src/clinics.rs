@@ -85,37 +85,66 @@ fn assignment(body: Map<String, Value>) -> Result<Map<String, Value>, Error> {
             ("isPrimary" | "active", _) => {
                 return Err(Error::invalid_field(name, "true or false."))
             }
-            ("titleLine" | "deaNumber" | "licenseNumber" | "licenseState", Value::Null) => value,
-            ("titleLine", Value::String(text)) => Value::from(title_line(text)?),
-            ("deaNumber", Value::String(text)) => Value::from(dea_number(text)?),
-            ("licenseNumber", Value::String(text)) => Value::from(license_number(text)?),
-            ("licenseState", Value::String(text)) => Value::from(license_state(text)?),
-            ("titleLine" | "deaNumber" | "licenseNumber" | "licenseState", _) => {
-                return Err(Error::invalid_field(name, "Text, or null to clear it."))
-            }
-            _ => {
-                return Err(Error::invalid_field(
-                    name,
-                    "Unknown field; an assignment has clinicId, isPrimary, titleLine, deaNumber, licenseNumber, licenseState and active.",
-                ))
-            }
+            _ => match credential(&name, &name, value) {
+                Some(checked) => checked?,
+                None => {
+                    return Err(Error::invalid_field(
+                        name,
+                        "Unknown field; an assignment has clinicId, isPrimary, titleLine, deaNumber, licenseNumber, licenseState and active.",
+                    ))
+                }
+            },
         };
         input.insert(name, checked);
     }
     Ok(input)
 }
 
-fn title_line(text: &str) -> Result<String, Error> {
+/// What a prescriber prescribes under at one clinic, as given to an admin adding them there
+/// (`asProvider`): its title line, DEA number and licence, each checked, or `null` to clear it.
+pub(crate) fn credentials(body: Map<String, Value>) -> Result<Map<String, Value>, Error> {
+    let mut input = Map::new();
+    for (name, value) in body {
+        let field = format!("asProvider.{name}");
+        let checked = credential(&field, &name, value).unwrap_or_else(|| {
+            Err(Error::invalid_field(
+                &field,
+                "Unknown field; asProvider has titleLine, deaNumber, licenseNumber and licenseState.",
+            ))
+        })?;
+        input.insert(name, checked);
+    }
+    Ok(input)
+}
+
+/// Member `name` of an assignment (called `field` in errors) when it is one of its credentials:
+/// checked text, or `null`. `None` for any other member.
+fn credential(field: &str, name: &str, value: Value) -> Option<Result<Value, Error>> {
+    let check = match name {
+        "titleLine" => title_line,
+        "deaNumber" => dea_number,
+        "licenseNumber" => license_number,
+        "licenseState" => license_state,
+        _ => return None,
+    };
+    Some(match value {
+        Value::Null => Ok(value),
+        Value::String(text) => check(field, &text).map(Value::from),
+        _ => Err(Error::invalid_field(field, "Text, or null to clear it.")),
+    })
+}
+
+fn title_line(field: &str, text: &str) -> Result<String, Error> {
     let text = text.trim();
-    check_text("titleLine", text)?;
+    check_text(field, text)?;
     if !(1..=200).contains(&text.chars().count()) {
-        return Err(Error::invalid_field("titleLine", "1 to 200 characters."));
+        return Err(Error::invalid_field(field, "1 to 200 characters."));
     }
     Ok(text.to_owned())
 }
 
 /// Two letters and seven digits whose last is the check digit of the other six.
-fn dea_number(text: &str) -> Result<String, Error> {
+fn dea_number(field: &str, text: &str) -> Result<String, Error> {
     let dea = text.trim().to_ascii_uppercase();
     let bytes = dea.as_bytes();
     let shaped = bytes.len() == 9
@@ -124,21 +153,21 @@ fn dea_number(text: &str) -> Result<String, Error> {
         && bytes[2..].iter().all(u8::is_ascii_digit);
     if !shaped {
         return Err(Error::invalid_field(
-            "deaNumber",
+            field,
             "Two letters and seven digits, e.g. AB1234563.",
         ));
     }
     let d: Vec<u32> = bytes[2..].iter().map(|b| u32::from(b - b'0')).collect();
     if (d[0] + d[2] + d[4] + 2 * (d[1] + d[3] + d[5])) % 10 != d[6] {
         return Err(Error::invalid_field(
-            "deaNumber",
+            field,
             "The check digit does not match: is the number mistyped?",
         ));
     }
     Ok(dea)
 }
 
-fn license_number(text: &str) -> Result<String, Error> {
+fn license_number(field: &str, text: &str) -> Result<String, Error> {
     let number = text.trim();
     if !(1..=30).contains(&number.len())
         || !number
@@ -146,18 +175,18 @@ fn license_number(text: &str) -> Result<String, Error> {
             .all(|b| b.is_ascii_alphanumeric() || b == b'-')
     {
         return Err(Error::invalid_field(
-            "licenseNumber",
+            field,
             "1 to 30 letters, digits and hyphens.",
         ));
     }
     Ok(number.to_owned())
 }
 
-fn license_state(text: &str) -> Result<String, Error> {
+fn license_state(field: &str, text: &str) -> Result<String, Error> {
     let state = text.trim().to_ascii_uppercase();
     if state.len() != 2 || !state.bytes().all(|b| b.is_ascii_uppercase()) {
         return Err(Error::invalid_field(
-            "licenseState",
+            field,
             "A two-letter state code, e.g. NY.",
         ));
     }
@@ -237,5 +266,25 @@ mod tests {
             "isPrimary"
         );
         assert_eq!(field(json!({ "clinicId": clinic, "npi": "1" })), "npi");
+    }
+
+    #[test]
+    fn credentials_are_checked_and_named_under_as_provider() {
+        let check = |body: Value| {
+            let Value::Object(body) = body else {
+                unreachable!()
+            };
+            credentials(body)
+        };
+        let ok = check(json!({ "deaNumber": "ab1234563", "titleLine": null })).unwrap();
+        assert_eq!(ok["deaNumber"], "AB1234563");
+        assert!(ok["titleLine"].is_null());
+        for (bad, name) in [
+            (json!({ "deaNumber": "AB1234564" }), "asProvider.deaNumber"),
+            (json!({ "licenseState": 12 }), "asProvider.licenseState"),
+            (json!({ "isPrimary": true }), "asProvider.isPrimary"),
+        ] {
+            assert_eq!(check(bad).unwrap_err().into_problem().errors[0].field, name);
+        }
     }
 }

@@ -5,13 +5,18 @@
 //!
 //! `PATCH /api/provider/prescription-queue/{invoiceId}` `{status: "processed"|"declined",
 //! reason?}`: declining needs a reason; the same change again is a 200 that changes nothing.
+//!
+//! `POST /api/provider/refills/{id}/prescribe` (no body) and `/deny` `{reason}`: a refill
+//! approved or waiting for a prescriber, of a clinic the caller works for; any other state is
+//! a 409 naming it.
 
+use crate::approve::expect_no_input;
 use serde::Deserialize;
-use serde_json::{json, Value};
+use serde_json::{json, Map, Value};
 use uuid::Uuid;
 use wardline_shared::{
     auth::Claims,
-    dates::check_text,
+    dates::{check_text, required_text},
     db::Operation,
     http::{Incoming, Reply},
     operation, page, Context, Error,
@@ -19,26 +24,41 @@ use wardline_shared::{
 
 const QUEUE: Operation = operation!(read "prescription_queue");
 const PROCESS: Operation = operation!("process_invoice");
+const DECIDE_REFILL: Operation = operation!("decide_refill");
 
 /// The longest reason, in characters.
 const MAX_REASON: usize = 1000;
 
 /// One page of the merged queue.
 pub async fn list(ctx: &Context, caller: Claims, req: Incoming) -> Result<Reply, Error> {
-    let mut input = json!({ "limit": page::DEFAULT_LIMIT });
-    for (name, value) in req.query_params(&["limit", "cursor"])? {
-        if name == "limit" {
-            input["limit"] = json!(page::limit(value)?);
-        } else {
-            let (micros, id) = cursor(value)?;
-            input["afterMicros"] = json!(micros);
-            input["afterId"] = json!(id);
+    let (input, _) = page_input(&req, &[])?;
+    Ok(Reply::json_text(
+        ctx.db.relay(QUEUE, &caller, &Value::Object(input)).await?,
+    ))
+}
+
+/// The page a queue route asks for (`limit`, `cursor`) as `app.prescription_queue_page` takes
+/// it, and the route's `extra` query parameters, as sent. A body is a 400.
+pub(crate) fn page_input<'r>(req: &'r Incoming, extra: &[&str]) -> Result<page::Keyset<'r>, Error> {
+    let mut allowed = vec!["limit", "cursor"];
+    allowed.extend_from_slice(extra);
+    let mut input = Map::from_iter([("limit".to_owned(), json!(page::DEFAULT_LIMIT))]);
+    let mut rest = Vec::new();
+    for (name, value) in req.query_params(&allowed)? {
+        match name {
+            "limit" => {
+                input.insert("limit".into(), json!(page::limit(value)?));
+            }
+            "cursor" => {
+                let (micros, id) = cursor(value)?;
+                input.insert("afterMicros".into(), json!(micros));
+                input.insert("afterId".into(), json!(id));
+            }
+            _ => rest.push((name, value)),
         }
     }
     req.expect_no_body()?;
-    Ok(Reply::json_text(
-        ctx.db.relay(QUEUE, &caller, &input).await?,
-    ))
+    Ok((input, rest))
 }
 
 /// The latest position a cursor can name (9999-12-31T23:59:59.999999Z): later ones would
@@ -97,6 +117,39 @@ pub async fn process_invoice(ctx: &Context, caller: Claims, req: Incoming) -> Re
     };
     let input = json!({ "invoiceId": invoice, "status": status, "reason": reason });
     Ok(Reply::ok(ctx.db.call(PROCESS, &caller, &input).await?))
+}
+
+/// `{reason}`: why a refill is denied.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Denial {
+    reason: String,
+}
+
+/// Prescribes a refill, under the caller's credentials at its clinic.
+pub async fn prescribe_refill(
+    ctx: &Context,
+    caller: Claims,
+    req: Incoming,
+) -> Result<Reply, Error> {
+    let refill = req.uuid_param("id")?;
+    expect_no_input(&req)?;
+    let input = json!({ "refillId": refill, "decision": "PRESCRIBED" });
+    Ok(Reply::ok(
+        ctx.db.call(DECIDE_REFILL, &caller, &input).await?,
+    ))
+}
+
+/// Denies a refill, with a reason.
+pub async fn deny_refill(ctx: &Context, caller: Claims, req: Incoming) -> Result<Reply, Error> {
+    let refill = req.uuid_param("id")?;
+    let denial: Denial = req.json()?;
+    req.query_params(&[])?;
+    let reason = required_text("reason", &denial.reason, MAX_REASON)?;
+    let input = json!({ "refillId": refill, "decision": "DENIED", "reason": reason });
+    Ok(Reply::ok(
+        ctx.db.call(DECIDE_REFILL, &caller, &input).await?,
+    ))
 }
 
 #[cfg(test)]

@@ -1,6 +1,7 @@
 -- The floor of GET /api/provider/prescription-queue (first page of :page): a cross-clinic
 -- request's claims, clinic set and profile set in its transaction, then the three kinds of
--- waiting item of every clinic of the set, merged oldest first, under the same RLS.
+-- waiting item of every clinic of the set (orders: the unassigned ones per clinic and those
+-- assigned to the caller), merged oldest first, under the same RLS.
 begin;
 select set_config('request.jwt.claims',
                   ((:claims::jsonb - 'org_id') || '{"scope": "cross_clinic"}')::text, true);
@@ -8,7 +9,17 @@ select set_config('request.org_ids', s.org_ids::text, true),
        set_config('request.provider_id', coalesce(s.provider_id::text, ''), true),
        set_config('role', 'app_user', true)
 from auth.cross_clinic_scope() s;
-with items as (
+with orders as (
+  (select o.* from unnest(auth.my_org_ids()) org,
+   lateral (select * from app.orders o
+            where o.org_id = org and o.status = 'queued_for_provider'
+              and o.assigned_provider_id is null
+            order by o.queued_at, o.id limit :page::int + 1) o)
+  union all
+  (select * from app.orders o
+   where o.assigned_provider_id = auth.my_provider_id() and o.status = 'queued_for_provider'
+   order by o.queued_at, o.id limit :page::int + 1)
+), items as (
   (select 'invoice' as kind, i.id, i.org_id, i.patient_id, i.paid_at as queued_at,
           jsonb_build_object('description', i.description, 'amountCents', i.amount_cents,
                              'paidAt', app.iso(i.paid_at)) as detail
@@ -27,13 +38,11 @@ with items as (
   (select 'order', o.id, o.org_id, o.patient_id, o.queued_at,
           jsonb_strip_nulls(jsonb_build_object(
             'medication', o.medication, 'strength', o.strength, 'quantity', o.quantity,
-            'directions', o.directions, 'refills', o.refills, 'attempts', o.attempts,
+            'directions', o.directions, 'refills', o.refills,
+            'assignedProviderId', o.assigned_provider_id, 'attempts', o.attempts,
             'lastError', o.last_error,
             'lastErrorAt', app.iso(o.last_error_at)))
-   from unnest(auth.my_org_ids()) org,
-   lateral (select * from app.orders o
-            where o.org_id = org and o.status = 'queued_for_provider'
-            order by o.queued_at, o.id limit :page::int + 1) o)
+   from orders o)
 ), page as (
   select x.*, row_number() over (order by x.queued_at, x.id) as n
   from items x order by x.queued_at, x.id limit :page::int + 1
