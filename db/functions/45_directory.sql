@@ -70,22 +70,8 @@ begin
 end
 $$;
 
--- Whether the caller created this clinician in the current transaction: the membership policy
--- admits only those. SECURITY DEFINER because the caller cannot see a person without a
--- membership of their clinic.
-create or replace function app.clinician_created_in_this_request(clinician uuid) returns boolean
-language plpgsql stable security definer
-set search_path = pg_catalog, pg_temp
-as $$
-begin
-  return exists (
-    select 1 from app.clinicians c
-    where c.id = clinician and c.created_by = auth.uid() and c.created_at = now());
-end
-$$;
-
 grant execute on function app.therapist_of_clinic(uuid, text),
-  app.require_self_or_admin(uuid, text), app.clinician_created_in_this_request(uuid)
+  app.require_self_or_admin(uuid, text)
   to app_user;
 
 -- A page of the current clinic's therapists with status `wanted`, in one statement: keyset

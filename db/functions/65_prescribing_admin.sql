@@ -147,15 +147,15 @@ begin
   from app.clinic_memberships m where m.org_id = org and m.clinician_id = clinician
   for update;
   insert into app.clinic_memberships as m (org_id, clinician_id, kind, is_admin, active,
-                                           approved)
+                                           approved, created_by, updated_by)
   values (org, clinician,
           coalesce(input ->> 'kind',
                    case when input ? 'asProvider' then 'prescriber' else 'therapist' end),
-          coalesce((input ->> 'isAdmin')::boolean, false), true, true)
+          coalesce((input ->> 'isAdmin')::boolean, false), true, true, auth.uid(), auth.uid())
   on conflict (org_id, clinician_id) do update set
     kind = coalesce(input ->> 'kind', m.kind),
     is_admin = coalesce((input ->> 'isAdmin')::boolean, m.is_admin),
-    active = true, approved = true
+    active = true, approved = true, updated_by = auth.uid(), updated_at = now()
   returning jsonb_build_object('clinicId', m.org_id, 'kind', m.kind, 'isAdmin', m.is_admin,
                                'active', m.active, 'approved', m.approved)
   into membership;

@@ -1065,42 +1065,41 @@ async fn rls_bounds_the_directory_writes_whatever_a_handler_asks() {
         .await,
         "an admin creates a super admin",
     );
-    // Memberships only for a person created in this request, pending, of the admin's clinic.
-    for (who, clinician, what) in [
-        (w.admin_of_a(), w.therapist_b, "B's therapist added to A"),
+    // Memberships: only admins, only of their current clinic, only as themselves (an admin
+    // may add an existing user, as `POST /api/admin/clinic/users` does).
+    for (who, org, author, what) in [
         (
             w.admin_of_a(),
+            w.clinic_b,
             w.admin_a,
-            "an admin's own second membership",
+            "A's admin adds B's therapist to B",
         ),
-        (w.therapist_of_a(), w.therapist_b, "a therapist adds staff"),
+        (
+            w.admin_of_a(),
+            w.clinic_a,
+            w.admin_b,
+            "a membership written as someone else",
+        ),
+        (
+            w.therapist_of_a(),
+            w.clinic_a,
+            w.therapist_a,
+            "a therapist adds staff",
+        ),
     ] {
         denied(
             as_user(
                 &mut user,
                 &who,
                 "insert into app.clinic_memberships (org_id, clinician_id, created_by, updated_by)
-                 values ((select auth.org_id()), $1, (select auth.uid()), (select auth.uid()))
+                 values ($1, $2, $3, $3)
                  returning 1",
-                &[&clinician],
+                &[&org, &w.therapist_b, &author],
             )
             .await,
             what,
         );
     }
-    denied(
-        as_user(
-            &mut user,
-            &w.admin_of_a(),
-            "insert into app.clinic_memberships (org_id, clinician_id, created_by, updated_by,
-                                                 approved)
-             values ((select auth.org_id()), gen_random_uuid(), (select auth.uid()),
-                     (select auth.uid()), true)",
-            &[],
-        )
-        .await,
-        "an approved membership",
-    );
     // Admins change their clinic's memberships, never their own; therapists none.
     let change =
         "update app.clinic_memberships set active = false, updated_by = (select auth.uid())
