@@ -741,9 +741,9 @@ const LIVE_SESSIONS: i32 = 5_000;
 /// Where floors/patients.sql takes the summary's filter, and the filter.
 const MINE_MARK: &str =
     "    -- {mine}: the bench writes here, for /summary, the caller's own active care teams.";
-const MINE_FILTER: &str = "    and exists (select 1 from app.care_team t
-                where t.org_id = p.org_id and t.clinician_id = auth.uid()
-                  and t.patient_id = p.id and t.status = 'active')";
+const MINE_FILTER: &str = "    and p.id = any (array(select t.patient_id from app.care_team t
+                          where t.org_id = (select auth.org_id())
+                            and t.clinician_id = (select auth.uid()) and t.status = 'active'))";
 
 /// A hot route's real statements beside what PostgreSQL needs for the same work.
 struct Floor {

@@ -17,7 +17,7 @@ with orders as (
             order by o.queued_at, o.id limit :page::int + 1) o)
   union all
   (select * from app.orders o
-   where o.assigned_provider_id = auth.my_provider_id() and o.status = 'queued_for_provider'
+   where o.assigned_provider_id = (select auth.my_provider_id()) and o.status = 'queued_for_provider'
    order by o.queued_at, o.id limit :page::int + 1)
 ), items as (
   (select 'invoice' as kind, i.id, i.org_id, i.patient_id, i.paid_at as queued_at,
