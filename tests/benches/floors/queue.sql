@@ -9,6 +9,9 @@ select set_config('request.org_ids', s.org_ids::text, true),
        set_config('request.provider_id', coalesce(s.provider_id::text, ''), true),
        set_config('role', 'app_user', true)
 from auth.cross_clinic_scope() s;
+-- As api.prescription_queue: planned once per connection. A custom plan of this statement,
+-- with its policies' many sub-plans, costs more to make than the page costs to read.
+set local plan_cache_mode = force_generic_plan;
 with orders as (
   (select o.* from unnest(auth.my_org_ids()) org,
    lateral (select * from app.orders o
