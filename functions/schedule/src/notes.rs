@@ -1,9 +1,10 @@
 //! A session's note. `PUT /sessions/{id}/notes` writes the draft; `POST …/notes/sign` (the
 //! session's clinician) locks it; `POST …/notes/cosign` (an admin, not the signer) finalises it
 //! where the clinic requires a co-signature; `POST …/notes/addenda` adds to a signed note;
-//! `GET /sessions/{id}/notes` reads the note with its addenda, audited. Every text is sealed
-//! here (AES-256-GCM, bound to the clinic and its row) before it reaches the database and
-//! opened here after: SQL never sees it. A signed note refused for edit is a 409 `note_locked`
+//! `GET /sessions/{id}/notes` reads the note with its addenda, audited (a text sealed under a
+//! key the keyring no longer holds comes back as `notesUnavailable`, as in the schedule).
+//! Every text is sealed here (AES-256-GCM, bound to the clinic and its row) before it reaches
+//! the database and opened here after: SQL never sees it. A signed note refused for edit is a 409 `note_locked`
 //! naming the lock (`lock: {signedAt, signedBy}`).
 
 use crate::session_id;
@@ -15,7 +16,7 @@ use wardline_shared::{
     db::Operation,
     http::{Incoming, Reply},
     operation,
-    sealed::{self, Sealed},
+    sealed::{self, Keyring, Sealed},
     Context, Error,
 };
 
@@ -95,56 +96,72 @@ pub async fn read(ctx: &Context, caller: Claims, req: Incoming) -> Result<Reply,
         .call(READ, &caller, &json!({ "sessionId": id }))
         .await?;
     let keys = ctx.sealing_keys()?;
-    let sealed = note
-        .as_object_mut()
-        .and_then(|n| n.remove("sealedNotes"))
-        .ok_or_else(|| Error::internal("api.session_notes answered no sealed notes"))?;
-    note["notes"] = json!(keys.open(
-        &notes_context(&caller, &id.to_string()),
-        &Sealed::from_json(&sealed)?
-    )?);
+    let session = id.to_string();
+    open_member(
+        keys,
+        &mut note,
+        "sealedNotes",
+        &notes_context(&caller, &session),
+        &session,
+    )?;
     if let Some(addenda) = note.get_mut("addenda").and_then(Value::as_array_mut) {
         for addendum in addenda {
-            let sealed = addendum
-                .as_object_mut()
-                .and_then(|a| a.remove("sealed"))
-                .ok_or_else(|| Error::internal("an addendum without its sealed text"))?;
             let row = addendum["id"].as_str().unwrap_or_default().to_owned();
-            addendum["notes"] = json!(keys.open(
+            open_member(
+                keys,
+                addendum,
+                "sealed",
                 &addendum_context(&caller, &row),
-                &Sealed::from_json(&sealed)?
-            )?);
+                &row,
+            )?;
         }
     }
     Ok(Reply::ok(note))
 }
 
-/// Replaces a schedule session's `sealedNotes` with `notes` and `notesUpdatedAt`. Notes sealed
-/// under a key this deployment's keyring no longer holds are left out (`notesUnavailable:
-/// true`, with `notesUpdatedAt`) and logged: the rest of the schedule is still good. A value
-/// that does not verify under a key it holds is a 500.
+/// Replaces a schedule session's `sealedNotes` with `notes` and `notesUpdatedAt` (see
+/// [`open_member`]); a session without notes is left as it is.
 pub(crate) fn open_in_session(
     ctx: &Context,
     caller: &Claims,
     session: &mut Value,
 ) -> Result<(), Error> {
-    let Some(sealed) = session
-        .as_object_mut()
-        .and_then(|s| s.remove("sealedNotes"))
-    else {
+    let Some(updated_at) = session.pointer("/sealedNotes/updatedAt").cloned() else {
         return Ok(());
     };
-    let stored = Sealed::from_json(&sealed)?;
     let id = session
         .get("id")
         .and_then(Value::as_str)
         .ok_or_else(|| Error::internal("api.schedule answered a session without an id"))?
         .to_owned();
-    let keys = ctx.sealing_keys()?;
-    session["notesUpdatedAt"] = sealed["updatedAt"].clone();
-    match keys.open_if_held(&notes_context(caller, &id), &stored, "session notes", &id)? {
-        Some(notes) => session["notes"] = json!(notes),
-        None => session["notesUnavailable"] = json!(true),
+    session["notesUpdatedAt"] = updated_at;
+    open_member(
+        ctx.sealing_keys()?,
+        session,
+        "sealedNotes",
+        &notes_context(caller, &id),
+        &id,
+    )
+}
+
+/// Replaces the sealed value `value[member]` with `notes`, opened for `context`. A value sealed
+/// under a key this deployment's keyring no longer holds is left out (`notesUnavailable:
+/// true`) and logged, so the rest of the answer is still good; one that does not verify under
+/// a key it holds is a 500.
+fn open_member(
+    keys: &Keyring,
+    value: &mut Value,
+    member: &str,
+    context: &str,
+    row: &str,
+) -> Result<(), Error> {
+    let sealed = value
+        .as_object_mut()
+        .and_then(|v| v.remove(member))
+        .ok_or_else(|| Error::internal(format!("an answer without its {member}")))?;
+    match keys.open_if_held(context, &Sealed::from_json(&sealed)?, "notes", row)? {
+        Some(notes) => value["notes"] = json!(notes),
+        None => value["notesUnavailable"] = json!(true),
     }
     Ok(())
 }
