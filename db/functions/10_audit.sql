@@ -13,10 +13,13 @@ $$;
 create or replace function audit.event_digest(e audit.events) returns bytea
 language sql immutable
 as $$
-  select sha256(e.prev_hash || convert_to(jsonb_build_array(
+  -- The patient is the array's last element when set; events without one hash as they did
+  -- before the column existed (migration 0029).
+  select sha256(e.prev_hash || convert_to((jsonb_build_array(
     e.org_id, e.chain_seq, e.actor_id, e.actor_role, e.action, e.target_type, e.target_id,
     e.outcome, e.request_id, to_char(e.occurred_at at time zone 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US'),
-    e.detail)::text, 'UTF8'))
+    e.detail) || case when e.patient_id is null then '[]'::jsonb
+                      else jsonb_build_array(e.patient_id) end)::text, 'UTF8'))
 $$;
 
 create or replace function audit.genesis(chain_key uuid) returns bytea
@@ -102,7 +105,7 @@ $$;
 -- admits only a clinic of the caller's set (or any, for a super admin).
 create or replace function audit.record_in(
   org uuid, action text, target_type text default null, target_id text default null,
-  outcome text default 'success', detail jsonb default '{}'
+  outcome text default 'success', detail jsonb default '{}', patient uuid default null
 ) returns void
 language plpgsql security definer
 set search_path = pg_catalog, pg_temp
@@ -110,26 +113,27 @@ as $$
 begin
   -- PL/pgSQL, so the insert is planned once per connection, not on every event.
   insert into audit.events (org_id, actor_id, actor_role, action, target_type, target_id,
-                            outcome, request_id, detail, prev_hash, hash, chain_seq)
+                            outcome, request_id, detail, patient_id, prev_hash, hash, chain_seq)
   values (org, auth.uid(), auth.app_role(), action, target_type, target_id,
-          outcome, auth.request_id(), detail, '', '', 0);
+          outcome, auth.request_id(), detail, patient, '', '', 0);
 end
 $$;
-grant execute on function audit.record_in(uuid, text, text, text, text, jsonb) to app_user;
+grant execute on function audit.record_in(uuid, text, text, text, text, jsonb, uuid) to app_user;
 
 -- An event in the chain of the request's own clinic.
 create or replace function audit.record(
   action text, target_type text default null, target_id text default null,
-  outcome text default 'success', detail jsonb default '{}'
+  outcome text default 'success', detail jsonb default '{}', patient uuid default null
 ) returns void
 language plpgsql security definer
 set search_path = pg_catalog, pg_temp
 as $$
 begin
-  perform audit.record_in(auth.org_id(), action, target_type, target_id, outcome, detail);
+  perform audit.record_in(auth.org_id(), action, target_type, target_id, outcome, detail,
+                          patient);
 end
 $$;
-grant execute on function audit.record(text, text, text, text, jsonb)
+grant execute on function audit.record(text, text, text, text, jsonb, uuid)
   to app_anon, app_user, app_service;
 grant execute on function audit.first_broken_link(uuid) to app_service;
 grant execute on function audit.event_digest(audit.events), audit.genesis(uuid) to wardline_auth;

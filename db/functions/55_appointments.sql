@@ -135,7 +135,7 @@ end
 $$;
 grant execute on function app.offer_freed_time(uuid, uuid, tstzrange, uuid) to app_user,
   app_service;
-grant execute on function audit.record_in(uuid, text, text, text, text, jsonb) to wardline_auth;
+grant execute on function audit.record_in(uuid, text, text, text, text, jsonb, uuid) to wardline_auth;
 
 -- 409 naming `field` when any of `sessions` is a waitlist offer: it is the patient's to claim
 -- or turn down (the portal), not staff's to confirm or release, which would leave its entry

@@ -74,7 +74,7 @@ end
 $$;
 grant execute on function app.record_delivery_event(text, text, text, text, uuid, text, text, text)
   to app_service;
-grant execute on function audit.record_in(uuid, text, text, text, text, jsonb) to app_service;
+grant execute on function audit.record_in(uuid, text, text, text, text, jsonb, uuid) to app_service;
 
 -- SendGrid's event webhook, verified: input {events: [{eventId, event, messageId?,
 -- providerMessageId?, status?, suppress?}]}, each applied once. → {accepted, duplicates,
