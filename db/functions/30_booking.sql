@@ -593,17 +593,19 @@ $$;
 -- to, therapistId?}. What a caller sees is RLS's decision: a clinician their own sessions and
 -- holds in the current clinic, an admin the whole clinic. Notes come sealed (by RLS, to those
 -- who manage the session) for the function to open. Holds past their expiry are left out:
--- they block nobody.
+-- they block nobody. The read audited (the window and clinician asked for, never whose
+-- sessions were shown).
 create or replace function api.schedule(claims jsonb, input jsonb) returns jsonb
 language plpgsql
 as $$
 declare
   window_range tstzrange := tstzrange((input ->> 'from')::timestamptz, (input ->> 'to')::timestamptz);
   therapist uuid := (input ->> 'therapistId')::uuid;
+  result jsonb;
 begin
   perform auth.begin_request(claims);
   perform api.require(auth.is_staff());
-  return jsonb_build_object('sessions', coalesce((
+  result := jsonb_build_object('sessions', coalesce((
     select jsonb_agg(app.session_json(s) || case when n.session_id is null then '{}'::jsonb
              else jsonb_build_object('sealedNotes',
                app.sealed_json(n.key_id, n.nonce, n.ciphertext)
@@ -617,6 +619,9 @@ begin
       and (s.status in ('scheduled', 'completed', 'no_show', 'cancelled')
            or (s.status = 'held' and s.hold_expires_at > now()))
   ), '[]'::jsonb));
+  perform audit.record('schedule.read', 'clinician', therapist::text, 'success',
+                       jsonb_build_object('from', input ->> 'from', 'to', input ->> 'to'));
+  return result;
 end
 $$;
 

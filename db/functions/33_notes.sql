@@ -159,7 +159,8 @@ begin
   if not found then
     perform api.fail('note_not_found', 'This session has no note you may see.', 'id');
   end if;
-  perform audit.record('session.notes.read', 'session', session::text);
+  perform audit.record('session.notes.read', 'session', session::text, 'success', '{}',
+                       (select s.patient_id from app.sessions s where s.id = session));
   return app.note_state_json(note) || jsonb_build_object(
     'sealedNotes', jsonb_build_object('keyId', note.key_id, 'nonce', encode(note.nonce, 'base64'),
                                       'ciphertext', encode(note.ciphertext, 'base64')),

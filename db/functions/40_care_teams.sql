@@ -267,13 +267,15 @@ grant execute on function api.set_care_team_status(jsonb, jsonb) to wardline_aut
 
 -- GET /v2/doctor/patients/all (scope 'all') and /summary (scope 'mine'). input: {scope, limit,
 -- after?, search?}. One statement per page: the care teams come from a correlated subquery,
--- not a query per patient. RLS decides who is visible; scope only narrows it.
+-- not a query per patient. RLS decides who is visible; scope only narrows it. The read
+-- audited (one event a page, naming no patient).
 create or replace function api.patients_page(claims jsonb, input jsonb) returns jsonb
 language plpgsql
 as $$
 declare
   scope text := input ->> 'scope';
   connected boolean;
+  result jsonb;
 begin
   perform auth.begin_request(claims);
   perform api.require(auth.is_staff());
@@ -283,8 +285,11 @@ begin
   else
     connected := app.flag_on('therapistPatientAssignment');
   end if;
-  return app.patients_page(scope, (select auth.uid()), (input ->> 'limit')::integer,
-                           (input ->> 'after')::uuid, input ->> 'search', connected, false);
+  result := app.patients_page(scope, (select auth.uid()), (input ->> 'limit')::integer,
+                              (input ->> 'after')::uuid, input ->> 'search', connected, false);
+  perform audit.record('patients.list', null, null, 'success',
+                       jsonb_build_object('scope', scope));
+  return result;
 end
 $$;
 grant execute on function api.patients_page(jsonb, jsonb) to wardline_authenticator;

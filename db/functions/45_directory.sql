@@ -211,13 +211,17 @@ language plpgsql
 as $$
 declare
   therapist uuid := (input ->> 'therapistId')::uuid;
+  result jsonb;
 begin
   perform auth.begin_request(claims);
   perform api.require(auth.is_staff());
   perform app.require_self_or_admin(therapist, 'therapistId');
   perform app.therapist_of_clinic(therapist, 'therapistId');
-  return app.patients_page('mine', therapist, (input ->> 'limit')::integer,
-                           (input ->> 'after')::uuid, input ->> 'search', false, true);
+  result := app.patients_page('mine', therapist, (input ->> 'limit')::integer,
+                              (input ->> 'after')::uuid, input ->> 'search', false, true);
+  perform audit.record('patients.list', 'clinician', therapist::text, 'success',
+                       '{"scope": "mine"}');
+  return result;
 end
 $$;
 grant execute on function api.therapist_patients(jsonb, jsonb) to wardline_authenticator;
@@ -403,28 +407,37 @@ grant execute on function api.create_patient(jsonb, jsonb) to wardline_authentic
 
 -- GET /patients/{patientId} and /patients/user/{userId} (the same id). input: {patientId,
 -- field}: whoever RLS shows the patient to (an admin, the care team); patients read themselves
--- through the portal (GET /api/portal/me).
+-- through the portal (GET /api/portal/me). The read audited.
 create or replace function api.patient(claims jsonb, input jsonb) returns jsonb
 language plpgsql
 as $$
+declare
+  patient uuid := (input ->> 'patientId')::uuid;
+  result jsonb;
 begin
   perform auth.begin_request(claims);
   perform api.require(auth.is_staff());
-  return app.patient_answer((input ->> 'patientId')::uuid, input ->> 'field');
+  result := app.patient_answer(patient, input ->> 'field');
+  perform audit.record('patient.read', 'patient', patient::text, 'success', '{}', patient);
+  return result;
 end
 $$;
 grant execute on function api.patient(jsonb, jsonb) to wardline_authenticator;
 
 -- GET /patients. input: {limit, after, search}: every patient RLS shows the caller, as
--- PatientDtos without medical notes.
+-- PatientDtos without medical notes. The read audited.
 create or replace function api.patients(claims jsonb, input jsonb) returns jsonb
 language plpgsql
 as $$
+declare
+  result jsonb;
 begin
   perform auth.begin_request(claims);
   perform api.require(auth.is_staff());
-  return app.patients_page('all', null, (input ->> 'limit')::integer, (input ->> 'after')::uuid,
-                           input ->> 'search', false, true);
+  result := app.patients_page('all', null, (input ->> 'limit')::integer,
+                              (input ->> 'after')::uuid, input ->> 'search', false, true);
+  perform audit.record('patients.list', null, null, 'success', '{"scope": "all"}');
+  return result;
 end
 $$;
 grant execute on function api.patients(jsonb, jsonb) to wardline_authenticator;

@@ -78,7 +78,7 @@ $$;
 grant execute on function app.guardianship_json(app.guardianships) to app_user;
 
 -- GET /clients/{clientId}/guardians. input: {patientId}: the patient's guardians and the
--- dependents they are guardian of, active first, then newest first.
+-- dependents they are guardian of, active first, then newest first. The read audited.
 create or replace function api.guardians(claims jsonb, input jsonb) returns jsonb
 language plpgsql
 as $$
@@ -88,6 +88,7 @@ begin
   perform auth.begin_request(claims);
   perform api.require(auth.is_staff());
   patient := app.require_visible_patient((input ->> 'patientId')::uuid);
+  perform audit.record('guardians.list', 'patient', patient::text, 'success', '{}', patient);
   return jsonb_build_object('guardianships', coalesce((
     select jsonb_agg(app.guardianship_json(g)
                      order by g.ended_at is not null, g.created_at desc, g.id)

@@ -637,7 +637,7 @@ grant execute on function app.staff_request(uuid) to app_user;
 
 -- GET /reschedule-requests. input: {status, limit, after}. What RLS shows the caller (an
 -- admin the clinic's, a clinician those about their own sessions), oldest first, a page at
--- a time; nextCursor is the id of the page's last request.
+-- a time; nextCursor is the id of the page's last request. The read audited.
 create or replace function api.reschedule_requests(claims jsonb, input jsonb) returns jsonb
 language plpgsql
 as $$
@@ -655,6 +655,8 @@ begin
       perform api.fail('invalid_input', 'Pass back the nextCursor of a page.', 'cursor');
     end if;
   end if;
+  perform audit.record('reschedule_requests.list', null, null, 'success',
+                       jsonb_build_object('status', wanted));
   return (
     with page as (
       select r, row_number() over (order by r.created_at, r.id) as n
@@ -803,7 +805,7 @@ $$;
 
 -- GET /clients/{clientId}. input: {patientId}. One patient and their sessions as RLS shows
 -- them to the caller (a clinician their own sessions with the patient, an admin all): the
--- latest 200, newest first. 404 when the caller may not see the patient.
+-- latest 200, newest first. 404 when the caller may not see the patient. The read audited.
 create or replace function api.client(claims jsonb, input jsonb) returns jsonb
 language plpgsql
 as $$
@@ -832,6 +834,8 @@ begin
     perform api.fail('patient_not_found', 'No patient with this id is visible to you.',
                      'clientId');
   end if;
+  perform audit.record('patient.record.read', 'patient', patient::text, 'success', '{}',
+                       patient);
   return result;
 end
 $$;

@@ -323,15 +323,20 @@ end
 $$;
 
 -- GET /inbox. input: {status, mine, limit, after}: the threads of the patients the caller
--- may see (RLS), one statement per page.
+-- may see (RLS), one statement per page; the read audited.
 create or replace function api.inbox(claims jsonb, input jsonb) returns jsonb
 language plpgsql
 as $$
+declare
+  result jsonb;
 begin
   perform auth.begin_request(claims);
   perform api.require(auth.is_staff());
-  return app.threads_page(input ->> 'status', (input ->> 'mine')::boolean,
-                          (input ->> 'limit')::integer, (input ->> 'after')::uuid);
+  result := app.threads_page(input ->> 'status', (input ->> 'mine')::boolean,
+                             (input ->> 'limit')::integer, (input ->> 'after')::uuid);
+  perform audit.record('inbox.read', null, null, 'success',
+                       jsonb_build_object('status', input ->> 'status'));
+  return result;
 end
 $$;
 
@@ -359,15 +364,20 @@ begin
 end
 $$;
 
--- GET /threads/{id}/messages. input: {threadId, limit, after}.
+-- GET /threads/{id}/messages. input: {threadId, limit, after}. The read audited.
 create or replace function api.thread_messages(claims jsonb, input jsonb) returns jsonb
 language plpgsql
 as $$
+declare
+  thread uuid := (input ->> 'threadId')::uuid;
+  result jsonb;
 begin
   perform auth.begin_request(claims);
   perform api.require(auth.is_staff());
-  return app.messages_page((input ->> 'threadId')::uuid, (input ->> 'limit')::integer,
-                           (input ->> 'after')::uuid);
+  result := app.messages_page(thread, (input ->> 'limit')::integer, (input ->> 'after')::uuid);
+  perform audit.record('thread.read', 'thread', thread::text, 'success', '{}',
+                       (select t.patient_id from app.threads t where t.id = thread));
+  return result;
 end
 $$;
 

@@ -339,7 +339,25 @@ $$;
 grant execute on function app.queue_clinic(app.clinics), app.queue_cursor(timestamptz, uuid),
   app.prescription_queue_page(uuid[], uuid, integer, bigint, uuid) to app_user;
 
--- GET /api/provider/prescription-queue. input: {limit, afterMicros?, afterId?}.
+-- A page of the queue, its read audited once in each clinic whose items it shows (each clinic's
+-- chain is its own; taken in id order, so two readers lock the chain heads in one order).
+create or replace function app.audit_queue_read(page jsonb) returns jsonb
+language plpgsql
+as $$
+declare
+  org uuid;
+begin
+  for org in select distinct (i ->> 'clinicId')::uuid from jsonb_array_elements(page -> 'items') i
+             order by 1 loop
+    perform audit.record_in(org, 'prescriptions.queue.read');
+  end loop;
+  return page;
+end
+$$;
+grant execute on function app.audit_queue_read(jsonb) to app_user;
+
+-- GET /api/provider/prescription-queue. input: {limit, afterMicros?, afterId?}. The read
+-- audited.
 create or replace function api.prescription_queue(claims jsonb, input jsonb) returns jsonb
 language plpgsql
 as $$
@@ -353,9 +371,9 @@ begin
   if cardinality(orgs) = 0 then
     perform api.fail('no_clinics', 'Provider must be associated with at least one clinic');
   end if;
-  return app.prescription_queue_page(orgs, provider, (input ->> 'limit')::integer,
-                                     (input ->> 'afterMicros')::bigint,
-                                     (input ->> 'afterId')::uuid);
+  return app.audit_queue_read(app.prescription_queue_page(
+    orgs, provider, (input ->> 'limit')::integer, (input ->> 'afterMicros')::bigint,
+    (input ->> 'afterId')::uuid));
 end
 $$;
 grant execute on function api.prescription_queue(jsonb, jsonb) to wardline_authenticator;

@@ -345,7 +345,7 @@ grant execute on function api.clinic_providers(jsonb, jsonb) to wardline_authent
 
 -- GET /api/admin/prescription-queue (admins). input: {clinicId?, limit, afterMicros?,
 -- afterId?}. The admins' page of app.prescription_queue_page: a clinic admin's clinic; a super
--- admin's named clinic, or without one every clinic.
+-- admin's named clinic, or without one every clinic. The read audited.
 create or replace function api.admin_prescription_queue(claims jsonb, input jsonb)
 returns jsonb
 language plpgsql
@@ -363,9 +363,9 @@ begin
     perform api.use_clinic(clinic);
     orgs := array[auth.org_id()];
   end if;
-  return app.prescription_queue_page(orgs, null, (input ->> 'limit')::integer,
-                                     (input ->> 'afterMicros')::bigint,
-                                     (input ->> 'afterId')::uuid);
+  return app.audit_queue_read(app.prescription_queue_page(
+    orgs, null, (input ->> 'limit')::integer, (input ->> 'afterMicros')::bigint,
+    (input ->> 'afterId')::uuid));
 end
 $$;
 grant execute on function api.admin_prescription_queue(jsonb, jsonb) to wardline_authenticator;

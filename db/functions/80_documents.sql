@@ -124,7 +124,8 @@ begin
     perform api.fail('document_not_found', 'No document with this id is available to you.',
                      'id');
   end if;
-  perform audit.record('document.read', 'document', found_row.id::text);
+  perform audit.record('document.read', 'document', found_row.id::text, 'success', '{}',
+                       found_row.patient_id);
   return jsonb_build_object('document', app.document_json(found_row),
                             'objectKey', found_row.object_key);
 end
@@ -206,14 +207,20 @@ end
 $$;
 grant execute on function app.require_visible_patient(uuid, text) to app_user;
 
--- GET /clients/{clientId}/documents. input: {patientId}.
+-- GET /clients/{clientId}/documents. input: {patientId}. The read audited.
 create or replace function api.documents(claims jsonb, input jsonb) returns jsonb
 language plpgsql
 as $$
+declare
+  patient uuid;
+  result jsonb;
 begin
   perform auth.begin_request(claims);
   perform api.require(auth.is_staff());
-  return app.documents_of(app.require_visible_patient((input ->> 'patientId')::uuid));
+  patient := app.require_visible_patient((input ->> 'patientId')::uuid);
+  result := app.documents_of(patient);
+  perform audit.record('documents.list', 'patient', patient::text, 'success', '{}', patient);
+  return result;
 end
 $$;
 

@@ -508,7 +508,7 @@ end
 $$;
 
 -- GET /clients/{clientId}/tasks. input: {patientId, limit, after}: the patient's tasks,
--- newest first, a page at a time (by the patient's index).
+-- newest first, a page at a time (by the patient's index). The read audited.
 create or replace function api.client_tasks(claims jsonb, input jsonb) returns jsonb
 language plpgsql
 as $$
@@ -528,6 +528,7 @@ begin
       perform api.fail('invalid_input', 'Pass back the nextCursor of a page.', 'cursor');
     end if;
   end if;
+  perform audit.record('tasks.list', 'patient', patient::text, 'success', '{}', patient);
   return (
     with page as (
       select t, row_number() over (order by t.assigned_at desc, t.id desc) as n
@@ -594,7 +595,8 @@ begin
   end if;
   perform audit.record('task.submission.read', 'task_submission',
     detail -> 'submission' ->> 'id', 'success',
-    jsonb_build_object('taskId', detail -> 'task' -> 'id'));
+    jsonb_build_object('taskId', detail -> 'task' -> 'id'),
+    (detail -> 'task' ->> 'patientId')::uuid);
   return detail;
 end
 $$;

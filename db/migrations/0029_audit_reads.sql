@@ -7,3 +7,5 @@ alter table audit.events add column patient_id uuid;
 create index events_patient_idx on audit.events (org_id, patient_id, chain_seq)
   where patient_id is not null;
 create index events_actor_idx on audit.events (org_id, actor_id, chain_seq);
+-- The admins' export of a time range finds where the range begins and ends in the chain.
+create index events_org_time_idx on audit.events (org_id, occurred_at);

@@ -86,6 +86,16 @@ pub fn cursor(value: &str) -> Result<Uuid, Error> {
         .map_err(|_| Error::invalid_field("cursor", "Pass back the nextCursor of a page."))
 }
 
+/// A `cursor` query parameter of a page in chain order (the audit trail): the `nextCursor` of
+/// the previous page, a positive sequence number.
+pub fn sequence_cursor(value: &str) -> Result<i64, Error> {
+    value
+        .parse()
+        .ok()
+        .filter(|n| *n > 0)
+        .ok_or_else(|| Error::invalid_field("cursor", "Pass back the nextCursor of a page."))
+}
+
 /// A `limit` query parameter: 1 to [`MAX_LIMIT`].
 pub fn limit(value: &str) -> Result<u32, Error> {
     value

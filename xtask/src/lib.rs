@@ -52,6 +52,7 @@ pub const FUNCTIONS: &[&Function] = &[
     &records::FUNCTION,
     &intake::FUNCTION,
     &directory::FUNCTION,
+    &audit_trail::FUNCTION,
 ];
 
 /// The workspace root (xtask lives one level below it).

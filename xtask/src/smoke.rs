@@ -120,6 +120,17 @@ pub fn probe(
             ..get(&format!("/clients/{}/documents", uuid::Uuid::nil()))
         },
         "intake" => get("/forms"),
+        // Avery, Maple's admin: the first page of the clinic's trail.
+        "audit-trail" => Probe {
+            headers: vec![(
+                "authorization",
+                format!(
+                    "Bearer {}",
+                    keys.mint(&demo::identity("maple", "avery@maple.example")?, 3600)?
+                ),
+            )],
+            ..get("/api/admin/audit?limit=5")
+        },
         // Signed-in patients only: without a portal token the function answers 401 itself.
         "portal" => Probe {
             method: Method::GET,

@@ -12,7 +12,9 @@
 //! - [`documents`]: uploading documents for the care team, and reading those shared back.
 //! - [`referrals`]: links to share with friends, and how many joined through them.
 //! - [`tasks`]: intake tasks the care team assigned: forms to fill in, documents to hand in.
+//! - [`access_log`]: which of the clinic's staff opened their record, and when.
 
+pub mod access_log;
 pub mod account;
 pub mod appointments;
 pub mod documents;
@@ -212,6 +214,13 @@ pub const FUNCTION: Function = Function {
             name: "RevokeReferralLink",
             access: Access::Patient,
             handler: handler!(referrals::revoke),
+        },
+        Route {
+            method: Method::GET,
+            path: "/api/portal/access-log",
+            name: "ReadPortalAccessLog",
+            access: Access::Patient,
+            handler: handler!(access_log::list),
         },
         Route {
             method: Method::GET,
