@@ -1,6 +1,7 @@
 -- The floor of the patient pages (GET /v2/doctor/patients/all and /summary, first page of
 -- :page): the clinic's live patients in name order (for /summary only those in the caller's care),
--- each with their connected clinicians, under the same RLS, in one statement.
+-- each with their connected clinicians, under the same RLS, and the read's audit event (one row
+-- into the clinic's chain, after the page), in one statement.
 begin;
 select set_config('request.jwt.claims', :claims, true), set_config('role', 'app_user', true);
 -- As app.patients_page: the page is a walk of the name index, never a sort of the clinic.
@@ -14,7 +15,7 @@ with page as (
   order by p.last_name, p.first_name, p.id
   limit :page::int + 1
 )
-select case
+select x.body from (select case
   when exists (select 1 from app.clinic_memberships m join app.clinicians c on c.id = m.clinician_id
                where m.clinician_id = auth.uid() and m.org_id = auth.org_id()
                  and m.active and m.approved and c.active)
@@ -45,5 +46,10 @@ select case
       where x.n <= :page::int), '[]'::jsonb),
     'nextCursor', (select x.id from page x
                    where x.n = :page::int and exists (select 1 from page y where y.n > :page::int)))
-  end;
+  end as body) x,
+  -- Lateral on the page, so the chain's head is locked only once the page is read.
+  lateral audit.record('patients.list', null, null, 'success',
+                       jsonb_build_object('scope', case when x.body is null then null
+                                                        when :summary::boolean then 'mine'
+                                                        else 'all' end));
 commit;

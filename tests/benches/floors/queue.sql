@@ -1,7 +1,8 @@
 -- The floor of GET /api/provider/prescription-queue (first page of :page): a cross-clinic
 -- request's claims, clinic set and profile set in its transaction, then the three kinds of
 -- waiting item of every clinic of the set (orders: the unassigned ones per clinic and those
--- assigned to the caller), merged oldest first, under the same RLS.
+-- assigned to the caller), merged oldest first, under the same RLS, and the read's audit event
+-- in each clinic the page shows (after the page, in clinic order).
 begin;
 select set_config('request.jwt.claims',
                   ((:claims::jsonb - 'org_id') || '{"scope": "cross_clinic"}')::text, true);
@@ -49,7 +50,7 @@ with orders as (
 ), page as (
   select x.*, row_number() over (order by x.queued_at, x.id) as n
   from items x order by x.queued_at, x.id limit :page::int + 1
-)
+), answer as materialized (
 select case when auth.my_provider_id() is not null then jsonb_build_object(
   'items', coalesce((
     select jsonb_agg(jsonb_build_object(
@@ -67,5 +68,12 @@ select case when auth.my_provider_id() is not null then jsonb_build_object(
   'nextCursor', (select (extract(epoch from x.queued_at) * 1000000)::bigint::text || '_' || x.id::text
                  from page x
                  where x.n = :page::int and exists (select 1 from page y where y.n > :page::int)))
-  end;
+  end as body
+), audited as (
+  select count(*)
+  from (select distinct (i ->> 'clinicId')::uuid as org
+        from answer a, jsonb_array_elements(a.body -> 'items') i order by 1) o,
+       lateral audit.record_in(o.org, 'prescriptions.queue.read')
+)
+select a.body from answer a, audited;
 commit;
