@@ -450,3 +450,43 @@ async fn a_patient_sees_which_staff_read_their_record_and_no_one_elses() {
     bad.assert_problem(400, "invalid_input");
     assert_eq!(bad.body["errors"][0]["field"], "cursor");
 }
+
+#[tokio::test]
+async fn a_queue_read_is_one_event_in_each_clinic_it_shows() {
+    use wardline_tests::prescribing::{paid_invoice, Prescribing};
+    let db = TestDb::new().await;
+    let rx = Prescribing::create(&db).await;
+    let w = &rx.w;
+    paid_invoice(&db, w.clinic_a, w.patient_a, 5).await;
+    paid_invoice(&db, w.clinic_b, w.patient_b, 4).await;
+    let page = db
+        .call_as(
+            &provider_queue::FUNCTION,
+            &rx.prescriber_at(w.clinic_a),
+            Method::GET,
+            "/api/provider/prescription-queue",
+            None,
+        )
+        .await;
+    assert_eq!(page.status, 200, "{}", page.text);
+    let request = page.headers["x-request-id"].to_str().unwrap();
+    let chains: Vec<(Uuid, String)> = db
+        .admin
+        .query(
+            "select org_id, action from audit.events where request_id = $1 order by org_id",
+            &[&request],
+        )
+        .await
+        .unwrap()
+        .iter()
+        .map(|row| (row.get(0), row.get(1)))
+        .collect();
+    let mut expected = vec![
+        (w.clinic_a, "prescriptions.queue.read".to_string()),
+        (w.clinic_b, "prescriptions.queue.read".to_string()),
+    ];
+    expected.sort();
+    assert_eq!(chains, expected);
+    // Nothing shown from C (no work there), so nothing written into C's chain.
+    assert_eq!(db.first_broken_link(rx.clinic_c).await, None);
+}
