@@ -22,7 +22,8 @@ use tokio_postgres::types::{FromSqlOwned, Json, ToSql, Type};
 /// Whether an operation may run again after its connection failed under it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Rerun {
-    /// It only reads: running it twice changes nothing.
+    /// It only reads (and may record that it read: a rerun records a second read of PHI, never
+    /// none): running it twice changes nothing else.
     Read,
     /// A write whose SQL stores its answer under the request's `Idempotency-Key`
     /// (`app.idempotency_replay`): a second run replays the first one's answer if it committed.
