@@ -200,7 +200,7 @@ begin
     where m.org_id = (select auth.org_id()) and m.clinician_id = clinician
       and m.active and m.approved and m.kind in ('therapist', 'prescriber')
   ) then
-    perform api.fail('clinician_not_active',
+    perform api.fail('clinician_inactive',
       'The clinician is not an active clinician of this clinic.', clinician_field);
   end if;
   if not exists (

@@ -458,7 +458,7 @@ begin
       'You are waiting in 10 places already; leave one to join another.', 'clinicianId');
   end if;
   if not app.clinician_takes_patients_here(clinician) then
-    perform api.fail('clinician_not_active',
+    perform api.fail('clinician_inactive',
       'The clinician is not an active clinician of this clinic.', 'clinicianId');
   end if;
   insert into app.waitlist_entries (org_id, patient_id, clinician_id, earliest, latest)

@@ -53,7 +53,14 @@ pub struct Problem {
 }
 
 impl Error {
+    /// An error with a code of the contract ([`crate::codes`]), at the status it gives; a debug
+    /// build panics for any other, so a test reaching it fails.
     pub fn new(status: StatusCode, code: &str, detail: impl Into<String>) -> Self {
+        debug_assert_eq!(
+            crate::codes::status_of(code),
+            Some(status),
+            "{code} at {status}: not what the error contract (shared::codes) says"
+        );
         Error(Box::new(Problem {
             status,
             code: code.to_owned(),
@@ -242,7 +249,7 @@ struct SqlStateRule {
 }
 
 /// The SQLSTATE table. `P0001` is handled apart: Wardline's own SQL functions raise a stable
-/// code (`api.fail`), whose status [`SQL_CODES`] gives.
+/// code (`api.fail`), whose status the error contract ([`crate::codes`]) gives.
 const SQLSTATE_TABLE: &[SqlStateRule] = &[
     SqlStateRule {
         state: SqlState::EXCLUSION_VIOLATION,
@@ -359,125 +366,9 @@ impl From<tokio_postgres::Error> for Error {
     }
 }
 
-/// Every stable code Wardline's SQL raises (`api.fail`, `api.fail_with`,
-/// `api.committed_failure`) with the status it answers with: SQL names the condition, this
-/// table alone chooses its status (PostgREST's model). `tests/tests/sql_check.rs` fails when
-/// `db/` raises a code missing here, or when a code here is raised nowhere.
-pub const SQL_CODES: &[(&str, StatusCode)] = &[
-    ("invalid_input", StatusCode::BAD_REQUEST),
-    ("invalid_invite", StatusCode::BAD_REQUEST),
-    ("invalid_referral_code", StatusCode::BAD_REQUEST),
-    ("no_clinics", StatusCode::BAD_REQUEST),
-    ("invalid_code", StatusCode::UNAUTHORIZED),
-    ("invalid_refresh_token", StatusCode::UNAUTHORIZED),
-    ("invalid_token", StatusCode::UNAUTHORIZED),
-    ("assigned_to_another_provider", StatusCode::FORBIDDEN),
-    ("clinic_not_in_set", StatusCode::FORBIDDEN),
-    ("feature_disabled", StatusCode::FORBIDDEN),
-    ("forbidden", StatusCode::FORBIDDEN),
-    ("not_a_guardian", StatusCode::FORBIDDEN),
-    ("not_a_member", StatusCode::FORBIDDEN),
-    ("not_a_prescriber", StatusCode::FORBIDDEN),
-    ("not_session_clinician", StatusCode::FORBIDDEN),
-    ("own_note", StatusCode::FORBIDDEN),
-    ("care_team_member_not_found", StatusCode::NOT_FOUND),
-    ("document_not_found", StatusCode::NOT_FOUND),
-    ("guardianship_not_found", StatusCode::NOT_FOUND),
-    ("form_not_found", StatusCode::NOT_FOUND),
-    ("hold_not_found", StatusCode::NOT_FOUND),
-    ("not_found", StatusCode::NOT_FOUND),
-    ("note_not_found", StatusCode::NOT_FOUND),
-    ("patient_not_found", StatusCode::NOT_FOUND),
-    ("referral_link_not_found", StatusCode::NOT_FOUND),
-    ("reschedule_request_not_found", StatusCode::NOT_FOUND),
-    ("service_not_found", StatusCode::NOT_FOUND),
-    ("session_not_found", StatusCode::NOT_FOUND),
-    ("submission_not_found", StatusCode::NOT_FOUND),
-    ("task_not_found", StatusCode::NOT_FOUND),
-    ("therapist_not_found", StatusCode::NOT_FOUND),
-    ("thread_not_found", StatusCode::NOT_FOUND),
-    ("unknown_portal", StatusCode::NOT_FOUND),
-    ("waitlist_entry_not_found", StatusCode::NOT_FOUND),
-    ("already_in_use", StatusCode::CONFLICT),
-    ("already_processed", StatusCode::CONFLICT),
-    ("care_team_member_suspended", StatusCode::CONFLICT),
-    ("clinician_exists", StatusCode::CONFLICT),
-    ("cosign_not_needed", StatusCode::CONFLICT),
-    ("feedback_given", StatusCode::CONFLICT),
-    ("form_archived", StatusCode::CONFLICT),
-    ("form_version_mismatch", StatusCode::CONFLICT),
-    ("guardian_exists", StatusCode::CONFLICT),
-    ("hold_expired", StatusCode::CONFLICT),
-    ("idempotency_key_in_flight", StatusCode::CONFLICT),
-    ("invoice_not_paid", StatusCode::CONFLICT),
-    ("late_cancellation", StatusCode::CONFLICT),
-    ("no_offer", StatusCode::CONFLICT),
-    ("not_a_session", StatusCode::CONFLICT),
-    ("not_attendable", StatusCode::CONFLICT),
-    ("not_cancellable", StatusCode::CONFLICT),
-    ("not_confirmable", StatusCode::CONFLICT),
-    ("not_credentialed", StatusCode::CONFLICT),
-    ("not_rateable", StatusCode::CONFLICT),
-    ("not_reschedulable", StatusCode::CONFLICT),
-    ("not_shareable", StatusCode::CONFLICT),
-    ("not_started", StatusCode::CONFLICT),
-    ("note_locked", StatusCode::CONFLICT),
-    ("note_not_signed", StatusCode::CONFLICT),
-    ("offer_expired", StatusCode::CONFLICT),
-    ("order_being_sent", StatusCode::CONFLICT),
-    ("order_not_queued", StatusCode::CONFLICT),
-    ("patient_exists", StatusCode::CONFLICT),
-    ("patient_has_upcoming_sessions", StatusCode::CONFLICT),
-    ("pharmacy_not_configured", StatusCode::CONFLICT),
-    ("provider_has_user", StatusCode::CONFLICT),
-    ("refill_wrong_state", StatusCode::CONFLICT),
-    ("request_decided", StatusCode::CONFLICT),
-    ("slot_unavailable", StatusCode::CONFLICT),
-    ("task_closed", StatusCode::CONFLICT),
-    ("task_kind_mismatch", StatusCode::CONFLICT),
-    ("task_not_open", StatusCode::CONFLICT),
-    ("task_not_submitted", StatusCode::CONFLICT),
-    ("therapist_inactive", StatusCode::CONFLICT),
-    ("thread_closed", StatusCode::CONFLICT),
-    ("too_many_referral_links", StatusCode::CONFLICT),
-    ("too_many_threads", StatusCode::CONFLICT),
-    ("upload_missing", StatusCode::CONFLICT),
-    ("upload_refused", StatusCode::CONFLICT),
-    ("user_is_a_provider", StatusCode::CONFLICT),
-    ("waitlist_full", StatusCode::CONFLICT),
-    ("waitlist_offer", StatusCode::CONFLICT),
-    ("clinician_inactive", StatusCode::UNPROCESSABLE_ENTITY),
-    ("clinician_not_active", StatusCode::UNPROCESSABLE_ENTITY),
-    ("clinician_not_approved", StatusCode::UNPROCESSABLE_ENTITY),
-    ("clinician_not_found", StatusCode::UNPROCESSABLE_ENTITY),
-    ("contradicts_hold", StatusCode::UNPROCESSABLE_ENTITY),
-    ("idempotency_key_reused", StatusCode::UNPROCESSABLE_ENTITY),
-    ("not_a_clinician", StatusCode::UNPROCESSABLE_ENTITY),
-    ("not_on_care_team", StatusCode::UNPROCESSABLE_ENTITY),
-    ("not_proposed", StatusCode::UNPROCESSABLE_ENTITY),
-    ("outside_hours", StatusCode::UNPROCESSABLE_ENTITY),
-    ("patient_not_active", StatusCode::UNPROCESSABLE_ENTITY),
-    ("provider_not_at_clinic", StatusCode::UNPROCESSABLE_ENTITY),
-    ("service_not_available", StatusCode::UNPROCESSABLE_ENTITY),
-    ("unknown_clinic", StatusCode::UNPROCESSABLE_ENTITY),
-    ("unknown_form", StatusCode::UNPROCESSABLE_ENTITY),
-    ("unknown_patient", StatusCode::UNPROCESSABLE_ENTITY),
-    ("upload_mismatch", StatusCode::UNPROCESSABLE_ENTITY),
-    ("locked_out", StatusCode::TOO_MANY_REQUESTS),
-    ("rate_limited", StatusCode::TOO_MANY_REQUESTS),
-];
-
-/// The status of a code SQL raises; `None` for a code not in [`SQL_CODES`].
-pub fn sql_code_status(code: &str) -> Option<StatusCode> {
-    SQL_CODES
-        .iter()
-        .find(|(known, _)| *known == code)
-        .map(|(_, status)| *status)
-}
-
 /// A `P0001` from `api.fail`: MESSAGE is the code, DETAIL the client-facing text, COLUMN the
 /// input field, HINT (from `api.fail_with`) a JSON object of extension members. Anything else
-/// raised, or a code not in [`SQL_CODES`], is a 500.
+/// raised, or a code not in the contract, is a 500.
 fn wardline_raise(db: &tokio_postgres::error::DbError) -> Option<Error> {
     let extensions = match db.hint().map(serde_json::from_str::<Value>) {
         None => serde_json::Map::new(),
@@ -514,7 +405,7 @@ impl Error {
         field: Option<&str>,
         extensions: serde_json::Map<String, Value>,
     ) -> Option<Error> {
-        let status = sql_code_status(code)?;
+        let status = crate::codes::status_of(code)?;
         let mut error = Error::new(status, code, detail);
         if let Some(field) = field {
             error.errors.push(FieldError {

@@ -8,8 +8,8 @@
 //!   its cookies.
 //! - [`db`]: the pool and the one runner that executes the request's SQL with those claims,
 //!   in one transaction.
-//! - [`error`]: every status Wardline returns: problem+json, the SQLSTATE table and the table
-//!   of the codes SQL raises.
+//! - [`error`]: every status Wardline returns: problem+json and the SQLSTATE table;
+//!   [`codes`]: the error contract, every code Wardline answers with its status and meaning.
 //! - [`dates`]: the bounds every client date and free text must keep; [`limits`]: the bounds
 //!   the tables keep too.
 //! - [`page`]: keyset pagination parameters of list routes.
@@ -27,6 +27,7 @@
 //! [`forms`] compiles intake forms' JSON Schemas, checks answers and seals them.
 
 pub mod auth;
+pub mod codes;
 pub mod config;
 pub mod contact;
 pub mod dates;

@@ -390,7 +390,7 @@ async fn clinicians_book_only_for_themselves_and_only_this_clinics_people() {
             ),
         )
         .await;
-    other_clinician.assert_problem(422, "clinician_not_active");
+    other_clinician.assert_problem(422, "clinician_inactive");
     assert_eq!(
         other_clinician.body["errors"][0]["field"], "therapist_id",
         "{other_clinician:?}"

@@ -1173,13 +1173,13 @@ async fn joining_the_waitlist_checks_the_clinician_and_the_window() {
         (
             json!({"clinicianId": w.therapist_b, "earliest": earliest, "latest": latest}),
             422,
-            "clinician_not_active",
+            "clinician_inactive",
             "clinicianId",
         ),
         (
             json!({"clinicianId": w.admin_b, "earliest": earliest, "latest": latest}),
             422,
-            "clinician_not_active",
+            "clinician_inactive",
             "clinicianId",
         ),
         (

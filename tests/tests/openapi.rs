@@ -251,6 +251,29 @@ fn the_problem_schema_is_the_body_errors_have() {
 }
 
 #[test]
+fn problem_code_is_the_error_contract() {
+    use wardline_shared::codes::CODES;
+    let doc = document();
+    let code = &doc["components"]["schemas"]["Problem"]["properties"]["code"];
+    let documented: Vec<&str> = code["enum"]
+        .as_array()
+        .expect("Problem.code.enum")
+        .iter()
+        .filter_map(Value::as_str)
+        .collect();
+    let contract: Vec<&str> = CODES.iter().map(|c| c.code).collect();
+    assert_eq!(
+        documented, contract,
+        "Problem.code's enum is not shared::codes"
+    );
+    let table = code["description"].as_str().unwrap_or_default();
+    for c in CODES {
+        let row = format!("| `{}` | {} | {} |", c.code, c.status.as_u16(), c.meaning);
+        assert!(table.contains(&row), "Problem.code's table lacks {row}");
+    }
+}
+
+#[test]
 fn no_function_route_shadows_the_description() {
     for function in FUNCTIONS {
         for route in function.routes {

@@ -845,7 +845,7 @@ async fn patient_tokens_open_no_staff_route_and_staff_tokens_no_portal_route() {
             .expect_err(op);
         let status = refused
             .as_db_error()
-            .and_then(|e| wardline_shared::error::sql_code_status(e.message()));
+            .and_then(|e| wardline_shared::codes::status_of(e.message()));
         assert_eq!(
             status,
             Some(http::StatusCode::FORBIDDEN),

@@ -4,7 +4,7 @@
 //! guarding its role, and every error code SQL raises having its status in one table.
 
 use std::collections::BTreeSet;
-use wardline_shared::error::SQL_CODES;
+use wardline_shared::codes::CODES;
 use wardline_tests::TestDb;
 use xtask::workspace_root;
 
@@ -127,36 +127,80 @@ async fn every_entry_point_begins_its_request_then_guards_its_role() {
     );
 }
 
+/// The quoted codes that follow each of `raisers` in `text` (after a `StatusCode::…,` for
+/// `Error::new(`): what SQL's `api.fail('code', …)` and Rust's `Error::forbidden("code", …)` name.
+fn quoted_codes(text: &str, raisers: &[&str], quote: char, into: &mut BTreeSet<String>) {
+    for raiser in raisers {
+        for (at, _) in text.match_indices(raiser) {
+            // `ConfigError::new(` is not `Error::new(`.
+            if text[..at].ends_with(|c: char| c.is_alphanumeric() || c == '_') {
+                continue;
+            }
+            let mut call = text[at + raiser.len()..].trim_start();
+            if let Some(rest) = call.strip_prefix("StatusCode::") {
+                call = rest
+                    .split_once(',')
+                    .map_or("", |(_, after)| after)
+                    .trim_start();
+            }
+            if let Some(quoted) = call.strip_prefix(quote) {
+                into.insert(quoted.split(quote).next().unwrap().to_owned());
+            }
+        }
+    }
+}
+
+/// Every `.rs` file under `dir`.
+fn rust_files(dir: &std::path::Path, into: &mut Vec<std::path::PathBuf>) {
+    for entry in std::fs::read_dir(dir).unwrap() {
+        let path = entry.unwrap().path();
+        if path.is_dir() {
+            rust_files(&path, into);
+        } else if path.extension().is_some_and(|e| e == "rs") {
+            into.push(path);
+        }
+    }
+}
+
 #[test]
-fn every_code_sql_raises_has_one_status_and_every_listed_code_is_raised() {
+fn every_code_sql_or_rust_raises_is_in_the_contract_and_every_listed_code_is_raised() {
     let mut raised = BTreeSet::new();
     for entry in std::fs::read_dir(workspace_root().join("db/functions")).unwrap() {
         let text = std::fs::read_to_string(entry.unwrap().path()).unwrap();
-        for raiser in [
+        let raisers = [
             "api.fail(",
             "api.fail_with(",
             "api.fail_json(",
             "api.committed_failure(",
-        ] {
-            for call in text.split(raiser).skip(1) {
-                let call = call.trim_start();
-                if let Some(quoted) = call.strip_prefix('\'') {
-                    raised.insert(quoted.split('\'').next().unwrap().to_owned());
-                }
-            }
-        }
+        ];
+        quoted_codes(&text, &raisers, '\'', &mut raised);
     }
-    let listed: BTreeSet<String> = SQL_CODES.iter().map(|(c, _)| c.to_string()).collect();
-    assert_eq!(listed.len(), SQL_CODES.len(), "a code listed twice");
+    let mut sources = Vec::new();
+    rust_files(&workspace_root().join("shared/src"), &mut sources);
+    rust_files(&workspace_root().join("functions"), &mut sources);
+    for path in sources {
+        let text = std::fs::read_to_string(path).unwrap();
+        let raisers = [
+            "Error::new(",
+            "Error::forbidden(",
+            "Error::unprocessable(",
+            "Error::unavailable(",
+            "Error::bad_gateway(",
+            // The SQLSTATE table's rows.
+            "code: ",
+        ];
+        quoted_codes(&text, &raisers, '"', &mut raised);
+    }
+    let listed: BTreeSet<String> = CODES.iter().map(|c| c.code.to_string()).collect();
     let missing: Vec<_> = raised.difference(&listed).collect();
     let unused: Vec<_> = listed.difference(&raised).collect();
     assert!(
         missing.is_empty(),
-        "raised but not in SQL_CODES: {missing:?}"
+        "raised but not in the error contract (shared::codes): {missing:?}"
     );
     assert!(
         unused.is_empty(),
-        "in SQL_CODES but raised nowhere: {unused:?}"
+        "in the error contract but raised nowhere: {unused:?}"
     );
 }
 
