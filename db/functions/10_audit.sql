@@ -137,3 +137,59 @@ grant execute on function audit.record(text, text, text, text, jsonb, uuid)
   to app_anon, app_user, app_service;
 grant execute on function audit.first_broken_link(uuid) to app_service;
 grant execute on function audit.event_digest(audit.events), audit.genesis(uuid) to wardline_auth;
+
+-- Anchoring (issue 22, functions/audit-anchor): the heads of the chains that changed since
+-- their last anchor, as {heads: [{chainKey, seq, hash (hex), anchoredSeq}]} (anchoredSeq: the
+-- last anchored sequence number, null for none). The job writes each to S3, then records it
+-- with api.audit_anchored. Chain keys and hashes only, never an event's content.
+create or replace function api.audit_heads(claims jsonb, input jsonb) returns jsonb
+language plpgsql
+as $$
+declare
+  heads jsonb;
+begin
+  perform auth.begin_request(claims);
+  perform api.require(auth.is_service());
+  select coalesce(jsonb_agg(jsonb_build_object(
+           'chainKey', h.chain_key, 'seq', h.last_seq, 'hash', encode(h.last_hash, 'hex'),
+           'anchoredSeq', a.seq)
+           order by h.chain_key), '[]')
+    into heads
+  from audit.chain_heads h
+  left join audit.anchors a on a.chain_key = h.chain_key
+  where h.last_seq > 0
+    and (a.chain_key is null or a.seq <> h.last_seq or a.hash <> h.last_hash);
+  return jsonb_build_object('heads', heads);
+end
+$$;
+
+-- Records heads the job wrote to S3: input {anchors: [{chainKey, seq, hash (hex)}]}. A chain's
+-- row is the last head written, even one behind the previous (a head moved back, which the
+-- verifier reports against the earlier anchor), so an unchanged head is written once.
+-- → {recorded: n}.
+create or replace function api.audit_anchored(claims jsonb, input jsonb) returns jsonb
+language plpgsql
+as $$
+declare
+  recorded integer;
+begin
+  perform auth.begin_request(claims);
+  perform api.require(auth.is_service());
+  with written as (
+    select (a ->> 'chainKey')::uuid as chain_key, (a ->> 'seq')::bigint as seq,
+           decode(a ->> 'hash', 'hex') as hash
+    from jsonb_array_elements(input -> 'anchors') a
+  ), saved as (
+    insert into audit.anchors (chain_key, seq, hash, anchored_at)
+    select w.chain_key, w.seq, w.hash, now() from written w
+    on conflict (chain_key) do update
+      set seq = excluded.seq, hash = excluded.hash, anchored_at = excluded.anchored_at
+    returning 1
+  )
+  select count(*)::integer into recorded from saved;
+  return jsonb_build_object('recorded', recorded);
+end
+$$;
+
+grant execute on function api.audit_heads(jsonb, jsonb), api.audit_anchored(jsonb, jsonb)
+  to wardline_authenticator;

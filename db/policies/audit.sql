@@ -32,3 +32,26 @@ alter table audit.chain_heads force row level security;
 create policy "the chaining trigger keeps the heads" on audit.chain_heads
   for all to wardline_auth
   using (true) with check (true);
+
+-- Anchoring (migration 0030): the audit-anchor job reads every chain's head and remembers the
+-- last head it wrote to S3. Chain keys and hashes only; no request role but the job's reads
+-- either.
+create policy "the anchor job reads every chain's head" on audit.chain_heads
+  for select to app_service
+  using ((select auth.is_service()));
+
+alter table audit.anchors enable row level security;
+alter table audit.anchors force row level security;
+
+create policy "the anchor job reads the anchors" on audit.anchors
+  for select to app_service
+  using ((select auth.is_service()));
+
+create policy "the anchor job records anchors" on audit.anchors
+  for insert to app_service
+  with check ((select auth.is_service()));
+
+create policy "the anchor job moves anchors forward" on audit.anchors
+  for update to app_service
+  using ((select auth.is_service()))
+  with check ((select auth.is_service()));

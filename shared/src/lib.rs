@@ -16,6 +16,9 @@
 //! - [`contact`]: the e-mail and phone shapes patients are created and sign in with.
 //! - [`messages`]: secure messages' text, sealed before it reaches the database.
 //! - [`delivery`]: what verifies the providers' webhooks, and unsubscribe tokens.
+//! - [`audit_chain`]: the audit chain recomputed outside the database (`audit.event_digest`
+//!   byte for byte) and verified against its head and the anchors kept in S3; the anchor
+//!   function, the trail's export and `cargo xtask audit-verify` share it.
 //!
 //! Built once per container: [`config`] (from the environment), [`telemetry`] (JSON logs) and
 //! the [`Context`] that holds the pool and the key cache. [`lambda::run`] is `main.rs`'s one
@@ -26,6 +29,7 @@
 //! its presigned URLs) and [`documents`] the document routes' common steps; with `forms`,
 //! [`forms`] compiles intake forms' JSON Schemas, checks answers and seals them.
 
+pub mod audit_chain;
 pub mod auth;
 pub mod codes;
 pub mod config;

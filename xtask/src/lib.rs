@@ -15,10 +15,13 @@
 //! - [`fuzz`]: `cargo xtask fuzz-api`, schemathesis against the local stack.
 //! - [`smoke`]: `cargo xtask smoke`, every HTTP function's binary behind `cargo lambda watch`.
 //! - [`runtime_api`]: a minimal Lambda Runtime API to run a function's binary as Lambda does.
+//! - [`audit_verify`]: `cargo xtask audit-verify`, the audit chains recomputed outside the
+//!   database and held to their anchors in S3.
 //! - [`cold_start`]: `cargo xtask bench cold-start`, spawn to first answer per release binary.
 //! - [`FUNCTIONS`]: the deployable functions, the registry the gateway, the route generator and
 //!   the route checks use.
 
+pub mod audit_verify;
 pub mod cold_start;
 pub mod demo;
 pub mod fuzz;

@@ -13,6 +13,8 @@ const USAGE: &str = "usage:
   cargo xtask local [--port 3000]          private PostgreSQL + every function on 127.0.0.1
   cargo xtask migrate                      apply db/ to DATABASE_URL (an admin URL)
   cargo xtask token --org <slug> --as <email> [--ttl <seconds>]
+  cargo xtask audit-verify [--database-url URL] [--bucket B] [--endpoint URL]
+                                           recompute every audit chain, hold it to its S3 anchors
   cargo xtask routes                       write Cargo.toml's router and template.yaml's events from the route tables
   cargo xtask test                         fmt, clippy -D warnings, every test
   cargo xtask smoke                        every HTTP function's binary behind cargo lambda watch, called once
@@ -46,6 +48,14 @@ fn main() -> Result<()> {
         }
         Some("migrate") => tokio::runtime::Runtime::new()?.block_on(migrate()),
         Some("routes") => xtask::routes::write(),
+        Some("audit-verify") => {
+            let ok =
+                tokio::runtime::Runtime::new()?.block_on(xtask::audit_verify::run(&args[1..]))?;
+            if !ok {
+                std::process::exit(1);
+            }
+            Ok(())
+        }
         Some("test") => test(),
         Some("fuzz-api") => {
             let max_examples = flag("--max-examples")
