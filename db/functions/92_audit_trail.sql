@@ -98,8 +98,8 @@ $$;
 -- GET /api/admin/audit/export (admins; a super admin names the clinic). input: {clinicId?,
 -- from?, to?, afterSeq?, limit}: the unbroken run of the clinic's chain from its first event at
 -- or after `from` (or the event after `afterSeq`, to go on) to its last before `to`, at most
--- `limit` events, oldest first, with the hash the run's first event must follow and the chain's
--- head. Every event in the run is included whatever its time, so the run verifies on its own;
+-- `limit` events, oldest first, with the chain's head. Every event in the run is included
+-- whatever its time, so the run verifies on its own (functions/audit-trail recomputes it);
 -- `next` is the afterSeq of the rest. The export itself is audited.
 create or replace function api.audit_export(claims jsonb, input jsonb) returns jsonb
 language plpgsql
@@ -132,17 +132,15 @@ begin
   select jsonb_build_object(
     'clinicId', org,
     'head', jsonb_build_object('seq', head.seq, 'hash', head.hash),
-    'genesis', encode(audit.genesis(org), 'hex'),
     'events', coalesce(jsonb_agg(app.audit_export_json(e) order by e.chain_seq), '[]'::jsonb),
-    'next', case when max(e.chain_seq) < last_seq then max(e.chain_seq) end)
+    -- More to come only when the page is full: a run that ends early (events removed) is
+    -- the chain's end as the database has it, which the head then judges.
+    'next', case when count(*) = page_size and max(e.chain_seq) < last_seq
+                 then max(e.chain_seq) end)
   into result
   from (select * from audit.events x
         where x.org_id = org and x.chain_seq >= first_seq and x.chain_seq <= last_seq
         order by x.chain_seq limit page_size) e;
-  -- The event before the run: its hash is what the run's first event must follow.
-  result := result || jsonb_build_object('precedingHash', (
-    select encode(e.hash, 'hex') from audit.events e
-    where e.org_id = org and e.chain_seq = first_seq - 1));
   perform audit.record('audit.export', null, null, 'success',
     jsonb_strip_nulls(jsonb_build_object('fromSeq', first_seq, 'toSeq', last_seq,
                                          'limit', page_size)));

@@ -26,9 +26,12 @@
 //! keyring; [`secret`] makes the random tokens Wardline hands out (invite links, refresh
 //! tokens). With the `migrate` feature, [`migrate`] applies `db/`; with `times`, [`times`] reads
 //! the times booking clients send; with `storage`, [`storage`] is S3 (the documents bucket and
-//! its presigned URLs) and [`documents`] the document routes' common steps; with `forms`,
+//! its presigned URLs), [`documents`] the document routes' common steps and [`anchors`] the
+//! audit anchors read back from their bucket; with `forms`,
 //! [`forms`] compiles intake forms' JSON Schemas, checks answers and seals them.
 
+#[cfg(feature = "storage")]
+pub mod anchors;
 pub mod audit_chain;
 pub mod auth;
 pub mod codes;

@@ -490,3 +490,163 @@ async fn a_queue_read_is_one_event_in_each_clinic_it_shows() {
     // Nothing shown from C (no work there), so nothing written into C's chain.
     assert_eq!(db.first_broken_link(rx.clinic_c).await, None);
 }
+
+/// `GET /api/admin/audit/export` as `who`: the event lines and the last line.
+async fn export(db: &TestDb, who: &Identity, query: &str) -> (Vec<Value>, Value) {
+    let reply = db
+        .call_as(
+            &audit_trail::FUNCTION,
+            who,
+            Method::GET,
+            &format!("/api/admin/audit/export{query}"),
+            None,
+        )
+        .await;
+    assert_eq!(reply.status, 200, "{}", reply.text);
+    assert_eq!(reply.headers["content-type"], "application/x-ndjson");
+    let mut lines: Vec<Value> = reply
+        .text
+        .lines()
+        .map(|line| serde_json::from_str(line).unwrap())
+        .collect();
+    let last = lines.pop().unwrap();
+    (lines, last)
+}
+
+/// As the database owner could: `sql` with the append-only trigger off.
+async fn as_owner(db: &TestDb, sql: &str) {
+    db.admin
+        .batch_execute(&format!(
+            "begin; set local session_replication_role = replica; {sql}; commit;"
+        ))
+        .await
+        .unwrap();
+}
+
+#[tokio::test]
+async fn the_export_verifies_and_finds_a_tampered_row_and_a_removed_tail() {
+    let db = TestDb::new().await;
+    let w = World::create(&db).await;
+    let p = w.patient_a;
+    for _ in 0..5 {
+        get(
+            &db,
+            &schedule::FUNCTION,
+            &w.therapist_of_a(),
+            &format!("/clients/{p}"),
+        )
+        .await;
+    }
+    get(&db, &directory::FUNCTION, &w.admin_of_b(), "/patients").await;
+
+    // The whole chain: every event, each with what its hash covers, then a verification that
+    // holds (no anchors in this deployment: said so).
+    let (events, last) = export(&db, &w.admin_of_a(), "").await;
+    assert_eq!(events.len(), 5);
+    assert_eq!(events[0]["seq"], 1);
+    assert_eq!(events[0]["action"], "patient.record.read");
+    assert_eq!(events[0]["patientId"], json!(p));
+    assert_eq!(events[0]["clinicId"], json!(w.clinic_a));
+    assert_eq!(events[0]["hash"].as_str().unwrap().len(), 64);
+    let verification = &last["verification"];
+    assert_eq!(verification["verified"], true, "{last}");
+    assert_eq!(verification["eventsChecked"], 5);
+    assert_eq!(verification["anchorsConfigured"], false);
+    assert_eq!(
+        (
+            verification["fromSeq"].clone(),
+            verification["toSeq"].clone()
+        ),
+        (json!(1), json!(5))
+    );
+    assert_eq!(last["next"], Value::Null);
+
+    // In pages: two events, then the rest from `next`; each page verifies on its own.
+    let (page, last) = export(&db, &w.admin_of_a(), "?limit=2").await;
+    assert_eq!(page.len(), 2);
+    assert_eq!(last["next"], "2");
+    assert_eq!(last["verification"]["verified"], true);
+    let (rest, last) = export(&db, &w.admin_of_a(), "?after=2").await;
+    assert_eq!(
+        rest.iter()
+            .map(|e| e["seq"].as_i64().unwrap())
+            .collect::<Vec<_>>(),
+        [3, 4, 5, 6, 7]
+    );
+    // The two exports before this one are in the chain too.
+    assert_eq!(rest[3]["action"], "audit.export");
+    assert_eq!(rest[4]["action"], "audit.export");
+    assert_eq!(last["verification"]["verified"], true);
+    // B's admin exports B's chain only.
+    let (of_b, _) = export(&db, &w.admin_of_b(), "").await;
+    assert!(of_b.iter().all(|e| e["clinicId"] == json!(w.clinic_b)));
+
+    // A row changed by the owner: the export names it, whatever the database says of itself.
+    as_owner(
+        &db,
+        &format!(
+            "update audit.events set target_id = 'x' where org_id = '{}' and chain_seq = 3",
+            w.clinic_a
+        ),
+    )
+    .await;
+    let (_, last) = export(&db, &w.admin_of_a(), "").await;
+    let verification = &last["verification"];
+    assert_eq!(verification["verified"], false);
+    assert_eq!(verification["broken"]["seq"], 3);
+    assert!(verification["broken"]["reason"]
+        .as_str()
+        .unwrap()
+        .starts_with("hash mismatch"));
+    // A range after the change still verifies: the broken row is outside it.
+    let (_, last) = export(&db, &w.admin_of_a(), "?after=3&limit=2").await;
+    assert_eq!(last["verification"]["verified"], true);
+
+    // The tail removed (the chain head left as it was): the export of the whole chain ends
+    // before the head and says so.
+    as_owner(
+        &db,
+        &format!(
+            "update audit.events set target_id = '{p}' where org_id = '{a}' and chain_seq = 3;
+             delete from audit.events where org_id = '{a}' and chain_seq > 5",
+            a = w.clinic_a
+        ),
+    )
+    .await;
+    let (events, last) = export(&db, &w.admin_of_a(), "").await;
+    assert!(events.len() >= 5);
+    let verification = &last["verification"];
+    assert_eq!(verification["verified"], false, "{last}");
+    assert!(verification["broken"]["reason"]
+        .as_str()
+        .unwrap()
+        .starts_with("tail missing"));
+
+    // Bad input names its parameter; clinicians export nothing.
+    for (query, field) in [
+        ("?after=0", "after"),
+        ("?limit=5001", "limit"),
+        ("?from=x", "from"),
+    ] {
+        let refused = db
+            .call_as(
+                &audit_trail::FUNCTION,
+                &w.admin_of_a(),
+                Method::GET,
+                &format!("/api/admin/audit/export{query}"),
+                None,
+            )
+            .await;
+        refused.assert_problem(400, "invalid_input");
+        assert_eq!(refused.body["errors"][0]["field"], field, "{query}");
+    }
+    db.call_as(
+        &audit_trail::FUNCTION,
+        &w.therapist_of_a(),
+        Method::GET,
+        "/api/admin/audit/export",
+        None,
+    )
+    .await
+    .assert_problem(403, "forbidden");
+}

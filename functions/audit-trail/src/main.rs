@@ -1,4 +1,8 @@
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> Result<(), wardline_shared::lambda::Error> {
-    wardline_shared::lambda::run(&audit_trail::FUNCTION).await
+    let mut extensions = http::Extensions::new();
+    if let Some(anchors) = wardline_shared::anchors::AnchorBucket::from_env().await {
+        extensions.insert(anchors);
+    }
+    wardline_shared::lambda::run_with(&audit_trail::FUNCTION, extensions).await
 }
