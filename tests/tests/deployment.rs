@@ -1,7 +1,8 @@
 //! template.yaml's promises that cfn-lint cannot check: every function is the arm64
 //! cargo-lambda build, staff routes sit behind the JWT authorizer and only the
 //! self-authenticating ones do not, the database is reached through RDS Proxy with TLS
-//! required, and the prescriptions bucket is encrypted with KMS and refuses plain HTTP.
+//! required, the prescriptions bucket is encrypted with KMS and refuses plain HTTP, and the
+//! audit anchors' bucket locks every version in compliance mode and is kept.
 
 use serde_yaml::Value;
 use xtask::workspace_root;
@@ -160,6 +161,7 @@ fn the_scheduled_jobs_run_on_their_schedules_one_at_a_time() {
             "EveryFiveMinutes",
             "rate(5 minutes)",
         ),
+        ("AuditAnchorFunction", "EveryFiveMinutes", "rate(5 minutes)"),
     ] {
         let props = &template["Resources"][name]["Properties"];
         assert_eq!(
@@ -175,4 +177,57 @@ fn the_scheduled_jobs_run_on_their_schedules_one_at_a_time() {
             "{name}"
         );
     }
+}
+
+#[test]
+fn the_audit_anchor_bucket_locks_every_version_in_compliance_mode_and_is_kept() {
+    let template = template();
+    let resource = &template["Resources"]["AuditAnchorBucket"];
+    assert_eq!(resource["DeletionPolicy"].as_str(), Some("Retain"));
+    assert_eq!(resource["UpdateReplacePolicy"].as_str(), Some("Retain"));
+    let bucket = &resource["Properties"];
+    assert_eq!(bucket["ObjectLockEnabled"].as_bool(), Some(true));
+    assert_eq!(
+        bucket["ObjectLockConfiguration"]["Rule"]["DefaultRetention"]["Mode"].as_str(),
+        Some("COMPLIANCE")
+    );
+    assert_eq!(
+        bucket["VersioningConfiguration"]["Status"].as_str(),
+        Some("Enabled")
+    );
+    assert!(
+        bucket["BucketEncryption"]["ServerSideEncryptionConfiguration"][0]
+            ["ServerSideEncryptionByDefault"]["SSEAlgorithm"]
+            .as_str()
+            .is_some()
+    );
+    for block in [
+        "BlockPublicAcls",
+        "BlockPublicPolicy",
+        "IgnorePublicAcls",
+        "RestrictPublicBuckets",
+    ] {
+        assert_eq!(
+            bucket["PublicAccessBlockConfiguration"][block].as_bool(),
+            Some(true),
+            "{block}"
+        );
+    }
+    // The function may put anchors and their retention, nothing else.
+    let function = &template["Resources"]["AuditAnchorFunction"]["Properties"];
+    let statements = function["Policies"][0]["Statement"]
+        .as_sequence()
+        .expect("statements");
+    assert_eq!(statements.len(), 1);
+    let actions: Vec<&str> = statements[0]["Action"]
+        .as_sequence()
+        .expect("actions")
+        .iter()
+        .filter_map(|a| a.as_str())
+        .collect();
+    assert_eq!(actions, ["s3:PutObject", "s3:PutObjectRetention"]);
+    let resource = intrinsic(&statements[0]["Resource"], "Sub")
+        .and_then(|r| r.as_str())
+        .unwrap_or_default();
+    assert_eq!(resource, "${AuditAnchorBucket.Arn}/anchors/*");
 }

@@ -962,7 +962,11 @@ async fn clinicians_of_another_clinic_are_invisible_and_system_tables_unreadable
     expected.sort();
     assert_eq!(visible, expected);
 
-    for table in ["audit.chain_heads", "wardline_meta.applied"] {
+    for table in [
+        "audit.chain_heads",
+        "audit.anchors",
+        "wardline_meta.applied",
+    ] {
         let result = as_user(
             &mut user,
             &w.admin_of_a(),
