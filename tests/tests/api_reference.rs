@@ -7,7 +7,7 @@ use serde_json::Value;
 use std::{collections::BTreeSet, time::Duration};
 use wardline_shared::Context;
 use wardline_tests::{load::Gateway, TestDb};
-use xtask::{api_reference, browser, workspace_root};
+use xtask::{api_reference, browser, workspace_root, FUNCTIONS};
 
 /// Every operation's summary in openapi.yaml, as HTML serializes text (`&`, `<`, `>` escaped).
 fn summaries() -> BTreeSet<String> {
@@ -84,4 +84,23 @@ async fn the_docs_page_renders_every_operation_from_the_gateways_own_bundle() {
         &dom[..dom.len().min(2_000)]
     );
     assert!(dom.contains("Wardline API"), "the title is rendered");
+}
+
+/// The gateway answers `/docs` and its assets before any function: no route may live there.
+#[test]
+fn no_function_route_is_shadowed_by_the_page() {
+    for function in FUNCTIONS {
+        for route in function.routes {
+            assert!(
+                !api_reference::serves(route.path)
+                    && ["/docs", "/docs/swagger-ui-bundle.js"]
+                        .iter()
+                        .all(|path| wardline_shared::http::match_path(route.path, path).is_none()),
+                "{} {} is shadowed by {}",
+                route.method,
+                route.path,
+                api_reference::PATH
+            );
+        }
+    }
 }
