@@ -1,10 +1,11 @@
 //! The local gateway: every function behind one HTTP server with the production routes, plus
-//! the dev JWKS and the API description (`GET /openapi.json`). Like API Gateway's HTTP API, it
+//! the dev JWKS, the API description (`GET /openapi.json`) and its reference page (`GET /docs`,
+//! [`crate::api_reference`]). Like API Gateway's HTTP API, it
 //! runs the JWT authorizer before a staff route's function (401 `{"message":"Unauthorized"}`
 //! without calling it) and passes the client's address as `requestContext.http.sourceIp`.
 //! Requests go through the same `dispatch` the Lambda runtime calls.
 
-use crate::{openapi, FUNCTIONS};
+use crate::{api_reference, openapi, FUNCTIONS};
 use axum::{
     body::Body as AxumBody,
     extract::connect_info::IntoMakeServiceWithConnectInfo,
@@ -89,6 +90,9 @@ async fn forward(ctx: &Context, authorizer: &Authorizer, request: Request) -> Re
             let path = parts.uri.path().to_owned();
             if path == openapi::PATH {
                 return into_axum(api_description(&parts.method));
+            }
+            if api_reference::serves(&path) {
+                return into_axum(api_reference::answer(&parts.method, &path));
             }
             let body = if bytes.is_empty() {
                 Body::Empty

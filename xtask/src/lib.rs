@@ -10,6 +10,10 @@
 //! - [`moto`]: moto's server, the local S3 and Secrets Manager.
 //! - [`pharmacy`]: a stand-in for the pharmacy's prescription API.
 //! - [`openapi`]: openapi.yaml, the API description the gateway serves at `/openapi.json`.
+//! - [`api_reference`]: the gateway's `/docs` page, Swagger UI from the npm registry.
+//! - [`npm`]: packages from the npm registry, installed under `target/tools/npm/`.
+//! - [`typed_client`]: the TypeScript client's types regenerated and type-checked.
+//! - [`browser`]: Debian's Chromium, headless, for the API reference page's test.
 //! - [`routes`]: `cargo xtask routes`, the cargo-lambda router and template.yaml's events from
 //!   the route tables.
 //! - [`fuzz`]: `cargo xtask fuzz-api`, schemathesis against the local stack.
@@ -21,13 +25,16 @@
 //! - [`FUNCTIONS`]: the deployable functions, the registry the gateway, the route generator and
 //!   the route checks use.
 
+pub mod api_reference;
 pub mod audit_verify;
+pub mod browser;
 pub mod cold_start;
 pub mod demo;
 pub mod fuzz;
 pub mod gateway;
 pub mod keys;
 pub mod moto;
+pub mod npm;
 pub mod openapi;
 pub mod pg;
 pub mod pharmacy;
@@ -36,6 +43,7 @@ pub mod runtime_api;
 pub mod smoke;
 pub mod stack;
 pub mod tools;
+pub mod typed_client;
 
 use wardline_shared::http::Function;
 

@@ -1,4 +1,5 @@
-//! `cargo xtask local | token | routes | test | bench` — see README.md.
+//! `cargo xtask local | psql | migrate | token | routes | test | smoke | fuzz-api | bench` — see
+//! README.md.
 
 use anyhow::{bail, Context as _, Result};
 use std::{process::Command, sync::Arc};
@@ -11,12 +12,14 @@ use xtask::{
 
 const USAGE: &str = "usage:
   cargo xtask local [--port 3000]          private PostgreSQL + every function on 127.0.0.1
+  cargo xtask psql [<psql args>…]          psql as superuser on the local stack's database
   cargo xtask migrate                      apply db/ to DATABASE_URL (an admin URL)
   cargo xtask token --org <slug> --as <email> [--ttl <seconds>]
   cargo xtask audit-verify [--database-url URL] [--bucket B] [--endpoint URL]
                                            recompute every audit chain, hold it to its S3 anchors
   cargo xtask routes                       write Cargo.toml's router and template.yaml's events from the route tables
-  cargo xtask test                         fmt, clippy -D warnings, every test
+  cargo xtask test                         fmt, clippy -D warnings, every test, smoke, lints, typed client
+  cargo xtask client                       regenerate the TypeScript client's types, type-check its example
   cargo xtask smoke                        every HTTP function's binary behind cargo lambda watch, called once
   cargo xtask fuzz-api [--max-examples N]  schemathesis against the local stack, from /openapi.json
   cargo xtask bench [<filter>]             the benchmarks (criterion), against a private PostgreSQL
@@ -46,6 +49,7 @@ fn main() -> Result<()> {
             println!("{}", keys.mint(&demo::identity(&org, &email)?, ttl)?);
             Ok(())
         }
+        Some("psql") => psql(&args[1..]),
         Some("migrate") => tokio::runtime::Runtime::new()?.block_on(migrate()),
         Some("routes") => xtask::routes::write(),
         Some("audit-verify") => {
@@ -57,6 +61,7 @@ fn main() -> Result<()> {
             Ok(())
         }
         Some("test") => test(),
+        Some("client") => xtask::typed_client::check(),
         Some("fuzz-api") => {
             let max_examples = flag("--max-examples")
                 .unwrap_or_else(|| "25".into())
@@ -86,8 +91,45 @@ async fn migrate() -> Result<()> {
     Ok(())
 }
 
+/// psql on the local stack's database as its superuser: `DATABASE_URL` when set, else the
+/// cluster of a running `cargo xtask local`; when none runs, the cluster is started (migrated
+/// and seeded, as `local` would) for this psql session only.
+fn psql(args: &[String]) -> Result<()> {
+    let psql = pg::server_binaries()?.join("psql");
+    let run = |url: &str| -> Result<()> {
+        let status = Command::new(&psql)
+            .arg(url)
+            .args(args)
+            .status()
+            .context("running psql")?;
+        if !status.success() {
+            bail!("psql exited with {status}");
+        }
+        Ok(())
+    };
+    if let Ok(url) = std::env::var("DATABASE_URL") {
+        return run(&url);
+    }
+    if let Some(port) = pg::running_port(&stack::dev_cluster_dir()) {
+        return run(&format!("postgres://postgres@127.0.0.1:{port}/wardline"));
+    }
+    eprintln!(
+        "The local stack's database is not running: starting it for this psql session only \
+         (`cargo xtask local` keeps it up with the functions)."
+    );
+    let runtime = tokio::runtime::Runtime::new()?;
+    let stack = runtime.block_on(Stack::start(Database::Dev))?;
+    let result = run(&stack.admin_url);
+    stack.stop()?;
+    result
+}
+
 async fn local(port: u16) -> Result<()> {
     let stack = Stack::start(Database::Dev).await?;
+    // Swagger UI for /docs, from the npm registry on first use; the API works without it.
+    if let Err(e) = tokio::task::block_in_place(xtask::api_reference::install) {
+        eprintln!("the API reference page (/docs) is off: {e:#}");
+    }
     let keys = &stack.keys;
     let base = format!("http://127.0.0.1:{port}");
     let jwks_url = format!("{base}/.well-known/jwks.json");
@@ -106,6 +148,17 @@ async fn local(port: u16) -> Result<()> {
     let avery = keys.mint(&demo::identity("maple", "avery@maple.example")?, 43_200)?;
     let sam = keys.mint(&demo::identity("maple", "sam@maple.example")?, 43_200)?;
     println!("\nWardline is up on {base} (Ctrl-C stops everything)\n");
+    if stack.owns_cluster() {
+        println!(
+            "# PostgreSQL (superuser; `cargo xtask psql` opens it), and as the functions log in:"
+        );
+        println!("{}\n{}\n", stack.admin_url, stack.app_url);
+    } else {
+        println!(
+            "# PostgreSQL: DATABASE_URL's server; the functions log in as wardline_authenticator\n"
+        );
+    }
+    println!("# API reference: {base}/docs (the description itself: {base}/openapi.json)\n");
     println!("# Dana (therapist in maple and harbor), colleagues at maple:");
     println!(
         "curl -s -H 'Authorization: Bearer {dana}' {base}/v2/doctor/patients/tenant-doctors\n"
@@ -453,6 +506,9 @@ fn test() -> Result<()> {
     )?);
     lint.arg(root.join("openapi.yaml"));
     pg::run_quiet(lint).context("openapi-spec-validator openapi.yaml")?;
+    // openapi.yaml → TypeScript types → the example client under `tsc --strict` (~10 s warm).
+    println!("== cargo xtask test: typed client");
+    xtask::typed_client::check()?;
     println!("== cargo xtask test: all passed");
     println!("{passed} passed, {failed} failed");
     Ok(())

@@ -11,6 +11,8 @@ use std::{
 };
 
 const SERVICE_USER: &str = "postgres";
+/// Where a cluster lives when the service user cannot reach the directory it was given.
+const FALLBACK_PARENT: &str = "/var/tmp/wardline-pg";
 
 /// A running cluster: superuser `postgres`, trust authentication on 127.0.0.1 only.
 pub struct Cluster {
@@ -30,6 +32,16 @@ pub enum Durability {
 impl Cluster {
     /// Initialises `dir` if needed and starts the server on a free port.
     pub fn start(dir: &Path, durability: Durability) -> Result<Cluster> {
+        Cluster::start_preferring(dir, durability, None)
+    }
+
+    /// As [`Cluster::start`], on `port` when it is free (a URL that stays the same between
+    /// runs, for the local stack), else on any free port.
+    pub fn start_preferring(
+        dir: &Path,
+        durability: Durability,
+        port: Option<u16>,
+    ) -> Result<Cluster> {
         let bin = server_binaries()?;
         let dir = reachable_directory(dir)?;
         if durability == Durability::Throwaway {
@@ -52,7 +64,10 @@ impl Cluster {
             ]);
             run_quiet(initdb).context("initdb")?;
         }
-        let port = free_port()?;
+        let port = match port.filter(|&p| TcpListener::bind(("127.0.0.1", p)).is_ok()) {
+            Some(port) => port,
+            None => free_port()?,
+        };
         // TCP on loopback only; no Unix socket (a deep target/ path would not fit one).
         let mut options = format!(
             "-c listen_addresses=127.0.0.1 -c port={port} -c unix_socket_directories='' \
@@ -144,6 +159,21 @@ impl Cluster {
         crate::tools::when_gone(as_service_user("sh"), pid, &then)
             .context("starting the cluster watchdog")
     }
+}
+
+/// The port of the server running on the cluster `wanted` names (as [`Cluster::start`] was
+/// given it, so also when it lives under the fallback directory), read from its
+/// `postmaster.pid`; `None` when no server runs there.
+pub fn running_port(wanted: &Path) -> Option<u16> {
+    let fallback = Path::new(FALLBACK_PARENT).join(wanted.file_name()?);
+    [wanted.to_path_buf(), fallback].iter().find_map(|dir| {
+        // Lines: pid, data directory, start time, port, socket directory, address, …
+        let pid_file = std::fs::read_to_string(dir.join("data").join("postmaster.pid")).ok()?;
+        let mut lines = pid_file.lines();
+        let pid = lines.next()?.trim();
+        let port = lines.nth(2)?.trim().parse().ok()?;
+        Path::new("/proc").join(pid).exists().then_some(port)
+    })
 }
 
 /// The directory holding `initdb` and `pg_ctl`, installing PostgreSQL with apt if needed, and
@@ -244,7 +274,7 @@ fn reachable_directory(wanted: &Path) -> Result<PathBuf> {
         return Ok(wanted);
     }
     let name = wanted.file_name().unwrap_or_default();
-    let fallback = Path::new("/var/tmp/wardline-pg").join(name);
+    let fallback = Path::new(FALLBACK_PARENT).join(name);
     eprintln!(
         "note: the {SERVICE_USER} user cannot reach {}; the cluster lives in {} instead",
         wanted.display(),

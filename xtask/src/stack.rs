@@ -16,6 +16,15 @@ pub enum Database {
     Throwaway,
 }
 
+/// The port the local stack's cluster prefers, so its URL stays the same between runs (as
+/// Supabase's local stack keeps 54322); any free port when another server has it.
+pub const DEV_PG_PORT: u16 = 54329;
+
+/// Where the local stack's durable cluster lives.
+pub fn dev_cluster_dir() -> std::path::PathBuf {
+    target_dir().join("wardline-dev").join("pg")
+}
+
 /// The local stack's notes key (never used anywhere else); WARDLINE_NOTES_KEYS overrides it.
 const DEV_NOTES_KEY: &str = "dev-1:ZGV2LW9ubHktbm90ZXMta2V5LWRvLW5vdC1kZXBsb3k=";
 /// The local stack's OTP HMAC key and Twilio token (never used anywhere else).
@@ -61,7 +70,11 @@ impl Stack {
             }
             (database, _) => {
                 let cluster = match database {
-                    Database::Dev => pg::Cluster::start(&dev.join("pg"), pg::Durability::Durable)?,
+                    Database::Dev => pg::Cluster::start_preferring(
+                        &dev_cluster_dir(),
+                        pg::Durability::Durable,
+                        Some(DEV_PG_PORT),
+                    )?,
                     Database::Throwaway => pg::Cluster::start(
                         &target_dir()
                             .join("tmp")
@@ -145,6 +158,11 @@ impl Stack {
         Ok(wardline_shared::config::Config::from_lookup(
             self.lookup(jwks_url),
         )?)
+    }
+
+    /// Whether the stack runs its own cluster (not `DATABASE_URL`'s server).
+    pub fn owns_cluster(&self) -> bool {
+        self.cluster.is_some()
     }
 
     /// Stops a cluster the stack started (a throwaway one is also removed at exit).
