@@ -127,7 +127,8 @@ impl AnchorBucket {
     }
 }
 
-fn unavailable<E: std::error::Error + Send + Sync + 'static>(
+/// A 503 for the anchors' bucket failing under a read or a write, its cause logged.
+pub fn unavailable<E: std::error::Error + Send + Sync + 'static>(
     error: aws_sdk_s3::error::SdkError<E>,
 ) -> Error {
     let mut failed = Error::unavailable(

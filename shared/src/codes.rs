@@ -573,6 +573,11 @@ pub const CODES: &[Code] = &[
     ),
     code(
         StatusCode::SERVICE_UNAVAILABLE,
+        "anchor_storage_unavailable",
+        "The audit anchors' bucket did not answer: retry.",
+    ),
+    code(
+        StatusCode::SERVICE_UNAVAILABLE,
         "auth_unavailable",
         "The identity provider's keys could not be fetched: retry.",
     ),

@@ -33,10 +33,7 @@ use wardline_shared::audit_chain::{
     anchor_key, digest, digest_text, verify, Event, Reason, Source, EVENT_COLUMNS, NIL_CHAIN,
 };
 use wardline_tests::TestDb;
-use xtask::{
-    audit_verify::{self, AnchorBucket},
-    moto::Moto,
-};
+use xtask::{audit_verify, moto::Moto};
 
 static MOTO: OnceLock<Moto> = OnceLock::new();
 static NEXT_BUCKET: AtomicUsize = AtomicUsize::new(0);
@@ -155,7 +152,8 @@ async fn rechain(db: &TestDb, org: Uuid) {
 async fn verify_all(db: &TestDb, bucket: &str) -> audit_verify::Report {
     let s3 = moto().s3();
     let mut client = db.superuser().await;
-    audit_verify::verify(&mut client, Some(&AnchorBucket { s3: &s3, bucket }))
+    let bucket = wardline_shared::anchors::AnchorBucket::new(s3, bucket.to_owned());
+    audit_verify::verify(&mut client, Some(&bucket))
         .await
         .expect("verifying")
 }

@@ -508,8 +508,19 @@ async fn documented_examples_get_documented_answers() {
                 .with_registry(&registry)
                 .build(&schema)
                 .unwrap_or_else(|e| panic!("{id}: {schema}: {e}"));
-            let errors: Vec<String> = validator
-                .iter_errors(&reply.body)
+            // NDJSON: the schema is each line's.
+            let instances: Vec<Value> = if content_type == "application/x-ndjson" {
+                reply
+                    .text
+                    .lines()
+                    .map(|line| serde_json::from_str(line).unwrap())
+                    .collect()
+            } else {
+                vec![reply.body.clone()]
+            };
+            let errors: Vec<String> = instances
+                .iter()
+                .flat_map(|instance| validator.iter_errors(instance))
                 .map(|e| format!("{} at {}", e, e.instance_path()))
                 .collect();
             assert!(

@@ -7,20 +7,15 @@
 //! anchors written before it.
 
 use anyhow::{bail, Context as _, Result};
-use aws_sdk_s3::error::DisplayErrorContext;
 use futures::StreamExt as _;
 use std::collections::{BTreeMap, BTreeSet};
 use uuid::Uuid;
-use wardline_shared::audit_chain::{
-    AnchorRecord, ChainVerifier, Checkpoint, Event, Source, Verification, ANCHOR_PREFIX,
-    EVENT_COLUMNS, NIL_CHAIN,
+use wardline_shared::{
+    anchors::AnchorBucket,
+    audit_chain::{
+        ChainVerifier, Checkpoint, Event, Source, Verification, EVENT_COLUMNS, NIL_CHAIN,
+    },
 };
-
-/// The anchors' bucket, as read by the verifier.
-pub struct AnchorBucket<'a> {
-    pub s3: &'a aws_sdk_s3::Client,
-    pub bucket: &'a str,
-}
 
 /// What the verifier found: one verification per chain, and the anchor objects it could not
 /// read as anchors (each a failure too).
@@ -81,65 +76,19 @@ impl std::fmt::Display for Report {
     }
 }
 
-/// Every version of every anchor object: `(chain key → checkpoints, unreadable objects)`.
-pub async fn read_anchors(
-    bucket: &AnchorBucket<'_>,
+/// Every version of every anchor object, by chain, and the objects that are no anchor.
+async fn read_anchors(
+    bucket: &AnchorBucket,
 ) -> Result<(BTreeMap<Uuid, Vec<Checkpoint>>, Vec<String>)> {
+    let anchored = bucket
+        .read(None, 1, i64::MAX)
+        .await
+        .map_err(|e| anyhow::anyhow!("reading the anchors: {e}"))?;
     let mut anchors: BTreeMap<Uuid, Vec<Checkpoint>> = BTreeMap::new();
-    let mut unreadable = Vec::new();
-    let mut key_marker: Option<String> = None;
-    let mut version_marker: Option<String> = None;
-    loop {
-        let page = bucket
-            .s3
-            .list_object_versions()
-            .bucket(bucket.bucket)
-            .prefix(ANCHOR_PREFIX)
-            .set_key_marker(key_marker.take())
-            .set_version_id_marker(version_marker.take())
-            .send()
-            .await
-            .map_err(|e| anyhow::anyhow!("listing anchors: {}", DisplayErrorContext(e)))?;
-        for version in page.versions() {
-            let (Some(key), Some(id)) = (version.key(), version.version_id()) else {
-                continue;
-            };
-            let object = bucket
-                .s3
-                .get_object()
-                .bucket(bucket.bucket)
-                .key(key)
-                .version_id(id)
-                .send()
-                .await
-                .map_err(|e| anyhow::anyhow!("reading {key}: {}", DisplayErrorContext(e)))?;
-            let body = object
-                .body
-                .collect()
-                .await
-                .with_context(|| format!("reading {key}"))?
-                .into_bytes();
-            let parsed = serde_json::from_slice::<AnchorRecord>(&body)
-                .map_err(|e| format!("{key} (version {id}): {e}"))
-                .and_then(|record| {
-                    let checkpoint = record.checkpoint(key)?;
-                    Ok((record.chain_key, checkpoint))
-                });
-            match parsed {
-                Ok((chain, checkpoint)) => anchors.entry(chain).or_default().push(checkpoint),
-                Err(e) => unreadable.push(e),
-            }
-        }
-        if page.is_truncated() != Some(true) {
-            break;
-        }
-        key_marker = page.next_key_marker().map(str::to_owned);
-        version_marker = page.next_version_id_marker().map(str::to_owned);
-        if key_marker.is_none() {
-            break;
-        }
+    for (chain, checkpoint) in anchored.checkpoints {
+        anchors.entry(chain).or_default().push(checkpoint);
     }
-    Ok((anchors, unreadable))
+    Ok((anchors, anchored.unreadable))
 }
 
 /// Verifies every chain of the database `client` is connected to, against its head and, with
@@ -147,7 +96,7 @@ pub async fn read_anchors(
 /// anchor written meanwhile names only events the snapshot holds.
 pub async fn verify(
     client: &mut tokio_postgres::Client,
-    bucket: Option<&AnchorBucket<'_>>,
+    bucket: Option<&AnchorBucket>,
 ) -> Result<Report> {
     let (mut checkpoints, unreadable_anchors) = match bucket {
         Some(bucket) => read_anchors(bucket).await?,
@@ -251,16 +200,11 @@ pub async fn run(args: &[String]) -> Result<bool> {
         None => local_database()?,
     };
     let mut client = crate::connect(&url).await?;
-    let sdk;
-    let s3;
-    let anchor_bucket = match &bucket {
+    let anchor_bucket = match bucket {
         Some(name) => {
-            sdk = wardline_shared::storage::sdk_config(endpoint.as_deref()).await;
-            s3 = wardline_shared::storage::s3_client(&sdk, endpoint.is_some());
-            Some(AnchorBucket {
-                s3: &s3,
-                bucket: name,
-            })
+            let sdk = wardline_shared::storage::sdk_config(endpoint.as_deref()).await;
+            let s3 = wardline_shared::storage::s3_client(&sdk, endpoint.is_some());
+            Some(AnchorBucket::new(s3, name))
         }
         None => None,
     };
@@ -273,26 +217,15 @@ pub async fn run(args: &[String]) -> Result<bool> {
     Ok(report.ok())
 }
 
-/// The local stack's database: the running dev cluster's port from its `postmaster.pid`, or
-/// the dev cluster started for this command (and stopped with it).
+/// The local stack's database: the running dev cluster's, or the dev cluster started for this
+/// command (and stopped with it).
 fn local_database() -> Result<(String, Option<crate::pg::Cluster>)> {
-    let dev = crate::target_dir().join("wardline-dev").join("pg");
-    for dir in [
-        dev.clone(),
-        std::path::PathBuf::from("/var/tmp/wardline-pg/pg"),
-    ] {
-        if let Ok(pid) = std::fs::read_to_string(dir.join("data").join("postmaster.pid")) {
-            if let Some(port) = pid
-                .lines()
-                .nth(3)
-                .and_then(|p| p.trim().parse::<u16>().ok())
-            {
-                return Ok((
-                    format!("postgres://postgres@127.0.0.1:{port}/wardline"),
-                    None,
-                ));
-            }
-        }
+    let dev = crate::stack::dev_cluster_dir();
+    if let Some(port) = crate::pg::running_port(&dev) {
+        return Ok((
+            format!("postgres://postgres@127.0.0.1:{port}/wardline"),
+            None,
+        ));
     }
     let cluster = crate::pg::Cluster::start(&dev, crate::pg::Durability::Durable)
         .context("starting the local stack's database (or set DATABASE_URL)")?;

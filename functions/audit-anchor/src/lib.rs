@@ -105,14 +105,7 @@ impl Anchors {
             .object_lock_retain_until_date(retain_until)
             .send()
             .await
-            .map_err(|e| {
-                let mut failed = Error::unavailable(
-                    "anchor_storage_unavailable",
-                    "The anchor bucket did not answer.",
-                );
-                failed.internal = Some(aws_sdk_s3::error::DisplayErrorContext(e).to_string());
-                failed
-            })?;
+            .map_err(wardline_shared::anchors::unavailable)?;
         Ok(())
     }
 }
