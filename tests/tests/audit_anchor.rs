@@ -520,3 +520,58 @@ async fn a_consistent_rewrite_by_the_owner_after_an_anchor_is_found() {
     assert!(report.chain(b).unwrap().ok());
     assert!(!report.ok());
 }
+
+/// The verification line of `who`'s export of their clinic's whole chain.
+async fn export_verification(db: &TestDb, who: &xtask::keys::Identity) -> serde_json::Value {
+    let reply = db
+        .call_as(
+            &audit_trail::FUNCTION,
+            who,
+            http::Method::GET,
+            "/api/admin/audit/export",
+            None,
+        )
+        .await;
+    assert_eq!(reply.status, 200, "{}", reply.text);
+    let last = reply.text.lines().last().unwrap();
+    serde_json::from_str::<serde_json::Value>(last).unwrap()["verification"].clone()
+}
+
+/// The admins' export (`GET /api/admin/audit/export`) holds its run to the anchors too: before
+/// the owner's rewrite it verifies against the anchor, after it the anchor disagrees.
+#[tokio::test]
+async fn the_admins_export_finds_a_rewrite_after_an_anchor() {
+    let mut db = TestDb::new().await;
+    let bucket = anchor_bucket().await;
+    db.ctx
+        .extensions
+        .insert(wardline_shared::anchors::AnchorBucket::new(
+            moto().s3(),
+            bucket.clone(),
+        ));
+    let w = wardline_tests::World::create(&db).await;
+    let a = w.clinic_a;
+    append(&db, Some(a), 6).await;
+    audit_anchor::anchor(&db.ctx, &anchors(&bucket), "anchor")
+        .await
+        .unwrap();
+    let intact = export_verification(&db, &w.admin_of_a()).await;
+    assert_eq!(intact["verified"], true, "{intact}");
+    assert_eq!(intact["anchorsConfigured"], true);
+    assert_eq!(intact["anchorsChecked"], 1);
+
+    as_owner(
+        &db,
+        &format!("update audit.events set target_id = 'rewritten' where org_id = '{a}' and chain_seq = 2"),
+    )
+    .await;
+    rechain(&db, a).await;
+    assert_eq!(db.first_broken_link(a).await, None);
+    let rewritten = export_verification(&db, &w.admin_of_a()).await;
+    assert_eq!(rewritten["verified"], false, "{rewritten}");
+    assert_eq!(rewritten["broken"]["seq"], 6);
+    assert!(rewritten["broken"]["reason"]
+        .as_str()
+        .unwrap()
+        .starts_with("anchor mismatch"));
+}
