@@ -20,10 +20,7 @@
 //! and their retention; template.yaml, checked by cfn-lint).
 
 use audit_anchor::{Anchors, Settings};
-use aws_sdk_s3::types::{
-    DefaultRetention, ObjectLockConfiguration, ObjectLockEnabled, ObjectLockMode,
-    ObjectLockRetentionMode, ObjectLockRule,
-};
+use aws_sdk_s3::types::ObjectLockMode;
 use std::sync::{
     atomic::{AtomicUsize, Ordering},
     OnceLock,
@@ -46,41 +43,17 @@ fn moto() -> &'static Moto {
     })
 }
 
-/// A fresh bucket as template.yaml makes it: Object Lock on (versioning with it), a default
-/// retention of one day in compliance mode.
+/// A fresh bucket as template.yaml makes it (a default retention of one day).
 async fn anchor_bucket() -> String {
     let name = format!(
         "wardline-anchors-{}-{}",
         std::process::id(),
         NEXT_BUCKET.fetch_add(1, Ordering::SeqCst)
     );
-    let s3 = moto().s3();
-    s3.create_bucket()
-        .bucket(&name)
-        .object_lock_enabled_for_bucket(true)
-        .send()
+    moto()
+        .create_anchor_bucket(&name, 1)
         .await
         .expect("creating the anchor bucket");
-    s3.put_object_lock_configuration()
-        .bucket(&name)
-        .object_lock_configuration(
-            ObjectLockConfiguration::builder()
-                .object_lock_enabled(ObjectLockEnabled::Enabled)
-                .rule(
-                    ObjectLockRule::builder()
-                        .default_retention(
-                            DefaultRetention::builder()
-                                .mode(ObjectLockRetentionMode::Compliance)
-                                .days(1)
-                                .build(),
-                        )
-                        .build(),
-                )
-                .build(),
-        )
-        .send()
-        .await
-        .expect("default retention");
     name
 }
 

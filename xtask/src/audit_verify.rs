@@ -200,13 +200,18 @@ pub async fn run(args: &[String]) -> Result<bool> {
         None => local_database()?,
     };
     let mut client = crate::connect(&url).await?;
-    let anchor_bucket = match bucket {
-        Some(name) => {
-            let sdk = wardline_shared::storage::sdk_config(endpoint.as_deref()).await;
-            let s3 = wardline_shared::storage::s3_client(&sdk, endpoint.is_some());
-            Some(AnchorBucket::new(s3, name))
+    // An endpoint is the local stack's S3 stand-in (moto); without one, AWS as the environment
+    // configures it.
+    let anchor_bucket = match (bucket, &endpoint) {
+        (Some(name), Some(endpoint)) => Some(AnchorBucket::new(crate::moto::s3_at(endpoint), name)),
+        (Some(name), None) => {
+            let sdk = wardline_shared::storage::sdk_config(None).await;
+            Some(AnchorBucket::new(
+                wardline_shared::storage::s3_client(&sdk, false),
+                name,
+            ))
         }
-        None => None,
+        (None, _) => None,
     };
     let report = verify(&mut client, anchor_bucket.as_ref()).await;
     if let Some(cluster) = cluster {

@@ -138,8 +138,22 @@ async fn local(port: u16) -> Result<()> {
     xtask::smoke::write_env_file(&stack.env(&jwks_url), &watch_env)?;
     wardline_shared::telemetry::init();
     // The moto guard keeps S3 and Secrets Manager up (and stops them on exit) with the stack.
-    let (ctx, _moto) = stack::gateway_context(&stack, &jwks_url).await?;
+    let (ctx, moto) = stack::gateway_context(&stack, &jwks_url).await?;
     let ctx = Arc::new(ctx);
+    // audit-anchor's schedule, locally: every chain head that changed, to moto's Object Lock
+    // bucket each minute, so the trail's export and `cargo xtask audit-verify` have anchors.
+    if let Some(anchors) = ctx.extensions.get::<audit_anchor::Anchors>().cloned() {
+        let ctx = ctx.clone();
+        tokio::spawn(async move {
+            let mut every = tokio::time::interval(std::time::Duration::from_secs(60));
+            loop {
+                every.tick().await;
+                if let Err(e) = audit_anchor::anchor(&ctx, &anchors, "local-anchor").await {
+                    eprintln!("anchoring the audit chains failed: {e}");
+                }
+            }
+        });
+    }
     let listener = tokio::net::TcpListener::bind(("127.0.0.1", port))
         .await
         .with_context(|| format!("port {port} is taken; pass --port"))?;
@@ -167,6 +181,19 @@ async fn local(port: u16) -> Result<()> {
     println!(
         "curl -s -H 'Authorization: Bearer {avery}' {base}/v2/doctor/patients/tenant-doctors\n"
     );
+    println!(
+        "# Maple's audit trail (every read of PHI is an event), and its export verified against\n\
+         # the chain heads anchored each minute; the same check over every chain from outside:"
+    );
+    println!("curl -s -H 'Authorization: Bearer {avery}' '{base}/api/admin/audit?limit=5'");
+    println!("curl -s -H 'Authorization: Bearer {avery}' {base}/api/admin/audit/export");
+    if let Some(moto) = &moto {
+        println!(
+            "cargo xtask audit-verify --bucket {} --endpoint {}\n",
+            stack::ANCHOR_BUCKET,
+            moto.endpoint
+        );
+    }
     let (jordan, therapy) = (demo::PATIENTS[0].id, demo::SERVICES[0].id);
     println!(
         "# Dana holds Tuesday 10:00–11:00 (maple's time zone) for Jordan, then confirms it as \

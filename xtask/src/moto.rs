@@ -31,27 +31,38 @@ pub struct Moto {
     child: Child,
 }
 
+/// AWS SDK settings that reach a moto server at `endpoint` (it takes any credentials).
+pub fn sdk_config_at(endpoint: &str) -> aws_config::SdkConfig {
+    use aws_sdk_s3::config::{Credentials, Region, SharedCredentialsProvider};
+    aws_config::SdkConfig::builder()
+        .region(Region::new("us-east-1"))
+        .credentials_provider(SharedCredentialsProvider::new(Credentials::new(
+            "local", "local", None, None, "moto",
+        )))
+        .endpoint_url(endpoint)
+        .behavior_version(aws_config::BehaviorVersion::latest())
+        .build()
+}
+
+/// An S3 client of the moto server at `endpoint` (objects addressed by path, as local servers
+/// need).
+pub fn s3_at(endpoint: &str) -> aws_sdk_s3::Client {
+    aws_sdk_s3::Client::from_conf(
+        aws_sdk_s3::config::Builder::from(&sdk_config_at(endpoint))
+            .force_path_style(true)
+            .build(),
+    )
+}
+
 impl Moto {
-    /// AWS SDK settings that reach this server (it takes any credentials).
+    /// AWS SDK settings that reach this server.
     pub fn sdk_config(&self) -> aws_config::SdkConfig {
-        use aws_sdk_s3::config::{Credentials, Region, SharedCredentialsProvider};
-        aws_config::SdkConfig::builder()
-            .region(Region::new("us-east-1"))
-            .credentials_provider(SharedCredentialsProvider::new(Credentials::new(
-                "local", "local", None, None, "moto",
-            )))
-            .endpoint_url(&self.endpoint)
-            .behavior_version(aws_config::BehaviorVersion::latest())
-            .build()
+        sdk_config_at(&self.endpoint)
     }
 
-    /// An S3 client of this server (objects addressed by path, as local servers need).
+    /// An S3 client of this server.
     pub fn s3(&self) -> aws_sdk_s3::Client {
-        aws_sdk_s3::Client::from_conf(
-            aws_sdk_s3::config::Builder::from(&self.sdk_config())
-                .force_path_style(true)
-                .build(),
-        )
+        s3_at(&self.endpoint)
     }
 
     pub async fn create_bucket(&self, name: &str) -> Result<()> {
@@ -66,6 +77,43 @@ impl Moto {
                     aws_sdk_s3::error::DisplayErrorContext(e)
                 )
             })?;
+        Ok(())
+    }
+
+    /// A bucket for audit anchors as template.yaml makes it: Object Lock on (versioning with
+    /// it) and a default retention of `days` in compliance mode.
+    pub async fn create_anchor_bucket(&self, name: &str, days: i32) -> Result<()> {
+        use aws_sdk_s3::types::{
+            DefaultRetention, ObjectLockConfiguration, ObjectLockEnabled, ObjectLockRetentionMode,
+            ObjectLockRule,
+        };
+        let failed = |e: String| anyhow::anyhow!("making anchor bucket {name}: {e}");
+        let s3 = self.s3();
+        s3.create_bucket()
+            .bucket(name)
+            .object_lock_enabled_for_bucket(true)
+            .send()
+            .await
+            .map_err(|e| failed(aws_sdk_s3::error::DisplayErrorContext(e).to_string()))?;
+        let retention = DefaultRetention::builder()
+            .mode(ObjectLockRetentionMode::Compliance)
+            .days(days)
+            .build();
+        s3.put_object_lock_configuration()
+            .bucket(name)
+            .object_lock_configuration(
+                ObjectLockConfiguration::builder()
+                    .object_lock_enabled(ObjectLockEnabled::Enabled)
+                    .rule(
+                        ObjectLockRule::builder()
+                            .default_retention(retention)
+                            .build(),
+                    )
+                    .build(),
+            )
+            .send()
+            .await
+            .map_err(|e| failed(aws_sdk_s3::error::DisplayErrorContext(e).to_string()))?;
         Ok(())
     }
 

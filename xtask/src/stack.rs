@@ -222,8 +222,34 @@ async fn documents(moto: &crate::moto::Moto) -> Result<wardline_shared::storage:
     ))
 }
 
-/// The functions' shared state for the in-process gateway, with approve-and-send and documents
-/// wired to moto (and the pharmacy stand-in) when moto starts (kept alive by the returned guard).
+/// The local stack's audit anchors: moto's S3, bucket `wardline-audit-anchors` with Object
+/// Lock. The writer ([`audit_anchor::Anchors`]) for `cargo xtask local`'s anchoring loop, the
+/// reader ([`AnchorBucket`]) for the trail's export.
+async fn anchors(
+    moto: &crate::moto::Moto,
+) -> Result<(
+    audit_anchor::Anchors,
+    wardline_shared::anchors::AnchorBucket,
+)> {
+    moto.create_anchor_bucket(ANCHOR_BUCKET, 1).await?;
+    let settings = audit_anchor::Settings {
+        bucket: ANCHOR_BUCKET.into(),
+        retain_days: 1,
+        aws_endpoint: Some(moto.endpoint.clone()),
+    };
+    println!("audit anchors: s3://{ANCHOR_BUCKET} on {}", moto.endpoint);
+    Ok((
+        audit_anchor::Anchors::new(&moto.sdk_config(), settings),
+        wardline_shared::anchors::AnchorBucket::new(moto.s3(), ANCHOR_BUCKET.into()),
+    ))
+}
+
+/// The local stack's anchor bucket.
+pub const ANCHOR_BUCKET: &str = "wardline-audit-anchors";
+
+/// The functions' shared state for the in-process gateway, with approve-and-send, documents
+/// and the audit anchors wired to moto (and the pharmacy stand-in) when moto starts (kept alive
+/// by the returned guard).
 pub async fn gateway_context(
     stack: &Stack,
     jwks_url: &str,
@@ -233,6 +259,9 @@ pub async fn gateway_context(
         Ok((moto, outside)) => {
             ctx.extensions.insert(outside);
             ctx.extensions.insert(documents(&moto).await?);
+            let (writer, reader) = anchors(&moto).await?;
+            ctx.extensions.insert(writer);
+            ctx.extensions.insert(reader);
             Some(moto)
         }
         Err(e) => {
