@@ -21,8 +21,7 @@ use std::sync::Arc;
 const SCHEMATHESIS: &str = "schemathesis==4.32.5";
 
 /// schemathesis's checks, and the hooks file's `problem_json`.
-const CHECKS: &str = "all";
-const OLD_CHECKS: &str = "not_a_server_error,status_code_conformance,content_type_conformance,\
+const CHECKS: &str = "not_a_server_error,status_code_conformance,content_type_conformance,\
 response_headers_conformance,response_schema_conformance,problem_json";
 
 /// The portal every fuzzed request names in `Host` (the demo's first clinic).
