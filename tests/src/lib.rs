@@ -237,6 +237,17 @@ impl TestDb {
         self.connect_as(None).await
     }
 
+    /// Runs `sql` as the database owner could tamper with the audit trail: as the superuser,
+    /// with the append-only triggers off.
+    pub async fn as_owner(&self, sql: &str) {
+        self.admin
+            .batch_execute(&format!(
+                "begin; set local session_replication_role = replica; {sql}; commit;"
+            ))
+            .await
+            .expect("tampering as the owner");
+    }
+
     /// The first broken link of `clinic`'s audit chain (`audit.first_broken_link`); `None`
     /// when the chain verifies.
     pub async fn first_broken_link(&self, clinic: Uuid) -> Option<i64> {

@@ -69,6 +69,18 @@ fn anchors(bucket: &str) -> Anchors {
     )
 }
 
+/// A fresh bucket, and two chains of six events each, anchored in it.
+async fn two_anchored_chains(db: &TestDb) -> (String, Uuid, Uuid) {
+    let bucket = anchor_bucket().await;
+    let (a, b) = (Uuid::new_v4(), Uuid::new_v4());
+    append(db, Some(a), 6).await;
+    append(db, Some(b), 6).await;
+    audit_anchor::anchor(&db.ctx, &anchors(&bucket), "anchor")
+        .await
+        .unwrap();
+    (bucket, a, b)
+}
+
 /// Appends `n` events to `org`'s chain (null: outside any clinic) as the superuser, through
 /// the chaining trigger.
 async fn append(db: &TestDb, org: Option<Uuid>, n: i32) {
@@ -87,23 +99,10 @@ async fn append(db: &TestDb, org: Option<Uuid>, n: i32) {
         .expect("appending events");
 }
 
-/// As the database owner could (a superuser with triggers off): `sql` with the append-only
-/// trigger switched off.
-async fn as_owner(db: &TestDb, sql: &str) {
-    db.admin
-        .batch_execute(&format!(
-            "begin; set local session_replication_role = replica; {sql}; commit;"
-        ))
-        .await
-        .expect("tampering as the owner");
-}
-
 /// Recomputes every hash of `org`'s chain from its genesis, and its head, consistently.
 async fn rechain(db: &TestDb, org: Uuid) {
-    as_owner(
-        db,
-        &format!(
-            "do $$
+    db.as_owner(&format!(
+        "do $$
              declare
                r record;
                prev bytea := audit.genesis('{org}');
@@ -117,8 +116,7 @@ async fn rechain(db: &TestDb, org: Uuid) {
                  last_seq = (select max(chain_seq) from audit.events where org_id = '{org}')
                where chain_key = '{org}';
              end $$"
-        ),
-    )
+    ))
     .await;
 }
 
@@ -389,19 +387,10 @@ async fn heads_are_anchored_locked_once_and_the_chains_verify() {
 #[tokio::test]
 async fn a_tampered_row_is_found_in_its_chain_only() {
     let db = TestDb::new().await;
-    let bucket = anchor_bucket().await;
-    let (a, b) = (Uuid::new_v4(), Uuid::new_v4());
-    append(&db, Some(a), 6).await;
-    append(&db, Some(b), 6).await;
-    audit_anchor::anchor(&db.ctx, &anchors(&bucket), "anchor")
-        .await
-        .unwrap();
-    as_owner(
-        &db,
-        &format!(
-            "update audit.events set detail = '{{\"i\": 99}}' where org_id = '{a}' and chain_seq = 3"
-        ),
-    )
+    let (bucket, a, b) = two_anchored_chains(&db).await;
+    db.as_owner(&format!(
+        "update audit.events set detail = '{{\"i\": 99}}' where org_id = '{a}' and chain_seq = 3"
+    ))
     .await;
     let report = verify_all(&db, &bucket).await;
     assert!(!report.ok());
@@ -424,15 +413,12 @@ async fn a_removed_tail_with_its_head_moved_back_is_found_by_the_anchor() {
         .unwrap();
     // The owner removes events 6 to 8 and moves the head back to 5: the database sees an
     // intact chain.
-    as_owner(
-        &db,
-        &format!(
-            "delete from audit.events where org_id = '{a}' and chain_seq > 5;
+    db.as_owner(&format!(
+        "delete from audit.events where org_id = '{a}' and chain_seq > 5;
              update audit.chain_heads h set last_seq = 5,
                last_hash = (select hash from audit.events where org_id = '{a}' and chain_seq = 5)
              where chain_key = '{a}'"
-        ),
-    )
+    ))
     .await;
     assert_eq!(db.first_broken_link(a).await, None);
     let report = verify_all(&db, &bucket).await;
@@ -461,19 +447,12 @@ async fn a_removed_tail_with_its_head_moved_back_is_found_by_the_anchor() {
 #[tokio::test]
 async fn a_consistent_rewrite_by_the_owner_after_an_anchor_is_found() {
     let db = TestDb::new().await;
-    let bucket = anchor_bucket().await;
-    let (a, b) = (Uuid::new_v4(), Uuid::new_v4());
-    append(&db, Some(a), 6).await;
-    append(&db, Some(b), 6).await;
-    audit_anchor::anchor(&db.ctx, &anchors(&bucket), "anchor")
-        .await
-        .unwrap();
+    let (bucket, a, b) = two_anchored_chains(&db).await;
     append(&db, Some(a), 2).await;
     // The owner rewrites event 2 and recomputes every hash after it and the head.
-    as_owner(
-        &db,
-        &format!("update audit.events set target_id = 'rewritten' where org_id = '{a}' and chain_seq = 2"),
-    )
+    db.as_owner(&format!(
+        "update audit.events set target_id = 'rewritten' where org_id = '{a}' and chain_seq = 2"
+    ))
     .await;
     rechain(&db, a).await;
     assert_eq!(db.first_broken_link(a).await, None);
@@ -533,10 +512,9 @@ async fn the_admins_export_finds_a_rewrite_after_an_anchor() {
     assert_eq!(intact["anchorsConfigured"], true);
     assert_eq!(intact["anchorsChecked"], 1);
 
-    as_owner(
-        &db,
-        &format!("update audit.events set target_id = 'rewritten' where org_id = '{a}' and chain_seq = 2"),
-    )
+    db.as_owner(&format!(
+        "update audit.events set target_id = 'rewritten' where org_id = '{a}' and chain_seq = 2"
+    ))
     .await;
     rechain(&db, a).await;
     assert_eq!(db.first_broken_link(a).await, None);

@@ -200,6 +200,14 @@ async fn every_read_of_phi_is_one_event_of_its_request() {
     assert_eq!(db.first_broken_link(w.clinic_a).await, None);
 }
 
+/// The world's therapist of A reads the record of A's patient `times` times.
+async fn read_record(db: &TestDb, w: &World, times: usize) {
+    for _ in 0..times {
+        let path = format!("/clients/{}", w.patient_a);
+        get(db, &schedule::FUNCTION, &w.therapist_of_a(), &path).await;
+    }
+}
+
 /// `GET /api/admin/audit` with `query` as `who`.
 async fn trail(db: &TestDb, who: &Identity, query: &str) -> Reply {
     db.call_as(
@@ -226,15 +234,7 @@ async fn admins_read_and_filter_their_own_clinics_trail_only() {
     let db = TestDb::new().await;
     let w = World::create(&db).await;
     let p = w.patient_a;
-    for _ in 0..3 {
-        get(
-            &db,
-            &schedule::FUNCTION,
-            &w.therapist_of_a(),
-            &format!("/clients/{p}"),
-        )
-        .await;
-    }
+    read_record(&db, &w, 3).await;
     get(&db, &directory::FUNCTION, &w.admin_of_a(), "/patients").await;
     get(&db, &directory::FUNCTION, &w.admin_of_b(), "/patients").await;
 
@@ -513,30 +513,12 @@ async fn export(db: &TestDb, who: &Identity, query: &str) -> (Vec<Value>, Value)
     (lines, last)
 }
 
-/// As the database owner could: `sql` with the append-only trigger off.
-async fn as_owner(db: &TestDb, sql: &str) {
-    db.admin
-        .batch_execute(&format!(
-            "begin; set local session_replication_role = replica; {sql}; commit;"
-        ))
-        .await
-        .unwrap();
-}
-
 #[tokio::test]
 async fn the_export_verifies_and_finds_a_tampered_row_and_a_removed_tail() {
     let db = TestDb::new().await;
     let w = World::create(&db).await;
     let p = w.patient_a;
-    for _ in 0..5 {
-        get(
-            &db,
-            &schedule::FUNCTION,
-            &w.therapist_of_a(),
-            &format!("/clients/{p}"),
-        )
-        .await;
-    }
+    read_record(&db, &w, 5).await;
     get(&db, &directory::FUNCTION, &w.admin_of_b(), "/patients").await;
 
     // The whole chain: every event, each with what its hash covers, then a verification that
@@ -582,13 +564,10 @@ async fn the_export_verifies_and_finds_a_tampered_row_and_a_removed_tail() {
     assert!(of_b.iter().all(|e| e["clinicId"] == json!(w.clinic_b)));
 
     // A row changed by the owner: the export names it, whatever the database says of itself.
-    as_owner(
-        &db,
-        &format!(
-            "update audit.events set target_id = 'x' where org_id = '{}' and chain_seq = 3",
-            w.clinic_a
-        ),
-    )
+    db.as_owner(&format!(
+        "update audit.events set target_id = 'x' where org_id = '{}' and chain_seq = 3",
+        w.clinic_a
+    ))
     .await;
     let (_, last) = export(&db, &w.admin_of_a(), "").await;
     let verification = &last["verification"];
@@ -604,14 +583,11 @@ async fn the_export_verifies_and_finds_a_tampered_row_and_a_removed_tail() {
 
     // The tail removed (the chain head left as it was): the export of the whole chain ends
     // before the head and says so.
-    as_owner(
-        &db,
-        &format!(
-            "update audit.events set target_id = '{p}' where org_id = '{a}' and chain_seq = 3;
+    db.as_owner(&format!(
+        "update audit.events set target_id = '{p}' where org_id = '{a}' and chain_seq = 3;
              delete from audit.events where org_id = '{a}' and chain_seq > 5",
-            a = w.clinic_a
-        ),
-    )
+        a = w.clinic_a
+    ))
     .await;
     let (events, last) = export(&db, &w.admin_of_a(), "").await;
     assert!(events.len() >= 5);
