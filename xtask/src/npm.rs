@@ -6,7 +6,6 @@
 use crate::{pg::run_quiet, target_dir, tools::apt_install};
 use anyhow::{Context as _, Result};
 use std::{
-    fs::File,
     path::{Path, PathBuf},
     process::Command,
 };
@@ -34,15 +33,7 @@ fn ensure_npm() -> Result<()> {
 pub fn install(source: &Path, name: &str) -> Result<PathBuf> {
     let dir = target_dir().join("tools").join("npm").join(name);
     std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
-    let lock_path = dir.with_extension("lock");
-    let lock = File::options()
-        .create(true)
-        .truncate(false)
-        .write(true)
-        .open(&lock_path)
-        .with_context(|| format!("opening {}", lock_path.display()))?;
-    lock.lock()
-        .with_context(|| format!("locking {}", lock_path.display()))?;
+    let _lock = crate::tools::exclusive_lock(&dir.with_extension("lock"))?;
     let read =
         |path: PathBuf| std::fs::read(&path).with_context(|| format!("reading {}", path.display()));
     let (manifest, lockfile) = (

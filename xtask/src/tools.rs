@@ -41,15 +41,7 @@ pub fn python_tool(command: &str, requirement: &str) -> Result<PathBuf> {
         return Ok(tool);
     }
     std::fs::create_dir_all(&tools).with_context(|| format!("creating {}", tools.display()))?;
-    let lock_path = tools.join("venv.lock");
-    let lock = File::options()
-        .create(true)
-        .truncate(false)
-        .write(true)
-        .open(&lock_path)
-        .with_context(|| format!("opening {}", lock_path.display()))?;
-    lock.lock()
-        .with_context(|| format!("locking {}", lock_path.display()))?;
+    let _lock = exclusive_lock(&tools.join("venv.lock"))?;
     // Another process may have installed it while this one waited for the lock.
     if tool.exists() {
         return Ok(tool);
@@ -68,7 +60,7 @@ pub fn python_tool(command: &str, requirement: &str) -> Result<PathBuf> {
             tool.display()
         );
     }
-    // The lock is released when `lock` is dropped.
+    // The lock is released when `_lock` is dropped.
     Ok(tool)
 }
 
@@ -102,4 +94,18 @@ pub fn apt_install(packages: &[&str]) -> Result<()> {
         .args(packages)
         .env("DEBIAN_FRONTEND", "noninteractive");
     run_quiet(install).with_context(|| format!("apt-get install {line}"))
+}
+
+/// An exclusive lock on the file at `path` (made if missing), held until the returned file is
+/// dropped: installs that several processes may start at once take turns.
+pub fn exclusive_lock(path: &Path) -> Result<File> {
+    let lock = File::options()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(path)
+        .with_context(|| format!("opening {}", path.display()))?;
+    lock.lock()
+        .with_context(|| format!("locking {}", path.display()))?;
+    Ok(lock)
 }
