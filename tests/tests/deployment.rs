@@ -268,7 +268,10 @@ fn the_schema_is_migrated_by_a_custom_resource_before_every_function_that_needs_
         migrate["Metadata"]["BuildProperties"]["Binary"].as_str(),
         Some("migrate")
     );
-    assert!(migrate["Properties"]["Events"].is_null(), "no route, no schedule");
+    assert!(
+        migrate["Properties"]["Events"].is_null(),
+        "no route, no schedule"
+    );
     assert!(depends_on(migrate).is_empty());
     for (name, function) in resources_of(&template, "AWS::Serverless::Function") {
         if name != "MigrateFunction" {
@@ -316,7 +319,9 @@ fn a_created_database_is_encrypted_protected_backed_up_private_and_kept() {
     let retention = intrinsic(&props["BackupRetentionPeriod"], "Ref")
         .and_then(Value::as_str)
         .unwrap();
-    let default = template["Parameters"][retention]["Default"].as_u64().unwrap();
+    let default = template["Parameters"][retention]["Default"]
+        .as_u64()
+        .unwrap();
     assert!(default >= 7, "{default}");
 
     let key = &resources["DatabaseKey"];

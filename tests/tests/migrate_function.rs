@@ -30,24 +30,25 @@ fn moto() -> &'static Moto {
     })
 }
 
+/// The answers received: each one's headers and body.
+type Received = Arc<Mutex<Vec<(HeaderMap, String)>>>;
+
 /// Where the answers go: a local server standing in for the pre-signed S3 URL, stopped with
 /// the test's runtime.
 struct Answers {
     url: String,
-    received: Arc<Mutex<Vec<(HeaderMap, String)>>>,
+    received: Received,
     server: tokio::task::JoinHandle<()>,
 }
 
 impl Answers {
     async fn start() -> Answers {
-        let received = Arc::new(Mutex::new(Vec::new()));
+        let received: Received = Arc::new(Mutex::new(Vec::new()));
         let app = Router::new()
             .route(
                 "/cloudformation-answers",
                 put(
-                    |State(received): State<Arc<Mutex<Vec<(HeaderMap, String)>>>>,
-                     headers: HeaderMap,
-                     body: Bytes| async move {
+                    |State(received): State<Received>, headers: HeaderMap, body: Bytes| async move {
                         let body = String::from_utf8_lossy(&body).into_owned();
                         received.lock().unwrap().push((headers, body));
                     },
