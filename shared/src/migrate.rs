@@ -125,13 +125,48 @@ do $$ declare f record; begin
   end loop;
 end $$";
 
+/// The files a run applies: `db/` as embedded in the binary, read and checked once.
+pub struct Sources {
+    migrations: Vec<SqlFile>,
+    functions: Vec<SqlFile>,
+    policies: Vec<SqlFile>,
+}
+
+impl Sources {
+    /// `db/` as this binary embeds it.
+    pub fn embedded() -> Result<Sources, MigrateError> {
+        Ok(Sources {
+            migrations: sorted(&MIGRATIONS)?,
+            functions: sorted(&FUNCTIONS)?,
+            policies: sorted(&POLICIES)?,
+        })
+    }
+
+    /// These sources with one more migration, applied after the others (tests use it to show
+    /// what a failing migration leaves: nothing).
+    pub fn with_migration(mut self, name: &str, text: &'static str) -> Sources {
+        self.migrations.push(SqlFile {
+            name: name.to_owned(),
+            text,
+            checksum: hex::encode(Sha256::digest(text.as_bytes())),
+            admin: text.starts_with(ADMIN_MARKER),
+        });
+        self
+    }
+}
+
 /// Applies everything pending. `client` is an admin connection (superuser, or a role with
 /// CREATEROLE that may become `wardline_owner`) to the target database.
 pub async fn apply(client: &mut Client) -> Result<Report, MigrateError> {
+    apply_sources(client, &Sources::embedded()?).await
+}
+
+/// Applies everything pending of `sources` (see [`apply`]).
+pub async fn apply_sources(client: &mut Client, sources: &Sources) -> Result<Report, MigrateError> {
     client
         .execute("select pg_advisory_lock($1)", &[&LOCK_KEY])
         .await?;
-    let result = apply_locked(client).await;
+    let result = apply_locked(client, sources).await;
     let unlocked = client
         .execute("select pg_advisory_unlock($1)", &[&LOCK_KEY])
         .await;
@@ -140,8 +175,12 @@ pub async fn apply(client: &mut Client) -> Result<Report, MigrateError> {
     Ok(report)
 }
 
-async fn apply_locked(client: &mut Client) -> Result<Report, MigrateError> {
-    let migrations = sorted(&MIGRATIONS)?;
+async fn apply_locked(client: &mut Client, sources: &Sources) -> Result<Report, MigrateError> {
+    let Sources {
+        migrations,
+        functions,
+        policies,
+    } = sources;
     for file in migrations.iter().filter(|f| f.admin) {
         client
             .batch_execute(file.text)
@@ -159,10 +198,8 @@ async fn apply_locked(client: &mut Client) -> Result<Report, MigrateError> {
             Some(_) => return Err(MigrateError::Edited(file.name.clone())),
         }
     }
-    let functions = sorted(&FUNCTIONS)?;
-    let policies = sorted(&POLICIES)?;
-    let source_current = is_current(client, "function", &functions).await?
-        && is_current(client, "policy", &policies).await?;
+    let source_current = is_current(client, "function", functions).await?
+        && is_current(client, "policy", policies).await?;
 
     let mut report = Report::default();
     if !pending.is_empty() || !source_current {
@@ -178,13 +215,13 @@ async fn apply_locked(client: &mut Client) -> Result<Report, MigrateError> {
             "grant create on schema {SCHEMAS} to wardline_auth"
         ))
         .await?;
-        report.functions = apply_source(&tx, "function", &functions).await?;
+        report.functions = apply_source(&tx, "function", functions).await?;
         tx.batch_execute(DEFINERS_TO_AUTH).await?;
         tx.batch_execute(&format!(
             "revoke create on schema {SCHEMAS} from wardline_auth"
         ))
         .await?;
-        report.policies = apply_source(&tx, "policy", &policies).await?;
+        report.policies = apply_source(&tx, "policy", policies).await?;
         tx.commit().await?;
     }
     client.batch_execute("reset role").await?;

@@ -199,6 +199,34 @@ impl TestDb {
         Ok(TestDb { name, admin, ctx })
     }
 
+    /// A fresh, empty database (nothing migrated into it; the cluster's roles exist), for the
+    /// deployment's migrate function to start from.
+    pub async fn empty() -> TestDb {
+        async {
+            let shared = shared();
+            let name = format!(
+                "{}_e{}",
+                shared.template,
+                NEXT_DB.fetch_add(1, Ordering::SeqCst)
+            );
+            let server = xtask::connect(&shared.admin_url).await?;
+            server
+                .batch_execute(&format!("create database {name} template template0"))
+                .await?;
+            let admin =
+                xtask::connect(&xtask::with_database(&shared.admin_url, &name, None)?).await?;
+            let ctx = Context::new(TestDb::config_for(&name, |_| {})?)?;
+            anyhow::Ok(TestDb { name, admin, ctx })
+        }
+        .await
+        .expect("creating an empty database")
+    }
+
+    /// The superuser's connection settings for this database (key=value).
+    pub fn admin_url(&self) -> String {
+        xtask::with_database(&shared().admin_url, &self.name, None).expect("a connection string")
+    }
+
     fn config_for(name: &str, tweak: impl FnOnce(&mut Config)) -> Result<Config> {
         let shared = shared();
         let app_url =

@@ -2,7 +2,10 @@
 //! cargo-lambda build, staff routes sit behind the JWT authorizer and only the
 //! self-authenticating ones do not, the database is reached through RDS Proxy with TLS
 //! required, the prescriptions bucket is encrypted with KMS and refuses plain HTTP, and the
-//! audit anchors' bucket locks every version in compliance mode and is kept.
+//! audit anchors' bucket locks every version in compliance mode and is kept, the schema is
+//! migrated by a custom resource before any function that needs it, a created Aurora cluster
+//! is encrypted, protected, backed up, private and kept, and the authenticator secret rotates
+//! through the migrate function.
 
 use serde_yaml::Value;
 use xtask::workspace_root;
@@ -230,4 +233,140 @@ fn the_audit_anchor_bucket_locks_every_version_in_compliance_mode_and_is_kept() 
         .and_then(|r| r.as_str())
         .unwrap_or_default();
     assert_eq!(resource, "${AuditAnchorBucket.Arn}/anchors/*");
+}
+
+/// The logical ids a `DependsOn` names (one or a list).
+fn depends_on(resource: &Value) -> Vec<String> {
+    match &resource["DependsOn"] {
+        Value::String(one) => vec![one.clone()],
+        Value::Sequence(many) => many
+            .iter()
+            .filter_map(|v| v.as_str().map(str::to_owned))
+            .collect(),
+        _ => Vec::new(),
+    }
+}
+
+#[test]
+fn the_schema_is_migrated_by_a_custom_resource_before_every_function_that_needs_it() {
+    let template = template();
+    let schema = &template["Resources"]["DatabaseSchema"];
+    assert_eq!(
+        schema["Type"].as_str(),
+        Some("AWS::CloudFormation::CustomResource")
+    );
+    let props = &schema["Properties"];
+    let token = intrinsic(&props["ServiceToken"], "GetAtt").and_then(Value::as_str);
+    assert_eq!(token, Some("MigrateFunction.Arn"));
+    // A new version of the function (its code embeds db/) changes a property: the run repeats.
+    let version = intrinsic(&props["CodeVersion"], "Ref").and_then(Value::as_str);
+    assert_eq!(version, Some("MigrateFunction.Version"));
+    assert!(props["ServiceTimeout"].as_u64().is_some_and(|t| t <= 3600));
+
+    let migrate = &template["Resources"]["MigrateFunction"];
+    assert_eq!(
+        migrate["Metadata"]["BuildProperties"]["Binary"].as_str(),
+        Some("migrate")
+    );
+    assert!(
+        migrate["Properties"]["Events"].is_null(),
+        "no route, no schedule"
+    );
+    assert!(depends_on(migrate).is_empty());
+    for (name, function) in resources_of(&template, "AWS::Serverless::Function") {
+        if name != "MigrateFunction" {
+            assert!(
+                depends_on(&function).iter().any(|d| d == "DatabaseSchema"),
+                "{name} may start before the schema is there"
+            );
+        }
+    }
+    // Only the migrate function reads the master login.
+    let env = &migrate["Properties"]["Environment"]["Variables"];
+    assert!(!env["WARDLINE_MASTER_SECRET_ARN"].is_null());
+    let globals = serde_yaml::to_string(&template["Globals"]).unwrap();
+    assert!(!globals.contains("Master"), "{globals}");
+    for (name, function) in resources_of(&template, "AWS::Serverless::Function") {
+        let text = serde_yaml::to_string(&function).unwrap();
+        assert_eq!(
+            text.contains("DatabaseMasterSecretArn") || text.contains("MasterUserSecret"),
+            name == "MigrateFunction",
+            "{name}"
+        );
+    }
+}
+
+#[test]
+fn a_created_database_is_encrypted_protected_backed_up_private_and_kept() {
+    let template = template();
+    let resources = &template["Resources"];
+    let cluster = &resources["DatabaseCluster"];
+    assert_eq!(cluster["Condition"].as_str(), Some("CreateDatabase"));
+    assert_eq!(cluster["DeletionPolicy"].as_str(), Some("Snapshot"));
+    assert_eq!(cluster["UpdateReplacePolicy"].as_str(), Some("Snapshot"));
+    let props = &cluster["Properties"];
+    assert_eq!(props["Engine"].as_str(), Some("aurora-postgresql"));
+    assert_eq!(props["StorageEncrypted"].as_bool(), Some(true));
+    assert_eq!(
+        intrinsic(&props["KmsKeyId"], "GetAtt").and_then(Value::as_str),
+        Some("DatabaseKey.Arn")
+    );
+    assert_eq!(props["DeletionProtection"].as_bool(), Some(true));
+    assert_eq!(props["ManageMasterUserPassword"].as_bool(), Some(true));
+    assert!(props["MasterUserPassword"].is_null());
+    assert!(!props["ServerlessV2ScalingConfiguration"].is_null());
+    // Point-in-time recovery spans the backup retention: at least a week by default.
+    let retention = intrinsic(&props["BackupRetentionPeriod"], "Ref")
+        .and_then(Value::as_str)
+        .unwrap();
+    let default = template["Parameters"][retention]["Default"]
+        .as_u64()
+        .unwrap();
+    assert!(default >= 7, "{default}");
+
+    let key = &resources["DatabaseKey"];
+    assert_eq!(key["DeletionPolicy"].as_str(), Some("Retain"));
+    assert_eq!(key["UpdateReplacePolicy"].as_str(), Some("Retain"));
+    assert_eq!(key["Properties"]["EnableKeyRotation"].as_bool(), Some(true));
+
+    let writer = &resources["DatabaseWriter"]["Properties"];
+    assert_eq!(writer["DBInstanceClass"].as_str(), Some("db.serverless"));
+    assert_eq!(writer["PubliclyAccessible"].as_bool(), Some(false));
+    assert_eq!(writer["EnablePerformanceInsights"].as_bool(), Some(true));
+
+    // In the private subnets, reachable from the proxy only.
+    let subnets = &resources["DatabaseSubnetGroup"]["Properties"]["SubnetIds"];
+    assert_eq!(
+        intrinsic(subnets, "Ref").and_then(Value::as_str),
+        Some("SubnetIds")
+    );
+    let ingress = resources["DatabaseSecurityGroup"]["Properties"]["SecurityGroupIngress"]
+        .as_sequence()
+        .unwrap();
+    assert_eq!(ingress.len(), 1);
+    assert_eq!(
+        intrinsic(&ingress[0]["SourceSecurityGroupId"], "Ref").and_then(Value::as_str),
+        Some("ProxySecurityGroup")
+    );
+}
+
+#[test]
+fn the_authenticator_secret_rotates_through_the_migrate_function_when_asked_to() {
+    let template = template();
+    let rotation = &template["Resources"]["AuthenticatorRotation"];
+    assert_eq!(
+        rotation["Type"].as_str(),
+        Some("AWS::SecretsManager::RotationSchedule")
+    );
+    assert_eq!(rotation["Condition"].as_str(), Some("RotateAuthenticator"));
+    let props = &rotation["Properties"];
+    assert_eq!(
+        intrinsic(&props["SecretId"], "Ref").and_then(Value::as_str),
+        Some("AuthenticatorSecret")
+    );
+    assert_eq!(
+        intrinsic(&props["RotationLambdaARN"], "GetAtt").and_then(Value::as_str),
+        Some("MigrateFunction.Arn")
+    );
+    assert!(depends_on(rotation).iter().any(|d| d == "DatabaseSchema"));
 }
