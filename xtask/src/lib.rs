@@ -15,10 +15,13 @@
 //! - [`fuzz`]: `cargo xtask fuzz-api`, schemathesis against the local stack.
 //! - [`smoke`]: `cargo xtask smoke`, every HTTP function's binary behind `cargo lambda watch`.
 //! - [`runtime_api`]: a minimal Lambda Runtime API to run a function's binary as Lambda does.
+//! - [`build_check`]: `cargo xtask build-check`, a function built as `sam build` builds it, and
+//!   its artifact's panic strategy held to the release profile.
 //! - [`cold_start`]: `cargo xtask bench cold-start`, spawn to first answer per release binary.
 //! - [`FUNCTIONS`]: the deployable functions, the registry the gateway, the route generator and
 //!   the route checks use.
 
+pub mod build_check;
 pub mod cold_start;
 pub mod demo;
 pub mod fuzz;

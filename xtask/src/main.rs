@@ -5,7 +5,7 @@ use std::{process::Command, sync::Arc};
 use xtask::{
     demo, pg,
     stack::{self, Database, Stack},
-    tools::python_tool,
+    tools::{python_module, python_tool, python_tool_in},
     workspace_root,
 };
 
@@ -15,6 +15,7 @@ const USAGE: &str = "usage:
   cargo xtask token --org <slug> --as <email> [--ttl <seconds>]
   cargo xtask routes                       write Cargo.toml's router and template.yaml's events from the route tables
   cargo xtask test                         fmt, clippy -D warnings, every test
+  cargo xtask build-check [--arm64] [<fn>…]  build as sam build does; the artifact's panic strategy must be the profile's
   cargo xtask smoke                        every HTTP function's binary behind cargo lambda watch, called once
   cargo xtask fuzz-api [--max-examples N]  schemathesis against the local stack, from /openapi.json
   cargo xtask bench [<filter>]             the benchmarks (criterion), against a private PostgreSQL
@@ -53,6 +54,7 @@ fn main() -> Result<()> {
                 .parse()?;
             tokio::runtime::Runtime::new()?.block_on(xtask::fuzz::run(max_examples))
         }
+        Some("build-check") => xtask::build_check::run(&args[1..]),
         Some("smoke") => tokio::runtime::Runtime::new()?.block_on(xtask::smoke::run()),
         Some("bench") if args.get(1).is_some_and(|a| a == "cold-start") => {
             pg::server_binaries()?;
@@ -434,8 +436,24 @@ fn test() -> Result<()> {
     tokio::runtime::Runtime::new()?.block_on(xtask::smoke::run())?;
     println!("== cargo xtask test: template");
     let mut lint = Command::new(python_tool("cfn-lint", "cfn-lint==1.58.0")?);
-    lint.arg(root.join("template.yaml"));
+    python_module("cfn_lint_serverless", "cfn-lint-serverless==0.3.6")?;
+    // The serverless rules too (log retention, tracing, …); the template's Metadata lists
+    // the one it ignores and why.
+    lint.args(["--append-rules", "cfn_lint_serverless.rules", "--"])
+        .arg(root.join("template.yaml"));
     pg::run_quiet(lint).context("cfn-lint template.yaml")?;
+    // What SAM itself says (its transform and its own cfn-lint), offline: no AWS account is
+    // asked. aws-sam-cli has a venv of its own (~340 MB; its pins would move the shared one's).
+    let mut validate = Command::new(python_tool_in("sam-venv", "sam", "aws-sam-cli==1.170.0")?);
+    validate
+        .args(["validate", "--lint", "--template"])
+        .arg(root.join("template.yaml"))
+        .env("SAM_CLI_TELEMETRY", "0")
+        .env(
+            "AWS_DEFAULT_REGION",
+            std::env::var("AWS_DEFAULT_REGION").unwrap_or_else(|_| "us-east-1".into()),
+        );
+    pg::run_quiet(validate).context("sam validate --lint template.yaml")?;
     println!("== cargo xtask test: API description");
     let mut lint = Command::new(python_tool(
         "openapi-spec-validator",
