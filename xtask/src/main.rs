@@ -14,7 +14,8 @@ const USAGE: &str = "usage:
   cargo xtask migrate                      apply db/ to DATABASE_URL (an admin URL)
   cargo xtask token --org <slug> --as <email> [--ttl <seconds>]
   cargo xtask routes                       write Cargo.toml's router and template.yaml's events from the route tables
-  cargo xtask test                         fmt, clippy -D warnings, every test
+  cargo xtask test                         fmt, clippy -D warnings, every test, smoke, lint
+  cargo xtask lint                         cfn-lint (serverless rules) and sam validate --lint on template.yaml, openapi.yaml's validator
   cargo xtask build-check [--arm64] [<fn>…]  build as sam build does; the artifact's panic strategy must be the profile's
   cargo xtask smoke                        every HTTP function's binary behind cargo lambda watch, called once
   cargo xtask fuzz-api [--max-examples N]  schemathesis against the local stack, from /openapi.json
@@ -48,6 +49,7 @@ fn main() -> Result<()> {
         Some("migrate") => tokio::runtime::Runtime::new()?.block_on(migrate()),
         Some("routes") => xtask::routes::write(),
         Some("test") => test(),
+        Some("lint") => lint(),
         Some("fuzz-api") => {
             let max_examples = flag("--max-examples")
                 .unwrap_or_else(|| "25".into())
@@ -434,6 +436,17 @@ fn test() -> Result<()> {
     // The real binaries behind cargo-lambda's server and the workspace router (~15 s warm).
     println!("== cargo xtask test: smoke");
     tokio::runtime::Runtime::new()?.block_on(xtask::smoke::run())?;
+    lint()?;
+    println!("== cargo xtask test: all passed");
+    println!("{passed} passed, {failed} failed");
+    Ok(())
+}
+
+/// The deployment and the API description, linted: cfn-lint with the serverless rules and
+/// `sam validate --lint` on template.yaml, openapi-spec-validator on openapi.yaml (~20 s once
+/// the tools are installed). Part of `cargo xtask test`, and `cargo xtask lint` alone.
+fn lint() -> Result<()> {
+    let root = workspace_root();
     println!("== cargo xtask test: template");
     let mut lint = Command::new(python_tool("cfn-lint", "cfn-lint==1.58.0")?);
     python_module("cfn_lint_serverless", "cfn-lint-serverless==0.3.6")?;
@@ -460,10 +473,7 @@ fn test() -> Result<()> {
         "openapi-spec-validator==0.9.0",
     )?);
     lint.arg(root.join("openapi.yaml"));
-    pg::run_quiet(lint).context("openapi-spec-validator openapi.yaml")?;
-    println!("== cargo xtask test: all passed");
-    println!("{passed} passed, {failed} failed");
-    Ok(())
+    pg::run_quiet(lint).context("openapi-spec-validator openapi.yaml")
 }
 
 /// `test result: ok. 7 passed; 0 failed; …` → (7, 0).
