@@ -94,8 +94,8 @@ pub fn run(args: &[String]) -> Result<()> {
         std::env::split_paths(&std::env::var_os("PATH").unwrap_or_default()),
     ))?;
     let arch = if arm64 { "arm64" } else { "x86_64" };
-    // Outside the source tree, unlike sam build's `<CodeUri>/target/lambda`: where the
-    // bootstrap is copied to changes nothing in how it is built.
+    // A directory of its own rather than target/lambda, which sam build copies from: where
+    // the bootstrap is copied to changes nothing in how it is built.
     let lambda_dir = target_dir().join("build-check").join(arch);
     let mut failures = Vec::new();
     for function in functions {

@@ -236,15 +236,15 @@ fn size(binary: &Path) -> Result<String> {
 }
 
 /// The size of the arm64 `bootstrap` (the deployed architecture) that `cargo xtask
-/// build-check --arm64` left in `target/build-check/arm64/<function>/`, or else a `cargo lambda
-/// build --release --arm64` at the workspace root in `target/lambda/<function>/`
-/// (`[workspace.metadata.lambda.build] lambda_dir`), or a dash when there is none.
+/// build-check --arm64` left in `target/build-check/arm64/<function>/`, or else the last
+/// `cargo lambda build --release --arm64` (or `sam build`) in `target/lambda/<function>/`, or a
+/// dash when there is none.
 fn arm64_size(function: &str) -> Result<String> {
     /// ELF `e_machine` of AArch64, at offset 18 (little-endian).
     const EM_AARCH64: [u8; 2] = [183, 0];
     for dir in [
         target_dir().join("build-check").join("arm64"),
-        workspace_root().join("target").join("lambda"),
+        target_dir().join("lambda"),
     ] {
         let bootstrap = dir.join(function).join("bootstrap");
         let mut header = [0u8; 20];
