@@ -237,6 +237,8 @@ impl Db {
         input: &Value,
     ) -> Result<Option<T>, Error> {
         let claims = claims_json(claims)?;
+        // The request's database time (its metric): the wait for a connection included.
+        let started = std::time::Instant::now();
         let answer = match self.attempt(op, &claims, input).await {
             Err(Failure::Lost(first)) if op.rerun() != Rerun::Never => {
                 tracing::warn!(operation = op.name(), error = %first, "database connection lost; running the request again");
@@ -244,6 +246,7 @@ impl Db {
             }
             other => other,
         };
+        crate::metrics::add_database_time(started.elapsed());
         match answer {
             Ok(answer) => Ok(answer),
             Err(Failure::Lost(e)) => Err(Error::database_unavailable(e)),

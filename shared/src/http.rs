@@ -1,12 +1,13 @@
 //! The HTTP edge of a function: its route table (each route's method, path, name, access and
 //! handler), matching, the body limit, authentication and the role check before any parsing,
 //! typed JSON input with field-named 400s, JSON and problem+json output, the request id, and
-//! one log line per request (never PHI: the route template is logged, not the path).
+//! one log line per request, which is also its metrics ([`metrics`]; never PHI: the route's
+//! name and template are logged, not the path).
 
 use crate::{
     auth::{AppRole, Claims},
     error::Error,
-    Context,
+    metrics, Context,
 };
 use bytes::Bytes;
 use http::{HeaderMap, HeaderValue, Method, StatusCode};
@@ -384,26 +385,26 @@ pub async fn dispatch(
     let method = request.method().clone();
     let path = request.uri().path().to_owned();
 
-    let (template, result) = match function.route(&method, &path) {
-        Err(error) => ("(unmatched)", Err(error)),
+    let (name, template, (result, database)) = match function.route(&method, &path) {
+        Err(error) => ("(unmatched)", "(unmatched)", (Err(error), None)),
         Ok(matched) => {
-            let template = matched.route.path;
-            let result = match incoming(
-                request,
-                matched.params,
-                &request_id,
-                ctx.config.max_body_bytes,
-            ) {
-                Ok(incoming) => match matched.route.access.authenticate(ctx, &incoming).await {
-                    Ok(caller) => (matched.route.handler)(ctx, caller, incoming).await,
-                    Err(error) => Err(error),
-                },
-                Err(error) => Err(error),
-            };
-            (template, result)
+            let route = matched.route;
+            let result = metrics::timing_database(async {
+                let incoming = incoming(
+                    request,
+                    matched.params,
+                    &request_id,
+                    ctx.config.max_body_bytes,
+                )?;
+                let caller = route.access.authenticate(ctx, &incoming).await?;
+                (route.handler)(ctx, caller, incoming).await
+            })
+            .await;
+            (route.name, route.path, result)
         }
     };
 
+    let mut code = None;
     let mut response = match result {
         Ok(Reply {
             status,
@@ -416,18 +417,21 @@ pub async fn dispatch(
             if let Some(internal) = &error.internal {
                 tracing::error!(request_id = %request_id, function = function.name, route = template, cause = %internal, "request failed");
             }
+            code = Some(error.code.clone());
             problem_response(error)
         }
     };
-    tracing::info!(
-        request_id = %request_id,
-        function = function.name,
-        method = %method,
-        route = template,
-        status = response.status().as_u16(),
-        latency_ms = started.elapsed().as_secs_f64() * 1000.0,
-        "request"
-    );
+    metrics::emit(&metrics::Request {
+        request_id: &request_id,
+        function: function.name,
+        method: method.as_str(),
+        route: name,
+        template,
+        status: response.status().as_u16(),
+        code: code.as_deref(),
+        latency: started.elapsed(),
+        database,
+    });
     if let Ok(value) = HeaderValue::from_str(&request_id) {
         response.headers_mut().insert("x-request-id", value);
     }

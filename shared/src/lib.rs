@@ -2,7 +2,8 @@
 //!
 //! - [`http`]: the function's routes, matching, body limit, the caller authenticated and their
 //!   role checked by the route's access, typed JSON input with field-named 400s, and the
-//!   response (JSON or problem+json) with one log line.
+//!   response (JSON or problem+json) with one log line, which [`metrics`] writes as
+//!   CloudWatch embedded metrics.
 //! - [`auth`]: the bearer token, verified into canonical [`auth::Claims`].
 //! - [`portal`]: the patient portal's own tokens (signing key), the clinic a `Host` names, and
 //!   its cookies.
@@ -49,6 +50,7 @@ pub mod http;
 pub mod lambda;
 pub mod limits;
 pub mod messages;
+pub mod metrics;
 #[cfg(feature = "migrate")]
 pub mod migrate;
 pub mod page;

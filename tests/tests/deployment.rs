@@ -1,11 +1,12 @@
 //! template.yaml's promises that cfn-lint cannot check: every function is the arm64
-//! cargo-lambda build, staff routes sit behind the JWT authorizer and only the
-//! self-authenticating ones do not, the database is reached through RDS Proxy with TLS
-//! required, the prescriptions bucket is encrypted with KMS and refuses plain HTTP, and the
-//! audit anchors' bucket locks every version in compliance mode and is kept, the schema is
-//! migrated by a custom resource before any function that needs it, a created Aurora cluster
-//! is encrypted, protected, backed up, private and kept, and the authenticator secret rotates
-//! through the migrate function.
+//! cargo-lambda build of its own package with the release profile as tested, staff routes sit
+//! behind the JWT authorizer and only the self-authenticating ones do not, the database is
+//! reached through RDS Proxy with TLS required, the prescriptions bucket is encrypted with KMS
+//! and refuses plain HTTP, whatever keeps or decrypts data outlives the stack, every function
+//! has its log group, tracing and alarms, the audit anchors' bucket locks every version in
+//! compliance mode, the schema is migrated by a custom resource before any function that needs
+//! it, a created Aurora cluster is encrypted, protected, backed up, private and kept, and the
+//! authenticator secret rotates through the migrate function.
 
 use serde_yaml::Value;
 use xtask::workspace_root;
@@ -296,6 +297,135 @@ fn the_schema_is_migrated_by_a_custom_resource_before_every_function_that_needs_
     }
 }
 
+fn cargo_manifest(path: &std::path::Path) -> toml::Value {
+    toml::from_str(&std::fs::read_to_string(path).unwrap()).unwrap()
+}
+
+/// `sam build` runs `cargo lambda build --release --bin <Binary>` in the function's CodeUri:
+/// the package's own directory (so only its dependencies' features), with cargo-lambda's
+/// release optimizations off (they set `panic = "abort"` and a CPU target), and copies the
+/// bootstrap from the workspace's `target/lambda/<Binary>/`, where cargo-lambda writes it
+/// unless `lambda_dir` says otherwise. `cargo xtask build-check` reads the built artifact.
+#[test]
+fn sam_builds_each_function_alone_with_the_release_profile_as_tested() {
+    let manifest = cargo_manifest(&workspace_root().join("Cargo.toml"));
+    assert_eq!(
+        manifest["profile"]["release"]["panic"].as_str(),
+        Some("unwind"),
+        "lambda_runtime answers a panicking handler with an error only if panics unwind"
+    );
+    let build = &manifest["workspace"]["metadata"]["lambda"]["build"];
+    assert_eq!(build["disable_optimizations"].as_bool(), Some(true));
+    assert!(
+        build.get("lambda_dir").is_none(),
+        "sam build copies from target/lambda"
+    );
+    for (name, function) in resources_of(&template(), "AWS::Serverless::Function") {
+        let binary = function["Metadata"]["BuildProperties"]["Binary"]
+            .as_str()
+            .unwrap_or_else(|| panic!("{name} names no Binary"));
+        let code_uri = function["Properties"]["CodeUri"]
+            .as_str()
+            .unwrap_or_default();
+        assert_eq!(code_uri, format!("functions/{binary}"), "{name}");
+        let package = cargo_manifest(&workspace_root().join(code_uri).join("Cargo.toml"));
+        assert_eq!(package["package"]["name"].as_str(), Some(binary), "{name}");
+    }
+}
+
+fn is_retained(resource: &Value) -> bool {
+    resource["DeletionPolicy"].as_str() == Some("Retain")
+        && resource["UpdateReplacePolicy"].as_str() == Some("Retain")
+}
+
+/// A database outlives the stack as itself or as its final snapshot (a created cluster keeps
+/// no running copy nobody asked for; deletion protection refuses the delete anyway).
+fn is_kept(resource: &Value) -> bool {
+    ["Retain", "Snapshot"].contains(&resource["DeletionPolicy"].as_str().unwrap_or_default())
+        && ["Retain", "Snapshot"]
+            .contains(&resource["UpdateReplacePolicy"].as_str().unwrap_or_default())
+}
+
+#[test]
+fn whatever_keeps_or_decrypts_data_outlives_the_stack() {
+    let template = template();
+    for kind in [
+        "AWS::KMS::Key",
+        "AWS::S3::Bucket",
+        "AWS::SecretsManager::Secret",
+        "AWS::Logs::LogGroup",
+    ] {
+        for (name, resource) in resources_of(&template, kind) {
+            assert!(is_retained(&resource), "{name} ({kind}) is not retained");
+        }
+    }
+    for kind in ["AWS::RDS::DBCluster", "AWS::RDS::DBInstance"] {
+        for (name, resource) in resources_of(&template, kind) {
+            // An Aurora cluster's instance is compute: the data is the cluster's.
+            if !resource["Properties"]["DBClusterIdentifier"].is_null() {
+                continue;
+            }
+            assert!(
+                is_kept(&resource),
+                "{name} ({kind}) is neither retained nor snapshotted"
+            );
+        }
+    }
+}
+
+/// `!If [condition, then, else]` → (condition, then, else).
+fn if_of(value: &Value) -> Option<(&str, &Value, &Value)> {
+    match intrinsic(value, "If")?.as_sequence()?.as_slice() {
+        [condition, then, otherwise] => Some((condition.as_str()?, then, otherwise)),
+        _ => None,
+    }
+}
+
+fn ref_of(value: &Value) -> Option<&str> {
+    intrinsic(value, "Ref").and_then(Value::as_str)
+}
+
+/// The function resource a `!Sub "/aws/lambda/${XFunction}"` log group name is for.
+fn log_group_function(group: &Value) -> Option<String> {
+    let name = intrinsic(&group["Properties"]["LogGroupName"], "Sub")?.as_str()?;
+    Some(
+        name.strip_prefix("/aws/lambda/${")?
+            .strip_suffix('}')?
+            .to_owned(),
+    )
+}
+
+#[test]
+fn every_function_logs_to_its_own_retained_log_group_and_alarms_on_throttles() {
+    let template = template();
+    let groups: Vec<String> = resources_of(&template, "AWS::Logs::LogGroup")
+        .into_iter()
+        .filter_map(|(name, group)| {
+            let function = log_group_function(&group)?;
+            assert_eq!(
+                ref_of(&group["Properties"]["RetentionInDays"]),
+                Some("LogRetentionDays"),
+                "{name}"
+            );
+            Some(function)
+        })
+        .collect();
+    let throttled: Vec<String> = resources_of(&template, "AWS::CloudWatch::Alarm")
+        .into_iter()
+        .filter(|(_, alarm)| alarm["Properties"]["MetricName"].as_str() == Some("Throttles"))
+        .filter_map(|(_, alarm)| {
+            ref_of(&alarm["Properties"]["Dimensions"][0]["Value"]).map(str::to_owned)
+        })
+        .collect();
+    for (name, _) in resources_of(&template, "AWS::Serverless::Function") {
+        assert!(
+            groups.contains(&name),
+            "{name} has no log group /aws/lambda/${{{name}}}"
+        );
+        assert!(throttled.contains(&name), "{name} has no throttles alarm");
+    }
+}
+
 #[test]
 fn a_created_database_is_encrypted_protected_backed_up_private_and_kept() {
     let template = template();
@@ -369,4 +499,80 @@ fn the_authenticator_secret_rotates_through_the_migrate_function_when_asked_to()
         Some("MigrateFunction.Arn")
     );
     assert!(depends_on(rotation).iter().any(|d| d == "DatabaseSchema"));
+}
+
+#[test]
+fn tracing_is_active_unless_the_parameter_turns_it_off() {
+    let template = template();
+    let (condition, then, otherwise) =
+        if_of(&template["Globals"]["Function"]["Tracing"]).expect("Tracing: !If [...]");
+    assert_eq!(
+        (condition, then.as_str(), otherwise.as_str()),
+        ("TracingIsActive", Some("Active"), Some("PassThrough"))
+    );
+    let equals = intrinsic(&template["Conditions"]["TracingIsActive"], "Equals")
+        .and_then(Value::as_sequence)
+        .expect("TracingIsActive: !Equals [...]");
+    assert_eq!(ref_of(&equals[0]), Some("ActiveTracing"));
+    assert_eq!(equals[1].as_str(), Some("true"));
+    for (name, function) in resources_of(&template, "AWS::Serverless::Function") {
+        assert!(
+            function["Properties"]["Tracing"].is_null(),
+            "{name} overrides Tracing"
+        );
+    }
+}
+
+/// The alarms read the metrics `shared::metrics` writes, in the namespace the functions are
+/// given, and notify the SNS topic only when one is set.
+#[test]
+fn the_alarms_read_the_functions_metrics_and_notify_only_a_topic_that_is_set() {
+    let template = template();
+    let namespace = intrinsic(
+        &template["Globals"]["Function"]["Environment"]["Variables"]["WARDLINE_METRICS_NAMESPACE"],
+        "Sub",
+    )
+    .and_then(Value::as_str)
+    .expect("WARDLINE_METRICS_NAMESPACE: !Sub ...")
+    .to_owned();
+    let line = wardline_shared::metrics::Request {
+        request_id: "r",
+        function: "f",
+        method: "GET",
+        route: "R",
+        template: "/r",
+        status: 200,
+        code: None,
+        latency: std::time::Duration::ZERO,
+        database: Some(std::time::Duration::ZERO),
+    }
+    .line("N", 0);
+    let mut read = Vec::new();
+    for (name, alarm) in resources_of(&template, "AWS::CloudWatch::Alarm") {
+        let props = &alarm["Properties"];
+        for actions in ["AlarmActions", "OKActions"] {
+            let (condition, then, otherwise) =
+                if_of(&props[actions]).unwrap_or_else(|| panic!("{name}.{actions}: !If"));
+            assert_eq!(condition, "HasAlarmTopic", "{name}");
+            assert_eq!(ref_of(&then[0]), Some("AlarmTopicArn"), "{name}");
+            assert_eq!(ref_of(otherwise), Some("AWS::NoValue"), "{name}");
+        }
+        if props["Namespace"].as_str() == Some("AWS/Lambda") {
+            continue;
+        }
+        let sub = intrinsic(&props["Namespace"], "Sub").and_then(Value::as_str);
+        assert_eq!(sub, Some(namespace.as_str()), "{name}");
+        let metric = props["MetricName"].as_str().unwrap_or_default();
+        assert!(
+            line[metric].is_number(),
+            "{name} reads {metric}, which no request writes"
+        );
+        // The stack-wide metrics: no dimensions.
+        assert!(props["Dimensions"].is_null(), "{name}");
+        read.push(metric.to_owned());
+    }
+    read.sort();
+    assert_eq!(read, ["DatabaseUnavailable", "Status5xx"]);
+    let templ = &template["Parameters"]["AlarmTopicArn"];
+    assert_eq!(templ["Default"].as_str(), Some(""));
 }

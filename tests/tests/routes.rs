@@ -181,3 +181,16 @@ fn every_function_in_the_template_is_a_crate_with_a_binary() {
     }
     assert!(binaries.iter().any(|b| b == "hold-cleanup"), "{binaries:?}");
 }
+
+/// `shared::metrics` counts the 409s of these routes as booking conflicts: each must be a
+/// route (a renamed one would silently stop counting).
+#[test]
+fn every_booking_route_the_metrics_name_is_a_route() {
+    let names: BTreeSet<&str> = FUNCTIONS
+        .iter()
+        .flat_map(|f| f.routes.iter().map(|r| r.name))
+        .collect();
+    for booking in wardline_shared::metrics::BOOKING_ROUTES {
+        assert!(names.contains(booking), "{booking} is not a route name");
+    }
+}

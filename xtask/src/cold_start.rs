@@ -235,26 +235,32 @@ fn size(binary: &Path) -> Result<String> {
     Ok(format!("{:.2} MiB", bytes as f64 / (1024.0 * 1024.0)))
 }
 
-/// The size of the arm64 `bootstrap` the last `cargo lambda build --release --arm64` left in
-/// `target/lambda/<function>/` (the deployed architecture), or a dash when there is none.
+/// The size of the arm64 `bootstrap` (the deployed architecture) that `cargo xtask
+/// build-check --arm64` left in `target/build-check/arm64/<function>/`, or else the last
+/// `cargo lambda build --release --arm64` (or `sam build`) in `target/lambda/<function>/`, or a
+/// dash when there is none.
 fn arm64_size(function: &str) -> Result<String> {
     /// ELF `e_machine` of AArch64, at offset 18 (little-endian).
     const EM_AARCH64: [u8; 2] = [183, 0];
-    let bootstrap = target_dir().join("lambda").join(function).join("bootstrap");
-    let mut header = [0u8; 20];
-    let is_arm64 = match File::open(&bootstrap) {
-        Ok(mut file) => {
-            std::io::Read::read_exact(&mut file, &mut header)?;
-            header[..4] == *b"\x7fELF" && header[18..20] == EM_AARCH64
+    for dir in [
+        target_dir().join("build-check").join("arm64"),
+        target_dir().join("lambda"),
+    ] {
+        let bootstrap = dir.join(function).join("bootstrap");
+        let mut header = [0u8; 20];
+        let is_arm64 = match File::open(&bootstrap) {
+            Ok(mut file) => {
+                std::io::Read::read_exact(&mut file, &mut header)?;
+                header[..4] == *b"\x7fELF" && header[18..20] == EM_AARCH64
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => false,
+            Err(e) => return Err(e).with_context(|| format!("opening {}", bootstrap.display())),
+        };
+        if is_arm64 {
+            return size(&bootstrap);
         }
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => false,
-        Err(e) => return Err(e).with_context(|| format!("opening {}", bootstrap.display())),
-    };
-    if is_arm64 {
-        size(&bootstrap)
-    } else {
-        Ok("—".into())
     }
+    Ok("—".into())
 }
 
 fn ms(duration: Duration) -> f64 {

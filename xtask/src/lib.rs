@@ -21,6 +21,8 @@
 //! - [`runtime_api`]: a minimal Lambda Runtime API to run a function's binary as Lambda does.
 //! - [`audit_verify`]: `cargo xtask audit-verify`, the audit chains recomputed outside the
 //!   database and held to their anchors in S3.
+//! - [`build_check`]: `cargo xtask build-check`, a function built as `sam build` builds it, and
+//!   its artifact's panic strategy held to the release profile.
 //! - [`cold_start`]: `cargo xtask bench cold-start`, spawn to first answer per release binary.
 //! - [`FUNCTIONS`]: the deployable functions, the registry the gateway, the route generator and
 //!   the route checks use.
@@ -28,6 +30,7 @@
 pub mod api_reference;
 pub mod audit_verify;
 pub mod browser;
+pub mod build_check;
 pub mod cold_start;
 pub mod demo;
 pub mod fuzz;

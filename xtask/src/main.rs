@@ -6,7 +6,7 @@ use std::{process::Command, sync::Arc};
 use xtask::{
     demo, pg,
     stack::{self, Database, Stack},
-    tools::python_tool,
+    tools::{python_module, python_tool, python_tool_in},
     workspace_root,
 };
 
@@ -18,8 +18,10 @@ const USAGE: &str = "usage:
   cargo xtask audit-verify [--database-url URL] [--bucket B] [--endpoint URL]
                                            recompute every audit chain, hold it to its S3 anchors
   cargo xtask routes                       write Cargo.toml's router and template.yaml's events from the route tables
-  cargo xtask test                         fmt, clippy -D warnings, every test, smoke, lints, typed client
+  cargo xtask test                         fmt, clippy -D warnings, every test, smoke, lint, typed client
   cargo xtask client                       regenerate the TypeScript client's types, type-check its example
+  cargo xtask lint                         cfn-lint (serverless rules) and sam validate --lint on template.yaml, openapi.yaml's validator
+  cargo xtask build-check [--arm64] [<fn>…]  build as sam build does; the artifact's panic strategy must be the profile's
   cargo xtask smoke                        every HTTP function's binary behind cargo lambda watch, called once
   cargo xtask fuzz-api [--max-examples N]  schemathesis against the local stack, from /openapi.json
   cargo xtask bench [<filter>]             the benchmarks (criterion), against a private PostgreSQL
@@ -62,12 +64,14 @@ fn main() -> Result<()> {
         }
         Some("test") => test(),
         Some("client") => xtask::typed_client::check(),
+        Some("lint") => lint(),
         Some("fuzz-api") => {
             let max_examples = flag("--max-examples")
                 .unwrap_or_else(|| "25".into())
                 .parse()?;
             tokio::runtime::Runtime::new()?.block_on(xtask::fuzz::run(max_examples))
         }
+        Some("build-check") => xtask::build_check::run(&args[1..]),
         Some("smoke") => tokio::runtime::Runtime::new()?.block_on(xtask::smoke::run()),
         Some("bench") if args.get(1).is_some_and(|a| a == "cold-start") => {
             pg::server_binaries()?;
@@ -522,23 +526,47 @@ fn test() -> Result<()> {
     // The real binaries behind cargo-lambda's server and the workspace router (~15 s warm).
     println!("== cargo xtask test: smoke");
     tokio::runtime::Runtime::new()?.block_on(xtask::smoke::run())?;
-    println!("== cargo xtask test: template");
-    let mut lint = Command::new(python_tool("cfn-lint", "cfn-lint==1.58.0")?);
-    lint.arg(root.join("template.yaml"));
-    pg::run_quiet(lint).context("cfn-lint template.yaml")?;
-    println!("== cargo xtask test: API description");
-    let mut lint = Command::new(python_tool(
-        "openapi-spec-validator",
-        "openapi-spec-validator==0.9.0",
-    )?);
-    lint.arg(root.join("openapi.yaml"));
-    pg::run_quiet(lint).context("openapi-spec-validator openapi.yaml")?;
+    lint()?;
     // openapi.yaml → TypeScript types → the example client under `tsc --strict` (~10 s warm).
     println!("== cargo xtask test: typed client");
     xtask::typed_client::check()?;
     println!("== cargo xtask test: all passed");
     println!("{passed} passed, {failed} failed");
     Ok(())
+}
+
+/// The deployment and the API description, linted: cfn-lint with the serverless rules and
+/// `sam validate --lint` on template.yaml, openapi-spec-validator on openapi.yaml (~20 s once
+/// the tools are installed). Part of `cargo xtask test`, and `cargo xtask lint` alone.
+fn lint() -> Result<()> {
+    let root = workspace_root();
+    println!("== cargo xtask test: template");
+    let mut lint = Command::new(python_tool("cfn-lint", "cfn-lint==1.58.0")?);
+    python_module("cfn_lint_serverless", "cfn-lint-serverless==0.3.6")?;
+    // The serverless rules too (log retention, tracing, …); the template's Metadata lists
+    // the one it ignores and why.
+    lint.args(["--append-rules", "cfn_lint_serverless.rules", "--"])
+        .arg(root.join("template.yaml"));
+    pg::run_quiet(lint).context("cfn-lint template.yaml")?;
+    // What SAM itself says (its transform and its own cfn-lint), offline: no AWS account is
+    // asked. aws-sam-cli has a venv of its own (~340 MB; its pins would move the shared one's).
+    let mut validate = Command::new(python_tool_in("sam-venv", "sam", "aws-sam-cli==1.170.0")?);
+    validate
+        .args(["validate", "--lint", "--template"])
+        .arg(root.join("template.yaml"))
+        .env("SAM_CLI_TELEMETRY", "0")
+        .env(
+            "AWS_DEFAULT_REGION",
+            std::env::var("AWS_DEFAULT_REGION").unwrap_or_else(|_| "us-east-1".into()),
+        );
+    pg::run_quiet(validate).context("sam validate --lint template.yaml")?;
+    println!("== cargo xtask test: API description");
+    let mut lint = Command::new(python_tool(
+        "openapi-spec-validator",
+        "openapi-spec-validator==0.9.0",
+    )?);
+    lint.arg(root.join("openapi.yaml"));
+    pg::run_quiet(lint).context("openapi-spec-validator openapi.yaml")
 }
 
 /// `test result: ok. 7 passed; 0 failed; …` → (7, 0).

@@ -1,6 +1,7 @@
 //! What the developer tools install on first use: Debian packages with apt (as root), and
-//! Python command-line tools from PyPI (cfn-lint, moto's server) into one virtual environment
-//! under `target/tools/venv`, so nothing outside `target/` changes beyond apt's packages.
+//! Python command-line tools from PyPI (cfn-lint and its serverless rules, moto's server) into
+//! one virtual environment under `target/tools/venv`, so nothing outside `target/` changes
+//! beyond apt's packages.
 
 use crate::{pg::run_quiet, target_dir};
 use anyhow::{Context as _, Result};
@@ -30,38 +31,72 @@ pub(crate) fn when_gone(mut shell: Command, pid: u32, then: &str) -> Result<()> 
 }
 
 /// The path of `command` from PyPI's `requirement` (e.g. `"cfn-lint==1.58.0"`), installing it
-/// into `target/tools/venv` when it is missing. Safe to call from several processes at once
-/// (test binaries run in parallel): creating and installing happen under an exclusive lock on
-/// `target/tools/venv.lock`.
+/// into `target/tools/venv` when it is missing.
 pub fn python_tool(command: &str, requirement: &str) -> Result<PathBuf> {
-    let tools = target_dir().join("tools");
-    let venv = tools.join("venv");
+    python_tool_in("venv", command, requirement)
+}
+
+/// [`python_tool`] in a venv of its own, `target/tools/<venv>`: for a tool whose pinned
+/// dependencies would move the shared venv's (aws-sam-cli pins boto3, cfn-lint and more).
+pub fn python_tool_in(venv: &str, command: &str, requirement: &str) -> Result<PathBuf> {
+    let venv = tools_dir().join(venv);
     let tool = venv.join("bin").join(command);
-    if tool.exists() {
-        return Ok(tool);
-    }
-    std::fs::create_dir_all(&tools).with_context(|| format!("creating {}", tools.display()))?;
-    let _lock = exclusive_lock(&tools.join("venv.lock"))?;
-    // Another process may have installed it while this one waited for the lock.
-    if tool.exists() {
-        return Ok(tool);
-    }
-    let pip = venv.join("bin").join("pip");
-    if !pip.exists() {
-        // Absent, or left without pip by a `python3 -m venv` that failed part-way.
-        create_venv(&venv)?;
-    }
-    let mut install = Command::new(&pip);
-    install.args(["install", "--quiet", requirement]);
-    run_quiet(install).with_context(|| format!("pip install {requirement}"))?;
+    install_once(&venv, requirement, || tool.exists())?;
     if !tool.exists() {
         anyhow::bail!(
             "pip install {requirement} did not provide {}",
             tool.display()
         );
     }
-    // The lock is released when `_lock` is dropped.
     Ok(tool)
+}
+
+/// Installs PyPI's `requirement` into `target/tools/venv` unless the venv's Python can import
+/// `module` already: for packages without a command, such as cfn-lint's rule plugins.
+pub fn python_module(module: &str, requirement: &str) -> Result<()> {
+    let venv = tools_dir().join("venv");
+    let importable = || {
+        Command::new(venv.join("bin").join("python3"))
+            .args(["-c", &format!("import {module}")])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .status()
+            .is_ok_and(|s| s.success())
+    };
+    install_once(&venv, requirement, importable)?;
+    if !importable() {
+        anyhow::bail!("pip install {requirement} did not provide the module {module}");
+    }
+    Ok(())
+}
+
+fn tools_dir() -> PathBuf {
+    target_dir().join("tools")
+}
+
+/// `pip install requirement` into `venv` (created if needed) unless `installed()`. Safe to
+/// call from several processes at once (test binaries run in parallel): creating and
+/// installing happen under an exclusive lock on `target/tools/<venv>.lock`.
+fn install_once(venv: &Path, requirement: &str, installed: impl Fn() -> bool) -> Result<()> {
+    if installed() {
+        return Ok(());
+    }
+    let tools = tools_dir();
+    std::fs::create_dir_all(&tools).with_context(|| format!("creating {}", tools.display()))?;
+    let _lock = exclusive_lock(&venv.with_extension("lock"))?;
+    // Another process may have installed it while this one waited for the lock.
+    if installed() {
+        return Ok(());
+    }
+    let pip = venv.join("bin").join("pip");
+    if !pip.exists() {
+        // Absent, or left without pip by a `python3 -m venv` that failed part-way.
+        create_venv(venv)?;
+    }
+    let mut install = Command::new(&pip);
+    install.args(["install", "--quiet", requirement]);
+    run_quiet(install).with_context(|| format!("pip install {requirement}"))
+    // The lock is released when `_lock` is dropped.
 }
 
 /// (Re)creates the venv, installing Debian's separately packaged `python3-venv` if needed.
