@@ -1,6 +1,12 @@
-"""The check `cargo xtask fuzz-api` adds to schemathesis's own (loaded via SCHEMATHESIS_HOOKS):
+"""The checks `cargo xtask fuzz-api` adds to schemathesis's own (loaded via SCHEMATHESIS_HOOKS):
 every error Wardline answers is RFC 9457 problem+json, whatever the operation documents — but
-the 401 of API Gateway's JWT authorizer on staff routes, which never reaches a function."""
+the 401 of API Gateway's JWT authorizer on staff routes, which never reaches a function; and a
+schema-valid request is refused only for the state or cross-field rules xtask/src/fuzz.rs lists
+(`STATE_REFUSALS`, written to the file WARDLINE_FUZZ_STATE_REFUSALS names)."""
+
+import json
+import os
+import re
 
 import schemathesis
 
@@ -32,4 +38,44 @@ def problem_json(ctx, response, case):
         raise AssertionError(f"status member {body['status']} on a {response.status_code}")
     if body["type"] != f"urn:wardline:problem:{body['code']}":
         raise AssertionError(f"type {body['type']!r} does not name code {body['code']!r}")
+    return None
+
+
+def _state_refusals():
+    path = os.environ.get("WARDLINE_FUZZ_STATE_REFUSALS")
+    if not path:
+        return {}
+    with open(path, encoding="utf-8") as file:
+        return {
+            operation: {int(status): [re.compile(field) for field in fields] for status, fields in statuses.items()}
+            for operation, statuses in json.load(file).items()
+        }
+
+
+STATE_REFUSALS = _state_refusals()
+
+
+@schemathesis.check
+def state_refusal(ctx, response, case):
+    """A schema-valid request the configuration lets an operation refuse (its status added to
+    positive_data_acceptance's) is refused only naming the fields listed for it."""
+    listed = STATE_REFUSALS.get(case.operation.label, {}).get(response.status_code)
+    if listed is None:
+        return None
+    meta = case.meta
+    if meta is not None and not meta.generation.mode.is_positive:
+        return None
+    try:
+        body = response.json()
+    except ValueError:
+        body = {}
+    fields = [error.get("field", "") for error in body.get("errors") or [] if isinstance(error, dict)]
+    if not fields:
+        raise AssertionError(f"Refused with {response.status_code} naming no field: {response.text}")
+    unlisted = [field for field in fields if not any(pattern.fullmatch(field) for pattern in listed)]
+    if unlisted:
+        raise AssertionError(
+            f"A schema-valid request refused with {response.status_code} for {', '.join(unlisted)}, "
+            f"not a refusal of state listed for {case.operation.label}: {response.text}"
+        )
     return None

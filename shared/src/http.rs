@@ -207,32 +207,26 @@ impl Incoming {
     }
 
     /// The body as `T`; a 400 names the first field that does not fit. Types used here should
-    /// `deny_unknown_fields`, so leftover input is rejected too.
+    /// `deny_unknown_fields`, so leftover input is rejected too. A number with a zero fraction
+    /// (`30.0`) is the integer JSON Schema says it is: where one stops an integer field, the
+    /// body is read again with such numbers as integers.
     pub fn json<T: DeserializeOwned>(&self) -> Result<T, Error> {
         if self.body.is_empty() {
             return Err(Error::invalid_field("body", "A JSON body is required."));
         }
         let mut de = serde_json::Deserializer::from_slice(&self.body);
-        let value = serde_path_to_error::deserialize(&mut de).map_err(|err| {
-            // Broken JSON is the body's fault, wherever the parser was.
-            let path = if err.inner().is_syntax() || err.inner().is_eof() {
-                ".".to_owned()
-            } else {
-                err.path().to_string()
-            };
-            let detail = err.into_inner().to_string();
-            // serde reports a missing field at its parent: name the field itself.
-            let missing = detail
-                .strip_prefix("missing field `")
-                .and_then(|rest| rest.split('`').next());
-            let field = match (path.as_str(), missing) {
-                ("." | "?", Some(name)) => name.to_owned(),
-                (parent, Some(name)) => format!("{parent}.{name}"),
-                ("." | "?", None) => "body".to_owned(),
-                (path, None) => path.to_owned(),
-            };
-            Error::invalid_field(field, detail)
-        })?;
+        let value = match serde_path_to_error::deserialize(&mut de) {
+            Ok(value) => value,
+            Err(err)
+                if err
+                    .inner()
+                    .to_string()
+                    .starts_with("invalid type: floating point") =>
+            {
+                return self.json_with_integral_floats(err);
+            }
+            Err(err) => return Err(body_error(err)),
+        };
         de.end().map_err(|e| {
             Error::invalid_field(
                 "body",
@@ -240,6 +234,21 @@ impl Incoming {
             )
         })?;
         Ok(value)
+    }
+
+    /// [`Incoming::json`] again, with every number that has a zero fraction made an integer;
+    /// `first` is the error to answer if that changes nothing.
+    fn json_with_integral_floats<T: DeserializeOwned>(
+        &self,
+        first: serde_path_to_error::Error<serde_json::Error>,
+    ) -> Result<T, Error> {
+        let Ok(mut value) = serde_json::from_slice::<Value>(&self.body) else {
+            return Err(body_error(first));
+        };
+        if !integral_floats_to_integers(&mut value) {
+            return Err(body_error(first));
+        }
+        serde_path_to_error::deserialize(value).map_err(body_error)
     }
 
     /// The `Idempotency-Key` header that routes which create things require: 1–255 visible
@@ -520,8 +529,71 @@ fn respond_text(
     response
 }
 
+/// A 400 naming where `err` happened: the field, the missing field itself, or the body.
+fn body_error(err: serde_path_to_error::Error<serde_json::Error>) -> Error {
+    // Broken JSON is the body's fault, wherever the parser was.
+    let path = if err.inner().is_syntax() || err.inner().is_eof() {
+        ".".to_owned()
+    } else {
+        err.path().to_string()
+    };
+    let detail = err.into_inner().to_string();
+    // serde reports a missing field at its parent: name the field itself.
+    let missing = detail
+        .strip_prefix("missing field `")
+        .and_then(|rest| rest.split('`').next());
+    let field = match (path.as_str(), missing) {
+        ("." | "?", Some(name)) => name.to_owned(),
+        (parent, Some(name)) => format!("{parent}.{name}"),
+        ("." | "?", None) => "body".to_owned(),
+        (path, None) => path.to_owned(),
+    };
+    Error::invalid_field(field, detail)
+}
+
+/// Makes every float in `value` with a zero fraction that fits an `i64` or `u64` that integer;
+/// whether it changed any.
+fn integral_floats_to_integers(value: &mut Value) -> bool {
+    match value {
+        Value::Number(n) if n.is_f64() => {
+            let f = n.as_f64().unwrap_or(f64::NAN);
+            if f.fract() != 0.0 || !f.is_finite() {
+                return false;
+            }
+            let integer = if f < 0.0 && f >= i64::MIN as f64 {
+                serde_json::Number::from(f as i64)
+            } else if (0.0..u64::MAX as f64).contains(&f) {
+                serde_json::Number::from(f as u64)
+            } else {
+                return false;
+            };
+            *n = integer;
+            true
+        }
+        Value::Array(items) => items
+            .iter_mut()
+            .fold(false, |changed, v| integral_floats_to_integers(v) | changed),
+        Value::Object(members) => members
+            .values_mut()
+            .fold(false, |changed, v| integral_floats_to_integers(v) | changed),
+        _ => false,
+    }
+}
+
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn integral_floats_become_integers_and_others_stay() {
+        let mut value = serde_json::json!({"a": 30.0, "b": [1.5, -2.0], "c": "x"});
+        assert!(super::integral_floats_to_integers(&mut value));
+        assert_eq!(
+            value,
+            serde_json::json!({"a": 30, "b": [1.5, -2], "c": "x"})
+        );
+        let mut fractional = serde_json::json!({"a": 1.5});
+        assert!(!super::integral_floats_to_integers(&mut fractional));
+    }
+
     use super::*;
 
     fn with_body(body: &str) -> Incoming {

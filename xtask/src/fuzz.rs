@@ -1,8 +1,10 @@
 //! `cargo xtask fuzz-api`: schemathesis (PyPI) against the local stack — a throwaway
 //! PostgreSQL with the demo data, every function behind the gateway on a free port — driven
-//! by the `/openapi.json` the gateway serves. It runs once per caller (a prescriber, an admin,
-//! a super admin, a portal patient) so requests get past authentication into the handlers, and
-//! fails on any 5xx, any answer the document does not describe, and any error that is not
+//! by the `/openapi.json` the gateway serves, with all of schemathesis's checks. It runs once
+//! per caller (a prescriber, a therapist, an admin, a super admin, a portal patient) so requests
+//! get past authentication into the handlers, and fails on any 5xx, any answer the document
+//! does not describe, any schema-valid request refused (but the refusals of state listed in
+//! [`STATE_REFUSALS`]), any schema-violating one accepted, and any error that is not
 //! problem+json (`xtask/fuzz_hooks.py`).
 
 use crate::{
@@ -20,9 +22,10 @@ use std::sync::Arc;
 /// The schemathesis release this target is written against.
 const SCHEMATHESIS: &str = "schemathesis==4.32.5";
 
-/// schemathesis's checks, and the hooks file's `problem_json`.
-const CHECKS: &str = "not_a_server_error,status_code_conformance,content_type_conformance,\
-response_headers_conformance,response_schema_conformance,problem_json";
+/// Every check schemathesis has. `all` also turns on the checks a hooks file registers
+/// (schemathesis 4's `ChecksConfig::update` enables every name in its registry under `all`),
+/// so the hooks file's `problem_json` runs too.
+const CHECKS: &str = "all";
 
 /// The portal every fuzzed request names in `Host` (the demo's first clinic).
 const PORTAL_HOST: &str = "maple.portal.localhost";
@@ -68,6 +71,243 @@ const PATH_IDS: &[(&str, &str)] = &[
     (r"^/api/orders/\{id\}/approve-and-send$", "orders"),
 ];
 
+/// Refusals of schema-valid requests that no schema can express: the request is well formed,
+/// but refused for the state it names (a row, a signature, a hold) or for a rule across
+/// fields. For each operation, the status and the `errors[].field` names (regular
+/// expressions) the refusal may give, and why. `positive_data_acceptance` (ST202) admits that
+/// status for these operations only, and the hooks file's `state_refusal` check holds every
+/// such answer to a schema-valid request to the fields listed here: any other field refused
+/// with that status is still a failure.
+const STATE_REFUSALS: &[(&str, u16, &[&str], &str)] = &[
+    // Keyset pages: a cursor is the id (or position) of the last row of a page; one that names
+    // no listed row cannot be placed in the order. An empty page would tell the client the
+    // list ended when it did not, so it is refused and the client starts over.
+    ("GET /patients", 400, &["cursor"], CURSOR),
+    ("GET /therapists", 400, &["cursor"], CURSOR),
+    ("GET /therapists/new", 400, &["cursor"], CURSOR),
+    ("GET /therapists/with-patients", 400, &["cursor"], CURSOR),
+    (
+        "GET /therapists/{therapistId}/patients",
+        400,
+        &["cursor"],
+        CURSOR,
+    ),
+    ("GET /v2/doctor/patients/all", 400, &["cursor"], CURSOR),
+    ("GET /v2/doctor/patients/summary", 400, &["cursor"], CURSOR),
+    ("GET /v2/doctor/patients/archived", 400, &["cursor"], CURSOR),
+    ("GET /clients/{clientId}/tasks", 400, &["cursor"], CURSOR),
+    ("GET /inbox", 400, &["cursor"], CURSOR),
+    ("GET /threads/{id}/messages", 400, &["cursor"], CURSOR),
+    ("GET /reschedule-requests", 400, &["cursor"], CURSOR),
+    (
+        "GET /api/admin/prescription-queue",
+        400,
+        &["cursor"],
+        CURSOR,
+    ),
+    (
+        "GET /api/provider/prescription-queue",
+        400,
+        &["cursor"],
+        CURSOR,
+    ),
+    ("GET /api/portal/appointments", 400, &["cursor"], CURSOR),
+    ("GET /api/portal/threads", 400, &["cursor"], CURSOR),
+    (
+        "GET /api/portal/threads/{id}/messages",
+        400,
+        &["cursor"],
+        CURSOR,
+    ),
+    ("GET /api/portal/timeline", 400, &["cursor"], CURSOR),
+    ("GET /api/admin/audit/export", 400, &["from", "to"], WINDOW),
+    (
+        "GET /api/admin/audit",
+        400,
+        &["cursor", "from", "to"],
+        WINDOW,
+    ),
+    // Windows: `to` at or after `from`, at most N days later (a rule across two parameters);
+    // in a query, also the years 1900–2200 (in a body, `Instant`'s pattern says so; schemathesis
+    // cannot generate date-time parameters under a pattern).
+    ("GET /schedule", 400, &["from", "to"], WINDOW),
+    ("GET /availability", 400, &["from", "to"], WINDOW),
+    ("GET /feedback/report", 400, &["from", "to"], WINDOW),
+    ("GET /referrals/report", 400, &["from", "to"], WINDOW),
+    ("POST /clinicians/{id}/time-off", 400, &["endTime"], WINDOW),
+    (
+        "PUT /clinicians/{id}/availability",
+        400,
+        &[
+            r"weeklyHours\[\d+\]\.end",
+            r"overrides\[\d+\]\.ranges\[\d+\]\.end",
+            r"weeklyHours\[\d+\]",
+            r"overrides\[\d+\]",
+            r"overrides\[\d+\]\.date",
+        ],
+        WINDOW,
+    ),
+    ("POST /api/portal/waitlist", 400, &["latest"], WINDOW),
+    // Times that must still be ahead when the request arrives: the schema knows no "now".
+    (
+        "POST /sessions/{id}/reschedule",
+        400,
+        &["start_time", "end_time"],
+        FUTURE,
+    ),
+    (
+        "POST /api/portal/appointments/{id}/reschedule-request",
+        400,
+        &[r"startTimes\[\d+\]"],
+        FUTURE,
+    ),
+    // One of two members or parameters, not both and not neither, where the other members make
+    // a `oneOf` the generators and the typed client handle badly; the handler names the field.
+    (
+        "GET /api/providers/debug",
+        400,
+        &["providerId", "clinicianId"],
+        EXCLUSIVE,
+    ),
+    (
+        "POST /api/portal/auth/otp",
+        400,
+        &["email", "phone", "inviteToken"],
+        EXCLUSIVE,
+    ),
+    (
+        "POST /api/portal/auth/verify",
+        400,
+        &["email", "phone", "inviteToken"],
+        EXCLUSIVE,
+    ),
+    (
+        "POST /api/portal/auth/refresh",
+        400,
+        &["refreshToken"],
+        EXCLUSIVE,
+    ),
+    (
+        "POST /sessions-hold",
+        400,
+        &["recurrence", "occurrences", r"recurrence\.time_zone"],
+        EXCLUSIVE,
+    ),
+    (
+        "POST /api/portal/tasks/{id}/submission",
+        400,
+        &["documentId", "formVersionId", "answers"],
+        EXCLUSIVE,
+    ),
+    (
+        "POST /api/portal/appointments/{id}/feedback",
+        400,
+        &["nps", "csat"],
+        EXCLUSIVE,
+    ),
+    (
+        "POST /clients/{clientId}/tasks",
+        400,
+        &["consentType", "formId"],
+        EXCLUSIVE,
+    ),
+    (
+        "PATCH /api/provider/prescription-queue/{invoiceId}",
+        400,
+        &["reason"],
+        EXCLUSIVE,
+    ),
+    // Signed links: only a token Wardline signed is one.
+    ("GET /api/email/unsubscribe", 400, &["token"], SIGNED),
+    ("POST /api/email/unsubscribe", 400, &["token"], SIGNED),
+    // State: rows named in the body that must exist and be in a given state (a 422 naming the
+    // member, as an unknown id in a path is a 404).
+    (
+        "POST /sessions-confirm",
+        422,
+        &[
+            "startTimeOffsetMinutes",
+            "endTimeOffsetMinutes",
+            "timeZone",
+            r"occurrences\[\d+\]\..*",
+            "holdKey",
+            "session.*",
+        ],
+        STATE,
+    ),
+    (
+        "POST /v2/doctor/patients/assign",
+        422,
+        &["targetDoctorId", "patientId"],
+        STATE,
+    ),
+    (
+        "POST /v2/doctor/patients/invite",
+        400,
+        &["referralCode"],
+        STATE,
+    ),
+    (
+        "POST /therapist-patient-relationships",
+        422,
+        &["therapistId", "patientId"],
+        STATE,
+    ),
+    ("PUT /threads/{id}/assignee", 422, &["clinicianId"], STATE),
+    (
+        "POST /api/admin/clinic/users",
+        422,
+        &["firstName", "lastName", "email"],
+        STATE,
+    ),
+    (
+        "POST /api/admin/orders",
+        422,
+        &["providerId", "patientId", "Idempotency-Key"],
+        STATE,
+    ),
+    ("GET /api/providers", 422, &["clinicId"], STATE),
+    (
+        "GET /api/admin/prescription-queue",
+        422,
+        &["clinicId"],
+        STATE,
+    ),
+    (
+        "POST /api/super-admin/clinics/{id}/users",
+        422,
+        &["id"],
+        STATE,
+    ),
+    (
+        "POST /v2/doctor/patients/invite",
+        422,
+        &[r"additionalTherapistIds\[\d+\]"],
+        STATE,
+    ),
+    (
+        "POST /sessions-hold",
+        422,
+        &["client_id", "therapist_id", "serviceId", "service_id"],
+        STATE,
+    ),
+    ("POST /clients/{clientId}/tasks", 422, &["formId"], STATE),
+    // A local time without an offset needs the zone the body names elsewhere.
+    (
+        "POST /sessions-confirm",
+        400,
+        &[r"session\..*", r"occurrences\[\d+\]\..*"],
+        EXCLUSIVE,
+    ),
+];
+
+const CURSOR: &str = "a cursor that names no listed row";
+const WINDOW: &str = "an end before its start, or too far after it";
+const FUTURE: &str = "a time already past";
+const EXCLUSIVE: &str = "one of two members, not both or neither";
+const SIGNED: &str = "a token Wardline did not sign";
+const STATE: &str = "a named row that does not exist or is not in the needed state";
+
 /// One run of schemathesis: who calls, and with which token.
 struct Caller {
     label: &'static str,
@@ -92,6 +332,9 @@ pub async fn run(max_examples: u32) -> Result<()> {
     let config = reports.join("schemathesis.toml");
     std::fs::write(&config, demo_ids_config(&stack).await?)
         .with_context(|| format!("writing {}", config.display()))?;
+    let refusals = reports.join("state-refusals.json");
+    std::fs::write(&refusals, serde_json::to_string_pretty(&state_refusals())?)
+        .with_context(|| format!("writing {}", refusals.display()))?;
     let app = gateway::router(Arc::new(ctx), stack.keys.jwks()?)?;
     let server = tokio::spawn(async move { axum::serve(listener, app).await });
 
@@ -117,6 +360,7 @@ pub async fn run(max_examples: u32) -> Result<()> {
                 "SCHEMATHESIS_HOOKS",
                 workspace_root().join("xtask/fuzz_hooks.py"),
             )
+            .env("WARDLINE_FUZZ_STATE_REFUSALS", &refusals)
             .current_dir(&reports)
             .status()
             .await
@@ -163,11 +407,65 @@ async fn demo_ids_config(stack: &Stack) -> Result<String> {
             binding(kind)
         ));
     }
+    // One entry per operation: schemathesis merges entries that match an operation key by
+    // key, so two would not add up.
+    let mut listed: Vec<(&str, Vec<String>, Vec<&str>)> = Vec::new();
+    for (operation, status, _, reason) in STATE_REFUSALS {
+        let at = match listed.iter().position(|(name, _, _)| name == operation) {
+            Some(at) => at,
+            None => {
+                listed.push((operation, Vec::new(), Vec::new()));
+                listed.len() - 1
+            }
+        };
+        let (_, statuses, reasons) = &mut listed[at];
+        let status = format!("\"{status}\"");
+        if !statuses.contains(&status) {
+            statuses.push(status);
+        }
+        if !reasons.contains(reason) {
+            reasons.push(reason);
+        }
+    }
+    for (operation, statuses, reasons) in listed {
+        config.push_str(&format!(
+            "\n# {}\n[[operations]]\ninclude-name = '{operation}'\n\
+             checks.positive_data_acceptance.expected-statuses = [{POSITIVE_STATUSES}, {}]\n",
+            reasons.join("; "),
+            statuses.join(", ")
+        ));
+    }
     Ok(config)
 }
 
-/// A prescriber in two clinics, a clinic admin, a super admin (made one in this throwaway
-/// database) and a patient signed in to the maple portal.
+/// What `positive_data_acceptance` expects of a schema-valid request by default (schemathesis
+/// 4.32); [`STATE_REFUSALS`] adds one status to it per operation listed there.
+const POSITIVE_STATUSES: &str = r#""2xx", "3xx", "401", "403", "404", "409", "429", "5xx""#;
+
+/// [`STATE_REFUSALS`] for the hooks file: `{"GET /patients": {"400": ["cursor"]}, …}`.
+fn state_refusals() -> serde_json::Value {
+    let mut refusals = serde_json::Map::new();
+    for (operation, status, fields, _) in STATE_REFUSALS {
+        let statuses = refusals
+            .entry(operation.to_string())
+            .or_insert_with(|| serde_json::json!({}));
+        let listed = statuses
+            .as_object_mut()
+            .expect("an object")
+            .entry(status.to_string())
+            .or_insert_with(|| serde_json::json!([]));
+        for field in *fields {
+            listed
+                .as_array_mut()
+                .expect("an array")
+                .push(field.to_string().into());
+        }
+    }
+    refusals.into()
+}
+
+/// A prescriber in two clinics, a therapist, a clinic admin, a super admin (made one in this
+/// throwaway database) and a patient signed in to the maple portal.
 async fn callers(stack: &Stack, ctx: &wardline_shared::Context) -> Result<Vec<Caller>> {
     const DAY: u64 = 86_400;
     let avery = demo::identity("maple", "avery@maple.example")?;
@@ -194,6 +492,10 @@ async fn callers(stack: &Stack, ctx: &wardline_shared::Context) -> Result<Vec<Ca
         Caller {
             label: "prescriber",
             token: keys.mint(&demo::identity("maple", "dana@wardline.example")?, DAY)?,
+        },
+        Caller {
+            label: "therapist",
+            token: keys.mint(&demo::identity("maple", "sam@maple.example")?, DAY)?,
         },
         Caller {
             label: "admin",

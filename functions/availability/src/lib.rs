@@ -116,8 +116,9 @@ async fn slots(ctx: &Context, caller: Claims, req: Incoming) -> Result<Reply, Er
     let from = from.ok_or_else(|| required("from"))?;
     let to = to.ok_or_else(|| required("to"))?;
     let duration = duration.ok_or_else(|| required("duration"))?;
-    if to <= from {
-        return Err(Error::invalid_field("to", "Must be after from."));
+    // `to` = `from` is an empty window: an empty answer, not an error.
+    if to < from {
+        return Err(Error::invalid_field("to", "Must not be before from."));
     }
     if to - from > Duration::days(MAX_WINDOW_DAYS) {
         return Err(Error::invalid_field(

@@ -167,8 +167,9 @@ async fn list(ctx: &Context, caller: Claims, req: Incoming) -> Result<Reply, Err
     }
     let from = from.ok_or_else(|| Error::invalid_field("from", "Required."))?;
     let to = to.ok_or_else(|| Error::invalid_field("to", "Required."))?;
-    if to <= from {
-        return Err(Error::invalid_field("to", "Must be after from."));
+    // `to` = `from` is an empty window: an empty answer, not an error.
+    if to < from {
+        return Err(Error::invalid_field("to", "Must not be before from."));
     }
     if to - from > Duration::days(MAX_WINDOW_DAYS) {
         return Err(Error::invalid_field(
