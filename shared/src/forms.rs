@@ -29,6 +29,18 @@ pub const DRAFT_2020_12: &str = "https://json-schema.org/draft/2020-12/schema";
 /// The most failing answers one 400 names.
 const MAX_ERRORS: usize = 20;
 
+/// Whether any string or key of `value` holds the character U+0000.
+fn holds_nul(value: &Value) -> bool {
+    match value {
+        Value::String(text) => text.contains('\0'),
+        Value::Array(items) => items.iter().any(holds_nul),
+        Value::Object(members) => members
+            .iter()
+            .any(|(key, member)| key.contains('\0') || holds_nul(member)),
+        _ => false,
+    }
+}
+
 /// Compiles a form's `schema`; a 400 naming `schema` when it is larger than
 /// [`FORM_SCHEMA_MAX_BYTES`], declares another draft, does not describe an object of answers,
 /// is no valid schema, or refers to anything outside itself.
@@ -38,6 +50,12 @@ pub fn compile(schema: &Value) -> Result<Validator, Error> {
         return Err(invalid(format!(
             "A form's schema is at most {FORM_SCHEMA_MAX_BYTES} bytes of JSON."
         )));
+    }
+    // PostgreSQL's jsonb cannot hold it: refused here, naming the field, not by the database.
+    if holds_nul(schema) {
+        return Err(invalid(
+            "Text may not contain the character \\u0000.".into(),
+        ));
     }
     match schema.get("$schema") {
         None => {}

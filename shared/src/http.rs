@@ -214,6 +214,11 @@ impl Incoming {
         if self.body.is_empty() {
             return Err(Error::invalid_field("body", "A JSON body is required."));
         }
+        // Every body is an object: serde would also read a struct from an array of its fields
+        // in order (`[null, null]`), which no client means.
+        if self.body.iter().find(|b| !b.is_ascii_whitespace()) != Some(&b'{') {
+            return Err(Error::invalid_field("body", "A JSON object is required."));
+        }
         let mut de = serde_json::Deserializer::from_slice(&self.body);
         let value = match serde_path_to_error::deserialize(&mut de) {
             Ok(value) => value,

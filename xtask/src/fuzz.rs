@@ -292,6 +292,117 @@ const STATE_REFUSALS: &[(&str, u16, &[&str], &str)] = &[
         STATE,
     ),
     ("POST /clients/{clientId}/tasks", 422, &["formId"], STATE),
+    // Names the schema cannot list: an IANA zone the time-zone database knows, a recurrence
+    // rule RFC 5545 reads.
+    (
+        "POST /sessions-confirm",
+        400,
+        &["timeZone", r"occurrences\[\d+\]\.timeZone"],
+        NAMED,
+    ),
+    (
+        "POST /sessions-hold",
+        400,
+        &["time_zone", r"recurrence\.rrule"],
+        NAMED,
+    ),
+    ("PATCH /api/admin/clinic", 400, &["timeZone"], NAMED),
+    // A day the calendar does not have (30 February), which a pattern cannot rule out.
+    (
+        "POST /sessions-hold",
+        400,
+        &[
+            "start_time",
+            "end_time",
+            r"occurrences\[\d+\]\.(start|end)_time",
+        ],
+        WINDOW,
+    ),
+    // A wall-clock time's offset must be the one a time with an offset already carries.
+    (
+        "POST /sessions-hold",
+        400,
+        &[
+            "start_time_offset_minutes",
+            "end_time_offset_minutes",
+            r"occurrences\[\d+\]\.(start|end)_time_offset_minutes",
+        ],
+        EXCLUSIVE,
+    ),
+    // A form's schema is any JSON Schema, but jsonb holds no \u0000 in its text.
+    ("POST /forms", 400, &["schema"], NAMED),
+    ("POST /forms/{id}/versions", 400, &["schema"], NAMED),
+    // consentVersion belongs to a consent task only.
+    (
+        "POST /clients/{clientId}/tasks",
+        400,
+        &["consentVersion"],
+        EXCLUSIVE,
+    ),
+    // A birth date after today: the schema knows no today.
+    (
+        "POST /v2/doctor/patients/invite",
+        400,
+        &["dateOfBirth"],
+        FUTURE,
+    ),
+    ("POST /patients", 400, &["dateOfBirth"], FUTURE),
+    ("PATCH /patients/{patientId}", 400, &["dateOfBirth"], FUTURE),
+    // A change that changes nothing: every member null (null is "leave as it is").
+    ("PATCH /api/admin/services/{id}", 400, &["body"], EMPTY),
+    ("PATCH /patients/{patientId}", 400, &["body"], EMPTY),
+    // A DEA number's last digit is a checksum of the others.
+    (
+        "POST /api/admin/clinic/users",
+        400,
+        &[r"asProvider\.deaNumber"],
+        CHECKSUM,
+    ),
+    (
+        "POST /api/super-admin/clinics/{id}/users",
+        400,
+        &[r"asProvider\.deaNumber"],
+        CHECKSUM,
+    ),
+    (
+        "POST /api/super-admin/providers/{id}/clinics",
+        400,
+        &["deaNumber"],
+        CHECKSUM,
+    ),
+    // A wall-clock time's offset must be its zone's at that time.
+    (
+        "POST /sessions-hold",
+        422,
+        &[
+            "start_time_offset_minutes",
+            "end_time_offset_minutes",
+            r"occurrences\[\d+\]\.(start|end)_time_offset_minutes",
+        ],
+        EXCLUSIVE,
+    ),
+    // More state: a clinic or user named that does not exist, a hold outside the clinician's
+    // published hours.
+    ("GET /api/admin/audit", 422, &["clinicId"], STATE),
+    (
+        "PATCH /v2/doctor/patients/{patientId}/therapists/{therapistId}",
+        422,
+        &["therapistId"],
+        STATE,
+    ),
+    ("GET /api/admin/audit/export", 422, &["clinicId"], STATE),
+    (
+        "POST /api/super-admin/clinics/{id}/users",
+        422,
+        &["userId"],
+        STATE,
+    ),
+    (
+        "POST /sessions-hold",
+        422,
+        &["start_time", "end_time", r"occurrences\[\d+\].*"],
+        STATE,
+    ),
     // A local time without an offset needs the zone the body names elsewhere.
     (
         "POST /sessions-confirm",
@@ -307,6 +418,9 @@ const FUTURE: &str = "a time already past";
 const EXCLUSIVE: &str = "one of two members, not both or neither";
 const SIGNED: &str = "a token Wardline did not sign";
 const STATE: &str = "a named row that does not exist or is not in the needed state";
+const NAMED: &str = "a zone or rule name no schema can list";
+const EMPTY: &str = "a change naming no member with a value";
+const CHECKSUM: &str = "a check digit that does not match";
 
 /// One run of schemathesis: who calls, and with which token.
 struct Caller {
@@ -400,7 +514,11 @@ async fn demo_ids_config(stack: &Stack) -> Result<String> {
             parameters.push_str(&format!("\"{field}\" = {}\n", binding(kind)));
         }
     }
-    let mut config = dictionaries + &parameters;
+    // A body over the route's limit is refused with 413 before it is read: a rejection too.
+    let mut config =
+        format!("[checks.negative_data_rejection]\nexpected-statuses = [{NEGATIVE_STATUSES}]\n\n")
+            + &dictionaries
+            + &parameters;
     for (path, kind) in PATH_IDS {
         config.push_str(&format!(
             "\n[[operations]]\ninclude-path-regex = '{path}'\nparameters = {{ \"path.id\" = {} }}\n",
@@ -441,6 +559,10 @@ async fn demo_ids_config(stack: &Stack) -> Result<String> {
 /// What `positive_data_acceptance` expects of a schema-valid request by default (schemathesis
 /// 4.32); [`STATE_REFUSALS`] adds one status to it per operation listed there.
 const POSITIVE_STATUSES: &str = r#""2xx", "3xx", "401", "403", "404", "409", "429", "5xx""#;
+
+/// What `negative_data_rejection` takes for a rejection (schemathesis 4.32's default) and 413.
+const NEGATIVE_STATUSES: &str =
+    r#""400", "401", "403", "404", "405", "406", "409", "413", "415", "422", "428", "429", "5xx""#;
 
 /// [`STATE_REFUSALS`] for the hooks file: `{"GET /patients": {"400": ["cursor"]}, …}`.
 fn state_refusals() -> serde_json::Value {

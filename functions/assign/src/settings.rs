@@ -32,24 +32,40 @@ const LETTERHEAD: [&str; 5] = ["address", "phone", "fax", "email", "website"];
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 struct Change {
+    #[serde(default, deserialize_with = "not_null")]
     name: Option<String>,
+    #[serde(default, deserialize_with = "not_null")]
     slug: Option<String>,
     #[serde(default, deserialize_with = "present")]
     portal_domain: Option<Option<String>>,
+    #[serde(default, deserialize_with = "not_null")]
     time_zone: Option<String>,
     #[serde(default, deserialize_with = "present")]
     sms_number: Option<Option<String>>,
     #[serde(default, deserialize_with = "present")]
     sms_help_reply: Option<Option<String>>,
+    #[serde(default, deserialize_with = "not_null")]
     letterhead: Option<Map<String, Value>>,
+    #[serde(default, deserialize_with = "not_null")]
     pharmacy_enabled: Option<bool>,
     #[serde(default, deserialize_with = "present")]
     pharmacy_secret_ref: Option<Option<String>>,
+    #[serde(default, deserialize_with = "not_null")]
     late_cancel_hours: Option<u16>,
+    #[serde(default, deserialize_with = "not_null")]
     waitlist_offer_minutes: Option<u16>,
+    #[serde(default, deserialize_with = "not_null")]
     reminder_hours: Option<Vec<u16>>,
+    #[serde(default, deserialize_with = "not_null")]
     message_notice_quiet_minutes: Option<u16>,
+    #[serde(default, deserialize_with = "not_null")]
     notes_cosign_required: Option<bool>,
+}
+
+/// A field that is left out or has a value: `null` clears only what may be cleared (the
+/// `present` fields), so elsewhere it is a 400 naming the field, never a silent no-op.
+fn not_null<'de, D: Deserializer<'de>, T: Deserialize<'de>>(d: D) -> Result<Option<T>, D::Error> {
+    T::deserialize(d).map(Some)
 }
 
 /// A field that was sent, `null` or not.
