@@ -332,6 +332,28 @@ const STATE_REFUSALS: &[(&str, u16, &[&str], &str)] = &[
     // A form's schema is any JSON Schema, but jsonb holds no \u0000 in its text.
     ("POST /forms", 400, &["schema"], NAMED),
     ("POST /forms/{id}/versions", 400, &["schema"], NAMED),
+    (
+        "POST /sessions-confirm",
+        400,
+        &["startTimeOffsetMinutes", "endTimeOffsetMinutes"],
+        EXCLUSIVE,
+    ),
+    // Two ids that differ only in case are one id: `uniqueItems` compares the strings.
+    (
+        "POST /v2/doctor/patients/invite",
+        400,
+        &[r"additionalTherapistIds\[\d+\]"],
+        EXCLUSIVE,
+    ),
+    // Weekly hours of one day may not overlap one another.
+    (
+        "PUT /clinicians/{id}/availability",
+        400,
+        &[r"weeklyHours\[\d+\]\.start"],
+        WINDOW,
+    ),
+    // A due date is today or later.
+    ("POST /clients/{clientId}/tasks", 400, &["dueOn"], FUTURE),
     // consentVersion belongs to a consent task only.
     (
         "POST /clients/{clientId}/tasks",
@@ -384,6 +406,15 @@ const STATE_REFUSALS: &[(&str, u16, &[&str], &str)] = &[
     // More state: a clinic or user named that does not exist, a hold outside the clinician's
     // published hours.
     ("GET /api/admin/audit", 422, &["clinicId"], STATE),
+    (
+        "POST /api/super-admin/providers/{id}/clinics",
+        422,
+        &["clinicId"],
+        STATE,
+    ),
+    // The fuzzer reuses one Idempotency-Key with other bodies: a 422, as designed.
+    ("POST /sessions-hold", 422, &["Idempotency-Key"], STATE),
+    ("POST /sessions-confirm", 422, &["Idempotency-Key"], STATE),
     (
         "PATCH /v2/doctor/patients/{patientId}/therapists/{therapistId}",
         422,
