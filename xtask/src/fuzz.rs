@@ -306,6 +306,13 @@ const STATE_REFUSALS: &[(&str, u16, &[&str], &str)] = &[
         &["time_zone", r"recurrence\.rrule"],
         NAMED,
     ),
+    // A series ends by a count or an until, in the rule or beside it.
+    (
+        "POST /sessions-hold",
+        400,
+        &[r"recurrence\.count", r"recurrence\.until"],
+        EXCLUSIVE,
+    ),
     ("PATCH /api/admin/clinic", 400, &["timeZone"], NAMED),
     // A day the calendar does not have (30 February), which a pattern cannot rule out.
     (
