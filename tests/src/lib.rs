@@ -276,6 +276,22 @@ impl TestDb {
             .expect("tampering as the owner");
     }
 
+    /// Asserts that the server keeps `wardline_authenticator`'s password as a SCRAM verifier,
+    /// never as the text `password`.
+    pub async fn assert_authenticator_password_is_scram(&self, password: &str) {
+        let stored: String = self
+            .admin
+            .query_one(
+                "select rolpassword from pg_authid where rolname = 'wardline_authenticator'",
+                &[],
+            )
+            .await
+            .unwrap()
+            .get(0);
+        assert!(stored.starts_with("SCRAM-SHA-256$4096:"), "{stored}");
+        assert!(!stored.contains(password));
+    }
+
     /// The first broken link of `clinic`'s audit chain (`audit.first_broken_link`); `None`
     /// when the chain verifies.
     pub async fn first_broken_link(&self, clinic: Uuid) -> Option<i64> {

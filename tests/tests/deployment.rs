@@ -131,18 +131,7 @@ fn the_prescriptions_bucket_is_kms_encrypted_private_and_refuses_plain_http() {
     let sse = &bucket["BucketEncryption"]["ServerSideEncryptionConfiguration"][0]
         ["ServerSideEncryptionByDefault"];
     assert_eq!(sse["SSEAlgorithm"].as_str(), Some("aws:kms"));
-    for block in [
-        "BlockPublicAcls",
-        "BlockPublicPolicy",
-        "IgnorePublicAcls",
-        "RestrictPublicBuckets",
-    ] {
-        assert_eq!(
-            bucket["PublicAccessBlockConfiguration"][block].as_bool(),
-            Some(true),
-            "{block}"
-        );
-    }
+    assert_public_access_blocked(bucket);
     let statements = template["Resources"]["PrescriptionsBucketPolicy"]["Properties"]
         ["PolicyDocument"]["Statement"]
         .as_sequence()
@@ -205,18 +194,7 @@ fn the_audit_anchor_bucket_locks_every_version_in_compliance_mode_and_is_kept() 
             .as_str()
             .is_some()
     );
-    for block in [
-        "BlockPublicAcls",
-        "BlockPublicPolicy",
-        "IgnorePublicAcls",
-        "RestrictPublicBuckets",
-    ] {
-        assert_eq!(
-            bucket["PublicAccessBlockConfiguration"][block].as_bool(),
-            Some(true),
-            "{block}"
-        );
-    }
+    assert_public_access_blocked(bucket);
     // The function may put anchors and their retention, nothing else.
     let function = &template["Resources"]["AuditAnchorFunction"]["Properties"];
     let statements = function["Policies"][0]["Statement"]
@@ -330,6 +308,22 @@ fn sam_builds_each_function_alone_with_the_release_profile_as_tested() {
         assert_eq!(code_uri, format!("functions/{binary}"), "{name}");
         let package = cargo_manifest(&workspace_root().join(code_uri).join("Cargo.toml"));
         assert_eq!(package["package"]["name"].as_str(), Some(binary), "{name}");
+    }
+}
+
+/// Every one of S3's four public-access blocks is on for `bucket` (its `Properties`).
+fn assert_public_access_blocked(bucket: &Value) {
+    for block in [
+        "BlockPublicAcls",
+        "BlockPublicPolicy",
+        "IgnorePublicAcls",
+        "RestrictPublicBuckets",
+    ] {
+        assert_eq!(
+            bucket["PublicAccessBlockConfiguration"][block].as_bool(),
+            Some(true),
+            "{block}"
+        );
     }
 }
 

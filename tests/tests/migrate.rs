@@ -184,17 +184,7 @@ async fn the_authenticator_password_is_stored_as_a_scram_verifier_never_as_text(
     wardline_shared::migrate::set_authenticator_password(&db.admin, password)
         .await
         .unwrap();
-    let stored: String = db
-        .admin
-        .query_one(
-            "select rolpassword from pg_authid where rolname = 'wardline_authenticator'",
-            &[],
-        )
-        .await
-        .unwrap()
-        .get(0);
-    assert!(stored.starts_with("SCRAM-SHA-256$4096:"), "{stored}");
-    assert!(!stored.contains(password));
+    db.assert_authenticator_password_is_scram(password).await;
     // The role keeps logging in (trust here; RDS Proxy presents the password in AWS).
     db.authenticator().await;
 }

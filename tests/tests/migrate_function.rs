@@ -237,17 +237,7 @@ async fn log_in(db: &TestDb, password: &str) -> Result<(), tokio_postgres::Error
 /// `password` logs `wardline_authenticator` in, another does not; the server keeps a SCRAM
 /// verifier, never the text.
 async fn assert_password_is(db: &TestDb, password: &str) {
-    let stored: String = db
-        .admin
-        .query_one(
-            "select rolpassword from pg_authid where rolname = 'wardline_authenticator'",
-            &[],
-        )
-        .await
-        .unwrap()
-        .get(0);
-    assert!(stored.starts_with("SCRAM-SHA-256$4096:"), "{stored}");
-    assert!(!stored.contains(password));
+    db.assert_authenticator_password_is_scram(password).await;
     if require_password(db).await {
         log_in(db, password)
             .await

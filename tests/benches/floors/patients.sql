@@ -15,7 +15,7 @@ with page as (
   order by p.last_name, p.first_name, p.id
   limit :page::int + 1
 )
-select x.body from (select case
+select case
   when exists (select 1 from app.clinic_memberships m join app.clinicians c on c.id = m.clinician_id
                where m.clinician_id = auth.uid() and m.org_id = auth.org_id()
                  and m.active and m.approved and c.active)
@@ -46,10 +46,8 @@ select x.body from (select case
       where x.n <= :page::int), '[]'::jsonb),
     'nextCursor', (select x.id from page x
                    where x.n = :page::int and exists (select 1 from page y where y.n > :page::int)))
-  end as body) x,
-  -- Lateral on the page, so the chain's head is locked only once the page is read.
-  lateral audit.record('patients.list', null, null, 'success',
-                       jsonb_build_object('scope', case when x.body is null then null
-                                                        when :summary::boolean then 'mine'
-                                                        else 'all' end));
+  end,
+  -- After the page in the target list, so the chain's head is locked only once it is read.
+  audit.record('patients.list', null, null, 'success',
+               jsonb_build_object('scope', case when :summary::boolean then 'mine' else 'all' end));
 commit;
