@@ -211,13 +211,27 @@ impl Incoming {
     /// (`30.0`) is the integer JSON Schema says it is: where one stops an integer field, the
     /// body is read again with such numbers as integers.
     pub fn json<T: DeserializeOwned>(&self) -> Result<T, Error> {
+        // A request body is an object: serde would also read a struct from an array of its
+        // fields in order (`[null, null]`), which no client means.
+        self.json_opening_with(b'{', "A JSON object is required.")
+    }
+
+    /// The body as `T`, a JSON array (a provider's batch of events); as [`Incoming::json`]
+    /// otherwise.
+    pub fn json_array<T: DeserializeOwned>(&self) -> Result<T, Error> {
+        self.json_opening_with(b'[', "A JSON array is required.")
+    }
+
+    fn json_opening_with<T: DeserializeOwned>(
+        &self,
+        opening: u8,
+        expected: &str,
+    ) -> Result<T, Error> {
         if self.body.is_empty() {
             return Err(Error::invalid_field("body", "A JSON body is required."));
         }
-        // Every body is an object: serde would also read a struct from an array of its fields
-        // in order (`[null, null]`), which no client means.
-        if self.body.iter().find(|b| !b.is_ascii_whitespace()) != Some(&b'{') {
-            return Err(Error::invalid_field("body", "A JSON object is required."));
+        if self.body.iter().find(|b| !b.is_ascii_whitespace()) != Some(&opening) {
+            return Err(Error::invalid_field("body", expected));
         }
         let mut de = serde_json::Deserializer::from_slice(&self.body);
         let value = match serde_path_to_error::deserialize(&mut de) {

@@ -72,7 +72,7 @@ pub async fn events(ctx: &Context, _caller: Claims, req: Incoming) -> Result<Rep
         .map_err(Error::internal)?
         .as_secs();
     verify(key, &req, now)?;
-    let events: Vec<Event> = req.json()?;
+    let events: Vec<Event> = req.json_array()?;
     let mut applied = Vec::with_capacity(events.len());
     for (i, event) in events.iter().enumerate() {
         if event.sg_event_id.is_empty() || event.sg_event_id.len() > 200 {
