@@ -649,6 +649,19 @@ mod tests {
     }
 
     #[test]
+    fn a_body_is_an_object_and_a_batch_an_array() {
+        // serde reads a struct from an array of its fields too: refused, naming the body.
+        assert_eq!(field_of(r#"[null, []]"#), "body");
+        assert_eq!(field_of(" \n 7"), "body");
+        let batch: Vec<u8> = with_body(" [1, 2]").json_array().unwrap();
+        assert_eq!(batch, [1, 2]);
+        let refused = with_body(r#"{"a": 1}"#)
+            .json_array::<Vec<u8>>()
+            .unwrap_err();
+        assert_eq!(refused.errors[0].field, "body");
+    }
+
+    #[test]
     fn json_errors_name_the_field() {
         let id = uuid::Uuid::nil();
         assert_eq!(
