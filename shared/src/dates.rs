@@ -33,6 +33,17 @@ pub fn required_text<'a>(field: &str, raw: &'a str, max_chars: usize) -> Result<
     Ok(text)
 }
 
+/// Free text a client may leave out (notes, a reason, a comment): as [`required_text`] when
+/// it is given.
+pub fn optional_text<'a>(
+    field: &str,
+    raw: Option<&'a str>,
+    max_chars: usize,
+) -> Result<Option<&'a str>, Error> {
+    raw.map(|text| required_text(field, text, max_chars))
+        .transpose()
+}
+
 /// One line of text a client must give (a name, a licence number): as [`required_text`], without
 /// line breaks or tabs; a 400 naming `field` otherwise.
 pub fn one_line<'a>(field: &str, raw: &'a str, max_chars: usize) -> Result<&'a str, Error> {

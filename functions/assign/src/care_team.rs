@@ -9,7 +9,7 @@ use serde_json::json;
 use uuid::Uuid;
 use wardline_shared::{
     auth::Claims,
-    dates::required_text,
+    dates::optional_text,
     db::Operation,
     http::{Incoming, Reply},
     limits::CARE_TEAM_NOTES_MAX_CHARS,
@@ -31,11 +31,7 @@ struct AssignBody {
 /// Adds a clinician (the caller by default) to a patient's care team, or reactivates them.
 pub async fn assign(ctx: &Context, caller: Claims, req: Incoming) -> Result<Reply, Error> {
     let body: AssignBody = req.json()?;
-    let notes = body
-        .notes
-        .as_deref()
-        .map(|text| required_text("notes", text, CARE_TEAM_NOTES_MAX_CHARS))
-        .transpose()?;
+    let notes = optional_text("notes", body.notes.as_deref(), CARE_TEAM_NOTES_MAX_CHARS)?;
     let input = json!({
         "patientId": body.patient_id,
         "targetDoctorId": body.target_doctor_id,

@@ -12,7 +12,7 @@ use serde_json::{json, Map, Value};
 use wardline_shared::{
     auth::Claims,
     contact,
-    dates::required_text,
+    dates::{optional_text, required_text},
     db::Operation,
     http::{Incoming, Reply},
     limits::{
@@ -130,10 +130,7 @@ fn checked(c: Change) -> Result<Map<String, Value>, Error> {
         out.insert("smsNumber".into(), json!(number));
     }
     if let Some(reply) = &c.sms_help_reply {
-        let reply = reply
-            .as_deref()
-            .map(|r| required_text("smsHelpReply", r, 320))
-            .transpose()?;
+        let reply = optional_text("smsHelpReply", reply.as_deref(), 320)?;
         out.insert("smsHelpReply".into(), json!(reply));
     }
     if let Some(letterhead) = &c.letterhead {

@@ -16,7 +16,7 @@ use serde_json::json;
 use uuid::Uuid;
 use wardline_shared::{
     auth::Claims,
-    dates::required_text,
+    dates::optional_text,
     db::Operation,
     handler,
     http::{Access, Function, Incoming, Reply, Route, ADMINS, CLINICIANS},
@@ -183,11 +183,11 @@ async fn add_time_off(ctx: &Context, caller: Claims, req: Incoming) -> Result<Re
     if end <= start {
         return Err(Error::invalid_field("endTime", "Must be after startTime."));
     }
-    let reason = body
-        .reason
-        .as_deref()
-        .map(|r| required_text("reason", r, limits::TIME_OFF_REASON_MAX_CHARS))
-        .transpose()?;
+    let reason = optional_text(
+        "reason",
+        body.reason.as_deref(),
+        limits::TIME_OFF_REASON_MAX_CHARS,
+    )?;
     let input = json!({ "clinicianId": clinician, "start": start, "end": end, "reason": reason });
     Ok(Reply::created(
         ctx.db.call(ADD_TIME_OFF, &caller, &input).await?,

@@ -16,7 +16,7 @@ use serde_json::json;
 use uuid::Uuid;
 use wardline_shared::{
     auth::Claims,
-    dates::required_text,
+    dates::optional_text,
     db::Operation,
     http::{Incoming, Reply},
     limits::CARE_TEAM_NOTES_MAX_CHARS,
@@ -37,11 +37,7 @@ struct NewRelationship {
 /// `POST /therapist-patient-relationships` → the relationship as it now is.
 pub async fn create(ctx: &Context, caller: Claims, req: Incoming) -> Result<Reply, Error> {
     let body: NewRelationship = req.json()?;
-    let notes = body
-        .notes
-        .as_deref()
-        .map(|text| required_text("notes", text, CARE_TEAM_NOTES_MAX_CHARS))
-        .transpose()?;
+    let notes = optional_text("notes", body.notes.as_deref(), CARE_TEAM_NOTES_MAX_CHARS)?;
     let input = json!({
         "therapistId": body.therapist_id,
         "patientId": body.patient_id,

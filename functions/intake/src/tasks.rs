@@ -9,7 +9,7 @@ use serde_json::{json, Map, Value};
 use uuid::Uuid;
 use wardline_shared::{
     auth::Claims,
-    dates::required_text,
+    dates::{optional_text, required_text},
     db::Operation,
     forms,
     http::{Incoming, Reply},
@@ -176,10 +176,7 @@ async fn review(
     } else {
         req.json::<Review>()?.comment
     };
-    let comment = comment
-        .as_deref()
-        .map(|text| required_text("comment", text, REVIEW_COMMENT_MAX_CHARS))
-        .transpose()?;
+    let comment = optional_text("comment", comment.as_deref(), REVIEW_COMMENT_MAX_CHARS)?;
     if decision == "returned" && comment.is_none() {
         return Err(Error::invalid_field(
             "comment",

@@ -18,7 +18,7 @@ use serde_json::{json, Value};
 use uuid::Uuid;
 use wardline_shared::{
     auth::Claims,
-    dates::required_text,
+    dates::{optional_text, required_text},
     db::Operation,
     http::{Incoming, Reply},
     operation, Context, Error,
@@ -79,11 +79,7 @@ pub async fn queue_order(ctx: &Context, caller: Claims, req: Incoming) -> Result
         "patientId": order.patient_id,
         "providerId": order.provider_id,
         "medication": required_text("medication", &order.medication, 200)?,
-        "strength": order
-            .strength
-            .as_deref()
-            .map(|text| required_text("strength", text, 100))
-            .transpose()?,
+        "strength": optional_text("strength", order.strength.as_deref(), 100)?,
         "quantity": required_text("quantity", &order.quantity, 100)?,
         "directions": required_text("directions", &order.directions, 1000)?,
         "refills": refills,
